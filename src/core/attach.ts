@@ -1,0 +1,125 @@
+// Moving a group between domains: the per-device attach_dev path and the
+// group-level __iommu_group_set_domain() of drivers/iommu/iommu.c.
+//
+// All devices are checked before anything changes, so a failed group attach
+// leaves no trace but the injected faults it consumed (the kernel gets the
+// same all-or-nothing by putting devices back on the old domain).
+import { driverOf } from "../drivers/index.js";
+import type { Device, Domain, Fault, Group, Unit } from "./entities.js";
+import { isErrnoName } from "./errno.js";
+import type { Topology } from "./model.js";
+import { driverFailure, fail, ok, withIds, type Result } from "./result.js";
+
+/** Probe: report what an attach would do and change nothing (the dry run). */
+export type AttachMode = "commit" | "probe";
+
+/** The injected fault that the next driver op on this device would hit. */
+export function pendingFault(model: Topology, unit: Unit, device: Device): Fault | undefined {
+  return model.faultsOn({ deviceId: device.id })[0] ?? model.faultsOn({ unitId: unit.id })[0];
+}
+
+function consumeFault(model: Topology, fault: Fault): void {
+  const remaining = fault.remaining - 1;
+  model.putDurable("fault", remaining > 0 ? { ...fault, remaining } : null, fault.id);
+}
+
+/**
+ * One device's attach_dev against `domain` (already bound as far as earlier
+ * devices of the same group went). Returns the domain as the driver leaves it.
+ */
+function attachDev(model: Topology, unit: Unit, device: Device, domain: Domain, mode: AttachMode): Result<Domain> {
+  // Returning to the default domain must not fail (the kernel WARNs if it
+  // does): it is how a detach always succeeds, even on a broken unit.
+  if (domain.type === "dma") return ok(domain);
+  if (!unit.online) return fail("ENODEV", "unit-offline", `${unit.name} is offline`);
+  if (device.faulty) return fail("ENODEV", "device-faulty", `${device.name} is faulty`);
+  const fault = pendingFault(model, unit, device);
+  if (fault) {
+    if (mode === "commit") consumeFault(model, fault);
+    const raw = isErrnoName(fault.errno) ? fault.errno : "ENODEV";
+    return driverFailure(raw, "injected-fault", `injected ${fault.errno} on ${fault.deviceId !== null ? device.name : unit.name}`);
+  }
+  switch (domain.type) {
+    case "identity":
+      return ok(domain);
+    case "blocked":
+      return device.flags.requiresIdentity
+        ? fail("EINVAL", "requires-identity", `${device.name} has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked`)
+        : ok(domain);
+    case "paging":
+      break;
+  }
+  const driver = driverOf(unit.driver);
+  let bound = domain;
+  if (driver.bindsToInstance) {
+    if (domain.unitId !== null && domain.unitId !== unit.id) {
+      const other = model.get("unit", domain.unitId);
+      return fail("EINVAL", "different-instance", `domain ${domain.id} is finalised on ${other?.name ?? `unit ${domain.unitId}`}, ${device.name} is behind ${unit.name}`);
+    }
+    if (domain.unitId === null) {
+      const finalised = driver.finalise(domain, unit, model);
+      if (!finalised.ok) return finalised;
+      bound = { ...domain, unitId: unit.id };
+    }
+  }
+  const attached = driver.attachDev({ unit, device, domain: bound, model });
+  return attached.ok ? ok(bound) : attached;
+}
+
+/**
+ * Would every device of the group accept `domain`? Checks only: on success it
+ * returns the domain as binding leaves it, without storing anything.
+ */
+export function checkGroupAttach(model: Topology, group: Group, domain: Domain, mode: AttachMode): Result<Domain> {
+  const unit = model.get("unit", group.unitId)!;
+  if (domain.driver !== unit.driver) {
+    return fail("EINVAL", "different-driver", `domain ${domain.id} belongs to ${domain.driver}; group ${group.name} is behind ${unit.driver} unit ${unit.name}`);
+  }
+  if (domain.type === "dma" && domain.id !== group.defaultDomainId) {
+    return fail("EINVAL", "domain-not-attachable", `domain ${domain.id} is the default domain of another group`);
+  }
+  let bound = domain;
+  for (const device of model.devicesOf(group.id)) {
+    const r = attachDev(model, unit, device, bound, mode);
+    if (!r.ok) return { ok: false, error: withIds(r.error, { deviceId: device.id }) };
+    bound = r.value;
+  }
+  return ok(bound);
+}
+
+/**
+ * __iommu_group_set_domain: move the group, all or nothing. Attaching the
+ * domain the group already has is a no-op without a driver call.
+ */
+export function setGroupDomain(model: Topology, group: Group, domain: Domain): Result<{ changed: boolean }> {
+  if (group.domainId === domain.id) return ok({ changed: false });
+  const checked = checkGroupAttach(model, group, domain, "commit");
+  if (!checked.ok) return checked;
+  if (checked.value !== domain) model.put("domain", checked.value);
+  model.put("group", { ...group, domainId: domain.id });
+  freeIfUnusedAuto(model, group.domainId);
+  return ok({ changed: true });
+}
+
+/** The domain a detached group returns to: blocking while owned, else default. */
+export function coreDomainId(group: Group): number {
+  return group.owner !== null && group.blockingDomainId !== null ? group.blockingDomainId : group.defaultDomainId;
+}
+
+export function isOnCoreDomain(group: Group): boolean {
+  return group.domainId === group.defaultDomainId || group.domainId === group.blockingDomainId;
+}
+
+/** iommufd frees an automatic domain once nothing is attached to it. */
+function freeIfUnusedAuto(model: Topology, domainId: number): void {
+  const domain = model.get("domain", domainId);
+  if (domain?.auto && model.groupsAttachedTo(domainId).size === 0) model.remove("domain", domainId);
+}
+
+/** Runs `fn`; if it fails, every model change it made is undone. */
+export function atomically<T>(model: Topology, fn: () => Result<T>): Result<T> {
+  const savepoint = model.savepoint();
+  const result = fn();
+  if (!result.ok) model.rollbackTo(savepoint);
+  return result;
+}

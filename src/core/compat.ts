@@ -1,0 +1,55 @@
+// The dry run (the kernel's coming test_dev op): for each candidate domain,
+// would attaching this group succeed, and if not, with which errno. It runs
+// the same checks as a real attach in probe mode: nothing changes, not even
+// an injected fault is consumed (it is reported as the answer it would give).
+import { checkGroupAttach, isOnCoreDomain } from "./attach.js";
+import type { Domain } from "./entities.js";
+import { errnoCode } from "./errno.js";
+import { lookup } from "./lookup.js";
+import type { Topology } from "./model.js";
+import { isSoft, ok, type Result } from "./result.js";
+
+export interface Verdict {
+  readonly domainId: number;
+  readonly compatible: boolean;
+  /** An attach (not a replace) would also need the group on its core domain. */
+  readonly current: boolean;
+  readonly errno: string | null;
+  readonly code: number;
+  readonly soft: boolean;
+  readonly reason: string | null;
+  readonly detail: string | null;
+}
+
+export interface CompatibilityQuery {
+  readonly after?: number;
+  readonly limit: number;
+  readonly containerId?: number;
+}
+
+export function groupCompatibility(model: Topology, groupId: number, query: CompatibilityQuery): Result<{ groupId: number; attachable: boolean; verdicts: Verdict[]; next: number | null }> {
+  const found = lookup(model, "group", groupId);
+  if (!found.ok) return found;
+  const group = found.value;
+  const pool: Iterable<Domain> = query.containerId !== undefined ? model.domainsOf(query.containerId) : model.all("domain");
+  const candidates: Domain[] = [];
+  for (const domain of pool) {
+    if (query.after !== undefined && domain.id <= query.after) continue;
+    if (domain.type === "dma" && domain.id !== group.defaultDomainId) continue; // other groups' private domains
+    candidates.push(domain);
+  }
+  candidates.sort((a, b) => a.id - b.id);
+  const page = candidates.slice(0, query.limit);
+  const next = candidates.length > page.length ? page[page.length - 1]!.id : null;
+  const verdicts = page.map((domain): Verdict => {
+    const current = domain.id === group.domainId;
+    const r = current ? ok(domain) : checkGroupAttach(model, group, domain, "probe");
+    const error = r.ok ? null : r.error;
+    return {
+      domainId: domain.id, compatible: r.ok, current,
+      errno: error?.errno ?? null, code: error ? errnoCode(error.errno) : 0,
+      soft: error ? isSoft(error) : false, reason: error?.reason ?? null, detail: error?.detail ?? null,
+    };
+  });
+  return ok({ groupId, attachable: isOnCoreDomain(group), verdicts, next });
+}

@@ -1,0 +1,319 @@
+// The in-memory topology the core rules run against. It is plain data with
+// secondary indexes kept exact on every change, an undo log for all-or-nothing
+// operations (savepoint / rollback, like the kernel putting devices back on
+// their old domain), and a dirty set the store drains to persist.
+//
+// Nothing here does I/O. The store decides where the records come from and
+// where changes go.
+import type {
+  Container, Device, Domain, EventDraft, Fault, Group, Unit,
+} from "./entities.js";
+
+export interface Entities {
+  unit: Unit;
+  container: Container;
+  domain: Domain;
+  group: Group;
+  device: Device;
+  fault: Fault;
+}
+export type Kind = keyof Entities;
+
+/** Parent-before-child order: inserts go this way, deletes the other way. */
+export const KINDS: readonly Kind[] = ["unit", "container", "domain", "group", "device", "fault"];
+
+/** What one drained set of changes holds: final rows (or null = deleted). */
+export type ChangeSet = {
+  readonly rows: { [K in Kind]: Map<number, Entities[K] | null> };
+  readonly events: EventDraft[];
+};
+
+type Row = Entities[Kind];
+type UndoEntry = { kind: Kind; id: number; before: Row | undefined };
+
+/** groupId -> set of ids, for one foreign key. */
+class SetIndex {
+  private readonly map = new Map<number, Set<number>>();
+  add(key: number | null, id: number): void {
+    if (key === null) return;
+    let set = this.map.get(key);
+    if (!set) this.map.set(key, (set = new Set()));
+    set.add(id);
+  }
+  delete(key: number | null, id: number): void {
+    if (key === null) return;
+    const set = this.map.get(key);
+    if (!set) return;
+    set.delete(id);
+    if (set.size === 0) this.map.delete(key);
+  }
+  get(key: number): ReadonlySet<number> {
+    return this.map.get(key) ?? EMPTY;
+  }
+  size(key: number): number {
+    return this.map.get(key)?.size ?? 0;
+  }
+}
+const EMPTY: ReadonlySet<number> = new Set();
+
+/** unitId -> domainId -> number of groups of that unit attached to it. */
+class RefCounts {
+  private readonly map = new Map<number, Map<number, number>>();
+  add(unitId: number, domainId: number): void {
+    let inner = this.map.get(unitId);
+    if (!inner) this.map.set(unitId, (inner = new Map()));
+    inner.set(domainId, (inner.get(domainId) ?? 0) + 1);
+  }
+  delete(unitId: number, domainId: number): void {
+    const inner = this.map.get(unitId);
+    const n = inner?.get(domainId);
+    if (!inner || n === undefined) return;
+    if (n <= 1) inner.delete(domainId);
+    else inner.set(domainId, n - 1);
+  }
+  distinct(unitId: number): number {
+    return this.map.get(unitId)?.size ?? 0;
+  }
+  has(unitId: number, domainId: number): boolean {
+    return this.map.get(unitId)?.has(domainId) ?? false;
+  }
+}
+
+export class Topology {
+  private readonly tables: { [K in Kind]: Map<number, Entities[K]> } = {
+    unit: new Map(), container: new Map(), domain: new Map(),
+    group: new Map(), device: new Map(), fault: new Map(),
+  };
+  private readonly lastId: Record<Kind, number> = {
+    unit: 0, container: 0, domain: 0, group: 0, device: 0, fault: 0,
+  };
+  private readonly names = {
+    unit: new Map<string, number>(), container: new Map<string, number>(),
+    group: new Map<string, number>(), device: new Map<string, number>(),
+  };
+  private readonly devicesByGroup = new SetIndex();
+  private readonly groupsByDomain = new SetIndex();
+  private readonly groupsByCoreDomain = new SetIndex();
+  private readonly groupsByUnit = new SetIndex();
+  private readonly domainsByUnit = new SetIndex();
+  private readonly pagingDomainsByUnit = new SetIndex();
+  private readonly domainsByContainer = new SetIndex();
+  private readonly faultsByUnit = new SetIndex();
+  private readonly faultsByDevice = new SetIndex();
+  private readonly pagingAttached = new RefCounts();
+
+  private undo: UndoEntry[] = [];
+  private dirty: { [K in Kind]: Set<number> } = freshDirty();
+  private events: EventDraft[] = [];
+
+  // ---- reads ------------------------------------------------------------
+
+  get<K extends Kind>(kind: K, id: number): Entities[K] | undefined {
+    return this.tables[kind].get(id);
+  }
+
+  all<K extends Kind>(kind: K): IterableIterator<Entities[K]> {
+    return this.tables[kind].values();
+  }
+
+  count(kind: Kind): number {
+    return this.tables[kind].size;
+  }
+
+  idByName(kind: keyof Topology["names"], name: string): number | undefined {
+    return this.names[kind].get(name);
+  }
+
+  devicesOf(groupId: number): Device[] {
+    return [...this.devicesByGroup.get(groupId)].sort(byNumber).map((id) => this.tables.device.get(id)!);
+  }
+
+  groupsAttachedTo(domainId: number): ReadonlySet<number> {
+    return this.groupsByDomain.get(domainId);
+  }
+
+  /** Groups whose default or blocking domain this is. */
+  groupsOwningCoreDomain(domainId: number): ReadonlySet<number> {
+    return this.groupsByCoreDomain.get(domainId);
+  }
+
+  groupsOnUnit(unitId: number): ReadonlySet<number> {
+    return this.groupsByUnit.get(unitId);
+  }
+
+  domainsBoundTo(unitId: number): ReadonlySet<number> {
+    return this.domainsByUnit.get(unitId);
+  }
+
+  /** Paging domains finalised on the unit (ASIDs / context banks in use). */
+  pagingDomainsBoundTo(unitId: number): number {
+    return this.pagingDomainsByUnit.size(unitId);
+  }
+
+  /** Distinct paging domains attached to groups of the unit (domain IDs in use). */
+  pagingDomainsAttachedOn(unitId: number): number {
+    return this.pagingAttached.distinct(unitId);
+  }
+
+  isPagingDomainAttachedOn(unitId: number, domainId: number): boolean {
+    return this.pagingAttached.has(unitId, domainId);
+  }
+
+  /** The container's domains in allocation order (the search's order). */
+  domainsOf(containerId: number): Domain[] {
+    return [...this.domainsByContainer.get(containerId)].sort(byNumber).map((id) => this.tables.domain.get(id)!);
+  }
+
+  faultsOn(scope: { unitId: number } | { deviceId: number }): Fault[] {
+    const ids = "unitId" in scope ? this.faultsByUnit.get(scope.unitId) : this.faultsByDevice.get(scope.deviceId);
+    return [...ids].sort(byNumber).map((id) => this.tables.fault.get(id)!);
+  }
+
+  // ---- writes -----------------------------------------------------------
+
+  /** The next id of a kind; ids are the service's, never reused. */
+  allocateId(kind: Kind): number {
+    return ++this.lastId[kind];
+  }
+
+  put<K extends Kind>(kind: K, row: Entities[K]): void {
+    const before = this.tables[kind].get(row.id);
+    this.undo.push({ kind, id: row.id, before });
+    this.write(kind, row.id, before, row);
+  }
+
+  remove(kind: Kind, id: number): void {
+    const before = this.tables[kind].get(id);
+    if (!before) return;
+    this.undo.push({ kind, id, before });
+    this.write(kind, id, before, undefined);
+  }
+
+  /** A change that survives rollback (a consumed injected fault stays consumed). */
+  putDurable<K extends Kind>(kind: K, row: Entities[K] | null, id: number): void {
+    const before = this.tables[kind].get(id);
+    this.write(kind, id, before, row ?? undefined);
+  }
+
+  record(event: EventDraft): void {
+    this.events.push(event);
+  }
+
+  savepoint(): number {
+    return this.undo.length;
+  }
+
+  rollbackTo(savepoint: number): void {
+    while (this.undo.length > savepoint) {
+      const entry = this.undo.pop()!;
+      const current = this.tables[entry.kind].get(entry.id);
+      this.write(entry.kind, entry.id, current, entry.before);
+    }
+  }
+
+  /**
+   * Hands the changes since the last drain to the store and forgets the undo
+   * log: what is drained is committed as far as the model is concerned.
+   */
+  drain(): ChangeSet {
+    const rows = {} as { [K in Kind]: Map<number, Entities[K] | null> };
+    for (const kind of KINDS) {
+      const out = new Map<number, Row | null>();
+      for (const id of this.dirty[kind]) out.set(id, this.tables[kind].get(id) ?? null);
+      (rows as Record<Kind, Map<number, Row | null>>)[kind] = out;
+    }
+    const events = this.events;
+    this.undo = [];
+    this.dirty = freshDirty();
+    this.events = [];
+    return { rows, events };
+  }
+
+  hasChanges(): boolean {
+    return this.events.length > 0 || KINDS.some((k) => this.dirty[k].size > 0);
+  }
+
+  /** Loading from storage: no undo, not dirty. */
+  load<K extends Kind>(kind: K, row: Entities[K]): void {
+    this.write(kind, row.id, this.tables[kind].get(row.id), row, false);
+  }
+
+  /** Ids must not go back below what storage has seen (deleted rows included). */
+  reserveIds(kind: Kind, lastId: number): void {
+    this.lastId[kind] = Math.max(this.lastId[kind], lastId);
+  }
+
+  // ---- index maintenance ------------------------------------------------
+
+  private write(kind: Kind, id: number, before: Row | undefined, after: Row | undefined, markDirty = true): void {
+    if (before) this.unindex(kind, before);
+    if (after) {
+      (this.tables[kind] as Map<number, Row>).set(id, after);
+      this.index(kind, after);
+      if (id > this.lastId[kind]) this.lastId[kind] = id;
+    } else {
+      this.tables[kind].delete(id);
+    }
+    if (markDirty) this.dirty[kind].add(id);
+  }
+
+  private index(kind: Kind, row: Row): void {
+    this.reindex(kind, row, true);
+  }
+
+  private unindex(kind: Kind, row: Row): void {
+    this.reindex(kind, row, false);
+  }
+
+  private reindex(kind: Kind, row: Row, add: boolean): void {
+    const op = add ? "add" : "delete";
+    switch (kind) {
+      case "unit":
+      case "container": {
+        const r = row as Unit | Container;
+        if (add) this.names[kind].set(r.name, r.id);
+        else this.names[kind].delete(r.name);
+        break;
+      }
+      case "group": {
+        const g = row as Group;
+        if (add) this.names.group.set(g.name, g.id);
+        else this.names.group.delete(g.name);
+        this.groupsByDomain[op](g.domainId, g.id);
+        this.groupsByCoreDomain[op](g.defaultDomainId, g.id);
+        this.groupsByCoreDomain[op](g.blockingDomainId, g.id);
+        this.groupsByUnit[op](g.unitId, g.id);
+        if (this.tables.domain.get(g.domainId)?.type === "paging") this.pagingAttached[op](g.unitId, g.domainId);
+        break;
+      }
+      case "device": {
+        const d = row as Device;
+        if (add) this.names.device.set(d.name, d.id);
+        else this.names.device.delete(d.name);
+        this.devicesByGroup[op](d.groupId, d.id);
+        break;
+      }
+      case "domain": {
+        const d = row as Domain;
+        this.domainsByUnit[op](d.unitId, d.id);
+        if (d.type === "paging") this.pagingDomainsByUnit[op](d.unitId, d.id);
+        this.domainsByContainer[op](d.containerId, d.id);
+        break;
+      }
+      case "fault": {
+        const f = row as Fault;
+        this.faultsByUnit[op](f.unitId, f.id);
+        this.faultsByDevice[op](f.deviceId, f.id);
+        break;
+      }
+    }
+  }
+}
+
+function freshDirty(): { [K in Kind]: Set<number> } {
+  return { unit: new Set(), container: new Set(), domain: new Set(), group: new Set(), device: new Set(), fault: new Set() };
+}
+
+function byNumber(a: number, b: number): number {
+  return a - b;
+}

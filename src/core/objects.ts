@@ -1,0 +1,272 @@
+// Creating and removing units, groups, devices, domains, containers and
+// injected faults, with the rules that keep the topology consistent.
+import { driverOf } from "../drivers/index.js";
+import { isOnCoreDomain } from "./attach.js";
+import type {
+  Container, ContainerConfig, Device, DeviceFlags, Domain, DomainConfig, DomainType,
+  DriverName, Fault, Group, Unit, UnitCapabilities,
+} from "./entities.js";
+import { DEFAULT_DEVICE_FLAGS } from "./entities.js";
+import type { ErrnoName } from "./errno.js";
+import { lookup } from "./lookup.js";
+import type { Topology } from "./model.js";
+import { fail, ok, type Result } from "./result.js";
+
+function nameFree(model: Topology, kind: "unit" | "group" | "device" | "container", name: string): Result<void> {
+  return model.idByName(kind, name) === undefined
+    ? ok(undefined)
+    : fail("EEXIST", "name-taken", `a ${kind} named ${name} exists`, { [`${kind}Id`]: model.idByName(kind, name)! });
+}
+
+// ---- units ---------------------------------------------------------------
+
+export interface UnitSpec {
+  readonly name: string;
+  readonly driver: DriverName;
+  readonly capabilities?: Partial<UnitCapabilities>;
+  readonly online?: boolean;
+}
+
+export function createUnit(model: Topology, spec: UnitSpec): Result<Unit> {
+  const free = nameFree(model, "unit", spec.name);
+  if (!free.ok) return free;
+  const unit: Unit = {
+    id: model.allocateId("unit"), name: spec.name, driver: spec.driver,
+    capabilities: { ...driverOf(spec.driver).defaults, ...spec.capabilities },
+    online: spec.online ?? true,
+  };
+  model.put("unit", unit);
+  return ok(unit);
+}
+
+export function updateUnit(model: Topology, id: number, patch: { online?: boolean }): Result<Unit> {
+  const unit = lookup(model, "unit", id);
+  if (!unit.ok) return unit;
+  const next: Unit = { ...unit.value, online: patch.online ?? unit.value.online };
+  model.put("unit", next);
+  return ok(next);
+}
+
+export function deleteUnit(model: Topology, id: number): Result<void> {
+  const unit = lookup(model, "unit", id);
+  if (!unit.ok) return unit;
+  const groups = model.groupsOnUnit(id).size;
+  const domains = model.domainsBoundTo(id).size;
+  if (groups > 0 || domains > 0) {
+    return fail("EBUSY", "unit-in-use", `${unit.value.name} still has ${groups} group(s) and ${domains} domain(s)`, { unitId: id });
+  }
+  for (const f of model.faultsOn({ unitId: id })) model.remove("fault", f.id);
+  model.remove("unit", id);
+  return ok(undefined);
+}
+
+// ---- groups --------------------------------------------------------------
+
+/** The default DMA domain a group is born on, shaped like its unit. */
+function defaultDomainConfig(unit: Unit): DomainConfig {
+  return {
+    addressWidth: unit.capabilities.addressWidth, pageSizes: unit.capabilities.pageSizes,
+    enforceCacheCoherency: false, dirtyTracking: false, nestParent: false,
+  };
+}
+
+export function createGroup(model: Topology, spec: { name: string; unitId: number }): Result<Group> {
+  const unit = lookup(model, "unit", spec.unitId);
+  if (!unit.ok) return unit;
+  const free = nameFree(model, "group", spec.name);
+  if (!free.ok) return free;
+  const domainId = model.allocateId("domain");
+  model.put("domain", {
+    id: domainId, name: `${spec.name}-default`, type: "dma", driver: unit.value.driver,
+    unitId: unit.value.id, config: defaultDomainConfig(unit.value), auto: false, containerId: null,
+  });
+  const group: Group = {
+    id: model.allocateId("group"), name: spec.name, unitId: unit.value.id,
+    domainId, defaultDomainId: domainId, blockingDomainId: null, owner: null,
+  };
+  model.put("group", group);
+  return ok(group);
+}
+
+export function deleteGroup(model: Topology, id: number): Result<void> {
+  const group = lookup(model, "group", id);
+  if (!group.ok) return group;
+  const g = group.value;
+  const devices = model.devicesOf(id).length;
+  if (devices > 0) return fail("EBUSY", "group-has-devices", `group ${g.name} still has ${devices} device(s)`, { groupId: id });
+  if (g.owner !== null) return fail("EBUSY", "group-not-default", `group ${g.name} is owned by ${g.owner}`, { groupId: id });
+  if (g.domainId !== g.defaultDomainId) {
+    return fail("EBUSY", "group-not-default", `group ${g.name} is attached to domain ${g.domainId}`, { groupId: id, domainId: g.domainId });
+  }
+  model.remove("group", id);
+  model.remove("domain", g.defaultDomainId);
+  if (g.blockingDomainId !== null) model.remove("domain", g.blockingDomainId);
+  return ok(undefined);
+}
+
+// ---- devices -------------------------------------------------------------
+
+export function createDevice(model: Topology, spec: { name: string; groupId: number; flags?: Partial<DeviceFlags> }): Result<Device> {
+  const group = lookup(model, "group", spec.groupId);
+  if (!group.ok) return group;
+  const free = nameFree(model, "device", spec.name);
+  if (!free.ok) return free;
+  if (!isOnCoreDomain(group.value)) {
+    return fail("EBUSY", "group-attached", `group ${group.value.name} is attached to domain ${group.value.domainId}; a device can join it only on its core domain`, { groupId: spec.groupId });
+  }
+  const device: Device = {
+    id: model.allocateId("device"), name: spec.name, groupId: spec.groupId,
+    flags: { ...DEFAULT_DEVICE_FLAGS, ...spec.flags }, faulty: false,
+  };
+  model.put("device", device);
+  return ok(device);
+}
+
+export function updateDevice(model: Topology, id: number, patch: { flags?: Partial<DeviceFlags>; faulty?: boolean }): Result<Device> {
+  const device = lookup(model, "device", id);
+  if (!device.ok) return device;
+  const next: Device = {
+    ...device.value,
+    flags: patch.flags ? { ...device.value.flags, ...patch.flags } : device.value.flags,
+    faulty: patch.faulty ?? device.value.faulty,
+  };
+  model.put("device", next);
+  return ok(next);
+}
+
+export function deleteDevice(model: Topology, id: number): Result<void> {
+  const device = lookup(model, "device", id);
+  if (!device.ok) return device;
+  const group = model.get("group", device.value.groupId)!;
+  if (!isOnCoreDomain(group)) {
+    return fail("EBUSY", "group-attached", `group ${group.name} is attached to domain ${group.domainId}; detach it before removing ${device.value.name}`, { deviceId: id, groupId: group.id });
+  }
+  for (const f of model.faultsOn({ deviceId: id })) model.remove("fault", f.id);
+  model.remove("device", id);
+  return ok(undefined);
+}
+
+// ---- domains -------------------------------------------------------------
+
+export interface DomainSpec {
+  readonly name?: string | null;
+  readonly type: Exclude<DomainType, "dma">;
+  readonly driver?: DriverName;
+  readonly unitId?: number;
+  readonly containerId?: number;
+  readonly config?: Partial<DomainConfig>;
+}
+
+/**
+ * domain_alloc_paging(_flags): with a unit the domain is allocated for that
+ * unit's device and, on drivers that bind, finalised there at once.
+ */
+export function createDomain(model: Topology, spec: DomainSpec): Result<Domain> {
+  let unit: Unit | null = null;
+  if (spec.unitId !== undefined) {
+    const found = lookup(model, "unit", spec.unitId);
+    if (!found.ok) return found;
+    unit = found.value;
+  }
+  if (spec.containerId !== undefined) {
+    const found = lookup(model, "container", spec.containerId);
+    if (!found.ok) return found;
+  }
+  const driverName = spec.driver ?? unit?.driver;
+  if (!driverName) return fail("EINVAL", "invalid-argument", "a domain needs a driver or a unitId");
+  if (unit && unit.driver !== driverName) {
+    return fail("EINVAL", "different-driver", `unit ${unit.name} is ${unit.driver}, not ${driverName}`, { unitId: unit.id });
+  }
+  const driver = driverOf(driverName);
+  const caps = unit?.capabilities ?? driver.defaults;
+  const config: DomainConfig = {
+    addressWidth: caps.addressWidth, pageSizes: caps.pageSizes,
+    enforceCacheCoherency: false, dirtyTracking: false, nestParent: false,
+    ...spec.config,
+  };
+  const domain: Domain = {
+    id: model.allocateId("domain"), name: spec.name ?? null, type: spec.type, driver: driverName,
+    unitId: unit?.id ?? null, config, auto: false, containerId: spec.containerId ?? null,
+  };
+  if (spec.type === "paging") {
+    const allowed = driver.checkAlloc(config, unit);
+    if (!allowed.ok) return allowed;
+    if (unit && driver.bindsToInstance) {
+      const finalised = driver.finalise(domain, unit, model);
+      if (!finalised.ok) return finalised;
+    }
+  }
+  model.put("domain", domain);
+  return ok(domain);
+}
+
+export function deleteDomain(model: Topology, id: number): Result<void> {
+  const domain = lookup(model, "domain", id);
+  if (!domain.ok) return domain;
+  const attached = model.groupsAttachedTo(id).size;
+  if (attached > 0) return fail("EBUSY", "domain-in-use", `domain ${id} is attached to ${attached} group(s)`, { domainId: id });
+  if (model.groupsOwningCoreDomain(id).size > 0) {
+    return fail("EBUSY", "domain-in-use", `domain ${id} is a group's default or blocking domain`, { domainId: id });
+  }
+  model.remove("domain", id);
+  return ok(undefined);
+}
+
+// ---- containers ----------------------------------------------------------
+
+export function createContainer(model: Topology, spec: { name: string; config?: Partial<ContainerConfig> }): Result<Container> {
+  const free = nameFree(model, "container", spec.name);
+  if (!free.ok) return free;
+  const container: Container = {
+    id: model.allocateId("container"), name: spec.name,
+    config: { enforceCacheCoherency: false, dirtyTracking: false, ...spec.config },
+  };
+  model.put("container", container);
+  return ok(container);
+}
+
+export function deleteContainer(model: Topology, id: number): Result<void> {
+  const container = lookup(model, "container", id);
+  if (!container.ok) return container;
+  const domains = model.domainsOf(id);
+  if (domains.length > 0) {
+    return fail("EBUSY", "container-in-use", `container ${container.value.name} still holds ${domains.length} domain(s)`, { containerId: id });
+  }
+  model.remove("container", id);
+  return ok(undefined);
+}
+
+// ---- injected faults -----------------------------------------------------
+
+export function injectFault(model: Topology, spec: { unitId?: number; deviceId?: number; errno: ErrnoName; count: number }): Result<Fault> {
+  if ((spec.unitId === undefined) === (spec.deviceId === undefined)) {
+    return fail("EINVAL", "invalid-argument", "name exactly one of unitId and deviceId");
+  }
+  if (spec.unitId !== undefined) {
+    const unit = lookup(model, "unit", spec.unitId);
+    if (!unit.ok) return unit;
+  }
+  if (spec.deviceId !== undefined) {
+    const device = lookup(model, "device", spec.deviceId);
+    if (!device.ok) return device;
+  }
+  const fault: Fault = {
+    id: model.allocateId("fault"), unitId: spec.unitId ?? null, deviceId: spec.deviceId ?? null,
+    errno: spec.errno, remaining: spec.count,
+  };
+  model.put("fault", fault);
+  return ok(fault);
+}
+
+export function deleteFault(model: Topology, id: number): Result<void> {
+  const fault = lookup(model, "fault", id);
+  if (!fault.ok) return fault;
+  model.remove("fault", id);
+  return ok(undefined);
+}
+
+export function clearFaults(model: Topology): Result<{ cleared: number }> {
+  const ids = [...model.all("fault")].map((f) => f.id);
+  for (const id of ids) model.remove("fault", id);
+  return ok({ cleared: ids.length });
+}

@@ -1,0 +1,152 @@
+// The attach / replace / detach / ownership entry points, with the checks
+// drivers/iommu/iommu.c makes before it touches a driver.
+import { atomically, coreDomainId, isOnCoreDomain, setGroupDomain } from "./attach.js";
+import type { Caller } from "./caller.js";
+import type { Group } from "./entities.js";
+import { recordAttempt } from "./events.js";
+import { lookup } from "./lookup.js";
+import type { Topology } from "./model.js";
+import { fail, ok, type Result } from "./result.js";
+
+export interface Moved {
+  readonly groupId: number;
+  readonly domainId: number;
+  /** False when the group already was where it was asked to go. */
+  readonly changed: boolean;
+}
+
+/** While a group has a DMA owner, only that owner may move it. */
+export function checkOwner(group: Group, caller: Caller): Result<void> {
+  if (group.owner !== null && caller.owner !== group.owner) {
+    return fail("EPERM", "owned-by-other", `group ${group.name} is owned by ${group.owner}`, { groupId: group.id });
+  }
+  return ok(undefined);
+}
+
+/** iommu_attach_group: EBUSY when the group is on a domain of someone's choosing. */
+function attach(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+  const group = lookup(model, "group", groupId);
+  if (!group.ok) return group;
+  const domain = lookup(model, "domain", domainId);
+  if (!domain.ok) return domain;
+  const owner = checkOwner(group.value, caller);
+  if (!owner.ok) return owner;
+  const g = group.value;
+  if (g.domainId === domainId) return ok({ groupId, domainId, changed: false });
+  if (!isOnCoreDomain(g)) {
+    return fail("EBUSY", "group-attached", `group ${g.name} is attached to domain ${g.domainId}; use replace`, { groupId, domainId: g.domainId });
+  }
+  return moved(setGroupDomain(model, g, domain.value), groupId, domainId);
+}
+
+/** iommu_group_replace_domain: no EBUSY, any domain to any domain. */
+function replace(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+  const group = lookup(model, "group", groupId);
+  if (!group.ok) return group;
+  const domain = lookup(model, "domain", domainId);
+  if (!domain.ok) return domain;
+  const owner = checkOwner(group.value, caller);
+  if (!owner.ok) return owner;
+  return moved(setGroupDomain(model, group.value, domain.value), groupId, domainId);
+}
+
+/** iommu_detach_group: back to the core domain; another domain changes nothing. */
+function detach(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+  const group = lookup(model, "group", groupId);
+  if (!group.ok) return group;
+  const owner = checkOwner(group.value, caller);
+  if (!owner.ok) return owner;
+  const g = group.value;
+  if (g.domainId !== domainId) return ok({ groupId, domainId: g.domainId, changed: false });
+  const target = model.get("domain", coreDomainId(g))!;
+  return moved(setGroupDomain(model, g, target), groupId, target.id);
+}
+
+function moved(r: Result<{ changed: boolean }>, groupId: number, domainId: number): Result<Moved> {
+  return r.ok ? ok({ groupId, domainId, changed: r.value.changed }) : r;
+}
+
+export function attachGroup(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+  return recordAttempt(model, "attach-group", caller, { groupId, domainId }, attach(model, caller, groupId, domainId));
+}
+
+export function replaceDomain(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+  return recordAttempt(model, "replace-group", caller, { groupId, domainId }, replace(model, caller, groupId, domainId));
+}
+
+export function detachGroup(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+  return recordAttempt(model, "detach-group", caller, { groupId, domainId }, detach(model, caller, groupId, domainId));
+}
+
+/** iommu_attach_device: only for a device alone in its group. */
+function soleDeviceGroup(model: Topology, deviceId: number): Result<number> {
+  const device = lookup(model, "device", deviceId);
+  if (!device.ok) return device;
+  const n = model.devicesOf(device.value.groupId).length;
+  if (n !== 1) {
+    return fail("EINVAL", "group-has-multiple-devices", `${device.value.name} shares group ${device.value.groupId} with ${n - 1} other device(s); attach the group`, { deviceId, groupId: device.value.groupId });
+  }
+  return ok(device.value.groupId);
+}
+
+export function attachDevice(model: Topology, caller: Caller, deviceId: number, domainId: number): Result<Moved> {
+  const group = soleDeviceGroup(model, deviceId);
+  const result = group.ok ? attach(model, caller, group.value, domainId) : group;
+  return recordAttempt(model, "attach-device", caller, { deviceId, domainId, groupId: group.ok ? group.value : null }, result);
+}
+
+export function detachDevice(model: Topology, caller: Caller, deviceId: number, domainId: number): Result<Moved> {
+  const group = soleDeviceGroup(model, deviceId);
+  const result = group.ok ? detach(model, caller, group.value, domainId) : group;
+  return recordAttempt(model, "detach-device", caller, { deviceId, domainId, groupId: group.ok ? group.value : null }, result);
+}
+
+/**
+ * iommu_group_claim_dma_owner: EPERM if someone else owns the group, EBUSY if
+ * it is not on its default domain; success moves it to its blocking domain
+ * (allocated on first claim). Claiming again as the same owner is a no-op, so
+ * a client may retry a claim whose answer it lost.
+ */
+export function claimOwnership(model: Topology, caller: Caller & { owner: string }, groupId: number): Result<Moved> {
+  const result = atomically(model, (): Result<Moved> => {
+    const found = lookup(model, "group", groupId);
+    if (!found.ok) return found;
+    const g = found.value;
+    if (g.owner === caller.owner) return ok({ groupId, domainId: g.domainId, changed: false });
+    if (g.owner !== null) return fail("EPERM", "owned-by-other", `group ${g.name} is owned by ${g.owner}`, { groupId });
+    if (g.domainId !== g.defaultDomainId) {
+      return fail("EBUSY", "group-not-default", `group ${g.name} is on domain ${g.domainId}, not its default domain`, { groupId, domainId: g.domainId });
+    }
+    let blockingDomainId = g.blockingDomainId;
+    if (blockingDomainId === null) {
+      blockingDomainId = model.allocateId("domain");
+      const unit = model.get("unit", g.unitId)!;
+      const dma = model.get("domain", g.defaultDomainId)!;
+      model.put("domain", {
+        id: blockingDomainId, name: `${g.name}-blocking`, type: "blocked", driver: unit.driver,
+        unitId: unit.id, config: dma.config, auto: false, containerId: null,
+      });
+    }
+    const withOwner: Group = { ...g, owner: caller.owner, blockingDomainId };
+    model.put("group", withOwner);
+    const r = setGroupDomain(model, withOwner, model.get("domain", blockingDomainId)!);
+    return moved(r, groupId, blockingDomainId);
+  });
+  return recordAttempt(model, "claim", caller, { groupId }, result, result.ok ? result.value.domainId : undefined);
+}
+
+/** iommu_group_release_dma_owner: only the owner may; back to the default domain. */
+export function releaseOwnership(model: Topology, caller: Caller, groupId: number): Result<Moved> {
+  const result = ((): Result<Moved> => {
+    const found = lookup(model, "group", groupId);
+    if (!found.ok) return found;
+    const g = found.value;
+    if (g.owner === null) return fail("EPERM", "not-owned", `group ${g.name} has no DMA owner`, { groupId });
+    const owner = checkOwner(g, caller);
+    if (!owner.ok) return owner;
+    const released: Group = { ...g, owner: null };
+    model.put("group", released);
+    return moved(setGroupDomain(model, released, model.get("domain", g.defaultDomainId)!), groupId, g.defaultDomainId);
+  })();
+  return recordAttempt(model, "release", caller, { groupId }, result, result.ok ? result.value.domainId : undefined);
+}

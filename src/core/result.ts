@@ -1,0 +1,48 @@
+// Errors are values: every core operation returns a Result. The store and the
+// HTTP layer translate, nobody throws for a rule that failed.
+import { Errno, type ErrnoName, normaliseAttachErrno } from "./errno.js";
+import { isSoftReason, type Reason } from "./reasons.js";
+
+export interface ErrnoError {
+  /** The errno the caller acts on (after the "other codes are ENODEV" rule). */
+  readonly errno: ErrnoName;
+  readonly reason: Reason;
+  readonly detail: string;
+  /** The raw code a driver returned, when it was normalised to ENODEV. */
+  readonly driverErrno?: ErrnoName;
+  /** Ids of the objects involved, echoed to the client. */
+  readonly ids?: Readonly<Record<string, number>>;
+}
+
+export type Result<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: ErrnoError };
+
+export function ok<T>(value: T): Result<T> {
+  return { ok: true, value };
+}
+
+export function fail<T = never>(
+  errno: ErrnoName,
+  reason: Reason,
+  detail: string,
+  ids?: Record<string, number>,
+): Result<T> {
+  return { ok: false, error: ids ? { errno, reason, detail, ids } : { errno, reason, detail } };
+}
+
+/** A driver's raw code as the attach caller sees it. */
+export function driverFailure<T = never>(raw: ErrnoName, reason: Reason, detail: string): Result<T> {
+  const errno = normaliseAttachErrno(raw);
+  const error: ErrnoError = errno === raw ? { errno, reason, detail } : { errno, reason, detail, driverErrno: raw };
+  return { ok: false, error };
+}
+
+/** Soft means: EINVAL because device and domain are incompatible. */
+export function isSoft(error: ErrnoError): boolean {
+  return error.errno === Errno.EINVAL && isSoftReason(error.reason);
+}
+
+export function withIds(error: ErrnoError, ids: Record<string, number>): ErrnoError {
+  return { ...error, ids: { ...error.ids, ...ids } };
+}

@@ -1,0 +1,147 @@
+// The retry-on-EINVAL policy run by the service: iommufd's
+// iommufd_device_auto_get_domain(). Walk the container's automatic domains
+// in order; EINVAL means "incompatible, try the next"; any other error ends
+// the search; if none fits, allocate a fresh paging domain for the group's
+// unit, attach it, and free it again if that attach fails.
+import { driverOf } from "../drivers/index.js";
+import { atomically, coreDomainId, isOnCoreDomain, setGroupDomain } from "./attach.js";
+import type { Caller } from "./caller.js";
+import type { Domain, DomainConfig, Group } from "./entities.js";
+import { errnoCode } from "./errno.js";
+import { recordAttempt } from "./events.js";
+import { lookup } from "./lookup.js";
+import type { Topology } from "./model.js";
+import { checkOwner } from "./ops.js";
+import { fail, isSoft, ok, type ErrnoError, type Result } from "./result.js";
+
+export interface Attempt {
+  readonly domainId: number;
+  readonly allocated: boolean;
+  readonly errno: string | null;
+  readonly code: number;
+  readonly soft: boolean;
+  readonly reason: string | null;
+  readonly detail: string | null;
+}
+
+export interface SearchOutcome {
+  readonly groupId: number;
+  readonly domainId: number;
+  readonly allocated: boolean;
+  readonly attempts: readonly Attempt[];
+}
+
+/** A failed search still tells the client what it tried. */
+export interface SearchError extends ErrnoError {
+  readonly attempts: readonly Attempt[];
+}
+
+function attempt(domainId: number, allocated: boolean, error: ErrnoError | null): Attempt {
+  return {
+    domainId, allocated,
+    errno: error?.errno ?? null,
+    code: error ? errnoCode(error.errno) : 0,
+    soft: error ? isSoft(error) : false,
+    reason: error?.reason ?? null,
+    detail: error?.detail ?? null,
+  };
+}
+
+/** The configuration iommufd asks for when it allocates for a device. */
+function autoDomainConfig(model: Topology, group: Group, containerId: number): DomainConfig {
+  const unit = model.get("unit", group.unitId)!;
+  const container = model.get("container", containerId)!;
+  return {
+    addressWidth: unit.capabilities.addressWidth,
+    pageSizes: unit.capabilities.pageSizes,
+    enforceCacheCoherency: container.config.enforceCacheCoherency,
+    dirtyTracking: container.config.dirtyTracking,
+    nestParent: false,
+  };
+}
+
+/** Allocate the domain for the group's unit, finalised there as iommufd does. */
+function allocateAutoDomain(model: Topology, group: Group, containerId: number): Result<Domain> {
+  const unit = model.get("unit", group.unitId)!;
+  const driver = driverOf(unit.driver);
+  const config = autoDomainConfig(model, group, containerId);
+  const allowed = driver.checkAlloc(config, unit);
+  if (!allowed.ok) return allowed;
+  const domain: Domain = {
+    id: model.allocateId("domain"), name: null, type: "paging", driver: unit.driver,
+    unitId: unit.id, config, auto: true, containerId,
+  };
+  if (driver.bindsToInstance) {
+    const finalised = driver.finalise(domain, unit, model);
+    if (!finalised.ok) return finalised;
+  }
+  model.put("domain", domain);
+  return ok(domain);
+}
+
+function search(model: Topology, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
+  const container = lookup(model, "container", containerId);
+  if (!container.ok) return container;
+  const found = lookup(model, "group", groupId);
+  if (!found.ok) return found;
+  const group = found.value;
+  const owner = checkOwner(group, caller);
+  if (!owner.ok) return owner;
+  const current = model.get("domain", group.domainId)!;
+  if (current.containerId === containerId) {
+    return ok({ groupId, domainId: current.id, allocated: false, attempts: [] });
+  }
+  if (!isOnCoreDomain(group)) {
+    return fail("EBUSY", "group-attached", `group ${group.name} is attached to domain ${group.domainId}; detach it first`, { groupId, domainId: group.domainId });
+  }
+  const attempts: Attempt[] = [];
+  for (const domain of model.domainsOf(containerId)) {
+    if (!domain.auto) continue; // manually created domains are not candidates
+    const r = setGroupDomain(model, group, domain);
+    attempts.push(attempt(domain.id, false, r.ok ? null : r.error));
+    if (r.ok) return ok({ groupId, domainId: domain.id, allocated: false, attempts });
+    if (r.error.errno !== "EINVAL") return searchFailed(r.error, attempts);
+  }
+  const allocated = atomically(model, () => {
+    const domain = allocateAutoDomain(model, group, containerId);
+    if (!domain.ok) return domain;
+    const r = setGroupDomain(model, group, domain.value);
+    attempts.push(attempt(domain.value.id, true, r.ok ? null : r.error));
+    return r.ok ? ok(domain.value) : r;
+  });
+  if (!allocated.ok) return searchFailed(allocated.error, attempts);
+  return ok({ groupId, domainId: allocated.value.id, allocated: true, attempts });
+}
+
+function searchFailed(error: ErrnoError, attempts: Attempt[]): Result<SearchOutcome> {
+  const withAttempts: SearchError = { ...error, attempts };
+  return { ok: false, error: withAttempts };
+}
+
+export function containerAttach(model: Topology, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
+  const result = search(model, caller, containerId, groupId);
+  return recordAttempt(model, "container-attach", caller, { containerId, groupId }, result, result.ok ? result.value.domainId : undefined);
+}
+
+/** Detach through the container; an automatic domain left empty is freed. */
+export function containerDetach(model: Topology, caller: Caller, containerId: number, groupId: number): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> {
+  const result = ((): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> => {
+    const container = lookup(model, "container", containerId);
+    if (!container.ok) return container;
+    const found = lookup(model, "group", groupId);
+    if (!found.ok) return found;
+    const group = found.value;
+    const owner = checkOwner(group, caller);
+    if (!owner.ok) return owner;
+    const current = model.get("domain", group.domainId)!;
+    if (current.containerId !== containerId) {
+      return fail("EINVAL", "not-in-container", `group ${group.name} is not attached through container ${containerId}`, { groupId, containerId });
+    }
+    const target = model.get("domain", coreDomainId(group))!;
+    const r = setGroupDomain(model, group, target);
+    if (!r.ok) return r;
+    const freed = model.get("domain", current.id) ? null : current.id;
+    return ok({ groupId, domainId: target.id, freedDomainId: freed });
+  })();
+  return recordAttempt(model, "container-detach", caller, { containerId, groupId }, result, result.ok ? result.value.domainId : undefined);
+}

@@ -1,0 +1,22 @@
+// AMD-Vi (drivers/iommu/amd/iommu.c): dirty tracking is per unit; domains
+// span units and each unit spends a domain ID on a domain it serves.
+import type { IommuDriver } from "./types.js";
+import { OK, takeDomainId, unitSupports } from "./rules.js";
+import { fail } from "../core/result.js";
+
+export const amdIommu: IommuDriver = {
+  name: "amd-iommu",
+  defaults: {
+    addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
+    dirtyTracking: true, nesting: false, domainIds: 65535, cpuPageSize: 4096,
+  },
+  bindsToInstance: false,
+  checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: true, nesting: true }),
+  finalise: () => OK,
+  attachDev({ unit, domain, model }) {
+    if (domain.config.dirtyTracking && !unit.capabilities.dirtyTracking) {
+      return fail("EINVAL", "dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no dirty tracking`);
+    }
+    return takeDomainId(unit, domain, model);
+  },
+};

@@ -1,0 +1,37 @@
+// Intel VT-d (drivers/iommu/intel/iommu.c). A paging domain is not bound to
+// one DMAR unit; paging_domain_compatible() decides per unit, and every unit
+// a domain is attached on spends one domain ID on it.
+import type { IommuDriver } from "./types.js";
+import { OK, sameSet, takeDomainId, unitSupports } from "./rules.js";
+import { fail } from "../core/result.js";
+
+export const intelVtd: IommuDriver = {
+  name: "intel-vtd",
+  defaults: {
+    addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
+    dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096,
+  },
+  bindsToInstance: false,
+  checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: true, nesting: true }),
+  finalise: () => OK,
+  attachDev({ unit, domain, model }) {
+    const caps = unit.capabilities;
+    const cfg = domain.config;
+    if (cfg.enforceCacheCoherency && !caps.snoopControl) {
+      return fail("EINVAL", "snoop-control", `domain ${domain.id} enforces cache coherency (force_snooping); ${unit.name} has no snoop control`);
+    }
+    if (cfg.dirtyTracking && !caps.dirtyTracking) {
+      return fail("EINVAL", "dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no second-stage dirty tracking`);
+    }
+    if (cfg.addressWidth > caps.addressWidth) {
+      return fail("EINVAL", "address-width", `domain ${domain.id} is ${cfg.addressWidth}-bit; ${unit.name} translates ${caps.addressWidth} bits`);
+    }
+    if (!sameSet(cfg.pageSizes, caps.pageSizes)) {
+      return fail("EINVAL", "page-size", `domain ${domain.id} superpage sizes differ from ${unit.name}'s`);
+    }
+    if (cfg.nestParent && !caps.nesting) {
+      return fail("EINVAL", "nesting", `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`);
+    }
+    return takeDomainId(unit, domain, model);
+  },
+};

@@ -43,6 +43,11 @@ export const REASONS = {
   "no-such-container": { soft: false, title: "No such container" },
   "no-such-fault": { soft: false, title: "No such fault" },
   "invalid-argument": { soft: false, title: "Invalid argument" },
+  // Reasons the HTTP layer adds for failures that are not the core's.
+  "invalid-request": { soft: false, title: "The request does not match the schema" },
+  "no-such-route": { soft: false, title: "No such route" },
+  "store-unavailable": { soft: false, title: "The database could not make the change durable" },
+  "internal-error": { soft: false, title: "Internal error" },
 } as const;
 
 export type Reason = keyof typeof REASONS;

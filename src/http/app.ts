@@ -1,0 +1,50 @@
+// The Fastify app factory. Tests build it and call `inject`, the server
+// entry point builds it and listens: one app, two ways to drive it.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { randomBytes } from "node:crypto";
+import type { ArbiterStore } from "../store/store.js";
+import { installErrorHandling } from "./errors.js";
+import { routes } from "./routes/index.js";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    store: ArbiterStore;
+  }
+}
+
+export interface AppOptions {
+  readonly store: ArbiterStore;
+  /** pino options, or false for silence (tests). */
+  readonly logger?: FastifyServerOptions["logger"];
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  // Request ids: the client's X-Request-Id if it sent one, else boot id + counter.
+  const boot = randomBytes(3).toString("hex");
+  let counter = 0;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    requestIdHeader: "x-request-id",
+    genReqId: () => `${boot}-${(++counter).toString(36)}`,
+    ajv: {
+      customOptions: {
+        // Unknown fields are errors (a typo must not be silently dropped).
+        removeAdditional: false,
+        coerceTypes: "array",
+        useDefaults: true,
+        allErrors: false,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorate("store", options.store);
+  app.addHook("onSend", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+  installErrorHandling(app);
+  app.get("/healthz", { schema: { response: { 200: { type: "object", properties: { status: { type: "string" } } } } } },
+    async () => ({ status: "ok" }));
+  await app.register(routes, { prefix: "/v1" });
+  return app;
+}

@@ -1,0 +1,41 @@
+// Failures that are not the core's (bad input, unknown routes, a database
+// that refused a write, bugs) answered in the same problem shape.
+import type { FastifyError, FastifyInstance } from "fastify";
+import type { ErrnoError } from "../core/result.js";
+import { StoreUnavailableError } from "../store/store.js";
+import { sendProblem } from "./problem.js";
+
+function fieldOf(error: FastifyError): { field: string; message: string }[] {
+  const context = error.validationContext ?? "body";
+  return (error.validation ?? []).map((v) => {
+    const params = v.params as { missingProperty?: string; additionalProperty?: string };
+    const path = v.instancePath.replace(/^\//, "").replace(/\//g, ".");
+    const leaf = params.missingProperty ?? params.additionalProperty;
+    const field = [context, path, leaf].filter(Boolean).join(".");
+    const message = params.additionalProperty ? "is not a known field" : (v.message ?? "is invalid");
+    return { field, message };
+  });
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      const errors = fieldOf(error);
+      const detail = errors.map((e) => `${e.field} ${e.message}`).join("; ");
+      return sendProblem(reply, { errno: "EINVAL", reason: "invalid-request", detail }, 400, { errors });
+    }
+    if (error instanceof StoreUnavailableError) {
+      return sendProblem(reply, { errno: "EIO", reason: "store-unavailable", detail: error.message }, 503);
+    }
+    const status = error.statusCode ?? 500;
+    if (status < 500) {
+      const problem: ErrnoError = { errno: "EINVAL", reason: "invalid-request", detail: error.message };
+      return sendProblem(reply, problem, status);
+    }
+    request.log.error({ err: error }, "unhandled error");
+    return sendProblem(reply, { errno: "EIO", reason: "internal-error", detail: "internal error; see the server log with this request id" }, 500);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, { errno: "ENOENT", reason: "no-such-route", detail: `no route ${request.method} ${request.url.split("?")[0]}` }, 404));
+}

@@ -1,0 +1,48 @@
+// Representations sent to clients, built from the model inside the same
+// synchronous step as the operation they describe, so they are consistent.
+import type { Container, Device, Domain, EventRecord, Fault, Group, Unit } from "../core/entities.js";
+import type { Topology } from "../core/model.js";
+
+export const presentUnit = (u: Unit) => u;
+export const presentDevice = (d: Device) => d;
+export const presentFault = (f: Fault) => f;
+
+export function presentGroup(model: Topology, g: Group) {
+  return { ...g, deviceIds: model.devicesOf(g.id).map((d) => d.id) };
+}
+
+export function presentDomain(model: Topology, d: Domain) {
+  return { ...d, attachedGroupIds: [...model.groupsAttachedTo(d.id)].sort((a, b) => a - b) };
+}
+
+export function presentContainer(model: Topology, c: Container) {
+  return { ...c, domainIds: model.domainsOf(c.id).map((d) => d.id) };
+}
+
+export function presentEvent(e: EventRecord) {
+  return { ...e, at: e.at.toISOString() };
+}
+
+/** A group with the domain it is on now. */
+export function presentPlacement(model: Topology, groupId: number) {
+  const group = model.get("group", groupId)!;
+  return { group: presentGroup(model, group), domain: presentDomain(model, model.get("domain", group.domainId)!) };
+}
+
+/** The answer to attach / replace / detach / claim / release. */
+export function presentMove(model: Topology, moved: { groupId: number; changed: boolean }) {
+  return { changed: moved.changed, ...presentPlacement(model, moved.groupId) };
+}
+
+/** One page of rows in id order, starting after the cursor. */
+export function page<T extends { id: number }, V>(
+  rows: Iterable<T>, query: { after?: number; limit?: number }, present: (row: T) => V,
+): { items: V[]; next: number | null } {
+  const after = query.after ?? 0;
+  const limit = query.limit ?? 100;
+  const picked: T[] = [];
+  for (const row of rows) if (row.id > after) picked.push(row);
+  picked.sort((a, b) => a.id - b.id);
+  const slice = picked.slice(0, limit);
+  return { items: slice.map(present), next: picked.length > slice.length ? slice[slice.length - 1]!.id : null };
+}

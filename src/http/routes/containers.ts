@@ -1,0 +1,49 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { lookup } from "../../core/lookup.js";
+import { createContainer, deleteContainer } from "../../core/objects.js";
+import { ok } from "../../core/result.js";
+import { containerAttach, containerDetach } from "../../core/search.js";
+import { Attempt, Id, IdParams, Page, PageQuery, problems } from "../schemas/common.js";
+import { Container, CreateContainer, Domain, Group, GroupTarget } from "../schemas/resources.js";
+import { page, presentContainer, presentPlacement } from "../present.js";
+import { callerOf, respond, respondRead } from "../respond.js";
+
+const SearchAnswer = Type.Object({
+  group: Group,
+  domain: Domain,
+  allocated: Type.Boolean({ description: "A new automatic domain was allocated" }),
+  attempts: Type.Array(Attempt, { description: "Every domain tried, in order, with its outcome" }),
+});
+const DetachAnswer = Type.Object({
+  group: Group,
+  domain: Domain,
+  freedDomainId: Type.Union([Id, Type.Null()], { description: "The automatic domain freed because no group was left on it" }),
+});
+
+export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post("/containers", { schema: { body: CreateContainer, response: { 201: Container, ...problems(409) } } },
+    (req, reply) => respond(reply, (m) => createContainer(m, req.body), (m, c) => presentContainer(m, c), 201));
+
+  app.get("/containers", { schema: { querystring: PageQuery, response: { 200: Page(Container), ...problems() } } },
+    (req, reply) => respondRead(reply, (m) => ok(page(m.all("container"), req.query, (c) => presentContainer(m, c)))));
+
+  app.get("/containers/:id", { schema: { params: IdParams, response: { 200: Container, ...problems(404) } } },
+    (req, reply) => respondRead(reply, (m) => {
+      const c = lookup(m, "container", req.params.id);
+      return c.ok ? ok(presentContainer(m, c.value)) : c;
+    }));
+
+  app.delete("/containers/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404, 409) } } },
+    (req, reply) => respond(reply, (m) => deleteContainer(m, req.params.id), () => null, 204));
+
+  app.post("/containers/:id/attach", { schema: { params: IdParams, body: GroupTarget, response: { 200: SearchAnswer, ...problems(403, 404, 409, 422, 501, 507) } } },
+    (req, reply) => respond(reply,
+      (m) => containerAttach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
+      (m, r) => ({ ...presentPlacement(m, r.groupId), allocated: r.allocated, attempts: r.attempts })));
+
+  app.post("/containers/:id/detach", { schema: { params: IdParams, body: GroupTarget, response: { 200: DetachAnswer, ...problems(403, 404, 409) } } },
+    (req, reply) => respond(reply,
+      (m) => containerDetach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
+      (m, r) => ({ ...presentPlacement(m, r.groupId), freedDomainId: r.freedDomainId })));
+};

@@ -1,0 +1,35 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { lookup } from "../../core/lookup.js";
+import { createDomain, deleteDomain } from "../../core/objects.js";
+import { ok } from "../../core/result.js";
+import { IdParams, Page, problems } from "../schemas/common.js";
+import { CreateDomain, Domain } from "../schemas/resources.js";
+import { page, presentDomain } from "../present.js";
+import { respond, respondRead } from "../respond.js";
+
+const DomainQuery = Type.Object({
+  after: Type.Optional(Type.Integer({ minimum: 0 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  containerId: Type.Optional(Type.Integer({ minimum: 1 })),
+}, { additionalProperties: false });
+
+export const domainRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post("/domains", { schema: { body: CreateDomain, response: { 201: Domain, ...problems(404, 409, 501, 507, 422) } } },
+    (req, reply) => respond(reply, (m) => createDomain(m, req.body), (m, d) => presentDomain(m, d), 201));
+
+  app.get("/domains", { schema: { querystring: DomainQuery, response: { 200: Page(Domain), ...problems() } } },
+    (req, reply) => respondRead(reply, (m) => {
+      const rows = req.query.containerId !== undefined ? m.domainsOf(req.query.containerId) : m.all("domain");
+      return ok(page(rows, req.query, (d) => presentDomain(m, d)));
+    }));
+
+  app.get("/domains/:id", { schema: { params: IdParams, response: { 200: Domain, ...problems(404) } } },
+    (req, reply) => respondRead(reply, (m) => {
+      const d = lookup(m, "domain", req.params.id);
+      return d.ok ? ok(presentDomain(m, d.value)) : d;
+    }));
+
+  app.delete("/domains/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404, 409) } } },
+    (req, reply) => respond(reply, (m) => deleteDomain(m, req.params.id), () => null, 204));
+};

@@ -1,0 +1,23 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { problems } from "../schemas/common.js";
+import { Event } from "../schemas/resources.js";
+import { presentEvent } from "../present.js";
+
+const EventQuery = Type.Object({
+  after: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: "Return events with seq strictly greater" })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+}, { additionalProperties: false });
+
+export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get("/events", {
+    schema: {
+      querystring: EventQuery,
+      response: { 200: Type.Object({ items: Type.Array(Event), next: Type.Integer({ description: "Pass as after to continue" }) }), ...problems() },
+    },
+  }, async (req) => {
+    const after = req.query.after ?? 0;
+    const events = await app.store.events(after, req.query.limit ?? 100);
+    return { items: events.map(presentEvent), next: events.length > 0 ? events[events.length - 1]!.seq : after };
+  });
+};

@@ -1,0 +1,74 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { groupCompatibility } from "../../core/compat.js";
+import { lookup } from "../../core/lookup.js";
+import { createGroup, deleteGroup } from "../../core/objects.js";
+import { attachGroup, claimOwnership, detachGroup, releaseOwnership, replaceDomain } from "../../core/ops.js";
+import { ok } from "../../core/result.js";
+import { Id, IdParams, Page, PageQuery, problems } from "../schemas/common.js";
+import { CreateGroup, DomainTarget, Group, Moved, OwnerBody } from "../schemas/resources.js";
+import { page, presentGroup, presentMove } from "../present.js";
+import { callerOf, respond, respondRead } from "../respond.js";
+
+const MOVE_ERRORS = problems(403, 404, 409, 422, 501, 507);
+
+const Verdict = Type.Object({
+  domainId: Id, compatible: Type.Boolean(), current: Type.Boolean(),
+  errno: Type.Union([Type.String(), Type.Null()]), code: Type.Integer(), soft: Type.Boolean(),
+  reason: Type.Union([Type.String(), Type.Null()]), detail: Type.Union([Type.String(), Type.Null()]),
+});
+const Compatibility = Type.Object({
+  groupId: Id,
+  attachable: Type.Boolean({ description: "False while the group is on a domain of someone's choosing: an attach would get EBUSY, a replace would not" }),
+  verdicts: Type.Array(Verdict),
+  next: Type.Union([Id, Type.Null()]),
+});
+const CompatibilityQuery = Type.Object({
+  after: Type.Optional(Type.Integer({ minimum: 0 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  containerId: Type.Optional(Id),
+}, { additionalProperties: false });
+
+export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post("/groups", { schema: { body: CreateGroup, response: { 201: Group, ...problems(404, 409) } } },
+    (req, reply) => respond(reply, (m) => createGroup(m, req.body), (m, g) => presentGroup(m, g), 201));
+
+  app.get("/groups", { schema: { querystring: PageQuery, response: { 200: Page(Group), ...problems() } } },
+    (req, reply) => respondRead(reply, (m) => ok(page(m.all("group"), req.query, (g) => presentGroup(m, g)))));
+
+  app.get("/groups/:id", { schema: { params: IdParams, response: { 200: Group, ...problems(404) } } },
+    (req, reply) => respondRead(reply, (m) => {
+      const g = lookup(m, "group", req.params.id);
+      return g.ok ? ok(presentGroup(m, g.value)) : g;
+    }));
+
+  app.delete("/groups/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404, 409) } } },
+    (req, reply) => respond(reply, (m) => deleteGroup(m, req.params.id), () => null, 204));
+
+  const move = { schema: { params: IdParams, body: DomainTarget, response: { 200: Moved, ...MOVE_ERRORS } } } as const;
+
+  app.post("/groups/:id/attach", move, (req, reply) => respond(reply,
+    (m) => attachGroup(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
+    presentMove));
+
+  app.post("/groups/:id/replace", move, (req, reply) => respond(reply,
+    (m) => replaceDomain(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
+    presentMove));
+
+  app.post("/groups/:id/detach", move, (req, reply) => respond(reply,
+    (m) => detachGroup(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
+    presentMove));
+
+  const ownership = { schema: { params: IdParams, body: OwnerBody, response: { 200: Moved, ...MOVE_ERRORS } } } as const;
+
+  app.post("/groups/:id/claim", ownership, (req, reply) => respond(reply,
+    (m) => claimOwnership(m, { ...callerOf(req, req.body.owner), owner: req.body.owner }, req.params.id),
+    presentMove));
+
+  app.post("/groups/:id/release", ownership, (req, reply) => respond(reply,
+    (m) => releaseOwnership(m, callerOf(req, req.body.owner), req.params.id),
+    presentMove));
+
+  app.get("/groups/:id/compatibility", { schema: { params: IdParams, querystring: CompatibilityQuery, response: { 200: Compatibility, ...problems(404) } } },
+    (req, reply) => respondRead(reply, (m) => groupCompatibility(m, req.params.id, { ...req.query, limit: req.query.limit ?? 100 })));
+};

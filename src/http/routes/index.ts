@@ -1,0 +1,28 @@
+// Every /v1 resource, one plugin each.
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { containerRoutes } from "./containers.js";
+import { deviceRoutes } from "./devices.js";
+import { domainRoutes } from "./domains.js";
+import { eventRoutes } from "./events.js";
+import { faultRoutes } from "./faults.js";
+import { groupRoutes } from "./groups.js";
+import { unitRoutes } from "./units.js";
+
+const Stats = Type.Object({
+  batches: Type.Integer({ description: "Group-commit batches written" }),
+  items: Type.Integer({ description: "Operations with changes written" }),
+  largestBatch: Type.Integer(),
+  objects: Type.Record(Type.String(), Type.Integer()),
+});
+
+export const routes: FastifyPluginAsyncTypebox = async (app) => {
+  await app.register(unitRoutes);
+  await app.register(groupRoutes);
+  await app.register(deviceRoutes);
+  await app.register(domainRoutes);
+  await app.register(containerRoutes);
+  await app.register(faultRoutes);
+  await app.register(eventRoutes);
+  app.get("/stats", { schema: { response: { 200: Stats } } }, async () => app.store.stats());
+};

@@ -1,0 +1,62 @@
+// Schemas shared by every resource: ids, paging, and the problem document.
+import { Type, type Static } from "@sinclair/typebox";
+
+export const Id = Type.Integer({ minimum: 1, maximum: 2147483647, description: "Service-assigned id" });
+export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
+export type IdParams = Static<typeof IdParams>;
+
+export const Name = Type.String({ minLength: 1, maxLength: 200 });
+export const Owner = Type.String({ minLength: 1, maxLength: 200, description: "Who is asking (DMA owner identity)" });
+
+export const PageQuery = Type.Object({
+  after: Type.Optional(Type.Integer({ minimum: 0, description: "Return ids strictly greater than this" })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+}, { additionalProperties: false });
+export type PageQuery = Static<typeof PageQuery>;
+
+export function Page<T extends ReturnType<typeof Type.Object>>(item: T) {
+  return Type.Object({
+    items: Type.Array(item),
+    next: Type.Union([Id, Type.Null()], { description: "Cursor for the next page (pass as after), null at the end" }),
+  });
+}
+
+export const Attempt = Type.Object({
+  domainId: Id,
+  allocated: Type.Boolean(),
+  errno: Type.Union([Type.String(), Type.Null()]),
+  code: Type.Integer(),
+  soft: Type.Boolean(),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  detail: Type.Union([Type.String(), Type.Null()]),
+});
+
+/** RFC 9457 problem details, extended with the errno contract. */
+export const Problem = Type.Object({
+  type: Type.String(),
+  title: Type.String(),
+  status: Type.Integer(),
+  detail: Type.String(),
+  instance: Type.Optional(Type.String()),
+  errno: Type.String({ description: "Errno name the caller acts on, e.g. EINVAL" }),
+  code: Type.Integer({ description: "Negative Linux value, e.g. -22" }),
+  soft: Type.Boolean({ description: "True only for EINVAL meaning incompatible: try another domain" }),
+  reason: Type.String({ description: "Stable kebab-case machine reason" }),
+  driverErrno: Type.Optional(Type.String({ description: "Raw driver code when it was normalised to ENODEV" })),
+  requestId: Type.Optional(Type.String()),
+  unitId: Type.Optional(Type.Integer()),
+  groupId: Type.Optional(Type.Integer()),
+  deviceId: Type.Optional(Type.Integer()),
+  domainId: Type.Optional(Type.Integer()),
+  containerId: Type.Optional(Type.Integer()),
+  faultId: Type.Optional(Type.Integer()),
+  attempts: Type.Optional(Type.Array(Attempt)),
+  errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+});
+
+/** The error statuses a route can answer, all with the problem document. */
+export function problems(...statuses: number[]): Record<number, typeof Problem> {
+  const out: Record<number, typeof Problem> = {};
+  for (const s of [400, 500, 503, ...statuses]) out[s] = Problem;
+  return out;
+}

@@ -1,0 +1,66 @@
+// `npm start`: open (and migrate) the database, load the topology, listen.
+import { readFileSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { Value } from "@sinclair/typebox/value";
+import { ConfigError, parseConfig, type Config } from "./config.js";
+import { applyTopology } from "./core/topology-file.js";
+import { buildApp } from "./http/app.js";
+import { TopologyFile } from "./http/schemas/topology.js";
+import { SqliteStore } from "./store/store.js";
+
+export function readTopologyFile(file: string): TopologyFile {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`cannot read topology file ${file}: ${(error as Error).message}`);
+  }
+  if (!Value.Check(TopologyFile, parsed)) {
+    const problems = [...Value.Errors(TopologyFile, parsed)].slice(0, 5).map((e) => `${e.path || "/"}: ${e.message}`);
+    throw new ConfigError(`topology file ${file} is not valid:\n  ${problems.join("\n  ")}`);
+  }
+  return parsed;
+}
+
+export async function start(config: Config) {
+  const topology = config.topologyFile ? readTopologyFile(config.topologyFile) : null;
+  mkdirSync(path.dirname(config.databaseFile), { recursive: true });
+  const store = await SqliteStore.open({ file: config.databaseFile, migrationsDir: config.migrationsDir });
+  const app = await buildApp({ store, logger: { level: config.logLevel } });
+  app.addHook("onClose", () => store.close());
+  if (topology) {
+    const r = await store.execute((model) => applyTopology(model, topology));
+    if (!r.ok) {
+      await app.close();
+      throw new ConfigError(`topology file ${config.topologyFile}: ${r.error.detail}`);
+    }
+    app.log.info({ topology: config.topologyFile, ...r.value.created }, "topology loaded");
+  }
+  await app.listen({ host: config.host, port: config.port });
+  return app;
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = parseConfig(process.argv.slice(2), process.env);
+    const app = await start(config);
+    const stop = async (signal: string) => {
+      app.log.info({ signal }, "shutting down");
+      await app.close();
+      process.exit(0);
+    };
+    process.once("SIGINT", () => void stop("SIGINT"));
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`iommu-arbiter: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  void main();
+}

@@ -1,0 +1,69 @@
+// Reads the durable image into a fresh model, a page at a time so that a
+// large database does not need all its rows as Prisma objects at once.
+import type { ContainerConfig, DeviceFlags, DomainConfig, DomainType, DriverName, UnitCapabilities } from "../core/entities.js";
+import { Topology, type Kind } from "../core/model.js";
+import type { Prisma } from "./database.js";
+
+const PAGE = 5000;
+
+async function paged<T extends { id: number }>(fetch: (cursor: number) => Promise<T[]>, each: (row: T) => void): Promise<void> {
+  let cursor = 0;
+  for (;;) {
+    const rows = await fetch(cursor);
+    for (const row of rows) each(row);
+    if (rows.length < PAGE) return;
+    cursor = rows[rows.length - 1]!.id;
+  }
+}
+
+const page = (cursor: number) => ({ where: { id: { gt: cursor } }, orderBy: { id: "asc" as const }, take: PAGE });
+
+/**
+ * Interning: thousands of domains share a handful of distinct configurations
+ * (those of their unit), so sharing the objects keeps the model small.
+ */
+class Interner {
+  private readonly seen = new Map<string, unknown>();
+  intern<T>(value: unknown): T {
+    const key = JSON.stringify(value);
+    const hit = this.seen.get(key);
+    if (hit !== undefined) return hit as T;
+    const frozen = Object.freeze(value);
+    this.seen.set(key, frozen);
+    return frozen as T;
+  }
+}
+
+export async function loadTopology(prisma: Prisma): Promise<{ model: Topology; lastEventSeq: number }> {
+  const model = new Topology();
+  const shared = new Interner();
+  await paged((c) => prisma.unit.findMany(page(c)), (u) => model.load("unit", {
+    id: u.id, name: u.name, driver: u.driver as DriverName,
+    capabilities: shared.intern<UnitCapabilities>(u.capabilities), online: u.online,
+  }));
+  await paged((c) => prisma.container.findMany(page(c)), (r) => model.load("container", {
+    id: r.id, name: r.name, config: shared.intern<ContainerConfig>(r.config),
+  }));
+  await paged((c) => prisma.domain.findMany(page(c)), (d) => model.load("domain", {
+    id: d.id, name: d.name, type: d.type as DomainType, driver: d.driver as DriverName, unitId: d.unitId,
+    config: shared.intern<DomainConfig>(d.config), auto: d.auto, containerId: d.containerId,
+  }));
+  await paged((c) => prisma.group.findMany(page(c)), (g) => model.load("group", {
+    id: g.id, name: g.name, unitId: g.unitId, domainId: g.domainId, defaultDomainId: g.defaultDomainId,
+    blockingDomainId: g.blockingDomainId, owner: g.owner,
+  }));
+  await paged((c) => prisma.device.findMany(page(c)), (d) => model.load("device", {
+    id: d.id, name: d.name, groupId: d.groupId, flags: shared.intern<DeviceFlags>(d.flags), faulty: d.faulty,
+  }));
+  await paged((c) => prisma.fault.findMany(page(c)), (f) => model.load("fault", {
+    id: f.id, unitId: f.unitId, deviceId: f.deviceId, errno: f.errno, remaining: f.remaining,
+  }));
+  // AUTOINCREMENT tables remember the highest id ever used, deleted rows
+  // included: ids are never handed out twice, across restarts too.
+  const seqs = await prisma.$queryRawUnsafe<{ name: string; seq: bigint | number }[]>(`SELECT name, seq FROM sqlite_sequence`);
+  const byTable = new Map(seqs.map((s) => [s.name, Number(s.seq)]));
+  const kinds: Record<Kind, string> = { unit: "Unit", container: "Container", domain: "Domain", group: "Group", device: "Device", fault: "Fault" };
+  for (const [kind, table] of Object.entries(kinds) as [Kind, string][]) model.reserveIds(kind, byTable.get(table) ?? 0);
+  const last = await prisma.event.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
+  return { model, lastEventSeq: Math.max(last?.seq ?? 0, byTable.get("Event") ?? 0) };
+}

@@ -1,0 +1,154 @@
+// The store: the narrow interface the HTTP layer sees, and its SQLite
+// implementation.
+//
+// Single-writer assumption, made explicit: this process holds the SQLite file
+// with an exclusive lock and keeps the live state in memory. Every operation
+// runs synchronously against that model (so operations are linearizable by
+// construction: JavaScript runs one at a time), and its changes are made
+// durable by the group-commit runner before the caller hears the answer. A
+// PostgreSQL backend with several replicas cannot keep state in memory; it
+// will implement the same interface by loading the rows an operation needs
+// under row locks, running the same core operation, and writing its changes
+// in that transaction, with the database as the arbiter.
+import type { EventRecord } from "../core/entities.js";
+import type { ChangeSet, Topology } from "../core/model.js";
+import type { Result } from "../core/result.js";
+import { openDatabase, type Prisma } from "./database.js";
+import { loadTopology } from "./load.js";
+import { applyMigrations } from "./migrate.js";
+import { statementsFor } from "./persist.js";
+import { GroupCommitRunner, type RunnerStats } from "./runner.js";
+
+export interface ArbiterStore {
+  /** Run one core operation atomically; resolves once its effects are durable. */
+  execute<T>(op: (model: Topology) => Result<T>): Promise<Result<T>>;
+  /** Read the model; resolves once everything the read could observe is durable. */
+  read<T>(view: (model: Topology) => T): Promise<T>;
+  /** The event log, oldest first, strictly after `after`. */
+  events(after: number, limit: number): Promise<EventRecord[]>;
+  stats(): StoreStats;
+  close(): Promise<void>;
+}
+
+export interface StoreStats extends RunnerStats {
+  readonly objects: Record<string, number>;
+}
+
+/** The store could not make a change durable; the model was reloaded from disk. */
+export class StoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`the database rejected a write: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+interface Stamped {
+  readonly changes: ChangeSet;
+  readonly events: EventRecord[];
+}
+
+export interface SqliteStoreOptions {
+  readonly file: string;
+  readonly migrationsDir: string;
+  /** Reports a failed batch (already answered to its callers as errors). */
+  readonly onWriteFailure?: (error: unknown) => void;
+}
+
+export class SqliteStore implements ArbiterStore {
+  private reloading: Promise<void> | null = null;
+  private readonly runner: GroupCommitRunner<Stamped>;
+  private closed = false;
+
+  private constructor(
+    private readonly prisma: Prisma,
+    private model: Topology,
+    private lastSeq: number,
+    private readonly options: SqliteStoreOptions,
+  ) {
+    this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (error) => this.recover(error));
+  }
+
+  static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
+    applyMigrations(options.file, options.migrationsDir);
+    const prisma = await openDatabase(options.file);
+    try {
+      const { model, lastEventSeq } = await loadTopology(prisma);
+      return new SqliteStore(prisma, model, lastEventSeq, options);
+    } catch (error) {
+      await prisma.$disconnect();
+      throw error;
+    }
+  }
+
+  async execute<T>(op: (model: Topology) => Result<T>): Promise<Result<T>> {
+    if (this.closed) throw new StoreUnavailableError("store is closed");
+    while (this.reloading) await this.reloading;
+    const result = op(this.model);
+    const stamped = this.model.hasChanges() ? this.stamp(this.model.drain()) : null;
+    try {
+      await this.runner.commit(stamped);
+    } catch (error) {
+      throw new StoreUnavailableError(error);
+    }
+    return result;
+  }
+
+  async read<T>(view: (model: Topology) => T): Promise<T> {
+    while (this.reloading) await this.reloading;
+    const value = view(this.model);
+    try {
+      await this.runner.commit(null);
+    } catch (error) {
+      throw new StoreUnavailableError(error);
+    }
+    return value;
+  }
+
+  async events(after: number, limit: number): Promise<EventRecord[]> {
+    await this.runner.commit(null).catch(() => undefined);
+    const rows = await this.runner.exclusive(() =>
+      this.prisma.event.findMany({ where: { seq: { gt: after } }, orderBy: { seq: "asc" }, take: limit }));
+    return rows.map((r) => ({
+      seq: r.seq, at: r.at, op: r.op as EventRecord["op"], owner: r.owner, groupId: r.groupId,
+      deviceId: r.deviceId, domainId: r.domainId, containerId: r.containerId, errno: r.errno,
+      code: r.code, reason: r.reason, detail: r.detail,
+    }));
+  }
+
+  stats(): StoreStats {
+    const objects: Record<string, number> = {};
+    for (const kind of ["unit", "group", "device", "domain", "container", "fault"] as const) objects[kind] = this.model.count(kind);
+    return { ...this.runner.stats, objects };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.runner.drain();
+    await this.prisma.$disconnect();
+  }
+
+  private stamp(changes: ChangeSet): Stamped {
+    const at = new Date();
+    const events = changes.events.map((e): EventRecord => ({ ...e, seq: ++this.lastSeq, at }));
+    return { changes, events };
+  }
+
+  private async write(batch: Stamped[]): Promise<void> {
+    const statements = statementsFor(batch.map((b) => b.changes), batch.flatMap((b) => b.events));
+    await this.prisma.$transaction([
+      this.prisma.$executeRawUnsafe("PRAGMA defer_foreign_keys = ON"),
+      ...statements.map((s) => this.prisma.$executeRawUnsafe(s.sql, ...s.params)),
+    ]);
+  }
+
+  /** After a failed batch the model is ahead of the disk: rebuild it from disk. */
+  private recover(error: unknown): Promise<void> {
+    this.options.onWriteFailure?.(error);
+    this.reloading = this.runner.exclusive(async () => {
+      const { model, lastEventSeq } = await loadTopology(this.prisma);
+      this.model = model;
+      this.lastSeq = lastEventSeq;
+    }).finally(() => { this.reloading = null; });
+    return this.reloading;
+  }
+}

@@ -1,0 +1,250 @@
+// DMA ownership: iommu_group_claim_dma_owner / release, and what an owner's
+// claim means for everyone else's attach / replace / detach.
+import { describe, expect, it } from "vitest";
+import type { Caller } from "../../src/core/caller.js";
+import { deleteGroup, updateUnit } from "../../src/core/objects.js";
+import {
+  attachDevice, attachGroup, claimOwnership, detachDevice, detachGroup, releaseOwnership, replaceDomain,
+  type Moved,
+} from "../../src/core/ops.js";
+import { isSoft, type Result } from "../../src/core/result.js";
+import { containerAttach, containerDetach } from "../../src/core/search.js";
+import { ANON, as, build, errorOf, snapshot, unwrap } from "./fixtures.js";
+
+const VFIO = as("vfio");
+const OTHER = as("other");
+
+function setup(flags: { requiresIdentity?: boolean }[] = [{}]) {
+  const fx = build();
+  const unit = fx.unit("mock");
+  const { group, devices } = fx.groupWith(unit.id, flags);
+  const domain = fx.domain({ driver: "mock" });
+  const other = fx.domain({ driver: "mock" });
+  return { fx, unit, group, devices, domain, other };
+}
+
+describe("claim", () => {
+  it("unowned group on its default domain → ok, on a blocking domain allocated once", () => {
+    const { fx, unit, group } = setup();
+    fx.commit();
+    const domainsBefore = fx.model.count("domain");
+    const r = unwrap(claimOwnership(fx.model, VFIO, group.id));
+    const g = fx.groupNow(group.id);
+    expect(g.owner).toBe("vfio");
+    expect(g.blockingDomainId).not.toBeNull();
+    expect(r).toEqual({ groupId: group.id, domainId: g.blockingDomainId, changed: true });
+    expect(g.domainId).toBe(g.blockingDomainId);
+    expect(fx.domainNow(g.blockingDomainId!)).toMatchObject({ type: "blocked", driver: "mock", unitId: unit.id, auto: false, containerId: null });
+    expect(fx.model.count("domain")).toBe(domainsBefore + 1);
+    expect(fx.events()).toEqual([expect.objectContaining({ op: "claim", owner: "vfio", groupId: group.id, domainId: g.blockingDomainId, errno: null, code: 0 })]);
+
+    // Release and claim again: the same blocking domain, nothing new allocated.
+    unwrap(releaseOwnership(fx.model, VFIO, group.id));
+    unwrap(claimOwnership(fx.model, OTHER, group.id));
+    expect(fx.groupNow(group.id)).toMatchObject({ owner: "other", domainId: g.blockingDomainId, blockingDomainId: g.blockingDomainId });
+    expect(fx.model.count("domain")).toBe(domainsBefore + 1);
+  });
+
+  it("by another owner → EPERM owned-by-other", () => {
+    const { fx, group } = setup();
+    unwrap(claimOwnership(fx.model, VFIO, group.id));
+    fx.commit();
+    const before = snapshot(fx.model);
+    const error = errorOf(claimOwnership(fx.model, OTHER, group.id));
+    expect(error).toMatchObject({ errno: "EPERM", reason: "owned-by-other", ids: { groupId: group.id } });
+    expect(isSoft(error)).toBe(false);
+    expect(snapshot(fx.model)).toBe(before);
+    expect(fx.events()).toEqual([expect.objectContaining({ op: "claim", owner: "other", errno: "EPERM", code: -1, domainId: null })]);
+  });
+
+  it("by the same owner again → ok, changed false", () => {
+    const { fx, group } = setup();
+    const first = unwrap(claimOwnership(fx.model, VFIO, group.id));
+    fx.commit();
+    expect(claimOwnership(fx.model, VFIO, group.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: first.domainId, changed: false } });
+    expect(fx.model.drain().rows.group.size).toBe(0);
+  });
+
+  it("while attached to a paging domain → EBUSY group-not-default, no blocking domain allocated", () => {
+    const { fx, group, domain } = setup();
+    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    fx.commit();
+    const before = snapshot(fx.model);
+    const error = errorOf(claimOwnership(fx.model, VFIO, group.id));
+    expect(error).toMatchObject({ errno: "EBUSY", reason: "group-not-default", ids: { groupId: group.id, domainId: domain.id } });
+    expect(snapshot(fx.model)).toBe(before);
+    expect(fx.groupNow(group.id)).toMatchObject({ owner: null, blockingDomainId: null, domainId: domain.id });
+  });
+
+  it.each([
+    ["the only device", [{ requiresIdentity: true }]],
+    ["the 2nd of 2 devices", [{}, { requiresIdentity: true }]],
+  ] as const)("with a requiresIdentity device (%s) → EINVAL requires-identity, nothing changes", (_name, flags) => {
+    const { fx, group, devices } = setup([...flags]);
+    fx.commit();
+    const before = snapshot(fx.model);
+    const domainsBefore = fx.model.count("domain");
+    const error = errorOf(claimOwnership(fx.model, VFIO, group.id));
+    expect(error).toMatchObject({ errno: "EINVAL", reason: "requires-identity", ids: { deviceId: devices[devices.length - 1]!.id } });
+    expect(fx.groupNow(group.id)).toMatchObject({ owner: null, blockingDomainId: null, domainId: group.defaultDomainId });
+    expect(fx.model.count("domain")).toBe(domainsBefore);
+    expect([...fx.model.all("domain")].some((d) => d.type === "blocked")).toBe(false);
+    expect(snapshot(fx.model)).toBe(before);
+    const drained = fx.model.drain();
+    // Rolled back rows may be listed, but only with their original values.
+    for (const [id, row] of drained.rows.domain) expect(row === null ? fx.domainNow(id) : row).toEqual(fx.domainNow(id) ?? undefined);
+    expect(drained.rows.group.get(group.id) ?? fx.groupNow(group.id)).toEqual(fx.groupNow(group.id));
+    expect(drained.events).toEqual([expect.objectContaining({ op: "claim", errno: "EINVAL", code: -22, reason: "requires-identity" })]);
+  });
+
+  it("on an offline unit → ENODEV, rolled back (no owner, no blocking domain)", () => {
+    const { fx, unit, group } = setup();
+    unwrap(updateUnit(fx.model, unit.id, { online: false }));
+    fx.commit();
+    const before = snapshot(fx.model);
+    expect(errorOf(claimOwnership(fx.model, VFIO, group.id))).toMatchObject({ errno: "ENODEV", reason: "unit-offline" });
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it("with an injected fault → fails, the fault stays consumed, the claim is rolled back", () => {
+    const { fx, group, devices } = setup();
+    const fault = fx.fault({ deviceId: devices[0]!.id, errno: "ENOMEM" });
+    expect(errorOf(claimOwnership(fx.model, VFIO, group.id)).errno).toBe("ENOMEM");
+    expect(fx.model.get("fault", fault.id)).toBeUndefined();
+    expect(fx.groupNow(group.id)).toMatchObject({ owner: null, blockingDomainId: null });
+    expect(unwrap(claimOwnership(fx.model, VFIO, group.id)).changed).toBe(true);
+  });
+
+  it("of a missing group → ENOENT", () => {
+    const { fx } = setup();
+    expect(errorOf(claimOwnership(fx.model, VFIO, 999))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
+  });
+});
+
+describe("an owned group: who may move it", () => {
+  type Ctx = ReturnType<typeof setup>;
+  const OPS: [string, (c: Ctx, caller: Caller) => Result<unknown>][] = [
+    ["attachGroup", (c, caller) => attachGroup(c.fx.model, caller, c.group.id, c.domain.id)],
+    ["replaceDomain", (c, caller) => replaceDomain(c.fx.model, caller, c.group.id, c.domain.id)],
+    ["attachDevice", (c, caller) => attachDevice(c.fx.model, caller, c.devices[0]!.id, c.domain.id)],
+    ["detachGroup", (c, caller) => detachGroup(c.fx.model, caller, c.group.id, c.fx.groupNow(c.group.id).domainId)],
+    ["detachDevice", (c, caller) => detachDevice(c.fx.model, caller, c.devices[0]!.id, c.fx.groupNow(c.group.id).domainId)],
+    ["containerAttach", (c, caller) => containerAttach(c.fx.model, caller, c.fx.container().id, c.group.id)],
+    ["containerDetach", (c, caller) => containerDetach(c.fx.model, caller, c.fx.container().id, c.group.id)],
+    ["releaseOwnership", (c, caller) => releaseOwnership(c.fx.model, caller, c.group.id)],
+  ];
+  const STRANGERS: [string, Caller][] = [["another owner", OTHER], ["an anonymous caller", ANON]];
+
+  describe.each(STRANGERS)("by %s", (_who, caller) => {
+    it.each(OPS)("%s → EPERM owned-by-other, nothing changes", (_name, op) => {
+      const c = setup();
+      unwrap(claimOwnership(c.fx.model, VFIO, c.group.id));
+      const blocking = c.fx.groupNow(c.group.id).blockingDomainId;
+      const error = errorOf(op(c, caller));
+      expect(error).toMatchObject({ errno: "EPERM", reason: "owned-by-other" });
+      expect(c.fx.groupNow(c.group.id)).toMatchObject({ owner: "vfio", domainId: blocking });
+      const events = c.fx.events();
+      expect(events[events.length - 1]).toMatchObject({ errno: "EPERM", code: -1, owner: caller.owner });
+    });
+  });
+
+  it("by the owner: attach from the blocking domain (no EBUSY), replace, detach back to the blocking domain", () => {
+    const { fx, group, domain, other } = setup();
+    const blocking = unwrap(claimOwnership(fx.model, VFIO, group.id)).domainId;
+    expect(attachGroup(fx.model, VFIO, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: true } });
+    expect(errorOf(attachGroup(fx.model, VFIO, group.id, other.id))).toMatchObject({ errno: "EBUSY", reason: "group-attached" });
+    expect(replaceDomain(fx.model, VFIO, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: other.id, changed: true } });
+    expect(detachGroup(fx.model, VFIO, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: blocking, changed: true } });
+    expect(fx.groupNow(group.id)).toMatchObject({ owner: "vfio", domainId: blocking });
+  });
+
+  it("by the owner: detachDevice also returns to the blocking domain", () => {
+    const { fx, group, devices, domain } = setup();
+    const blocking = unwrap(claimOwnership(fx.model, VFIO, group.id)).domainId;
+    unwrap(attachDevice(fx.model, VFIO, devices[0]!.id, domain.id));
+    expect(unwrap(detachDevice(fx.model, VFIO, devices[0]!.id, domain.id)).domainId).toBe(blocking);
+    expect(fx.groupNow(group.id).domainId).toBe(blocking);
+  });
+
+  it("by the owner: detach back to the blocking domain succeeds even with the unit offline", () => {
+    // The core domain (blocking while owned) must always be reachable: the
+    // kernel sets it with IOMMU_SET_DOMAIN_MUST_SUCCEED.
+    const { fx, unit, group, domain } = setup();
+    const blocking = unwrap(claimOwnership(fx.model, VFIO, group.id)).domainId;
+    unwrap(attachGroup(fx.model, VFIO, group.id, domain.id));
+    unwrap(updateUnit(fx.model, unit.id, { online: false }));
+    expect(detachGroup(fx.model, VFIO, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: blocking, changed: true } });
+    expect(fx.groupNow(group.id).domainId).toBe(blocking);
+  });
+
+  it("an owned group cannot be deleted", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const group = fx.group(unit.id);
+    unwrap(claimOwnership(fx.model, VFIO, group.id));
+    expect(errorOf(deleteGroup(fx.model, group.id))).toMatchObject({ errno: "EBUSY", reason: "group-not-default" });
+  });
+});
+
+describe("release", () => {
+  it("by a non-owner → EPERM owned-by-other", () => {
+    const { fx, group } = setup();
+    unwrap(claimOwnership(fx.model, VFIO, group.id));
+    fx.commit();
+    const before = snapshot(fx.model);
+    expect(errorOf(releaseOwnership(fx.model, OTHER, group.id))).toMatchObject({ errno: "EPERM", reason: "owned-by-other" });
+    expect(snapshot(fx.model)).toBe(before);
+    expect(fx.events()).toEqual([expect.objectContaining({ op: "release", errno: "EPERM", code: -1 })]);
+  });
+
+  it.each([["the would-be owner", VFIO], ["anonymous", ANON]] as const)("of an unowned group by %s → EPERM not-owned", (_who, caller) => {
+    const { fx, group } = setup();
+    fx.commit();
+    const error = errorOf(releaseOwnership(fx.model, caller, group.id));
+    expect(error).toMatchObject({ errno: "EPERM", reason: "not-owned", ids: { groupId: group.id } });
+    expect(fx.groupNow(group.id)).toMatchObject({ owner: null, domainId: group.defaultDomainId });
+  });
+
+  it("→ default domain, owner null; the blocking domain is kept for the next claim", () => {
+    const { fx, group } = setup();
+    const blocking = unwrap(claimOwnership(fx.model, VFIO, group.id)).domainId;
+    fx.commit();
+    expect(releaseOwnership(fx.model, VFIO, group.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
+    expect(fx.groupNow(group.id)).toMatchObject({ owner: null, domainId: group.defaultDomainId, blockingDomainId: blocking });
+    expect(fx.domainNow(blocking)?.type).toBe("blocked");
+    expect(fx.events()).toEqual([expect.objectContaining({ op: "release", owner: "vfio", errno: null, code: 0, domainId: group.defaultDomainId })]);
+  });
+
+  it("while the owner has it on an automatic domain → default domain, the automatic domain freed", () => {
+    const { fx, group } = setup();
+    unwrap(claimOwnership(fx.model, VFIO, group.id));
+    const ioas = fx.container();
+    const found = unwrap(containerAttach(fx.model, VFIO, ioas.id, group.id));
+    expect(found.allocated).toBe(true);
+    unwrap(releaseOwnership(fx.model, VFIO, group.id));
+    expect(fx.groupNow(group.id)).toMatchObject({ owner: null, domainId: group.defaultDomainId });
+    expect(fx.domainNow(found.domainId)).toBeUndefined();
+  });
+
+  it("release works with the unit offline (the default domain is always reachable)", () => {
+    const { fx, unit, group } = setup();
+    unwrap(claimOwnership(fx.model, VFIO, group.id));
+    unwrap(updateUnit(fx.model, unit.id, { online: false }));
+    expect(unwrap(releaseOwnership(fx.model, VFIO, group.id)).domainId).toBe(group.defaultDomainId);
+  });
+});
+
+describe("blocking domains are private to their group", () => {
+  it("another group cannot attach a group's blocking domain (else deleting that group leaves it dangling)", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const a = fx.groupWith(unit.id).group;
+    const b = fx.groupWith(unit.id).group;
+    const blocking = unwrap(claimOwnership(fx.model, VFIO, a.id)).domainId;
+    unwrap(releaseOwnership(fx.model, VFIO, a.id));
+    const r: Result<Moved> = attachGroup(fx.model, ANON, b.id, blocking);
+    expect(r.ok).toBe(false);
+    expect(errorOf(r)).toMatchObject({ errno: "EINVAL", reason: "domain-not-attachable" });
+    expect(fx.groupNow(b.id).domainId).toBe(b.defaultDomainId);
+  });
+});

@@ -1,0 +1,56 @@
+// Builds the real app on a fresh temporary SQLite file, for inject() tests
+// and for tests that listen on a real port.
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { FastifyInstance } from "fastify";
+import { PROJECT_ROOT } from "../../src/config.js";
+import { buildApp } from "../../src/http/app.js";
+import { SqliteStore } from "../../src/store/store.js";
+
+export const MIGRATIONS = path.join(PROJECT_ROOT, "prisma", "migrations");
+
+export interface TestApp {
+  readonly app: FastifyInstance;
+  readonly store: SqliteStore;
+  readonly dir: string;
+  readonly file: string;
+  /** Close the app (and its store) and delete the database directory. */
+  close(): Promise<void>;
+}
+
+export function tempDbFile(): { dir: string; file: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "iommu-arbiter-test-"));
+  return { dir, file: path.join(dir, "test.db") };
+}
+
+export async function openApp(file: string): Promise<{ app: FastifyInstance; store: SqliteStore }> {
+  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS });
+  const app = await buildApp({ store, logger: false });
+  app.addHook("onClose", () => store.close());
+  await app.ready();
+  return { app, store };
+}
+
+export async function makeTestApp(): Promise<TestApp> {
+  const { dir, file } = tempDbFile();
+  const { app, store } = await openApp(file);
+  return {
+    app, store, dir, file,
+    async close() {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** POST/PATCH JSON through inject and return status + parsed body. */
+export async function call(app: FastifyInstance, method: "GET" | "POST" | "PATCH" | "DELETE", url: string, body?: unknown) {
+  const res = await app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}) });
+  const text = res.body;
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body: text.length > 0 ? (JSON.parse(text) as Record<string, unknown> & { items?: Record<string, unknown>[] }) : null,
+  };
+}

@@ -6,7 +6,8 @@ import { ConfigError, parseConfig, type Config } from "./config.js";
 import { applyTopology } from "./core/topology-file.js";
 import { buildApp } from "./http/app.js";
 import { TopologyFile } from "./http/schemas/topology.js";
-import { SqliteStore } from "./store/store.js";
+import { SqliteStore, StoreLockedError } from "./store/store.js";
+import { MigrationError } from "./store/migrate.js";
 
 export function readTopologyFile(file: string): TopologyFile {
   let parsed: unknown;
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
     process.once("SIGINT", () => void stop("SIGINT"));
     process.once("SIGTERM", () => void stop("SIGTERM"));
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof StoreLockedError || error instanceof MigrationError) {
       console.error(`iommu-arbiter: ${error.message}`);
       process.exit(2);
     }

@@ -34,6 +34,18 @@ export interface StoreStats extends RunnerStats {
   readonly objects: Record<string, number>;
 }
 
+/** Another process holds the database file (the single-writer lock). */
+export class StoreLockedError extends Error {
+  constructor(file: string) {
+    super(`database file ${file} is in use by another process; one iommu-arbiter owns a SQLite file at a time`);
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  const e = error as { code?: unknown; cause?: { originalCode?: unknown }; message?: unknown };
+  return e?.code === "SQLITE_BUSY" || e?.cause?.originalCode === "SQLITE_BUSY" || /database is locked|SQLITE_BUSY/.test(String(e?.message));
+}
+
 /** The store could not make a change durable; the model was reloaded from disk. */
 export class StoreUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -68,8 +80,13 @@ export class SqliteStore implements ArbiterStore {
   }
 
   static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
-    applyMigrations(options.file, options.migrationsDir);
-    const prisma = await openDatabase(options.file);
+    let prisma: Prisma;
+    try {
+      applyMigrations(options.file, options.migrationsDir);
+      prisma = await openDatabase(options.file);
+    } catch (error) {
+      throw isBusy(error) ? new StoreLockedError(options.file) : error;
+    }
     try {
       const { model, lastEventSeq } = await loadTopology(prisma);
       return new SqliteStore(prisma, model, lastEventSeq, options);

@@ -26,11 +26,16 @@ function consumeFault(model: Topology, fault: Fault): void {
 /**
  * One device's attach_dev against `domain` (already bound as far as earlier
  * devices of the same group went). Returns the domain as the driver leaves it.
+ * `mustSucceed`: returning a group to its core domain (detach, release) is
+ * done with IOMMU_SET_DOMAIN_MUST_SUCCEED in the kernel: only the core's own
+ * rule (a device needing identity mappings cannot be blocked) applies, never
+ * the driver's, so a detach succeeds even on a unit gone offline.
  */
-function attachDev(model: Topology, unit: Unit, device: Device, domain: Domain, mode: AttachMode): Result<Domain> {
-  // Returning to the default domain must not fail (the kernel WARNs if it
-  // does): it is how a detach always succeeds, even on a broken unit.
-  if (domain.type === "dma") return ok(domain);
+function attachDev(model: Topology, unit: Unit, device: Device, domain: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
+  if (domain.type === "blocked" && device.flags.requiresIdentity) {
+    return fail("EINVAL", "requires-identity", `${device.name} has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked`);
+  }
+  if (mustSucceed) return ok(domain);
   if (!unit.online) return fail("ENODEV", "unit-offline", `${unit.name} is offline`);
   if (device.faulty) return fail("ENODEV", "device-faulty", `${device.name} is faulty`);
   const fault = pendingFault(model, unit, device);
@@ -39,16 +44,7 @@ function attachDev(model: Topology, unit: Unit, device: Device, domain: Domain, 
     const raw = isErrnoName(fault.errno) ? fault.errno : "ENODEV";
     return driverFailure(raw, "injected-fault", `injected ${fault.errno} on ${fault.deviceId !== null ? device.name : unit.name}`);
   }
-  switch (domain.type) {
-    case "identity":
-      return ok(domain);
-    case "blocked":
-      return device.flags.requiresIdentity
-        ? fail("EINVAL", "requires-identity", `${device.name} has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked`)
-        : ok(domain);
-    case "paging":
-      break;
-  }
+  if (domain.type !== "paging") return ok(domain);
   const driver = driverOf(unit.driver);
   let bound = domain;
   if (driver.bindsToInstance) {
@@ -70,17 +66,18 @@ function attachDev(model: Topology, unit: Unit, device: Device, domain: Domain, 
  * Would every device of the group accept `domain`? Checks only: on success it
  * returns the domain as binding leaves it, without storing anything.
  */
-export function checkGroupAttach(model: Topology, group: Group, domain: Domain, mode: AttachMode): Result<Domain> {
+export function checkGroupAttach(model: Topology, group: Group, domain: Domain, mode: AttachMode, mustSucceed = false): Result<Domain> {
   const unit = model.get("unit", group.unitId)!;
   if (domain.driver !== unit.driver) {
     return fail("EINVAL", "different-driver", `domain ${domain.id} belongs to ${domain.driver}; group ${group.name} is behind ${unit.driver} unit ${unit.name}`);
   }
-  if (domain.type === "dma" && domain.id !== group.defaultDomainId) {
-    return fail("EINVAL", "domain-not-attachable", `domain ${domain.id} is the default domain of another group`);
+  const ownCoreDomain = domain.id === group.defaultDomainId || domain.id === group.blockingDomainId;
+  if (!ownCoreDomain && isPrivateCoreDomain(model, domain)) {
+    return fail("EINVAL", "domain-not-attachable", `domain ${domain.id} is the ${domain.type === "dma" ? "default" : "blocking"} domain of another group`);
   }
   let bound = domain;
   for (const device of model.devicesOf(group.id)) {
-    const r = attachDev(model, unit, device, bound, mode);
+    const r = attachDev(model, unit, device, bound, mode, mustSucceed);
     if (!r.ok) return { ok: false, error: withIds(r.error, { deviceId: device.id }) };
     bound = r.value;
   }
@@ -88,17 +85,32 @@ export function checkGroupAttach(model: Topology, group: Group, domain: Domain, 
 }
 
 /**
+ * The group's way back to its core domain (__iommu_group_set_core_domain):
+ * blocking while owned, else default, and it must not fail.
+ */
+export function returnToCoreDomain(model: Topology, group: Group): Result<{ changed: boolean; domainId: number }> {
+  const target = model.get("domain", coreDomainId(group))!;
+  const r = setGroupDomain(model, group, target, true);
+  return r.ok ? ok({ changed: r.value.changed, domainId: target.id }) : r;
+}
+
+/**
  * __iommu_group_set_domain: move the group, all or nothing. Attaching the
  * domain the group already has is a no-op without a driver call.
  */
-export function setGroupDomain(model: Topology, group: Group, domain: Domain): Result<{ changed: boolean }> {
+export function setGroupDomain(model: Topology, group: Group, domain: Domain, mustSucceed = false): Result<{ changed: boolean }> {
   if (group.domainId === domain.id) return ok({ changed: false });
-  const checked = checkGroupAttach(model, group, domain, "commit");
+  const checked = checkGroupAttach(model, group, domain, "commit", mustSucceed);
   if (!checked.ok) return checked;
   if (checked.value !== domain) model.put("domain", checked.value);
   model.put("group", { ...group, domainId: domain.id });
   freeIfUnusedAuto(model, group.domainId);
   return ok({ changed: true });
+}
+
+/** A group's default and blocking domains are its own (the kernel never shares them). */
+export function isPrivateCoreDomain(model: Topology, domain: Domain): boolean {
+  return domain.type === "dma" || model.groupsOwningCoreDomain(domain.id).size > 0;
 }
 
 /** The domain a detached group returns to: blocking while owned, else default. */

@@ -1,6 +1,6 @@
 // The attach / replace / detach / ownership entry points, with the checks
 // drivers/iommu/iommu.c makes before it touches a driver.
-import { atomically, coreDomainId, isOnCoreDomain, setGroupDomain } from "./attach.js";
+import { atomically, isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
 import type { Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
@@ -58,8 +58,8 @@ function detach(model: Topology, caller: Caller, groupId: number, domainId: numb
   if (!owner.ok) return owner;
   const g = group.value;
   if (g.domainId !== domainId) return ok({ groupId, domainId: g.domainId, changed: false });
-  const target = model.get("domain", coreDomainId(g))!;
-  return moved(setGroupDomain(model, g, target), groupId, target.id);
+  const r = returnToCoreDomain(model, g);
+  return r.ok ? ok({ groupId, domainId: r.value.domainId, changed: r.value.changed }) : r;
 }
 
 function moved(r: Result<{ changed: boolean }>, groupId: number, domainId: number): Result<Moved> {
@@ -92,13 +92,13 @@ function soleDeviceGroup(model: Topology, deviceId: number): Result<number> {
 export function attachDevice(model: Topology, caller: Caller, deviceId: number, domainId: number): Result<Moved> {
   const group = soleDeviceGroup(model, deviceId);
   const result = group.ok ? attach(model, caller, group.value, domainId) : group;
-  return recordAttempt(model, "attach-device", caller, { deviceId, domainId, groupId: group.ok ? group.value : null }, result);
+  return recordAttempt(model, "attach-device", caller, { deviceId, domainId, groupId: model.get("device", deviceId)?.groupId }, result);
 }
 
 export function detachDevice(model: Topology, caller: Caller, deviceId: number, domainId: number): Result<Moved> {
   const group = soleDeviceGroup(model, deviceId);
   const result = group.ok ? detach(model, caller, group.value, domainId) : group;
-  return recordAttempt(model, "detach-device", caller, { deviceId, domainId, groupId: group.ok ? group.value : null }, result);
+  return recordAttempt(model, "detach-device", caller, { deviceId, domainId, groupId: model.get("device", deviceId)?.groupId }, result);
 }
 
 /**
@@ -146,7 +146,8 @@ export function releaseOwnership(model: Topology, caller: Caller, groupId: numbe
     if (!owner.ok) return owner;
     const released: Group = { ...g, owner: null };
     model.put("group", released);
-    return moved(setGroupDomain(model, released, model.get("domain", g.defaultDomainId)!), groupId, g.defaultDomainId);
+    const r = returnToCoreDomain(model, released);
+    return r.ok ? ok({ groupId, domainId: r.value.domainId, changed: r.value.changed }) : r;
   })();
   return recordAttempt(model, "release", caller, { groupId }, result, result.ok ? result.value.domainId : undefined);
 }

@@ -4,7 +4,7 @@
 // the search; if none fits, allocate a fresh paging domain for the group's
 // unit, attach it, and free it again if that attach fails.
 import { driverOf } from "../drivers/index.js";
-import { atomically, coreDomainId, isOnCoreDomain, setGroupDomain } from "./attach.js";
+import { atomically, isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
 import type { Domain, DomainConfig, Group } from "./entities.js";
 import { errnoCode } from "./errno.js";
@@ -137,11 +137,10 @@ export function containerDetach(model: Topology, caller: Caller, containerId: nu
     if (current.containerId !== containerId) {
       return fail("EINVAL", "not-in-container", `group ${group.name} is not attached through container ${containerId}`, { groupId, containerId });
     }
-    const target = model.get("domain", coreDomainId(group))!;
-    const r = setGroupDomain(model, group, target);
+    const r = returnToCoreDomain(model, group);
     if (!r.ok) return r;
     const freed = model.get("domain", current.id) ? null : current.id;
-    return ok({ groupId, domainId: target.id, freedDomainId: freed });
+    return ok({ groupId, domainId: r.value.domainId, freedDomainId: freed });
   })();
   return recordAttempt(model, "container-detach", caller, { containerId, groupId }, result, result.ok ? result.value.domainId : undefined);
 }

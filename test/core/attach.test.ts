@@ -71,7 +71,7 @@ describe("attach-device needs a group with exactly one device", () => {
     expect(isSoft(error)).toBe(false);
     expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
     expect(fx.events()).toEqual([expect.objectContaining({
-      op: eventOp, deviceId: devices[0]!.id, groupId: null, domainId: domain.id, errno: "EINVAL", code: -22, reason: "group-has-multiple-devices",
+      op: eventOp, deviceId: devices[0]!.id, domainId: domain.id, errno: "EINVAL", code: -22, reason: "group-has-multiple-devices",
     })]);
   });
 

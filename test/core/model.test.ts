@@ -1,0 +1,225 @@
+// The in-memory Topology: savepoint / rollback (rows and every index), the
+// drained change set, durable writes, loading.
+import { describe, expect, it } from "vitest";
+import type { Domain, Unit } from "../../src/core/entities.js";
+import { Topology } from "../../src/core/model.js";
+import { createDomain, deleteDomain } from "../../src/core/objects.js";
+import { attachGroup, replaceDomain } from "../../src/core/ops.js";
+import { containerAttach } from "../../src/core/search.js";
+import { ANON, build, snapshot, unwrap, type Fixture } from "./fixtures.js";
+
+/** Everything the indexes answer for the objects of a small world. */
+function indexes(fx: Fixture, ids: { unitId: number; groupIds: number[]; domainIds: number[]; containerId: number; deviceIds: number[] }) {
+  const m = fx.model;
+  return JSON.stringify({
+    attached: ids.domainIds.map((d) => [...m.groupsAttachedTo(d)].sort()),
+    core: ids.domainIds.map((d) => [...m.groupsOwningCoreDomain(d)].sort()),
+    onUnit: [...m.groupsOnUnit(ids.unitId)].sort(),
+    bound: [...m.domainsBoundTo(ids.unitId)].sort(),
+    pagingBound: m.pagingDomainsBoundTo(ids.unitId),
+    pagingAttached: m.pagingDomainsAttachedOn(ids.unitId),
+    pagingAttachedEach: ids.domainIds.map((d) => m.isPagingDomainAttachedOn(ids.unitId, d)),
+    container: m.domainsOf(ids.containerId).map((d) => d.id),
+    devices: ids.groupIds.map((g) => m.devicesOf(g).map((d) => d.id)),
+    unitFaults: m.faultsOn({ unitId: ids.unitId }).map((f) => f.id),
+    deviceFaults: ids.deviceIds.map((d) => m.faultsOn({ deviceId: d }).map((f) => f.id)),
+    names: ["u", "g1", "g2", "late", "ioas"].map((n) => [m.idByName("unit", n), m.idByName("group", n), m.idByName("device", n), m.idByName("container", n)]),
+  });
+}
+
+function world() {
+  const fx = build();
+  const unit = fx.unit("arm-smmu-v3", {}, { name: "u" });
+  const g1 = fx.group(unit.id, "g1");
+  const g2 = fx.group(unit.id, "g2");
+  const d1 = fx.device(g1.id);
+  const d2 = fx.device(g2.id);
+  const ioas = fx.container({}, "ioas");
+  const paging = fx.domain({ driver: "arm-smmu-v3", name: "p" });
+  // A fault on a bystander device, so the attaches below do not hit it.
+  const d3 = fx.device(fx.group(unit.id, "g3").id);
+  const fault = fx.fault({ deviceId: d3.id, errno: "ENOMEM", count: 5 });
+  fx.commit();
+  return { fx, unit, g1, g2, d1, d2, d3, ioas, paging, fault };
+}
+
+describe("savepoint / rollback", () => {
+  it("restores rows and every index after attaches, creations and deletions", () => {
+    const w = world();
+    const { fx } = w;
+    const ids = () => ({
+      unitId: w.unit.id, groupIds: [w.g1.id, w.g2.id], containerId: w.ioas.id, deviceIds: [w.d1.id, w.d2.id, w.d3.id],
+      domainIds: [...fx.model.all("domain")].map((d) => d.id).concat([100, 101, 102]),
+    });
+    const rowsBefore = snapshot(fx.model);
+    const indexesBefore = indexes(fx, ids());
+    expect(fx.model.groupsAttachedTo(w.paging.id).size).toBe(0);
+    expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(0);
+
+    const sp = fx.model.savepoint();
+    // A device, an attach (binds the domain), a search that allocates, a deleted fault.
+    const late = fx.device(w.g1.id, {}, "late");
+    unwrap(attachGroup(fx.model, ANON, w.g1.id, w.paging.id));
+    unwrap(containerAttach(fx.model, ANON, w.ioas.id, w.g2.id));
+    fx.model.remove("fault", w.fault.id);
+    expect(fx.model.devicesOf(w.g1.id).map((d) => d.id)).toEqual([w.d1.id, late.id]);
+    expect(fx.model.groupsAttachedTo(w.paging.id).has(w.g1.id)).toBe(true);
+    expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(2);
+    expect(fx.model.pagingDomainsBoundTo(w.unit.id)).toBe(2);
+    expect(indexes(fx, ids())).not.toBe(indexesBefore);
+
+    fx.model.rollbackTo(sp);
+    expect(snapshot(fx.model)).toBe(rowsBefore);
+    expect(indexes(fx, ids())).toBe(indexesBefore);
+    expect(fx.model.groupsAttachedTo(w.paging.id).size).toBe(0);
+    expect([...fx.model.groupsAttachedTo(w.g1.defaultDomainId)]).toEqual([w.g1.id]);
+    expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(0);
+    expect(fx.model.idByName("device", "late")).toBeUndefined();
+    expect(fx.model.get("device", late.id)).toBeUndefined();
+  });
+
+  it("restores the paging refcount when an automatic domain freed by a replace comes back", () => {
+    const w = world();
+    const { fx } = w;
+    const auto = unwrap(containerAttach(fx.model, ANON, w.ioas.id, w.g1.id)).domainId;
+    fx.commit();
+    expect(fx.model.isPagingDomainAttachedOn(w.unit.id, auto)).toBe(true);
+    const sp = fx.model.savepoint();
+    unwrap(replaceDomain(fx.model, ANON, w.g1.id, w.paging.id));
+    expect(fx.model.get("domain", auto)).toBeUndefined();
+    expect(fx.model.isPagingDomainAttachedOn(w.unit.id, auto)).toBe(false);
+    expect(fx.model.isPagingDomainAttachedOn(w.unit.id, w.paging.id)).toBe(true);
+    expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(1);
+    fx.model.rollbackTo(sp);
+    expect(fx.model.get("domain", auto)).toMatchObject({ auto: true, containerId: w.ioas.id });
+    expect([...fx.model.groupsAttachedTo(auto)]).toEqual([w.g1.id]);
+    expect(fx.model.groupsAttachedTo(w.paging.id).size).toBe(0);
+    expect(fx.model.isPagingDomainAttachedOn(w.unit.id, auto)).toBe(true);
+    expect(fx.model.isPagingDomainAttachedOn(w.unit.id, w.paging.id)).toBe(false);
+    expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(1);
+    expect(fx.model.domainsOf(w.ioas.id).map((d) => d.id)).toEqual([auto]);
+    expect(fx.model.get("domain", w.paging.id)?.unitId).toBeNull();
+    expect(fx.model.pagingDomainsBoundTo(w.unit.id)).toBe(1);
+  });
+
+  it("nested savepoints roll back only their own part", () => {
+    const w = world();
+    const { fx } = w;
+    const outer = fx.model.savepoint();
+    const a = unwrap(createDomain(fx.model, { type: "paging", driver: "mock" }));
+    const inner = fx.model.savepoint();
+    const b = unwrap(createDomain(fx.model, { type: "paging", driver: "mock" }));
+    unwrap(deleteDomain(fx.model, a.id));
+    fx.model.rollbackTo(inner);
+    expect(fx.model.get("domain", a.id)).toEqual(a);
+    expect(fx.model.get("domain", b.id)).toBeUndefined();
+    fx.model.rollbackTo(outer);
+    expect(fx.model.get("domain", a.id)).toBeUndefined();
+  });
+
+  it("ids are not given back by a rollback", () => {
+    const w = world();
+    const sp = w.fx.model.savepoint();
+    const a = unwrap(createDomain(w.fx.model, { type: "paging", driver: "mock" }));
+    w.fx.model.rollbackTo(sp);
+    const b = unwrap(createDomain(w.fx.model, { type: "paging", driver: "mock" }));
+    expect(b.id).toBeGreaterThan(a.id);
+  });
+});
+
+describe("putDurable", () => {
+  it("survives a rollback (a consumed fault stays consumed)", () => {
+    const w = world();
+    const { fx } = w;
+    const sp = fx.model.savepoint();
+    fx.model.put("unit", { ...w.unit, online: false });
+    fx.model.putDurable("fault", { ...w.fault, remaining: 4 }, w.fault.id);
+    fx.model.rollbackTo(sp);
+    expect(fx.model.get("unit", w.unit.id)?.online).toBe(true);
+    expect(fx.model.get("fault", w.fault.id)?.remaining).toBe(4);
+    expect(fx.model.drain().rows.fault.get(w.fault.id)).toMatchObject({ remaining: 4 });
+  });
+
+  it("a durable delete survives a rollback and updates the indexes", () => {
+    const w = world();
+    const { fx } = w;
+    const sp = fx.model.savepoint();
+    fx.model.putDurable("fault", null, w.fault.id);
+    fx.model.rollbackTo(sp);
+    expect(fx.model.get("fault", w.fault.id)).toBeUndefined();
+    expect(fx.model.faultsOn({ deviceId: w.d3.id })).toEqual([]);
+    expect(fx.model.drain().rows.fault.get(w.fault.id)).toBeNull();
+  });
+});
+
+describe("drain", () => {
+  it("returns the final row of each changed object, null for deleted ones, and the events", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const kept = unwrap(createDomain(fx.model, { type: "paging", driver: "mock", name: "first" }));
+    fx.model.put("domain", { ...kept, name: "renamed" });
+    const gone = unwrap(createDomain(fx.model, { type: "paging", driver: "mock" }));
+    unwrap(deleteDomain(fx.model, gone.id));
+    fx.model.put("unit", { ...unit, online: false });
+    fx.model.record({ op: "claim", owner: "x", groupId: null, deviceId: null, domainId: null, containerId: null, errno: null, code: 0, reason: null, detail: null });
+    expect(fx.model.hasChanges()).toBe(true);
+
+    const drained = fx.model.drain();
+    expect(drained.rows.domain.get(kept.id)).toMatchObject({ id: kept.id, name: "renamed" });
+    expect(drained.rows.domain.get(gone.id)).toBeNull();
+    expect(drained.rows.domain.size).toBe(2);
+    expect(drained.rows.unit.get(unit.id)).toEqual({ ...unit, online: false });
+    expect(drained.rows.group.size).toBe(0);
+    expect(drained.events).toEqual([expect.objectContaining({ op: "claim", owner: "x" })]);
+
+    // Drained is committed: nothing pending, and the undo log is gone.
+    expect(fx.model.hasChanges()).toBe(false);
+    const again = fx.model.drain();
+    expect(again.events).toEqual([]);
+    for (const rows of Object.values(again.rows)) expect(rows.size).toBe(0);
+    fx.model.rollbackTo(0);
+    expect(fx.model.get("domain", kept.id)?.name).toBe("renamed");
+    expect(fx.model.get("unit", unit.id)?.online).toBe(false);
+  });
+
+  it("a row created and rolled back drains as null (the store deletes nothing that exists)", () => {
+    const fx = build();
+    const sp = fx.model.savepoint();
+    const d = unwrap(createDomain(fx.model, { type: "paging", driver: "mock" }));
+    fx.model.rollbackTo(sp);
+    expect(fx.model.drain().rows.domain.get(d.id)).toBeNull();
+  });
+});
+
+describe("load / reserveIds", () => {
+  it("load indexes rows without marking them dirty or undoable", () => {
+    const model = new Topology();
+    const unit: Unit = {
+      id: 7, name: "loaded", driver: "mock", online: true,
+      capabilities: { addressWidth: 64, pageSizes: [4096], snoopControl: true, dirtyTracking: true, nesting: true, domainIds: 10, cpuPageSize: 4096 },
+    };
+    const domain: Domain = {
+      id: 3, name: null, type: "paging", driver: "mock", unitId: 7, auto: false, containerId: null,
+      config: { addressWidth: 64, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
+    };
+    model.load("unit", unit);
+    model.load("domain", domain);
+    expect(model.hasChanges()).toBe(false);
+    expect(model.idByName("unit", "loaded")).toBe(7);
+    expect([...model.domainsBoundTo(7)]).toEqual([3]);
+    expect(model.pagingDomainsBoundTo(7)).toBe(1);
+    model.rollbackTo(0);
+    expect(model.get("unit", 7)).toEqual(unit);
+    // Ids continue after the loaded ones.
+    expect(model.allocateId("unit")).toBe(8);
+    expect(model.allocateId("domain")).toBe(4);
+  });
+
+  it("reserveIds never goes backwards", () => {
+    const model = new Topology();
+    model.reserveIds("group", 10);
+    model.reserveIds("group", 5);
+    expect(model.allocateId("group")).toBe(11);
+    expect(model.allocateId("device")).toBe(1);
+  });
+});

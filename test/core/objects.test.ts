@@ -1,0 +1,408 @@
+// Creation / deletion rules of src/core/objects.ts and the dry run of
+// src/core/compat.ts.
+import { describe, expect, it } from "vitest";
+import { groupCompatibility } from "../../src/core/compat.js";
+import type { DomainConfig, DriverName } from "../../src/core/entities.js";
+import {
+  createContainer, createDevice, createDomain, createGroup, createUnit, deleteContainer, deleteDevice,
+  deleteDomain, deleteGroup, deleteUnit, injectFault,
+} from "../../src/core/objects.js";
+import * as ops from "../../src/core/ops.js";
+import { attachGroup, claimOwnership } from "../../src/core/ops.js";
+import type { Reason } from "../../src/core/reasons.js";
+import { containerAttach } from "../../src/core/search.js";
+import { ANON, as, build, errorOf, snapshot, unwrap, type Fixture } from "./fixtures.js";
+
+describe("names", () => {
+  const rows: { kind: string; make: (fx: Fixture, name: string) => { ok: boolean } & object; idKey: string }[] = [
+    { kind: "unit", idKey: "unitId", make: (fx, name) => createUnit(fx.model, { name, driver: "mock" }) },
+    { kind: "group", idKey: "groupId", make: (fx, name) => createGroup(fx.model, { name, unitId: fx.model.idByName("unit", "u")! }) },
+    { kind: "device", idKey: "deviceId", make: (fx, name) => createDevice(fx.model, { name, groupId: fx.model.idByName("group", "g")! }) },
+    { kind: "container", idKey: "containerId", make: (fx, name) => createContainer(fx.model, { name }) },
+  ];
+
+  it.each(rows)("a second $kind with the same name → EEXIST name-taken", ({ make, idKey, kind }) => {
+    const fx = build();
+    const unit = fx.unit("mock", {}, { name: "u" });
+    const group = fx.group(unit.id, "g");
+    fx.device(group.id, {}, "d");
+    fx.container({}, "c");
+    const name = { unit: "u", group: "g", device: "d", container: "c" }[kind]!;
+    fx.commit();
+    const before = snapshot(fx.model);
+    const r = make(fx, name) as Parameters<typeof errorOf>[0];
+    const error = errorOf(r);
+    expect(error).toMatchObject({ errno: "EEXIST", reason: "name-taken" });
+    expect(error.ids?.[idKey]).toBe(fx.model.idByName(kind as "unit", name));
+    expect(snapshot(fx.model)).toBe(before);
+    // A fresh name works.
+    expect(make(fx, `${name}-2`).ok).toBe(true);
+  });
+
+  it("a name is free again once its object is deleted", () => {
+    const fx = build();
+    const unit = fx.unit("mock", {}, { name: "u" });
+    unwrap(deleteUnit(fx.model, unit.id));
+    const again = fx.unit("mock", {}, { name: "u" });
+    expect(again.id).not.toBe(unit.id); // ids are never reused
+  });
+});
+
+describe("units", () => {
+  it("take the driver's defaults for capabilities they leave out", () => {
+    const fx = build();
+    const unit = fx.unit("apple-dart", { cpuPageSize: 4096 });
+    expect(unit.capabilities).toEqual({
+      addressWidth: 36, pageSizes: [16384], snoopControl: false, dirtyTracking: false, nesting: false, domainIds: 16, cpuPageSize: 4096,
+    });
+    expect(unit.online).toBe(true);
+  });
+
+  it.each([
+    ["a group", (fx: Fixture, unitId: number) => { fx.group(unitId); }],
+    ["a domain finalised on it", (fx: Fixture, unitId: number) => { fx.domain({ unitId }); }],
+  ] as const)("with %s → EBUSY unit-in-use", (_name, occupy) => {
+    const fx = build();
+    const unit = fx.unit("arm-smmu-v3");
+    occupy(fx, unit.id);
+    fx.commit();
+    const before = snapshot(fx.model);
+    expect(errorOf(deleteUnit(fx.model, unit.id))).toMatchObject({ errno: "EBUSY", reason: "unit-in-use", ids: { unitId: unit.id } });
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it("an empty unit is deleted with its injected faults", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const fault = fx.fault({ unitId: unit.id, errno: "ENOMEM" });
+    fx.commit();
+    expect(deleteUnit(fx.model, unit.id).ok).toBe(true);
+    const drained = fx.model.drain();
+    expect(drained.rows.unit.get(unit.id)).toBeNull();
+    expect(drained.rows.fault.get(fault.id)).toBeNull();
+    expect(errorOf(deleteUnit(fx.model, unit.id))).toMatchObject({ errno: "ENOENT", reason: "no-such-unit" });
+  });
+});
+
+describe("groups and devices", () => {
+  it("a group is born on a default dma domain shaped like its unit", () => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd", { addressWidth: 39, pageSizes: [4096] });
+    const group = fx.group(unit.id);
+    expect(group).toMatchObject({ domainId: group.defaultDomainId, blockingDomainId: null, owner: null, unitId: unit.id });
+    expect(fx.domainNow(group.defaultDomainId)).toMatchObject({
+      type: "dma", driver: "intel-vtd", unitId: unit.id, auto: false, containerId: null,
+      config: { addressWidth: 39, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
+    });
+    expect([...fx.model.groupsAttachedTo(group.defaultDomainId)]).toEqual([group.id]);
+  });
+
+  it("createGroup on a missing unit → ENOENT, no default domain left behind", () => {
+    const fx = build();
+    const before = snapshot(fx.model);
+    expect(errorOf(createGroup(fx.model, { name: "g", unitId: 5 }))).toMatchObject({ errno: "ENOENT", reason: "no-such-unit" });
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it("delete a group with devices → EBUSY group-has-devices", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const { group } = fx.groupWith(unit.id, [{}, {}]);
+    expect(errorOf(deleteGroup(fx.model, group.id))).toMatchObject({ errno: "EBUSY", reason: "group-has-devices", ids: { groupId: group.id } });
+    expect(fx.model.get("group", group.id)).toBeDefined();
+  });
+
+  it("delete an empty group attached to a paging domain → EBUSY group-not-default", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const group = fx.group(unit.id);
+    const domain = fx.domain({ driver: "mock" });
+    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    expect(errorOf(deleteGroup(fx.model, group.id))).toMatchObject({ errno: "EBUSY", reason: "group-not-default" });
+  });
+
+  it("delete an empty group removes its default and blocking domains", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const group = fx.group(unit.id);
+    unwrap(claimOwnership(fx.model, as("o"), group.id));
+    unwrap(ops.releaseOwnership(fx.model, as("o"), group.id));
+    const blocking = fx.groupNow(group.id).blockingDomainId!;
+    fx.commit();
+    expect(deleteGroup(fx.model, group.id).ok).toBe(true);
+    const drained = fx.model.drain();
+    expect(drained.rows.group.get(group.id)).toBeNull();
+    expect(drained.rows.domain.get(group.defaultDomainId)).toBeNull();
+    expect(drained.rows.domain.get(blocking)).toBeNull();
+    expect(fx.model.groupsOnUnit(unit.id).size).toBe(0);
+    expect(deleteUnit(fx.model, unit.id).ok).toBe(true);
+  });
+
+  it("a device can neither join nor leave a group attached to a paging domain (EBUSY group-attached)", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const { group, devices } = fx.groupWith(unit.id);
+    const domain = fx.domain({ driver: "mock" });
+    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    expect(errorOf(createDevice(fx.model, { name: "late", groupId: group.id }))).toMatchObject({ errno: "EBUSY", reason: "group-attached" });
+    expect(errorOf(deleteDevice(fx.model, devices[0]!.id))).toMatchObject({ errno: "EBUSY", reason: "group-attached" });
+    expect(fx.model.devicesOf(group.id).map((d) => d.id)).toEqual([devices[0]!.id]);
+  });
+
+  it("deleting a device removes its injected faults", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const { devices } = fx.groupWith(unit.id);
+    const fault = fx.fault({ deviceId: devices[0]!.id, errno: "EIO" });
+    expect(deleteDevice(fx.model, devices[0]!.id).ok).toBe(true);
+    expect(fx.model.get("fault", fault.id)).toBeUndefined();
+  });
+});
+
+describe("domains", () => {
+  it.each([
+    ["attached to a group", "attached"],
+    ["a group's default domain", "default"],
+    ["a group's blocking domain", "blocking"],
+  ] as const)("delete a domain that is %s → EBUSY domain-in-use", (_name, how) => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const group = fx.groupWith(unit.id).group;
+    let id: number;
+    if (how === "attached") {
+      id = fx.domain({ driver: "mock" }).id;
+      unwrap(attachGroup(fx.model, ANON, group.id, id));
+    } else if (how === "default") {
+      id = group.defaultDomainId;
+    } else {
+      id = unwrap(claimOwnership(fx.model, as("o"), group.id)).domainId;
+      unwrap(ops.releaseOwnership(fx.model, as("o"), group.id));
+    }
+    fx.commit();
+    const before = snapshot(fx.model);
+    expect(errorOf(deleteDomain(fx.model, id))).toMatchObject({ errno: "EBUSY", reason: "domain-in-use", ids: { domainId: id } });
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it("a domain is deletable once nothing is attached (selftest: destroy after moving away)", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const group = fx.groupWith(unit.id).group;
+    const domain = fx.domain({ driver: "mock" });
+    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    expect(errorOf(deleteDomain(fx.model, domain.id)).errno).toBe("EBUSY");
+    unwrap(ops.detachGroup(fx.model, ANON, group.id, domain.id));
+    expect(deleteDomain(fx.model, domain.id).ok).toBe(true);
+    expect(errorOf(deleteDomain(fx.model, domain.id))).toMatchObject({ errno: "ENOENT", reason: "no-such-domain" });
+  });
+
+  it("driver and unit mismatch → EINVAL different-driver", () => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd");
+    const before = snapshot(fx.model);
+    expect(errorOf(createDomain(fx.model, { type: "paging", driver: "amd-iommu", unitId: unit.id }))).toMatchObject({
+      errno: "EINVAL", reason: "different-driver", ids: { unitId: unit.id },
+    });
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it.each([
+    ["neither driver nor unit", {}, "EINVAL", "invalid-argument"],
+    ["a missing unit", { unitId: 42 }, "ENOENT", "no-such-unit"],
+    ["a missing container", { driver: "mock", containerId: 42 }, "ENOENT", "no-such-container"],
+  ] as const)("createDomain with %s → %s %s", (_name, spec, errno, reason) => {
+    const fx = build();
+    expect(errorOf(createDomain(fx.model, { type: "paging", ...spec }))).toMatchObject({ errno, reason });
+    expect(fx.model.count("domain")).toBe(0);
+  });
+
+  const UNSUPPORTED: { name: string; driver: DriverName; onUnit: Partial<Parameters<Fixture["unit"]>[1]> | null; config: Partial<DomainConfig> }[] = [
+    { name: "dirty tracking, arm-smmu driver", driver: "arm-smmu", onUnit: null, config: { dirtyTracking: true } },
+    { name: "dirty tracking, apple-dart driver", driver: "apple-dart", onUnit: null, config: { dirtyTracking: true } },
+    { name: "dirty tracking, virtio-iommu driver", driver: "virtio-iommu", onUnit: null, config: { dirtyTracking: true } },
+    { name: "dirty tracking, intel unit without it", driver: "intel-vtd", onUnit: { dirtyTracking: false }, config: { dirtyTracking: true } },
+    { name: "dirty tracking, amd unit without it", driver: "amd-iommu", onUnit: { dirtyTracking: false }, config: { dirtyTracking: true } },
+    { name: "dirty tracking, smmuv3 unit without HTTU", driver: "arm-smmu-v3", onUnit: { dirtyTracking: false }, config: { dirtyTracking: true } },
+    { name: "nesting parent, arm-smmu driver", driver: "arm-smmu", onUnit: null, config: { nestParent: true } },
+    { name: "nesting parent, intel unit without nesting", driver: "intel-vtd", onUnit: { nesting: false }, config: { nestParent: true } },
+  ];
+  it.each(UNSUPPORTED)("$name → EOPNOTSUPP unsupported", ({ driver, onUnit, config }) => {
+    const fx = build();
+    const spec = onUnit ? { unitId: fx.unit(driver, onUnit).id } : { driver };
+    const before = snapshot(fx.model);
+    const error = errorOf(createDomain(fx.model, { type: "paging", ...spec, config }));
+    expect(error).toMatchObject({ errno: "EOPNOTSUPP", reason: "unsupported" });
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it.each([
+    ["dirty tracking, intel driver (no unit)", { type: "paging" as const, driver: "intel-vtd" as const, config: { dirtyTracking: true } }],
+    ["dirty tracking, mock driver", { type: "paging" as const, driver: "mock" as const, config: { dirtyTracking: true } }],
+    ["an identity domain of arm-smmu with dirty tracking (not checked for non-paging)", { type: "identity" as const, driver: "arm-smmu" as const, config: { dirtyTracking: true } }],
+  ])("%s is allowed", (_name, spec) => {
+    const fx = build();
+    expect(createDomain(fx.model, spec).ok).toBe(true);
+  });
+
+  it("arm-smmu-v3: a domain created with a unitId is finalised there and takes an ASID; ENOSPC when exhausted", () => {
+    const fx = build();
+    const unit = fx.unit("arm-smmu-v3", { domainIds: 2 });
+    const a = unwrap(createDomain(fx.model, { type: "paging", unitId: unit.id }));
+    expect(a).toMatchObject({ unitId: unit.id, driver: "arm-smmu-v3", auto: false });
+    expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(1);
+    // A non-paging domain on the unit takes none.
+    unwrap(createDomain(fx.model, { type: "identity", unitId: unit.id }));
+    expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(1);
+    unwrap(createDomain(fx.model, { type: "paging", unitId: unit.id, config: { nestParent: true } }));
+    expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(2);
+    fx.commit();
+    const before = snapshot(fx.model);
+    const error = errorOf(createDomain(fx.model, { type: "paging", unitId: unit.id }));
+    expect(error).toMatchObject({ errno: "ENOSPC", reason: "asids-exhausted" });
+    expect(snapshot(fx.model)).toBe(before);
+    // Freeing one gives the ASID back.
+    unwrap(deleteDomain(fx.model, a.id));
+    expect(createDomain(fx.model, { type: "paging", unitId: unit.id }).ok).toBe(true);
+  });
+
+  it("a paging domain created without a unit is not finalised", () => {
+    const fx = build();
+    expect(fx.domain({ driver: "arm-smmu-v3" }).unitId).toBeNull();
+  });
+
+  it("a domain's config defaults to the unit's shape, overridden by the spec", () => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd", { addressWidth: 57, pageSizes: [4096, 2097152] });
+    expect(fx.domain({ unitId: unit.id, config: { enforceCacheCoherency: true } }).config).toEqual({
+      addressWidth: 57, pageSizes: [4096, 2097152], enforceCacheCoherency: true, dirtyTracking: false, nestParent: false,
+    });
+  });
+});
+
+describe("containers and faults", () => {
+  it("a container holding domains cannot be deleted (EBUSY container-in-use)", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const ioas = fx.container();
+    unwrap(containerAttach(fx.model, ANON, ioas.id, fx.groupWith(unit.id).group.id));
+    expect(errorOf(deleteContainer(fx.model, ioas.id))).toMatchObject({ errno: "EBUSY", reason: "container-in-use" });
+    expect(deleteContainer(fx.model, fx.container().id).ok).toBe(true);
+  });
+
+  it.each([
+    ["neither unit nor device", {}, "EINVAL", "invalid-argument"],
+    ["both unit and device", { unitId: 1, deviceId: 1 }, "EINVAL", "invalid-argument"],
+    ["a missing unit", { unitId: 9 }, "ENOENT", "no-such-unit"],
+    ["a missing device", { deviceId: 9 }, "ENOENT", "no-such-device"],
+  ] as const)("injectFault naming %s → %s", (_name, scope, errno, reason: Reason) => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    fx.groupWith(unit.id);
+    expect(errorOf(injectFault(fx.model, { ...scope, errno: "ENOMEM", count: 1 }))).toMatchObject({ errno, reason });
+    expect(fx.model.count("fault")).toBe(0);
+  });
+});
+
+describe("groupCompatibility (dry run)", () => {
+  function world() {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const { group, devices } = fx.groupWith(unit.id, [{}, { noDirty: true }]);
+    const neighbour = fx.groupWith(unit.id).group;
+    const plain = fx.domain({ driver: "mock" });
+    const dirty = fx.domain({ driver: "mock", config: { dirtyTracking: true } });
+    const vtd = fx.domain({ driver: "intel-vtd" });
+    const smmu = fx.domain({ driver: "arm-smmu-v3" });
+    fx.commit();
+    return { fx, unit, group, devices, neighbour, plain, dirty, vtd, smmu };
+  }
+
+  it("reports a verdict per candidate and changes nothing", () => {
+    const w = world();
+    const before = snapshot(w.fx.model);
+    const r = unwrap(groupCompatibility(w.fx.model, w.group.id, { limit: 100 }));
+    expect(r.attachable).toBe(true);
+    expect(r.next).toBeNull();
+    // The neighbour's default domain is not a candidate.
+    expect(r.verdicts.map((v) => v.domainId)).toEqual([w.group.defaultDomainId, w.plain.id, w.dirty.id, w.vtd.id, w.smmu.id]);
+    expect(r.verdicts.map((v) => [v.domainId, v.compatible, v.current, v.errno, v.code, v.soft, v.reason])).toEqual([
+      [w.group.defaultDomainId, true, true, null, 0, false, null],
+      [w.plain.id, true, false, null, 0, false, null],
+      [w.dirty.id, false, false, "EINVAL", -22, true, "dirty-tracking"],
+      [w.vtd.id, false, false, "EINVAL", -22, true, "different-driver"],
+      [w.smmu.id, false, false, "EINVAL", -22, true, "different-driver"],
+    ]);
+    expect(w.fx.model.hasChanges()).toBe(false);
+    expect(snapshot(w.fx.model)).toBe(before);
+  });
+
+  it("reports an injected fault as the answer it would give without consuming it", () => {
+    const w = world();
+    const fault = w.fx.fault({ deviceId: w.devices[0]!.id, errno: "EIO", count: 1 });
+    w.fx.commit();
+    const r = unwrap(groupCompatibility(w.fx.model, w.group.id, { limit: 100 }));
+    const plain = r.verdicts.find((v) => v.domainId === w.plain.id)!;
+    expect(plain).toMatchObject({ compatible: false, errno: "ENODEV", code: -19, soft: false, reason: "injected-fault" });
+    // The current domain needs no driver call and is not affected.
+    expect(r.verdicts.find((v) => v.current)).toMatchObject({ compatible: true });
+    expect(w.fx.model.get("fault", fault.id)).toEqual(fault);
+    expect(w.fx.model.hasChanges()).toBe(false);
+    // A real attach afterwards still hits it.
+    expect(errorOf(attachGroup(w.fx.model, ANON, w.group.id, w.plain.id))).toMatchObject({ errno: "ENODEV", driverErrno: "EIO" });
+  });
+
+  it("does not finalise a binding driver's domain", () => {
+    const fx = build();
+    const unit = fx.unit("arm-smmu-v3");
+    const group = fx.groupWith(unit.id).group;
+    const domain = fx.domain({ driver: "arm-smmu-v3" });
+    fx.commit();
+    const r = unwrap(groupCompatibility(fx.model, group.id, { limit: 10 }));
+    expect(r.verdicts.find((v) => v.domainId === domain.id)).toMatchObject({ compatible: true });
+    expect(fx.domainNow(domain.id)?.unitId).toBeNull();
+    expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(0);
+    expect(fx.model.hasChanges()).toBe(false);
+  });
+
+  it("paginates with after / limit", () => {
+    const w = world();
+    const ids = [w.group.defaultDomainId, w.plain.id, w.dirty.id, w.vtd.id, w.smmu.id];
+    const p1 = unwrap(groupCompatibility(w.fx.model, w.group.id, { limit: 2 }));
+    expect(p1.verdicts.map((v) => v.domainId)).toEqual(ids.slice(0, 2));
+    expect(p1.next).toBe(ids[1]);
+    const p2 = unwrap(groupCompatibility(w.fx.model, w.group.id, { limit: 2, after: p1.next! }));
+    expect(p2.verdicts.map((v) => v.domainId)).toEqual(ids.slice(2, 4));
+    expect(p2.next).toBe(ids[3]);
+    const p3 = unwrap(groupCompatibility(w.fx.model, w.group.id, { limit: 2, after: p2.next! }));
+    expect(p3.verdicts.map((v) => v.domainId)).toEqual(ids.slice(4));
+    expect(p3.next).toBeNull();
+    // Exactly a page's worth left: no next page.
+    const exact = unwrap(groupCompatibility(w.fx.model, w.group.id, { limit: 3, after: ids[1]! }));
+    expect(exact.verdicts).toHaveLength(3);
+    expect(exact.next).toBeNull();
+  });
+
+  it("limits the candidates to a container's domains", () => {
+    const fx = build();
+    const unit = fx.unit("mock");
+    const group = fx.groupWith(unit.id).group;
+    const ioas = fx.container();
+    const inside = fx.domain({ driver: "mock", containerId: ioas.id });
+    fx.domain({ driver: "mock" });
+    const r = unwrap(groupCompatibility(fx.model, group.id, { limit: 10, containerId: ioas.id }));
+    expect(r.verdicts.map((v) => v.domainId)).toEqual([inside.id]);
+  });
+
+  it("says not attachable while the group is on a paging domain; the current one is marked", () => {
+    const w = world();
+    unwrap(attachGroup(w.fx.model, ANON, w.group.id, w.plain.id));
+    const r = unwrap(groupCompatibility(w.fx.model, w.group.id, { limit: 100 }));
+    expect(r.attachable).toBe(false);
+    expect(r.verdicts.filter((v) => v.current).map((v) => v.domainId)).toEqual([w.plain.id]);
+  });
+
+  it("a missing group → ENOENT", () => {
+    const fx = build();
+    expect(errorOf(groupCompatibility(fx.model, 3, { limit: 10 }))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
+  });
+});

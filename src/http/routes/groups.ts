@@ -5,7 +5,7 @@ import { lookup } from "../../core/lookup.js";
 import { createGroup, deleteGroup } from "../../core/objects.js";
 import { attachGroup, claimOwnership, detachGroup, releaseOwnership, replaceDomain } from "../../core/ops.js";
 import { ok } from "../../core/result.js";
-import { Id, IdParams, Page, PageQuery, problems } from "../schemas/common.js";
+import { Id, IdParams, Page, problems } from "../schemas/common.js";
 import { CreateGroup, DomainTarget, Group, Moved, OwnerBody } from "../schemas/resources.js";
 import { page, presentGroup, presentMove } from "../present.js";
 import { callerOf, respond, respondRead } from "../respond.js";
@@ -23,6 +23,12 @@ const Compatibility = Type.Object({
   verdicts: Type.Array(Verdict),
   next: Type.Union([Id, Type.Null()]),
 });
+const GroupQuery = Type.Object({
+  after: Type.Optional(Type.Integer({ minimum: 0 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  domainId: Type.Optional(Id),
+  unitId: Type.Optional(Id),
+}, { additionalProperties: false });
 const CompatibilityQuery = Type.Object({
   after: Type.Optional(Type.Integer({ minimum: 0 })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
@@ -33,8 +39,14 @@ export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post("/groups", { schema: { body: CreateGroup, response: { 201: Group, ...problems(404, 409) } } },
     (req, reply) => respond(reply, (m) => createGroup(m, req.body), (m, g) => presentGroup(m, g), 201));
 
-  app.get("/groups", { schema: { querystring: PageQuery, response: { 200: Page(Group), ...problems() } } },
-    (req, reply) => respondRead(reply, (m) => ok(page(m.all("group"), req.query, (g) => presentGroup(m, g)))));
+  app.get("/groups", { schema: { querystring: GroupQuery, response: { 200: Page(Group), ...problems() } } },
+    (req, reply) => respondRead(reply, (m) => {
+      const { domainId, unitId } = req.query;
+      // Filters go through the model's indexes, not a scan.
+      const ids = domainId !== undefined ? m.groupsAttachedTo(domainId) : unitId !== undefined ? m.groupsOnUnit(unitId) : null;
+      const rows = ids ? [...ids].map((id) => m.get("group", id)!).filter((g) => unitId === undefined || g.unitId === unitId) : m.all("group");
+      return ok(page(rows, req.query, (g) => presentGroup(m, g)));
+    }));
 
   app.get("/groups/:id", { schema: { params: IdParams, response: { 200: Group, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => {

@@ -65,7 +65,7 @@ export const Domain = Type.Object({
   type: literalUnion(DOMAIN_TYPES), driver: DriverName,
   unitId: Type.Union([Id, Type.Null()], { description: "Unit the domain is finalised on" }),
   config: DomainConfig, auto: Type.Boolean(), containerId: Type.Union([Id, Type.Null()]),
-  attachedGroupIds: Type.Array(Id),
+  attachedGroupCount: Type.Integer({ description: "Groups attached now (list them with GET /v1/groups?domainId=)" }),
 });
 export const CreateDomain = Type.Object({
   name: Type.Optional(Name),

@@ -150,12 +150,22 @@ export class SqliteStore implements ArbiterStore {
     return { changes, events };
   }
 
+  /**
+   * One transaction per batch. BEGIN/COMMIT are issued as plain statements:
+   * Prisma's $transaction costs about 1 ms more per batch here, and the runner
+   * already guarantees that nothing else uses the connection meanwhile.
+   */
   private async write(batch: Stamped[]): Promise<void> {
-    const statements = statementsFor(batch.map((b) => b.changes), batch.flatMap((b) => b.events));
-    await this.prisma.$transaction([
-      this.prisma.$executeRawUnsafe("PRAGMA defer_foreign_keys = ON"),
-      ...statements.map((s) => this.prisma.$executeRawUnsafe(s.sql, ...s.params)),
-    ]);
+    const { statements, hasDeletes } = statementsFor(batch.map((b) => b.changes), batch.flatMap((b) => b.events));
+    await this.prisma.$executeRawUnsafe("BEGIN IMMEDIATE");
+    try {
+      if (hasDeletes) await this.prisma.$executeRawUnsafe("PRAGMA defer_foreign_keys = ON");
+      for (const sql of statements) await this.prisma.$executeRawUnsafe(sql);
+      await this.prisma.$executeRawUnsafe("COMMIT");
+    } catch (error) {
+      await this.prisma.$executeRawUnsafe("ROLLBACK").catch(() => undefined);
+      throw error;
+    }
   }
 
   /** After a failed batch the model is ahead of the disk: rebuild it from disk. */

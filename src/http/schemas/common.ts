@@ -5,8 +5,8 @@ export const Id = Type.Integer({ minimum: 1, maximum: 2147483647, description: "
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 export type IdParams = Static<typeof IdParams>;
 
-export const Name = Type.String({ minLength: 1, maxLength: 200 });
-export const Owner = Type.String({ minLength: 1, maxLength: 200, description: "Who is asking (DMA owner identity)" });
+export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: "^[^\\u0000]*$" });
+export const Owner = Type.String({ minLength: 1, maxLength: 200, pattern: "^[^\\u0000]*$", description: "Who is asking (DMA owner identity)" });
 
 export const PageQuery = Type.Object({
   after: Type.Optional(Type.Integer({ minimum: 0, description: "Return ids strictly greater than this" })),

@@ -110,7 +110,7 @@ export function setGroupDomain(model: Topology, group: Group, domain: Domain, mu
 
 /** A group's default and blocking domains are its own (the kernel never shares them). */
 export function isPrivateCoreDomain(model: Topology, domain: Domain): boolean {
-  return domain.type === "dma" || model.groupsOwningCoreDomain(domain.id).size > 0;
+  return domain.type === "dma" || model.isCoreDomainOfAGroup(domain.id);
 }
 
 /** The domain a detached group returns to: blocking while owned, else default. */
@@ -125,7 +125,7 @@ export function isOnCoreDomain(group: Group): boolean {
 /** iommufd frees an automatic domain once nothing is attached to it. */
 function freeIfUnusedAuto(model: Topology, domainId: number): void {
   const domain = model.get("domain", domainId);
-  if (domain?.auto && model.groupsAttachedTo(domainId).size === 0) model.remove("domain", domainId);
+  if (domain?.auto && model.attachedGroupCount(domainId) === 0) model.remove("domain", domainId);
 }
 
 /** Runs `fn`; if it fails, every model change it made is undone. */

@@ -8,6 +8,7 @@ import type {
 } from "./entities.js";
 import { DEFAULT_DEVICE_FLAGS } from "./entities.js";
 import type { ErrnoName } from "./errno.js";
+import { interned } from "./intern.js";
 import { lookup } from "./lookup.js";
 import type { Topology } from "./model.js";
 import { fail, ok, type Result } from "./result.js";
@@ -32,7 +33,7 @@ export function createUnit(model: Topology, spec: UnitSpec): Result<Unit> {
   if (!free.ok) return free;
   const unit: Unit = {
     id: model.allocateId("unit"), name: spec.name, driver: spec.driver,
-    capabilities: { ...driverOf(spec.driver).defaults, ...spec.capabilities },
+    capabilities: interned({ ...driverOf(spec.driver).defaults, ...spec.capabilities }),
     online: spec.online ?? true,
   };
   model.put("unit", unit);
@@ -50,8 +51,8 @@ export function updateUnit(model: Topology, id: number, patch: { online?: boolea
 export function deleteUnit(model: Topology, id: number): Result<void> {
   const unit = lookup(model, "unit", id);
   if (!unit.ok) return unit;
-  const groups = model.groupsOnUnit(id).size;
-  const domains = model.domainsBoundTo(id).size;
+  const groups = model.groupCountOnUnit(id);
+  const domains = model.domainCountBoundTo(id);
   if (groups > 0 || domains > 0) {
     return fail("EBUSY", "unit-in-use", `${unit.value.name} still has ${groups} group(s) and ${domains} domain(s)`, { unitId: id });
   }
@@ -64,10 +65,10 @@ export function deleteUnit(model: Topology, id: number): Result<void> {
 
 /** The default DMA domain a group is born on, shaped like its unit. */
 function defaultDomainConfig(unit: Unit): DomainConfig {
-  return {
+  return interned({
     addressWidth: unit.capabilities.addressWidth, pageSizes: unit.capabilities.pageSizes,
     enforceCacheCoherency: false, dirtyTracking: false, nestParent: false,
-  };
+  });
 }
 
 export function createGroup(model: Topology, spec: { name: string; unitId: number }): Result<Group> {
@@ -76,8 +77,9 @@ export function createGroup(model: Topology, spec: { name: string; unitId: numbe
   const free = nameFree(model, "group", spec.name);
   if (!free.ok) return free;
   const domainId = model.allocateId("domain");
+  // Unnamed: defaultDomainId names it, and 100,000 "-default" strings are MBs.
   model.put("domain", {
-    id: domainId, name: `${spec.name}-default`, type: "dma", driver: unit.value.driver,
+    id: domainId, name: null, type: "dma", driver: unit.value.driver,
     unitId: unit.value.id, config: defaultDomainConfig(unit.value), auto: false, containerId: null,
   });
   const group: Group = {
@@ -116,7 +118,7 @@ export function createDevice(model: Topology, spec: { name: string; groupId: num
   }
   const device: Device = {
     id: model.allocateId("device"), name: spec.name, groupId: spec.groupId,
-    flags: { ...DEFAULT_DEVICE_FLAGS, ...spec.flags }, faulty: false,
+    flags: interned({ ...DEFAULT_DEVICE_FLAGS, ...spec.flags }), faulty: false,
   };
   model.put("device", device);
   return ok(device);
@@ -127,7 +129,7 @@ export function updateDevice(model: Topology, id: number, patch: { flags?: Parti
   if (!device.ok) return device;
   const next: Device = {
     ...device.value,
-    flags: patch.flags ? { ...device.value.flags, ...patch.flags } : device.value.flags,
+    flags: patch.flags ? interned({ ...device.value.flags, ...patch.flags }) : device.value.flags,
     faulty: patch.faulty ?? device.value.faulty,
   };
   model.put("device", next);
@@ -179,11 +181,11 @@ export function createDomain(model: Topology, spec: DomainSpec): Result<Domain> 
   }
   const driver = driverOf(driverName);
   const caps = unit?.capabilities ?? driver.defaults;
-  const config: DomainConfig = {
+  const config: DomainConfig = interned({
     addressWidth: caps.addressWidth, pageSizes: caps.pageSizes,
     enforceCacheCoherency: false, dirtyTracking: false, nestParent: false,
     ...spec.config,
-  };
+  });
   const domain: Domain = {
     id: model.allocateId("domain"), name: spec.name ?? null, type: spec.type, driver: driverName,
     unitId: unit?.id ?? null, config, auto: false, containerId: spec.containerId ?? null,
@@ -203,9 +205,9 @@ export function createDomain(model: Topology, spec: DomainSpec): Result<Domain> 
 export function deleteDomain(model: Topology, id: number): Result<void> {
   const domain = lookup(model, "domain", id);
   if (!domain.ok) return domain;
-  const attached = model.groupsAttachedTo(id).size;
+  const attached = model.attachedGroupCount(id);
   if (attached > 0) return fail("EBUSY", "domain-in-use", `domain ${id} is attached to ${attached} group(s)`, { domainId: id });
-  if (model.groupsOwningCoreDomain(id).size > 0) {
+  if (model.isCoreDomainOfAGroup(id)) {
     return fail("EBUSY", "domain-in-use", `domain ${id} is a group's default or blocking domain`, { domainId: id });
   }
   model.remove("domain", id);
@@ -219,7 +221,7 @@ export function createContainer(model: Topology, spec: { name: string; config?: 
   if (!free.ok) return free;
   const container: Container = {
     id: model.allocateId("container"), name: spec.name,
-    config: { enforceCacheCoherency: false, dirtyTracking: false, ...spec.config },
+    config: interned({ enforceCacheCoherency: false, dirtyTracking: false, ...spec.config }),
   };
   model.put("container", container);
   return ok(container);

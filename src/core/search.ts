@@ -9,6 +9,7 @@ import type { Caller } from "./caller.js";
 import type { Domain, DomainConfig, Group } from "./entities.js";
 import { errnoCode } from "./errno.js";
 import { recordAttempt } from "./events.js";
+import { interned } from "./intern.js";
 import { lookup } from "./lookup.js";
 import type { Topology } from "./model.js";
 import { checkOwner } from "./ops.js";
@@ -51,13 +52,13 @@ function attempt(domainId: number, allocated: boolean, error: ErrnoError | null)
 function autoDomainConfig(model: Topology, group: Group, containerId: number): DomainConfig {
   const unit = model.get("unit", group.unitId)!;
   const container = model.get("container", containerId)!;
-  return {
+  return interned({
     addressWidth: unit.capabilities.addressWidth,
     pageSizes: unit.capabilities.pageSizes,
     enforceCacheCoherency: container.config.enforceCacheCoherency,
     dirtyTracking: container.config.dirtyTracking,
     nestParent: false,
-  };
+  });
 }
 
 /** Allocate the domain for the group's unit, finalised there as iommufd does. */

@@ -13,7 +13,7 @@ export function presentGroup(model: Topology, g: Group) {
 
 export function presentDomain(model: Topology, d: Domain) {
   // A count, not the ids: a domain may serve thousands of groups.
-  return { ...d, attachedGroupCount: model.groupsAttachedTo(d.id).size };
+  return { ...d, attachedGroupCount: model.attachedGroupCount(d.id) };
 }
 
 export function presentContainer(model: Topology, c: Container) {

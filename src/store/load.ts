@@ -1,6 +1,7 @@
 // Reads the durable image into a fresh model, a page at a time so that a
 // large database does not need all its rows as Prisma objects at once.
 import type { ContainerConfig, DeviceFlags, DomainConfig, DomainType, DriverName, UnitCapabilities } from "../core/entities.js";
+import { interned } from "../core/intern.js";
 import { Topology, type Kind } from "../core/model.js";
 import type { Prisma } from "./database.js";
 
@@ -18,42 +19,25 @@ async function paged<T extends { id: number }>(fetch: (cursor: number) => Promis
 
 const page = (cursor: number) => ({ where: { id: { gt: cursor } }, orderBy: { id: "asc" as const }, take: PAGE });
 
-/**
- * Interning: thousands of domains share a handful of distinct configurations
- * (those of their unit), so sharing the objects keeps the model small.
- */
-class Interner {
-  private readonly seen = new Map<string, unknown>();
-  intern<T>(value: unknown): T {
-    const key = JSON.stringify(value);
-    const hit = this.seen.get(key);
-    if (hit !== undefined) return hit as T;
-    const frozen = Object.freeze(value);
-    this.seen.set(key, frozen);
-    return frozen as T;
-  }
-}
-
 export async function loadTopology(prisma: Prisma): Promise<{ model: Topology; lastEventSeq: number }> {
   const model = new Topology();
-  const shared = new Interner();
   await paged((c) => prisma.unit.findMany(page(c)), (u) => model.load("unit", {
     id: u.id, name: u.name, driver: u.driver as DriverName,
-    capabilities: shared.intern<UnitCapabilities>(u.capabilities), online: u.online,
+    capabilities: interned(u.capabilities as unknown as UnitCapabilities), online: u.online,
   }));
   await paged((c) => prisma.container.findMany(page(c)), (r) => model.load("container", {
-    id: r.id, name: r.name, config: shared.intern<ContainerConfig>(r.config),
+    id: r.id, name: r.name, config: interned(r.config as unknown as ContainerConfig),
   }));
   await paged((c) => prisma.domain.findMany(page(c)), (d) => model.load("domain", {
     id: d.id, name: d.name, type: d.type as DomainType, driver: d.driver as DriverName, unitId: d.unitId,
-    config: shared.intern<DomainConfig>(d.config), auto: d.auto, containerId: d.containerId,
+    config: interned(d.config as unknown as DomainConfig), auto: d.auto, containerId: d.containerId,
   }));
   await paged((c) => prisma.group.findMany(page(c)), (g) => model.load("group", {
     id: g.id, name: g.name, unitId: g.unitId, domainId: g.domainId, defaultDomainId: g.defaultDomainId,
     blockingDomainId: g.blockingDomainId, owner: g.owner,
   }));
   await paged((c) => prisma.device.findMany(page(c)), (d) => model.load("device", {
-    id: d.id, name: d.name, groupId: d.groupId, flags: shared.intern<DeviceFlags>(d.flags), faulty: d.faulty,
+    id: d.id, name: d.name, groupId: d.groupId, flags: interned(d.flags as unknown as DeviceFlags), faulty: d.faulty,
   }));
   await paged((c) => prisma.fault.findMany(page(c)), (f) => model.load("fault", {
     id: f.id, unitId: f.unitId, deviceId: f.deviceId, errno: f.errno, remaining: f.remaining,

@@ -120,7 +120,7 @@ describe("attach / replace / detach", () => {
     fx.commit();
     expect(replaceDomain(fx.model, ANON, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: other.id, changed: true } });
     expect(fx.groupNow(group.id).domainId).toBe(other.id);
-    expect(fx.model.groupsAttachedTo(domain.id).size).toBe(0);
+    expect(fx.model.attachedGroupCount(domain.id)).toBe(0);
     expect([...fx.model.groupsAttachedTo(other.id)]).toEqual([group.id]);
     expect(fx.events()).toEqual([expect.objectContaining({ op: "replace-group", errno: null, code: 0, domainId: other.id })]);
   });
@@ -167,7 +167,7 @@ describe("attach / replace / detach", () => {
     fx.commit();
     expect(detachGroup(fx.model, ANON, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
     expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
-    expect(fx.model.groupsAttachedTo(domain.id).size).toBe(0);
+    expect(fx.model.attachedGroupCount(domain.id)).toBe(0);
     expect(fx.model.pagingDomainsAttachedOn(group.unitId)).toBe(0);
     // The manual domain is not freed by the detach.
     expect(fx.domainNow(domain.id)).toBeDefined();
@@ -314,7 +314,7 @@ describe("all or nothing", () => {
     expect(error).toMatchObject({ errno: "EINVAL", reason: "cache-coherency", ids: { deviceId: devices[2]!.id } });
     expect(fx.domainNow(domain.id)?.unitId).toBeNull();
     expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(0);
-    expect(fx.model.domainsBoundTo(unit.id).has(domain.id)).toBe(false);
+    expect([...fx.model.domainsBoundTo(unit.id)].includes(domain.id)).toBe(false);
     expect(snapshot(fx.model)).toBe(before);
   });
 
@@ -365,7 +365,7 @@ describe("detach always succeeds", () => {
       const faultsBefore = JSON.stringify([...fx.model.all("fault")]);
       expect(detach(s)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
       expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
-      expect(fx.model.groupsAttachedTo(domain.id).size).toBe(0);
+      expect(fx.model.attachedGroupCount(domain.id)).toBe(0);
       expect(JSON.stringify([...fx.model.all("fault")])).toBe(faultsBefore);
     });
   });

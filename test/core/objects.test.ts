@@ -134,7 +134,7 @@ describe("groups and devices", () => {
     expect(drained.rows.group.get(group.id)).toBeNull();
     expect(drained.rows.domain.get(group.defaultDomainId)).toBeNull();
     expect(drained.rows.domain.get(blocking)).toBeNull();
-    expect(fx.model.groupsOnUnit(unit.id).size).toBe(0);
+    expect(fx.model.groupCountOnUnit(unit.id)).toBe(0);
     expect(deleteUnit(fx.model, unit.id).ok).toBe(true);
   });
 

@@ -1,13 +1,15 @@
 // The service as a process, started the way the Dockerfile and
-// docker-compose.yml start it (node --import tsx src/server.ts, configured by
-// environment variables), stopped with SIGTERM, and started again on the same
-// database file.
+// docker-compose.yml start it (node dist/server.js, built by `npm run build`,
+// which `npm test` runs first; configured by environment variables), stopped
+// with SIGTERM, and started again on the same database file.
 import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../src/config.js";
 import { tempDbFile } from "../helpers/app.js";
+
+const SERVER = path.join(PROJECT_ROOT, "dist", "server.js");
 
 interface Running {
   readonly child: ChildProcess;
@@ -16,7 +18,7 @@ interface Running {
 }
 
 function startServer(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
+  const child = spawn(process.execPath, [SERVER], {
     cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -48,7 +50,7 @@ function stop(server: Running): Promise<number | null> {
 }
 
 function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
+  const child = spawn(process.execPath, [SERVER], {
     cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";

@@ -2,7 +2,7 @@
 // drivers/iommu/iommu.c makes before it touches a driver.
 import { atomically, isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
-import type { Group } from "./entities.js";
+import type { Domain, Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { lookup } from "./lookup.js";
 import type { Topology } from "./model.js";
@@ -23,39 +23,47 @@ export function checkOwner(group: Group, caller: Caller): Result<void> {
   return ok(undefined);
 }
 
-/** iommu_attach_group: EBUSY when the group is on a domain of someone's choosing. */
-function attach(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+/** The group, if it exists and the caller may move it. */
+export function movableGroup(model: Topology, caller: Caller, groupId: number): Result<Group> {
+  const group = lookup(model, "group", groupId);
+  if (!group.ok) return group;
+  const owner = checkOwner(group.value, caller);
+  return owner.ok ? group : owner;
+}
+
+/** The group the caller may move and the domain it names. */
+function groupAndDomain(model: Topology, caller: Caller, groupId: number, domainId: number): Result<{ group: Group; domain: Domain }> {
   const group = lookup(model, "group", groupId);
   if (!group.ok) return group;
   const domain = lookup(model, "domain", domainId);
   if (!domain.ok) return domain;
   const owner = checkOwner(group.value, caller);
-  if (!owner.ok) return owner;
-  const g = group.value;
+  return owner.ok ? ok({ group: group.value, domain: domain.value }) : owner;
+}
+
+/** iommu_attach_group: EBUSY when the group is on a domain of someone's choosing. */
+function attach(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+  const found = groupAndDomain(model, caller, groupId, domainId);
+  if (!found.ok) return found;
+  const g = found.value.group;
   if (g.domainId === domainId) return ok({ groupId, domainId, changed: false });
   if (!isOnCoreDomain(g)) {
     return fail("EBUSY", "group-attached", `group ${g.name} is attached to domain ${g.domainId}; use replace`, { groupId, domainId: g.domainId });
   }
-  return moved(setGroupDomain(model, g, domain.value), groupId, domainId);
+  return moved(setGroupDomain(model, g, found.value.domain), groupId, domainId);
 }
 
 /** iommu_group_replace_domain: no EBUSY, any domain to any domain. */
 function replace(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
-  const group = lookup(model, "group", groupId);
-  if (!group.ok) return group;
-  const domain = lookup(model, "domain", domainId);
-  if (!domain.ok) return domain;
-  const owner = checkOwner(group.value, caller);
-  if (!owner.ok) return owner;
-  return moved(setGroupDomain(model, group.value, domain.value), groupId, domainId);
+  const found = groupAndDomain(model, caller, groupId, domainId);
+  if (!found.ok) return found;
+  return moved(setGroupDomain(model, found.value.group, found.value.domain), groupId, domainId);
 }
 
 /** iommu_detach_group: back to the core domain; another domain changes nothing. */
 function detach(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
-  const group = lookup(model, "group", groupId);
+  const group = movableGroup(model, caller, groupId);
   if (!group.ok) return group;
-  const owner = checkOwner(group.value, caller);
-  if (!owner.ok) return owner;
   const g = group.value;
   if (g.domainId !== domainId) return ok({ groupId, domainId: g.domainId, changed: false });
   const r = returnToCoreDomain(model, g);

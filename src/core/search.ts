@@ -12,7 +12,7 @@ import { recordAttempt } from "./events.js";
 import { interned } from "./intern.js";
 import { lookup } from "./lookup.js";
 import type { Topology } from "./model.js";
-import { checkOwner } from "./ops.js";
+import { movableGroup } from "./ops.js";
 import { fail, isSoft, ok, type ErrnoError, type Result } from "./result.js";
 
 export interface Attempt {
@@ -80,14 +80,16 @@ function allocateAutoDomain(model: Topology, group: Group, containerId: number):
   return ok(domain);
 }
 
-function search(model: Topology, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
+/** The container, and the group the caller may move through it. */
+function containerGroup(model: Topology, caller: Caller, containerId: number, groupId: number): Result<Group> {
   const container = lookup(model, "container", containerId);
-  if (!container.ok) return container;
-  const found = lookup(model, "group", groupId);
+  return container.ok ? movableGroup(model, caller, groupId) : container;
+}
+
+function search(model: Topology, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
+  const found = containerGroup(model, caller, containerId, groupId);
   if (!found.ok) return found;
   const group = found.value;
-  const owner = checkOwner(group, caller);
-  if (!owner.ok) return owner;
   const current = model.get("domain", group.domainId)!;
   if (current.containerId === containerId) {
     return ok({ groupId, domainId: current.id, allocated: false, attempts: [] });
@@ -127,13 +129,9 @@ export function containerAttach(model: Topology, caller: Caller, containerId: nu
 /** Detach through the container; an automatic domain left empty is freed. */
 export function containerDetach(model: Topology, caller: Caller, containerId: number, groupId: number): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> {
   const result = ((): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> => {
-    const container = lookup(model, "container", containerId);
-    if (!container.ok) return container;
-    const found = lookup(model, "group", groupId);
+    const found = containerGroup(model, caller, containerId, groupId);
     if (!found.ok) return found;
     const group = found.value;
-    const owner = checkOwner(group, caller);
-    if (!owner.ok) return owner;
     const current = model.get("domain", group.domainId)!;
     if (current.containerId !== containerId) {
       return fail("EINVAL", "not-in-container", `group ${group.name} is not attached through container ${containerId}`, { groupId, containerId });

@@ -1,7 +1,7 @@
 // `npm start`: open (and migrate) the database, load the topology, listen.
 import { readFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { Value } from "@sinclair/typebox/value";
+import { Ajv } from "ajv";
 import { ConfigError, parseConfig, type Config } from "./config.js";
 import { applyTopology } from "./core/topology-file.js";
 import { buildApp } from "./http/app.js";
@@ -16,8 +16,10 @@ export function readTopologyFile(file: string): TopologyFile {
   } catch (error) {
     throw new ConfigError(`cannot read topology file ${file}: ${(error as Error).message}`);
   }
-  if (!Value.Check(TopologyFile, parsed)) {
-    const problems = [...Value.Errors(TopologyFile, parsed)].slice(0, 5).map((e) => `${e.path || "/"}: ${e.message}`);
+  // The same validator as request bodies: no type coercion, no unknown fields.
+  const validate = new Ajv({ strict: false, allErrors: true }).compile<TopologyFile>(TopologyFile);
+  if (!validate(parsed)) {
+    const problems = (validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || "/"}: ${e.message ?? "is invalid"}`);
     throw new ConfigError(`topology file ${file} is not valid:\n  ${problems.join("\n  ")}`);
   }
   return parsed;
@@ -37,7 +39,12 @@ export async function start(config: Config) {
     }
     app.log.info({ topology: config.topologyFile, ...r.value.created }, "topology loaded");
   }
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close(); // release the database before giving up
+    throw new ConfigError(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
+  }
   return app;
 }
 

@@ -67,6 +67,11 @@ function attachDev(model: Topology, unit: Unit, device: Device, domain: Domain, 
  * returns the domain as binding leaves it, without storing anything.
  */
 export function checkGroupAttach(model: Topology, group: Group, domain: Domain, mode: AttachMode, mustSucceed = false): Result<Domain> {
+  const r = checkDevices(model, group, domain, mode, mustSucceed);
+  return r.ok ? r : { ok: false, error: withIds(r.error, { groupId: group.id, domainId: domain.id }) };
+}
+
+function checkDevices(model: Topology, group: Group, domain: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
   const unit = model.get("unit", group.unitId)!;
   if (domain.driver !== unit.driver) {
     return fail("EINVAL", "different-driver", `domain ${domain.id} belongs to ${domain.driver}; group ${group.name} is behind ${unit.driver} unit ${unit.name}`);

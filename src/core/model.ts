@@ -267,6 +267,11 @@ export class Topology {
     this.write(kind, row.id, this.tables[kind].get(row.id), row, false);
   }
 
+  /** The highest id handed out per kind, including ones rolled back. */
+  lastIds(): Readonly<Record<Kind, number>> {
+    return { ...this.lastId };
+  }
+
   /** Ids must not go back below what storage has seen (deleted rows included). */
   reserveIds(kind: Kind, lastId: number): void {
     this.lastId[kind] = Math.max(this.lastId[kind], lastId);

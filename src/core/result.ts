@@ -38,9 +38,13 @@ export function driverFailure<T = never>(raw: ErrnoName, reason: Reason, detail:
   return { ok: false, error };
 }
 
-/** Soft means: EINVAL because device and domain are incompatible. */
+/**
+ * Soft means: EINVAL because device and domain are incompatible. A driver's
+ * EINVAL from attach_dev means exactly that by contract, so an injected one
+ * is soft too; the core's own EINVALs (bad arguments) are not.
+ */
 export function isSoft(error: ErrnoError): boolean {
-  return error.errno === Errno.EINVAL && isSoftReason(error.reason);
+  return error.errno === Errno.EINVAL && (isSoftReason(error.reason) || error.reason === "injected-fault");
 }
 
 export function withIds(error: ErrnoError, ids: Record<string, number>): ErrnoError {

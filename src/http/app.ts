@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastif
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { randomBytes } from "node:crypto";
 import fastJsonStringify from "fast-json-stringify";
+import { Ajv } from "ajv";
 import type { ArbiterStore } from "../store/store.js";
 import { installErrorHandling } from "./errors.js";
 import { routes } from "./routes/index.js";
@@ -28,16 +29,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     requestIdHeader: "x-request-id",
     genReqId: () => `${boot}-${(++counter).toString(36)}`,
-    ajv: {
-      customOptions: {
-        // Unknown fields are errors (a typo must not be silently dropped).
-        removeAdditional: false,
-        coerceTypes: "array",
-        useDefaults: true,
-        allErrors: false,
-      },
-    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Two validators: path and query values arrive as text and are converted
+  // ("7" → 7); JSON bodies are taken as sent ({"unitId":"7"} is a 400, not 7).
+  // Unknown fields are errors everywhere: a typo must not be silently dropped.
+  const strict = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
+  const bodyAjv = new Ajv({ ...strict, coerceTypes: false });
+  const urlAjv = new Ajv({ ...strict, coerceTypes: "array" });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? bodyAjv : urlAjv).compile(schema));
 
   // One compiled serializer per schema object, not per route and status:
   // every route answers its errors with the same Problem schema, and

@@ -8,11 +8,13 @@ import { sendProblem } from "./problem.js";
 function fieldOf(error: FastifyError): { field: string; message: string }[] {
   const context = error.validationContext ?? "body";
   return (error.validation ?? []).map((v) => {
-    const params = v.params as { missingProperty?: string; additionalProperty?: string };
+    const params = v.params as { missingProperty?: string; additionalProperty?: string; allowedValues?: unknown[] };
     const path = v.instancePath.replace(/^\//, "").replace(/\//g, ".");
     const leaf = params.missingProperty ?? params.additionalProperty;
     const field = [context, path, leaf].filter(Boolean).join(".");
-    const message = params.additionalProperty ? "is not a known field" : (v.message ?? "is invalid");
+    const message = params.additionalProperty ? "is not a known field"
+      : params.allowedValues ? `must be one of ${params.allowedValues.slice(0, 12).join(", ")}${params.allowedValues.length > 12 ? ", …" : ""}`
+      : (v.message ?? "is invalid");
     return { field, message };
   });
 }
@@ -25,7 +27,8 @@ export function installErrorHandling(app: FastifyInstance): void {
       return sendProblem(reply, { errno: "EINVAL", reason: "invalid-request", detail }, 400, { errors });
     }
     if (error instanceof StoreUnavailableError) {
-      return sendProblem(reply, { errno: "EIO", reason: "store-unavailable", detail: error.message }, 503);
+      request.log.error({ err: error.cause }, "database write failed");
+      return sendProblem(reply, { errno: "EIO", reason: "store-unavailable", detail: "the database refused the write; nothing was changed (the server log has the cause under this request id)" }, 503);
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {

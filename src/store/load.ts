@@ -2,7 +2,8 @@
 // large database does not need all its rows as Prisma objects at once.
 import type { ContainerConfig, DeviceFlags, DomainConfig, DomainType, DriverName, UnitCapabilities } from "../core/entities.js";
 import { interned } from "../core/intern.js";
-import { Topology, type Kind } from "../core/model.js";
+import { KINDS, Topology, type Kind } from "../core/model.js";
+import { TABLES } from "./rows.js";
 import type { Prisma } from "./database.js";
 
 const PAGE = 5000;
@@ -19,7 +20,14 @@ async function paged<T extends { id: number }>(fetch: (cursor: number) => Promis
 
 const page = (cursor: number) => ({ where: { id: { gt: cursor } }, orderBy: { id: "asc" as const }, take: PAGE });
 
-export async function loadTopology(prisma: Prisma): Promise<{ model: Topology; lastEventSeq: number }> {
+export interface Loaded {
+  readonly model: Topology;
+  readonly lastEventSeq: number;
+  /** The id watermarks storage holds (sqlite_sequence), per kind. */
+  readonly idWatermarks: Record<Kind, number>;
+}
+
+export async function loadTopology(prisma: Prisma): Promise<Loaded> {
   const model = new Topology();
   await paged((c) => prisma.unit.findMany(page(c)), (u) => model.load("unit", {
     id: u.id, name: u.name, driver: u.driver as DriverName,
@@ -46,8 +54,11 @@ export async function loadTopology(prisma: Prisma): Promise<{ model: Topology; l
   // included: ids are never handed out twice, across restarts too.
   const seqs = await prisma.$queryRawUnsafe<{ name: string; seq: bigint | number }[]>(`SELECT name, seq FROM sqlite_sequence`);
   const byTable = new Map(seqs.map((s) => [s.name, Number(s.seq)]));
-  const kinds: Record<Kind, string> = { unit: "Unit", container: "Container", domain: "Domain", group: "Group", device: "Device", fault: "Fault" };
-  for (const [kind, table] of Object.entries(kinds) as [Kind, string][]) model.reserveIds(kind, byTable.get(table) ?? 0);
+  const idWatermarks = {} as Record<Kind, number>;
+  for (const kind of KINDS) {
+    idWatermarks[kind] = byTable.get(TABLES[kind].table) ?? 0;
+    model.reserveIds(kind, idWatermarks[kind]);
+  }
   const last = await prisma.event.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
-  return { model, lastEventSeq: Math.max(last?.seq ?? 0, byTable.get("Event") ?? 0) };
+  return { model, lastEventSeq: Math.max(last?.seq ?? 0, byTable.get("Event") ?? 0), idWatermarks };
 }

@@ -11,10 +11,11 @@
 // under row locks, running the same core operation, and writing its changes
 // in that transaction, with the database as the arbiter.
 import type { EventRecord } from "../core/entities.js";
-import type { ChangeSet, Topology } from "../core/model.js";
+import { KINDS, type ChangeSet, type Kind, type Topology } from "../core/model.js";
 import type { Result } from "../core/result.js";
 import { openDatabase, type Prisma } from "./database.js";
-import { loadTopology } from "./load.js";
+import { loadTopology, type Loaded } from "./load.js";
+import { TABLES } from "./rows.js";
 import { applyMigrations } from "./migrate.js";
 import { statementsFor } from "./persist.js";
 import { GroupCommitRunner, type RunnerStats } from "./runner.js";
@@ -56,6 +57,8 @@ export class StoreUnavailableError extends Error {
 interface Stamped {
   readonly changes: ChangeSet;
   readonly events: EventRecord[];
+  /** The model's id watermarks after the operation. */
+  readonly lastIds: Readonly<Record<Kind, number>>;
 }
 
 export interface SqliteStoreOptions {
@@ -65,17 +68,39 @@ export interface SqliteStoreOptions {
   readonly onWriteFailure?: (error: unknown) => void;
 }
 
+/**
+ * SQLite keeps each AUTOINCREMENT table's highest id in sqlite_sequence; ids
+ * the service handed out but never stored (an automatic domain allocated and
+ * rolled back in the same operation) are recorded there too.
+ */
+function watermarkStatements(watermarks: Partial<Record<Kind, number>>): string[] {
+  return Object.entries(watermarks).flatMap(([kind, id]) => {
+    const table = TABLES[kind as Kind].table;
+    return [
+      `UPDATE sqlite_sequence SET seq = ${id} WHERE name = '${table}' AND seq < ${id}`,
+      `INSERT INTO sqlite_sequence (name, seq) SELECT '${table}', ${id} WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '${table}')`,
+    ];
+  });
+}
+
 export class SqliteStore implements ArbiterStore {
   private reloading: Promise<void> | null = null;
   private readonly runner: GroupCommitRunner<Stamped>;
   private closed = false;
 
+  private model: Topology;
+  private lastSeq: number;
+  /** Ids storage knows were handed out; an id shown to a client is never reused. */
+  private idWatermarks: Record<Kind, number>;
+
   private constructor(
     private readonly prisma: Prisma,
-    private model: Topology,
-    private lastSeq: number,
+    loaded: Loaded,
     private readonly options: SqliteStoreOptions,
   ) {
+    this.model = loaded.model;
+    this.lastSeq = loaded.lastEventSeq;
+    this.idWatermarks = loaded.idWatermarks;
     this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (error) => this.recover(error));
   }
 
@@ -88,8 +113,7 @@ export class SqliteStore implements ArbiterStore {
       throw isBusy(error) ? new StoreLockedError(options.file) : error;
     }
     try {
-      const { model, lastEventSeq } = await loadTopology(prisma);
-      return new SqliteStore(prisma, model, lastEventSeq, options);
+      return new SqliteStore(prisma, await loadTopology(prisma), options);
     } catch (error) {
       await prisma.$disconnect();
       throw error;
@@ -147,7 +171,7 @@ export class SqliteStore implements ArbiterStore {
   private stamp(changes: ChangeSet): Stamped {
     const at = new Date();
     const events = changes.events.map((e): EventRecord => ({ ...e, seq: ++this.lastSeq, at }));
-    return { changes, events };
+    return { changes, events, lastIds: this.model.lastIds() };
   }
 
   /**
@@ -157,24 +181,34 @@ export class SqliteStore implements ArbiterStore {
    */
   private async write(batch: Stamped[]): Promise<void> {
     const { statements, hasDeletes } = statementsFor(batch.map((b) => b.changes), batch.flatMap((b) => b.events));
+    const watermarks = this.advancedWatermarks(batch[batch.length - 1]!.lastIds);
     await this.prisma.$executeRawUnsafe("BEGIN IMMEDIATE");
     try {
       if (hasDeletes) await this.prisma.$executeRawUnsafe("PRAGMA defer_foreign_keys = ON");
-      for (const sql of statements) await this.prisma.$executeRawUnsafe(sql);
+      for (const sql of [...statements, ...watermarkStatements(watermarks)]) await this.prisma.$executeRawUnsafe(sql);
       await this.prisma.$executeRawUnsafe("COMMIT");
     } catch (error) {
       await this.prisma.$executeRawUnsafe("ROLLBACK").catch(() => undefined);
       throw error;
     }
+    Object.assign(this.idWatermarks, watermarks);
+  }
+
+  /** Kinds whose ids went past what storage records (creations, also rolled-back ones). */
+  private advancedWatermarks(lastIds: Readonly<Record<Kind, number>>): Partial<Record<Kind, number>> {
+    const out: Partial<Record<Kind, number>> = {};
+    for (const kind of KINDS) if (lastIds[kind] > this.idWatermarks[kind]) out[kind] = lastIds[kind];
+    return out;
   }
 
   /** After a failed batch the model is ahead of the disk: rebuild it from disk. */
   private recover(error: unknown): Promise<void> {
     this.options.onWriteFailure?.(error);
     this.reloading = this.runner.exclusive(async () => {
-      const { model, lastEventSeq } = await loadTopology(this.prisma);
-      this.model = model;
-      this.lastSeq = lastEventSeq;
+      const loaded = await loadTopology(this.prisma);
+      this.model = loaded.model;
+      this.lastSeq = loaded.lastEventSeq;
+      this.idWatermarks = loaded.idWatermarks;
     }).finally(() => { this.reloading = null; });
     return this.reloading;
   }

@@ -245,7 +245,8 @@ describe("injected faults", () => {
       expect(error.reason).toBe("injected-fault");
       expect(error.driverErrno).toBe(driverErrno);
       expect(error.ids?.deviceId).toBe(device.id);
-      expect(isSoft(error)).toBe(false);
+      // A driver's EINVAL from attach_dev means "incompatible" by contract.
+      expect(isSoft(error)).toBe(errno === "EINVAL");
       expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
       const drained = fx.model.drain();
       // The fault was consumed (count 1 → gone) even though the attach failed.

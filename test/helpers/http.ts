@@ -25,7 +25,7 @@ export interface DomainConfigView {
 }
 export interface DomainView {
   id: number; name: string | null; type: string; driver: string; unitId: number | null;
-  config: DomainConfigView; auto: boolean; containerId: number | null; attachedGroupIds: number[];
+  config: DomainConfigView; auto: boolean; containerId: number | null; attachedGroupCount: number;
 }
 export interface ContainerView { id: number; name: string; config: { enforceCacheCoherency: boolean; dirtyTracking: boolean }; domainIds: number[] }
 export interface FaultView { id: number; unitId: number | null; deviceId: number | null; errno: string; remaining: number }
@@ -150,6 +150,10 @@ export class Client {
     const all = await this.events();
     return all.length > 0 ? all[all.length - 1]!.seq : 0;
   }
+  /** Ids of the groups attached to a domain now (GET /v1/groups?domainId=). */
+  async groupsOn(domainId: number): Promise<number[]> {
+    return (await this.read<PageView<GroupView>>(`/v1/groups?domainId=${domainId}&limit=1000`)).items.map((g) => g.id);
+  }
   async faults(): Promise<FaultView[]> {
     return (await this.read<PageView<FaultView>>("/v1/faults?limit=1000")).items;
   }
@@ -197,4 +201,37 @@ export function expectInvalid(res: Res<unknown>, field?: string): ProblemView {
 /** Resolves after `n` turns of the event loop (setImmediate). */
 export async function ticks(n = 1): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+/**
+ * Walks `base` two rows at a time through after/limit/next and checks the
+ * walk returns exactly the rows one big page returns, in id order, with
+ * `next` pointing at the last row of each page and null at the end.
+ */
+export async function expectPaging(c: Client, base: string, atLeast: number): Promise<number[]> {
+  const sep = base.includes("?") ? "&" : "?";
+  const all = await c.read<PageView<{ id: number }>>(`${base}${sep}limit=1000`);
+  expect(all.next).toBeNull();
+  const ids = all.items.map((i) => i.id);
+  expect(ids.length).toBeGreaterThanOrEqual(atLeast);
+  expect(ids).toEqual([...ids].sort((a, b) => a - b));
+  const walked: number[] = [];
+  let after = 0;
+  let pages = 0;
+  for (;;) {
+    const page = await c.read<PageView<{ id: number }>>(`${base}${sep}after=${after}&limit=2`);
+    pages++;
+    expect(page.items.length).toBeLessThanOrEqual(2);
+    walked.push(...page.items.map((i) => i.id));
+    if (page.next === null) break;
+    expect(page.items.length).toBe(2);
+    expect(page.next).toBe(page.items[1]!.id);
+    after = page.next;
+    if (pages > 1000) throw new Error("paging does not end");
+  }
+  expect(walked).toEqual(ids);
+  expect(pages).toBe(Math.max(1, Math.ceil(ids.length / 2)));
+  const tail = await c.read<PageView<{ id: number }>>(`${base}${sep}after=${ids[ids.length - 1] ?? 0}`);
+  expect(tail).toEqual({ items: [], next: null });
+  return ids;
 }

@@ -1,11 +1,12 @@
 // Representations of the simulated objects, one schema per resource.
-import { Type, type Static, type TLiteral, type TUnion } from "@sinclair/typebox";
+import { Type, type Static } from "@sinclair/typebox";
 import { DOMAIN_TYPES, DRIVER_NAMES } from "../../core/entities.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
 import { Id, Name, Owner } from "./common.js";
 
+/** A string enum: one "must be equal to one of the allowed values" error, not one per value. */
 const literalUnion = <T extends readonly string[]>(values: T, description?: string) =>
-  Type.Union(values.map((v) => Type.Literal(v)), description ? { description } : {}) as unknown as TUnion<TLiteral<T[number]>[]>;
+  Type.Unsafe<T[number]>({ type: "string", enum: [...values], ...(description ? { description } : {}) });
 
 export const DriverName = literalUnion(DRIVER_NAMES, "Simulated IOMMU driver");
 export const ErrnoName = literalUnion(Object.keys(ERRNO_VALUES) as (keyof typeof ERRNO_VALUES)[], "A Linux errno name");

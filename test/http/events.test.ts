@@ -1,0 +1,139 @@
+// /v1/events: every attach-family attempt is logged, in order, with its
+// outcome; the log pages by seq.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { Client, expectInvalid, type EventView, type UnitView } from "../helpers/http.js";
+
+let t: TestApp;
+let c: Client;
+let unit: UnitView;
+
+beforeAll(async () => {
+  t = await makeTestApp();
+  c = new Client(t.app);
+});
+afterAll(async () => {
+  await t.close();
+});
+
+describe("GET /v1/events", () => {
+  it("starts empty, with next 0; creating objects logs nothing", async () => {
+    expect(await c.read("/v1/events")).toEqual({ items: [], next: 0 });
+    unit = await c.unit({ driver: "intel-vtd", capabilities: { snoopControl: false } });
+    await c.groupWith(unit.id);
+    await c.domain({ unitId: unit.id });
+    await c.container();
+    expect(await c.read("/v1/events")).toEqual({ items: [], next: 0 });
+  });
+
+  it("logs each attempt with its outcome, owner and objects, in seq order", async () => {
+    const { group, devices: [dev] } = await c.groupWith(unit.id);
+    const paging = await c.domain({ unitId: unit.id });
+    const snoop = await c.domain({ unitId: unit.id, config: { enforceCacheCoherency: true } });
+    const ct = await c.container();
+    const before = await c.lastSeq();
+    const t0 = Date.now();
+
+    await c.expect(409, "POST", `/v1/groups/${group.id}/attach`, { domainId: snoop.id });
+    await c.ok("POST", `/v1/groups/${group.id}/attach`, { domainId: paging.id });
+    await c.ok("POST", `/v1/groups/${group.id}/detach`, { domainId: paging.id });
+    await c.ok("POST", `/v1/devices/${dev!.id}/attach`, { domainId: paging.id });
+    await c.ok("POST", `/v1/devices/${dev!.id}/detach`, { domainId: paging.id });
+    await c.ok("POST", `/v1/groups/${group.id}/claim`, { owner: "qemu" });
+    await c.expect(403, "POST", `/v1/groups/${group.id}/replace`, { domainId: paging.id, owner: "intruder" });
+    await c.ok("POST", `/v1/groups/${group.id}/replace`, { domainId: paging.id, owner: "qemu" });
+    await c.ok("POST", `/v1/groups/${group.id}/detach`, { domainId: paging.id, owner: "qemu" });
+    await c.ok("POST", `/v1/groups/${group.id}/release`, { owner: "qemu" });
+    const search = await c.ok<{ domain: { id: number } }>("POST", `/v1/containers/${ct.id}/attach`, { groupId: group.id });
+    await c.ok("POST", `/v1/containers/${ct.id}/detach`, { groupId: group.id });
+    await c.expect(404, "POST", `/v1/groups/${group.id}/attach`, { domainId: 987654 });
+
+    const events = await c.events(before);
+    const blocking = (await c.groupNow(group.id)).blockingDomainId;
+    const none = { errno: null, code: 0, reason: null, detail: null };
+    const g = group.id;
+    expect(events.map(({ seq: _s, at: _a, ...rest }) => rest)).toEqual([
+      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: snoop.id, containerId: null, errno: "EINVAL", code: -22, reason: "snoop-control", detail: expect.stringContaining("snoop") },
+      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
+      { op: "detach-group", owner: null, groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
+      { op: "attach-device", owner: null, groupId: g, deviceId: dev!.id, domainId: paging.id, containerId: null, ...none },
+      { op: "detach-device", owner: null, groupId: g, deviceId: dev!.id, domainId: paging.id, containerId: null, ...none },
+      { op: "claim", owner: "qemu", groupId: g, deviceId: null, domainId: blocking, containerId: null, ...none },
+      { op: "replace-group", owner: "intruder", groupId: g, deviceId: null, domainId: paging.id, containerId: null, errno: "EPERM", code: -1, reason: "owned-by-other", detail: expect.any(String) },
+      { op: "replace-group", owner: "qemu", groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
+      { op: "detach-group", owner: "qemu", groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
+      { op: "release", owner: "qemu", groupId: g, deviceId: null, domainId: group.defaultDomainId, containerId: null, ...none },
+      { op: "container-attach", owner: null, groupId: g, deviceId: null, domainId: search.domain.id, containerId: ct.id, ...none },
+      { op: "container-detach", owner: null, groupId: g, deviceId: null, domainId: group.defaultDomainId, containerId: ct.id, ...none },
+      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: 987654, containerId: null, errno: "ENOENT", code: -2, reason: "no-such-domain", detail: expect.any(String) },
+    ]);
+    const seqs = events.map((e) => e.seq);
+    expect(seqs[0]).toBe(before + 1);
+    seqs.forEach((s, i) => { if (i > 0) expect(s).toBe(seqs[i - 1]! + 1); });
+    for (const e of events) {
+      expect(e.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(Date.parse(e.at)).toBeGreaterThanOrEqual(t0 - 1000);
+      expect(Date.parse(e.at)).toBeLessThanOrEqual(Date.now() + 1000);
+    }
+  });
+
+  it("pages by seq: next is the last seq of the page, and stays put at the end", async () => {
+    const all = await c.events();
+    expect(all.length).toBeGreaterThanOrEqual(10);
+    const walked: EventView[] = [];
+    let after = 0;
+    for (;;) {
+      const page = await c.read<{ items: EventView[]; next: number }>(`/v1/events?after=${after}&limit=3`);
+      expect(page.items.length).toBeLessThanOrEqual(3);
+      if (page.items.length === 0) {
+        expect(page.next).toBe(after);
+        break;
+      }
+      expect(page.next).toBe(page.items[page.items.length - 1]!.seq);
+      walked.push(...page.items);
+      after = page.next;
+    }
+    expect(walked).toEqual(all);
+    const mid = all[4]!.seq;
+    const rest = await c.read<{ items: EventView[] }>(`/v1/events?after=${mid}&limit=1000`);
+    expect(rest.items).toEqual(all.filter((e) => e.seq > mid));
+    expect(await c.read(`/v1/events?after=${all[all.length - 1]!.seq + 100}`)).toEqual({ items: [], next: all[all.length - 1]!.seq + 100 });
+  });
+
+  it("defaults to 100 events a page", async () => {
+    const { group } = await c.groupWith(unit.id);
+    const d = await c.domain({ unitId: unit.id });
+    await c.ok("POST", `/v1/groups/${group.id}/attach`, { domainId: d.id });
+    await Promise.all(Array.from({ length: 110 }, () => c.ok("POST", `/v1/groups/${group.id}/attach`, { domainId: d.id })));
+    const page = await c.read<{ items: EventView[]; next: number }>("/v1/events");
+    expect(page.items).toHaveLength(100);
+    expect(page.next).toBe(page.items[99]!.seq);
+  });
+
+  it("does not log requests the schema refused", async () => {
+    const seq = await c.lastSeq();
+    await c.post("/v1/groups/1/attach", { domainId: "x" });
+    await c.post("/v1/groups/abc/claim", { owner: "o" });
+    await c.post("/v1/containers/1/attach", {});
+    expect(await c.lastSeq()).toBe(seq);
+  });
+});
+
+describe("bad input", () => {
+  it.each([
+    ["/v1/events?after=-1", "querystring.after"],
+    ["/v1/events?after=first", "querystring.after"],
+    ["/v1/events?limit=0", "querystring.limit"],
+    ["/v1/events?limit=1001", "querystring.limit"],
+    ["/v1/events?limit=1.5", "querystring.limit"],
+    ["/v1/events?op=claim", "querystring.op"],
+  ])("GET %s → 400 naming %s", async (url, field) => {
+    expectInvalid(await c.get(url), field);
+  });
+
+  it("there is no POST /v1/events: 404 no-such-route", async () => {
+    const res = await c.post("/v1/events", { op: "claim" });
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ reason: "no-such-route", errno: "ENOENT" });
+  });
+});

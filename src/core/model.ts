@@ -22,9 +22,15 @@ export type Kind = keyof Entities;
 /** Parent-before-child order: inserts go this way, deletes the other way. */
 export const KINDS: readonly Kind[] = ["unit", "container", "domain", "group", "device", "fault"];
 
-/** What one drained set of changes holds: final rows (or null = deleted). */
+/** A row as it was at the first change since the last drain, and as it is now (null: absent). */
+export interface RowChange<T> {
+  readonly before: T | null;
+  readonly after: T | null;
+}
+
+/** What one drained set of changes holds. */
 export type ChangeSet = {
-  readonly rows: { [K in Kind]: Map<number, Entities[K] | null> };
+  readonly rows: { [K in Kind]: Map<number, RowChange<Entities[K]>> };
   readonly events: EventDraft[];
 };
 
@@ -96,6 +102,11 @@ export class Topology {
     unit: new Map(), container: new Map(), domain: new Map(),
     group: new Map(), device: new Map(), fault: new Map(),
   };
+  /** Highest id inserted per table, and whether inserts so far came in id order. */
+  private readonly highestInserted: Record<Kind, number> = {
+    unit: 0, container: 0, domain: 0, group: 0, device: 0, fault: 0,
+  };
+  private readonly outOfOrder = new Set<Kind>();
   private readonly lastId: Record<Kind, number> = {
     unit: 0, container: 0, domain: 0, group: 0, device: 0, fault: 0,
   };
@@ -115,7 +126,8 @@ export class Topology {
   private readonly pagingAttached = new RefCounts();
 
   private undo: UndoEntry[] = [];
-  private dirty: { [K in Kind]: Set<number> } = freshDirty();
+  /** Changed rows since the last drain, with their state before the first change. */
+  private dirty: { [K in Kind]: Map<number, Row | null> } = freshDirty();
   private events: EventDraft[] = [];
 
   // ---- reads ------------------------------------------------------------
@@ -126,6 +138,14 @@ export class Topology {
 
   all<K extends Kind>(kind: K): IterableIterator<Entities[K]> {
     return this.tables[kind].values();
+  }
+
+  /**
+   * Whether all(kind) yields rows in id order. New rows get the highest id, so
+   * it does, unless a rollback put back a row deleted earlier.
+   */
+  inIdOrder(kind: Kind): boolean {
+    return !this.outOfOrder.has(kind);
   }
 
   count(kind: Kind): number {
@@ -245,11 +265,11 @@ export class Topology {
    * log: what is drained is committed as far as the model is concerned.
    */
   drain(): ChangeSet {
-    const rows = {} as { [K in Kind]: Map<number, Entities[K] | null> };
+    const rows = {} as { [K in Kind]: Map<number, RowChange<Entities[K]>> };
     for (const kind of KINDS) {
-      const out = new Map<number, Row | null>();
-      for (const id of this.dirty[kind]) out.set(id, this.tables[kind].get(id) ?? null);
-      (rows as Record<Kind, Map<number, Row | null>>)[kind] = out;
+      const out = new Map<number, RowChange<Row>>();
+      for (const [id, before] of this.dirty[kind]) out.set(id, { before, after: this.tables[kind].get(id) ?? null });
+      (rows as Record<Kind, Map<number, RowChange<Row>>>)[kind] = out;
     }
     const events = this.events;
     this.undo = [];
@@ -282,13 +302,17 @@ export class Topology {
   private write(kind: Kind, id: number, before: Row | undefined, after: Row | undefined, markDirty = true): void {
     if (before) this.unindex(kind, before);
     if (after) {
+      if (!before) {
+        if (id < this.highestInserted[kind]) this.outOfOrder.add(kind);
+        else this.highestInserted[kind] = id;
+      }
       (this.tables[kind] as Map<number, Row>).set(id, after);
       this.index(kind, after);
       if (id > this.lastId[kind]) this.lastId[kind] = id;
     } else {
       this.tables[kind].delete(id);
     }
-    if (markDirty) this.dirty[kind].add(id);
+    if (markDirty && !this.dirty[kind].has(id)) this.dirty[kind].set(id, before ?? null);
   }
 
   private index(kind: Kind, row: Row): void {
@@ -344,8 +368,8 @@ export class Topology {
   }
 }
 
-function freshDirty(): { [K in Kind]: Set<number> } {
-  return { unit: new Set(), container: new Set(), domain: new Set(), group: new Set(), device: new Set(), fault: new Set() };
+function freshDirty(): { [K in Kind]: Map<number, Row | null> } {
+  return { unit: new Map(), container: new Map(), domain: new Map(), group: new Map(), device: new Map(), fault: new Map() };
 }
 
 function byNumber(a: number, b: number): number {

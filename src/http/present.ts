@@ -35,15 +35,23 @@ export function presentMove(model: Topology, moved: { groupId: number; changed: 
   return { changed: moved.changed, ...presentPlacement(model, moved.groupId) };
 }
 
-/** One page of rows in id order, starting after the cursor. */
+/**
+ * One page of rows in id order, starting after the cursor. When the caller
+ * knows the rows come in id order (a table the model reports as ordered), the
+ * walk stops as soon as the page is full: a first page of 100 from 100,000
+ * rows reads 101 of them. Otherwise it collects and sorts.
+ */
 export function page<T extends { id: number }, V>(
-  rows: Iterable<T>, query: { after?: number; limit?: number }, present: (row: T) => V,
+  rows: Iterable<T>, query: { after?: number; limit?: number }, present: (row: T) => V, inIdOrder = false,
 ): { items: V[]; next: number | null } {
   const after = query.after ?? 0;
   const limit = query.limit ?? 100;
   const picked: T[] = [];
-  for (const row of rows) if (row.id > after) picked.push(row);
-  picked.sort((a, b) => a.id - b.id);
+  for (const row of rows) {
+    if (row.id > after) picked.push(row);
+    if (inIdOrder && picked.length > limit) break;
+  }
+  if (!inIdOrder) picked.sort((a, b) => a.id - b.id);
   const slice = picked.slice(0, limit);
   return { items: slice.map(present), next: picked.length > slice.length ? slice[slice.length - 1]!.id : null };
 }

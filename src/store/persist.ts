@@ -14,7 +14,7 @@
 // The SQL is plain: INSERT ... ON CONFLICT ... DO UPDATE and '' quoting work
 // unchanged on SQLite and PostgreSQL.
 import type { EventRecord } from "../core/entities.js";
-import { KINDS, type ChangeSet, type Entities, type Kind } from "../core/model.js";
+import { KINDS, type ChangeSet, type Kind } from "../core/model.js";
 import { EVENTS, TABLES, type TableMap } from "./rows.js";
 
 export type Cell = string | number | null;
@@ -42,14 +42,6 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-function upserts<T>(map: TableMap<T>, rows: T[]): string[] {
-  const cols = map.columns;
-  const update = cols.slice(1).map((c) => `${q(c)} = excluded.${q(c)}`).join(", ");
-  return chunks(rows, MAX_ROWS).map((part) =>
-    `INSERT INTO ${q(map.table)} (${cols.map(q).join(", ")}) VALUES ${part.map((r) => tuple(map.toRow(r))).join(", ")}`
-    + ` ON CONFLICT (${q(cols[0]!)}) DO UPDATE SET ${update}`);
-}
-
 function inserts<T>(map: TableMap<T>, rows: T[]): string[] {
   return chunks(rows, MAX_ROWS).map((part) =>
     `INSERT INTO ${q(map.table)} (${map.columns.map(q).join(", ")}) VALUES ${part.map((r) => tuple(map.toRow(r))).join(", ")}`);
@@ -59,6 +51,35 @@ function deletes(table: string, ids: number[]): string[] {
   return chunks(ids, MAX_ROWS).map((part) => `DELETE FROM ${q(table)} WHERE "id" IN (${part.map(literal).join(", ")})`);
 }
 
+/**
+ * Updates of only the columns that changed, one statement per set of changed
+ * columns: UPDATE t SET c = CASE "id" WHEN 1 THEN x WHEN 2 THEN y END WHERE
+ * "id" IN (1, 2). Writing unchanged columns would rewrite their index entries
+ * too (moving a group rewrote all four of its indexes).
+ */
+function updates<T>(map: TableMap<T>, changes: { before: T; after: T }[]): string[] {
+  const byColumns = new Map<string, { columns: number[]; rows: Cell[][] }>();
+  for (const { before, after } of changes) {
+    const old = map.toRow(before);
+    const now = map.toRow(after);
+    const changed = now.map((_, i) => i).filter((i) => i > 0 && now[i] !== old[i]);
+    if (changed.length === 0) continue;
+    const key = changed.join(",");
+    let entry = byColumns.get(key);
+    if (!entry) byColumns.set(key, (entry = { columns: changed, rows: [] }));
+    entry.rows.push(now);
+  }
+  const out: string[] = [];
+  for (const { columns, rows } of byColumns.values()) {
+    for (const part of chunks(rows, MAX_ROWS)) {
+      const sets = columns.map((c) =>
+        `${q(map.columns[c]!)} = CASE "id" ${part.map((r) => `WHEN ${literal(r[0]!)} THEN ${literal(r[c]!)}`).join(" ")} END`);
+      out.push(`UPDATE ${q(map.table)} SET ${sets.join(", ")} WHERE "id" IN (${part.map((r) => literal(r[0]!)).join(", ")})`);
+    }
+  }
+  return out;
+}
+
 export interface BatchSql {
   readonly statements: string[];
   /** Deletes reorder writes, so foreign keys must be checked at commit. */
@@ -66,30 +87,40 @@ export interface BatchSql {
 }
 
 /**
- * Statements for a batch of change sets, applied in order. Later sets win for
- * the same row. Deletes come first, children before parents, so that a name
- * freed and taken again in one batch does not collide; inserts then go
- * parents first. Foreign keys are checked at commit (deferred), when the
- * batch is whole again.
+ * Statements for a batch of change sets, applied in order. For each row the
+ * batch knows its state before the batch (the first change set's `before`)
+ * and after it (the last one's `after`): absent → present is an insert,
+ * present → absent a delete, present → present an update of what differs.
+ * Deletes come first, children before parents, so that a name freed and taken
+ * again in one batch does not collide; inserts then go parents first, then
+ * updates. Foreign keys are checked at commit (deferred) when a batch
+ * deletes, since the order above can pass through states that violate them.
  */
 export function statementsFor(batch: readonly ChangeSet[], events: readonly EventRecord[]): BatchSql {
-  const finalRows = new Map<Kind, Map<number, unknown>>();
-  for (const kind of KINDS) finalRows.set(kind, new Map());
+  const merged = new Map<Kind, Map<number, { before: unknown; after: unknown }>>();
+  for (const kind of KINDS) merged.set(kind, new Map());
   for (const set of batch) {
     for (const kind of KINDS) {
-      const target = finalRows.get(kind)!;
-      for (const [id, row] of set.rows[kind]) target.set(id, row);
+      const target = merged.get(kind)!;
+      for (const [id, change] of set.rows[kind]) {
+        const seen = target.get(id);
+        target.set(id, { before: seen ? seen.before : change.before, after: change.after });
+      }
     }
   }
   const out: string[] = [];
   for (const kind of [...KINDS].reverse()) {
-    const gone = [...finalRows.get(kind)!].filter(([, row]) => row === null).map(([id]) => id);
+    const gone = [...merged.get(kind)!].filter(([, c]) => c.before !== null && c.after === null).map(([id]) => id);
     out.push(...deletes(TABLES[kind].table, gone));
   }
   const hasDeletes = out.length > 0;
   for (const kind of KINDS) {
-    const live = [...finalRows.get(kind)!.values()].filter((row) => row !== null) as Entities[typeof kind][];
-    out.push(...upserts(TABLES[kind] as TableMap<Entities[typeof kind]>, live));
+    const created = [...merged.get(kind)!.values()].filter((c) => c.before === null && c.after !== null).map((c) => c.after);
+    out.push(...inserts(TABLES[kind] as TableMap<unknown>, created));
+  }
+  for (const kind of KINDS) {
+    const changed = [...merged.get(kind)!.values()].filter((c) => c.before !== null && c.after !== null);
+    out.push(...updates(TABLES[kind] as TableMap<unknown>, changed));
   }
   out.push(...inserts(EVENTS, [...events]));
   return { statements: out, hasDeletes };

@@ -250,7 +250,7 @@ describe("injected faults", () => {
       expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
       const drained = fx.model.drain();
       // The fault was consumed (count 1 → gone) even though the attach failed.
-      expect(drained.rows.fault.get(fault.id)).toBeNull();
+      expect(drained.rows.fault.get(fault.id)?.after).toBeNull();
       expect(drained.rows.group.size).toBe(0);
       expect(drained.events).toEqual([expect.objectContaining({ op: "attach-group", errno, code: errnoCode(errno), reason: "injected-fault" })]);
     });
@@ -388,8 +388,8 @@ describe("automatic domains", () => {
     expect(fx.domainNow(found.domainId)).toBeUndefined();
     expect(fx.model.domainsOf(ioas.id)).toEqual([]);
     const drained = fx.model.drain();
-    expect(drained.rows.domain.get(found.domainId)).toBeNull();
-    expect(drained.rows.group.get(group.id)?.domainId).toBe(manual.id);
+    expect(drained.rows.domain.get(found.domainId)?.after).toBeNull();
+    expect(drained.rows.group.get(group.id)?.after?.domainId).toBe(manual.id);
   });
 
   it("an auto domain is freed after a detach; a manual one is not", () => {

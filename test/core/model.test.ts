@@ -137,7 +137,7 @@ describe("putDurable", () => {
     fx.model.rollbackTo(sp);
     expect(fx.model.get("unit", w.unit.id)?.online).toBe(true);
     expect(fx.model.get("fault", w.fault.id)?.remaining).toBe(4);
-    expect(fx.model.drain().rows.fault.get(w.fault.id)).toMatchObject({ remaining: 4 });
+    expect(fx.model.drain().rows.fault.get(w.fault.id)?.after).toMatchObject({ remaining: 4 });
   });
 
   it("a durable delete survives a rollback and updates the indexes", () => {
@@ -148,7 +148,7 @@ describe("putDurable", () => {
     fx.model.rollbackTo(sp);
     expect(fx.model.get("fault", w.fault.id)).toBeUndefined();
     expect(fx.model.faultsOn({ deviceId: w.d3.id })).toEqual([]);
-    expect(fx.model.drain().rows.fault.get(w.fault.id)).toBeNull();
+    expect(fx.model.drain().rows.fault.get(w.fault.id)?.after).toBeNull();
   });
 });
 
@@ -165,10 +165,10 @@ describe("drain", () => {
     expect(fx.model.hasChanges()).toBe(true);
 
     const drained = fx.model.drain();
-    expect(drained.rows.domain.get(kept.id)).toMatchObject({ id: kept.id, name: "renamed" });
-    expect(drained.rows.domain.get(gone.id)).toBeNull();
+    expect(drained.rows.domain.get(kept.id)?.after).toMatchObject({ id: kept.id, name: "renamed" });
+    expect(drained.rows.domain.get(gone.id)?.after).toBeNull();
     expect(drained.rows.domain.size).toBe(2);
-    expect(drained.rows.unit.get(unit.id)).toEqual({ ...unit, online: false });
+    expect(drained.rows.unit.get(unit.id)?.after).toEqual({ ...unit, online: false });
     expect(drained.rows.group.size).toBe(0);
     expect(drained.events).toEqual([expect.objectContaining({ op: "claim", owner: "x" })]);
 
@@ -187,7 +187,7 @@ describe("drain", () => {
     const sp = fx.model.savepoint();
     const d = unwrap(createDomain(fx.model, { type: "paging", driver: "mock" }));
     fx.model.rollbackTo(sp);
-    expect(fx.model.drain().rows.domain.get(d.id)).toBeNull();
+    expect(fx.model.drain().rows.domain.get(d.id)?.after).toBeNull();
   });
 });
 
@@ -221,5 +221,20 @@ describe("load / reserveIds", () => {
     model.reserveIds("group", 5);
     expect(model.allocateId("group")).toBe(11);
     expect(model.allocateId("device")).toBe(1);
+  });
+});
+
+describe("id order of tables", () => {
+  it("rows come in id order until a rollback puts back a row deleted earlier", async () => {
+    const { Topology } = await import("../../src/core/model.js");
+    const { createUnit, deleteUnit } = await import("../../src/core/objects.js");
+    const m = new Topology();
+    for (const name of ["a", "b", "c"]) createUnit(m, { name, driver: "mock" });
+    expect(m.inIdOrder("unit")).toBe(true);
+    const sp = m.savepoint();
+    deleteUnit(m, 1);
+    m.rollbackTo(sp);
+    expect([...m.all("unit")].map((u) => u.id)).toEqual([2, 3, 1]);
+    expect(m.inIdOrder("unit")).toBe(false);
   });
 });

@@ -78,8 +78,8 @@ describe("units", () => {
     fx.commit();
     expect(deleteUnit(fx.model, unit.id).ok).toBe(true);
     const drained = fx.model.drain();
-    expect(drained.rows.unit.get(unit.id)).toBeNull();
-    expect(drained.rows.fault.get(fault.id)).toBeNull();
+    expect(drained.rows.unit.get(unit.id)?.after).toBeNull();
+    expect(drained.rows.fault.get(fault.id)?.after).toBeNull();
     expect(errorOf(deleteUnit(fx.model, unit.id))).toMatchObject({ errno: "ENOENT", reason: "no-such-unit" });
   });
 });
@@ -131,9 +131,9 @@ describe("groups and devices", () => {
     fx.commit();
     expect(deleteGroup(fx.model, group.id).ok).toBe(true);
     const drained = fx.model.drain();
-    expect(drained.rows.group.get(group.id)).toBeNull();
-    expect(drained.rows.domain.get(group.defaultDomainId)).toBeNull();
-    expect(drained.rows.domain.get(blocking)).toBeNull();
+    expect(drained.rows.group.get(group.id)?.after).toBeNull();
+    expect(drained.rows.domain.get(group.defaultDomainId)?.after).toBeNull();
+    expect(drained.rows.domain.get(blocking)?.after).toBeNull();
     expect(fx.model.groupCountOnUnit(unit.id)).toBe(0);
     expect(deleteUnit(fx.model, unit.id).ok).toBe(true);
   });

@@ -92,8 +92,8 @@ describe("claim", () => {
     expect(snapshot(fx.model)).toBe(before);
     const drained = fx.model.drain();
     // Rolled back rows may be listed, but only with their original values.
-    for (const [id, row] of drained.rows.domain) expect(row === null ? fx.domainNow(id) : row).toEqual(fx.domainNow(id) ?? undefined);
-    expect(drained.rows.group.get(group.id) ?? fx.groupNow(group.id)).toEqual(fx.groupNow(group.id));
+    for (const [id, { after: row }] of drained.rows.domain) expect(row === null ? fx.domainNow(id) : row).toEqual(fx.domainNow(id) ?? undefined);
+    expect(drained.rows.group.get(group.id)?.after ?? fx.groupNow(group.id)).toEqual(fx.groupNow(group.id));
     expect(drained.events).toEqual([expect.objectContaining({ op: "claim", errno: "EINVAL", code: -22, reason: "requires-identity" })]);
   });
 

@@ -191,7 +191,7 @@ describe("containerAttach", () => {
     expect(snapshot(fx.model)).toBe(before);
     expect(fx.model.domainsOf(ioas.id)).toEqual([]);
     const drained = fx.model.drain();
-    for (const row of drained.rows.domain.values()) expect(row).toBeNull(); // nothing new persisted
+    for (const row of drained.rows.domain.values()) expect(row.after).toBeNull(); // nothing new persisted
     expect(drained.events).toEqual([expect.objectContaining({ op: "container-attach", errno: "ENOSPC", code: -28, reason: "context-banks-exhausted" })]);
   });
 
@@ -318,7 +318,7 @@ describe("containerDetach", () => {
     expect(fx.domainNow(d)).toBeUndefined();
     expect(fx.model.domainsOf(ioas.id)).toEqual([]);
     const drained = fx.model.drain();
-    expect(drained.rows.domain.get(d)).toBeNull();
+    expect(drained.rows.domain.get(d)?.after).toBeNull();
     expect(drained.events.map((e) => [e.op, e.groupId, e.domainId, e.code])).toEqual([
       ["container-detach", a.id, a.defaultDomainId, 0],
       ["container-detach", b.id, b.defaultDomainId, 0],

@@ -215,8 +215,14 @@ async function openStore() {
   const prisma = (store as unknown as { prisma: Prisma }).prisma;
   return {
     store, failures,
-    refuse: (table: string) => prisma.$executeRawUnsafe(`CREATE TRIGGER "refuse_${table}" BEFORE INSERT ON "${table}" BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`),
-    accept: (table: string) => prisma.$executeRawUnsafe(`DROP TRIGGER "refuse_${table}"`),
+    refuse: async (table: string) => {
+      for (const op of ["INSERT", "UPDATE"]) {
+        await prisma.$executeRawUnsafe(`CREATE TRIGGER "refuse_${op}_${table}" BEFORE ${op} ON "${table}" BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
+      }
+    },
+    accept: async (table: string) => {
+      for (const op of ["INSERT", "UPDATE"]) await prisma.$executeRawUnsafe(`DROP TRIGGER "refuse_${op}_${table}"`);
+    },
   };
 }
 

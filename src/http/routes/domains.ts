@@ -20,8 +20,10 @@ export const domainRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get("/domains", { schema: { querystring: DomainQuery, response: { 200: Page(Domain), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => {
-      const rows = req.query.containerId !== undefined ? m.domainsOf(req.query.containerId) : m.all("domain");
-      return ok(page(rows, req.query, (d) => presentDomain(m, d)));
+      // domainsOf is sorted by id; the whole table is while the model says so.
+      const byContainer = req.query.containerId !== undefined;
+      const rows = byContainer ? m.domainsOf(req.query.containerId!) : m.all("domain");
+      return ok(page(rows, req.query, (d) => presentDomain(m, d), byContainer || m.inIdOrder("domain")));
     }));
 
   app.get("/domains/:id", { schema: { params: IdParams, response: { 200: Domain, ...problems(404) } } },

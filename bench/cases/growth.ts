@@ -1,0 +1,69 @@
+// Case 5: attach/detach latency as the database grows. The database is seeded
+// directly (N groups with a device and a default domain each, plus N paging
+// domains, spread over 4 intel-vtd units), the service is started on it with
+// no topology file, and random groups are attached to their own paging domain
+// and detached again at a fixed, moderate concurrency.
+import { copyFileSync } from "node:fs";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { removeTempDir, tempDir } from "../tmp.js";
+import { attachDetachCycle, runLoad, type LoadResult } from "../load.js";
+import { startService, withServer, type Memory } from "../procs.js";
+import { seedDatabase, type Seeded } from "../seed.js";
+
+/** Groups kept for the warm-up run, so the measured run starts with every group detached. */
+const WARMUP_GROUPS = 32;
+
+export interface GrowthTemplate {
+  readonly size: number;
+  readonly dir: string;
+  readonly file: string;
+  readonly seeded: Seeded;
+  readonly seedMs: number;
+}
+
+/** Seeds one database per size once; each run works on a copy. */
+export function seedTemplate(size: number): GrowthTemplate {
+  const dir = tempDir(`growth-${size}`);
+  const file = path.join(dir, "template.db");
+  const started = performance.now();
+  const seeded = seedDatabase(file, { units: 4, groups: size, paging: "per-group" });
+  return { size, dir, file, seeded, seedMs: performance.now() - started };
+}
+
+export function dropTemplate(t: GrowthTemplate): void {
+  removeTempDir(t.dir);
+}
+
+export interface GrowthOptions {
+  readonly connections: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+}
+
+export interface GrowthRun {
+  readonly size: number;
+  readonly load: LoadResult;
+  readonly startupMs: number;
+  readonly memory: Memory;
+}
+
+export async function growthRun(t: GrowthTemplate, options: GrowthOptions): Promise<GrowthRun> {
+  if (t.size < WARMUP_GROUPS + options.connections) throw new Error(`growth: ${t.size} groups is too few for ${options.connections} connections`);
+  const dir = tempDir("growth-run");
+  try {
+    const file = path.join(dir, "bench.db");
+    copyFileSync(t.file, file);
+    return await withServer(() => startService(file), async (server) => {
+      const load = (groups: Int32Array, seconds: number) => runLoad({
+        url: server.url, connections: options.connections, seconds,
+        workload: attachDetachCycle(groups, t.seeded.targetDomain),
+      });
+      await load(t.seeded.groupIds.subarray(0, WARMUP_GROUPS), options.warmupSeconds);
+      const result = await load(t.seeded.groupIds.subarray(WARMUP_GROUPS), options.seconds);
+      return { size: t.size, load: result, startupMs: server.startupMs, memory: server.memory() };
+    });
+  } finally {
+    removeTempDir(dir);
+  }
+}

@@ -1,0 +1,178 @@
+// Server child processes: start one on a free port, wait until /healthz
+// answers, read its memory from /proc, stop it. Every child started here is
+// tracked and killed if the bench exits early, so no server outlives it.
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { PROJECT_ROOT } from "./seed.js";
+
+const live = new Set<ChildProcess>();
+
+function killAll(): void {
+  for (const child of live) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+}
+process.on("exit", killAll);
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Memory {
+  /** Peak resident set (VmHWM), MiB. */
+  readonly peakMiB: number;
+  /** Current resident set (VmRSS), MiB. */
+  readonly rssMiB: number;
+}
+
+export function memoryOf(pid: number): Memory {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string): number => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
+    return m ? Number(m[1]) : Number.NaN;
+  };
+  return { peakMiB: kb("VmHWM") / 1024, rssMiB: kb("VmRSS") / 1024 };
+}
+
+export interface Server {
+  readonly name: string;
+  readonly pid: number;
+  readonly url: string;
+  /** From spawn until /healthz first answered 200, ms. */
+  readonly startupMs: number;
+  memory(): Memory;
+  /** SIGTERM, then SIGKILL if it has not exited within a few seconds. */
+  stop(): Promise<void>;
+}
+
+function healthy(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get(`${url}/healthz`, { agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode === 200));
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** What `npm start` runs after building: keep the two in step (package.json). */
+const SERVICE_NODE_ARGS = ["--max-semi-space-size=4", path.join(PROJECT_ROOT, "dist", "server.js")];
+
+export interface StartOptions {
+  readonly name: string;
+  /** Node arguments up to and including the script, relative to the project root. */
+  readonly node: readonly string[];
+  readonly args: readonly string[];
+  readonly readyTimeoutMs?: number;
+}
+
+/**
+ * Starts `node <node args> --port <free> ...args` (one process, so
+ * its pid is the server's own and /proc shows the server's memory) and waits
+ * for /healthz.
+ */
+export async function startServer(options: StartOptions): Promise<Server> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const started = performance.now();
+  const child = spawn(process.execPath, [...options.node, "--port", String(port), ...options.args], {
+    cwd: PROJECT_ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  live.add(child);
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-8000);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const exit = new Promise<void>((resolve) => {
+    child.once("exit", (code, signal) => {
+      exited = { code, signal };
+      live.delete(child);
+      resolve();
+    });
+  });
+
+  const stop = async (): Promise<void> => {
+    if (exited) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 8000);
+    await exit;
+    clearTimeout(timer);
+  };
+
+  const deadline = started + (options.readyTimeoutMs ?? 180_000);
+  for (;;) {
+    if (exited) {
+      const e = exited as { code: number | null; signal: NodeJS.Signals | null };
+      throw new Error(`${options.name} exited during start-up (code ${e.code}, signal ${e.signal}):\n${output}`);
+    }
+    if (await healthy(url)) break;
+    if (performance.now() > deadline) {
+      await stop();
+      throw new Error(`${options.name} did not answer /healthz within ${options.readyTimeoutMs ?? 180_000} ms:\n${output}`);
+    }
+    await sleep(20);
+  }
+  const startupMs = performance.now() - started;
+  const pid = child.pid!;
+  return {
+    name: options.name, pid, url, startupMs, stop,
+    memory: () => memoryOf(pid),
+  };
+}
+
+/** The service itself, as `npm start` runs it (the compiled build), on `dbFile`. */
+export function startService(dbFile: string, topology = "none"): Promise<Server> {
+  return startServer({
+    name: "service",
+    node: SERVICE_NODE_ARGS,
+    args: ["--db", dbFile, "--log-level", "warn", "--topology", topology],
+  });
+}
+
+export function startBaseline(dbFile: string): Promise<Server> {
+  return startServer({ name: "baseline", node: ["--import", "tsx", path.join(PROJECT_ROOT, "bench/baseline-server.ts")], args: ["--db", dbFile] });
+}
+
+/** Runs `fn` with a started server and always stops it afterwards. */
+export async function withServer<T>(start: () => Promise<Server>, fn: (server: Server) => Promise<T>): Promise<T> {
+  const server = await start();
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}

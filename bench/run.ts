@@ -1,0 +1,211 @@
+// `npm run bench`: runs every case, `runs` times each, and reports the median
+// and spread of every figure (terminal table, bench/out/results.json,
+// bench/RESULTS.md). Servers are child processes (bench/procs.ts); the load
+// is generated here.
+import { performance } from "node:perf_hooks";
+import { parseBenchArgs, type BenchOptions } from "./args.js";
+import { baselineRun, serviceRun, THROUGHPUT_TOPOLOGY, type BaselineRun, type ServiceRun } from "./cases/throughput.js";
+import { INCOMPATIBLE, searchRun, type SearchRun } from "./cases/search.js";
+import { dropTemplate, growthRun, seedTemplate, type GrowthRun, type GrowthTemplate } from "./cases/growth.js";
+import { machine, row, textTable, writeReport, type Row } from "./report.js";
+import os from "node:os";
+
+const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+const ms = (v: number) => `${v.toFixed(2)} ms`;
+
+interface Runs {
+  baseline: BaselineRun[];
+  service: ServiceRun[];
+  search: SearchRun[];
+  growth: Map<number, GrowthRun[]>;
+  seedMs: Map<number, number>;
+}
+
+async function collect(options: BenchOptions): Promise<Runs> {
+  const runs: Runs = { baseline: [], service: [], search: [], growth: new Map(), seedMs: new Map() };
+  const templates: GrowthTemplate[] = [];
+  try {
+    if (options.cases.includes("growth")) {
+      for (const size of options.sizes) {
+        const t = seedTemplate(size);
+        templates.push(t);
+        runs.seedMs.set(size, t.seedMs);
+        runs.growth.set(size, []);
+        log(`seeded growth database: ${size} groups, ${t.seeded.rows.domains} domains in ${(t.seedMs / 1000).toFixed(1)} s`);
+      }
+    }
+    const throughput = { connections: options.connections, seconds: options.duration, warmupSeconds: options.warmup };
+    for (let r = 1; r <= options.runs; r++) {
+      const tag = `run ${r}/${options.runs}`;
+      if (options.cases.includes("throughput")) {
+        const b = await baselineRun(throughput);
+        runs.baseline.push(b);
+        log(`${tag} baseline: ${Math.round(b.attach.rps)} req/s, p50 ${ms(b.attach.p50)}, non-2xx ${b.attach.non2xx}`);
+        const s = await serviceRun(throughput);
+        runs.service.push(s);
+        log(`${tag} ceiling: ${Math.round(s.ceiling.rps)} req/s; service: ${Math.round(s.attach.rps)} req/s, p50 ${ms(s.attach.p50)}, ` +
+          `non-2xx ${s.attach.non2xx}, ops/batch ${(s.batches.items / Math.max(1, s.batches.batches)).toFixed(1)}`);
+      }
+      if (options.cases.includes("search")) {
+        const s = await searchRun({ iterations: options.iterations, warmupIterations: options.warmupIterations });
+        runs.search.push(s);
+        log(`${tag} search p50: single ${ms(s.single.p50)}, server-side ${ms(s.server.p50)}, client-side ${ms(s.client.p50)}`);
+      }
+      for (const t of templates) {
+        const g = await growthRun(t, { connections: options.growthConnections, seconds: options.duration, warmupSeconds: options.warmup });
+        runs.growth.get(t.size)!.push(g);
+        log(`${tag} growth ${t.size}: start-up ${(g.startupMs / 1000).toFixed(2)} s, attach p50 ${ms(g.load.kinds.attach?.p50 ?? NaN)}, ` +
+          `peak RSS ${g.memory.peakMiB.toFixed(0)} MiB`);
+      }
+    }
+  } finally {
+    for (const t of templates) dropTemplate(t);
+  }
+  return runs;
+}
+
+const ratios = (a: readonly number[], b: readonly number[]) => a.map((v, i) => v / b[i]!);
+
+function rows(runs: Runs, options: BenchOptions): Row[] {
+  const out: Row[] = [];
+  const c = options.connections;
+  if (runs.service.length > 0) {
+    const s = runs.service;
+    const b = runs.baseline;
+    const ceiling = `1 ceiling (GET /healthz, ${c} conns)`;
+    out.push(row(ceiling, "requests/s", "req/s", s.map((x) => x.ceiling.rps)));
+    out.push(row(ceiling, "p50", "ms", s.map((x) => x.ceiling.p50)));
+    out.push(row(ceiling, "p99", "ms", s.map((x) => x.ceiling.p99)));
+    out.push(row(ceiling, "non-2xx / errors", "count", s.map((x) => x.ceiling.non2xx + x.ceiling.errors)));
+
+    const base = `2 baseline (raw better-sqlite3, ${c} conns)`;
+    out.push(row(base, "attach+detach requests/s", "req/s", b.map((x) => x.attach.rps)));
+    out.push(row(base, "p50", "ms", b.map((x) => x.attach.p50)));
+    out.push(row(base, "p99", "ms", b.map((x) => x.attach.p99)));
+    out.push(row(base, "non-2xx", "count", b.map((x) => x.attach.non2xx)));
+    out.push(row(base, "errors + timeouts", "count", b.map((x) => x.attach.errors + x.attach.timeouts)));
+
+    const svc = `3 service attach/detach (${c} conns)`;
+    out.push(row(svc, "requests/s", "req/s", s.map((x) => x.attach.rps)));
+    out.push(row(svc, "p50", "ms", s.map((x) => x.attach.p50)));
+    out.push(row(svc, "p99", "ms", s.map((x) => x.attach.p99)));
+    out.push(row(svc, "attach p50", "ms", s.map((x) => x.attach.kinds.attach?.p50 ?? NaN)));
+    out.push(row(svc, "attach p99", "ms", s.map((x) => x.attach.kinds.attach?.p99 ?? NaN)));
+    out.push(row(svc, "non-2xx", "count", s.map((x) => x.attach.non2xx)));
+    out.push(row(svc, "  of which 409", "count", s.map((x) => x.attach.status409)));
+    out.push(row(svc, "  of which 5xx", "count", s.map((x) => x.attach.status5xx)));
+    out.push(row(svc, "errors + timeouts", "count", s.map((x) => x.attach.errors + x.attach.timeouts)));
+    out.push(row(svc, "no-op 2xx (changed:false)", "count", s.map((x) => x.attach.noops)));
+    if (b.length === s.length) out.push(row(svc, "service / baseline (req/s)", "x", ratios(s.map((x) => x.attach.rps), b.map((x) => x.attach.rps))));
+    out.push(row(svc, "service / ceiling (req/s)", "x", ratios(s.map((x) => x.attach.rps), s.map((x) => x.ceiling.rps))));
+    out.push(row(svc, "ops per group-commit batch", "items", s.map((x) => x.batches.items / Math.max(1, x.batches.batches))));
+    out.push(row(svc, "largest batch", "items", s.map((x) => x.batches.largestBatch)));
+  }
+  if (runs.search.length > 0) {
+    const s = runs.search;
+    const sec = `4 search (${INCOMPATIBLE} EINVAL then match, 1 conn)`;
+    out.push(row(sec, "single attach p50", "ms", s.map((x) => x.single.p50)));
+    out.push(row(sec, "single attach p99", "ms", s.map((x) => x.single.p99)));
+    out.push(row(sec, "server-side search attach p50", "ms", s.map((x) => x.server.p50)));
+    out.push(row(sec, "server-side search attach p99", "ms", s.map((x) => x.server.p99)));
+    out.push(row(sec, `client-side search p50 (${s[0]!.clientRoundTrips} round trips)`, "ms", s.map((x) => x.client.p50)));
+    out.push(row(sec, "client-side search p99", "ms", s.map((x) => x.client.p99)));
+    out.push(row(sec, "server-side / single (p50)", "x", s.map((x) => x.server.p50 / x.single.p50), { text: "<= 2x", test: (v) => v <= 2 }));
+    out.push(row(sec, "client-side / server-side (p50)", "x", s.map((x) => x.client.p50 / x.server.p50)));
+  }
+  const sizes = [...runs.growth.keys()].sort((a, b) => a - b);
+  if (sizes.length > 0) {
+    for (const size of sizes) {
+      const g = runs.growth.get(size)!;
+      const sec = `5 growth ${size.toLocaleString("en-US")} groups + ${(2 * size).toLocaleString("en-US")} domains (${options.growthConnections} conns)`;
+      out.push(row(sec, "attach p50", "ms", g.map((x) => x.load.kinds.attach?.p50 ?? NaN)));
+      out.push(row(sec, "attach p99", "ms", g.map((x) => x.load.kinds.attach?.p99 ?? NaN)));
+      out.push(row(sec, "detach p50", "ms", g.map((x) => x.load.kinds.detach?.p50 ?? NaN)));
+      out.push(row(sec, "detach p99", "ms", g.map((x) => x.load.kinds.detach?.p99 ?? NaN)));
+      out.push(row(sec, "requests/s", "req/s", g.map((x) => x.load.rps)));
+      out.push(row(sec, "non-2xx + errors", "count", g.map((x) => x.load.non2xx + x.load.errors + x.load.timeouts)));
+      out.push(row(sec, "start-up until /healthz", "s", g.map((x) => x.startupMs / 1000)));
+    }
+    const small = sizes[0]!;
+    const large = sizes[sizes.length - 1]!;
+    if (large !== small) {
+      const p50 = (size: number) => runs.growth.get(size)!.map((x) => x.load.kinds.attach?.p50 ?? NaN);
+      out.push(row("5 growth", `attach p50 at ${large.toLocaleString("en-US")} / at ${small.toLocaleString("en-US")}`, "x",
+        ratios(p50(large), p50(small)), { text: "<= 1.5x", test: (v) => v <= 1.5 }));
+    }
+  }
+  const mem = "6 server memory (VmHWM peak / VmRSS at end)";
+  if (runs.service.length > 0) {
+    out.push(row(mem, "service, cases 1+3: peak", "MiB", runs.service.map((x) => x.memory.peakMiB)));
+    out.push(row(mem, "baseline, case 2: peak", "MiB", runs.baseline.map((x) => x.memory.peakMiB)));
+  }
+  if (runs.search.length > 0) out.push(row(mem, "service, case 4: peak", "MiB", runs.search.map((x) => x.memory.peakMiB)));
+  for (const size of sizes) {
+    const g = runs.growth.get(size)!;
+    const largest = size === sizes[sizes.length - 1] && size >= 100_000;
+    out.push(row(mem, `service, ${size.toLocaleString("en-US")} groups: peak`, "MiB", g.map((x) => x.memory.peakMiB),
+      largest ? { text: "< 150 MiB", test: (v) => v < 150 } : undefined));
+    out.push(row(mem, `service, ${size.toLocaleString("en-US")} groups: RSS at end`, "MiB", g.map((x) => x.memory.rssMiB)));
+  }
+  return out;
+}
+
+function notes(runs: Runs, options: BenchOptions): string[] {
+  const t = THROUGHPUT_TOPOLOGY;
+  const n = [
+    `Cases 1-3: ${t.groups} groups (one device each) on ${t.units} intel-vtd units, one shared paging domain per unit, seeded ` +
+      "directly into the database file (bench/seed.ts) for both servers. Each connection repeatedly takes a random free group, " +
+      "attaches it to its unit's paging domain, then detaches it; a group is only returned to the pool once its detach is answered, " +
+      "so every request should succeed. 64 groups serve the warm-up run, the other 256 the measured run.",
+    "Case 2 baseline (bench/baseline-server.ts): Fastify + better-sqlite3 (WAL, synchronous=NORMAL, foreign_keys=ON), one transaction " +
+      "per request reading Group, Domain and Unit, checking, updating Group.domainId and inserting an Event row; it answers with the group " +
+      "row only, while the service also returns the domain with its attached group ids.",
+    `Case 4: ${INCOMPATIBLE + 1} arm-smmu-v3 units; each unit's first group allocated an automatic domain through the container (kept attached); ` +
+      `the probe group sits on the last unit, so the search meets ${INCOMPATIBLE} EINVAL (different-instance) before the match. ` +
+      `The three modes are interleaved per iteration; ${options.warmupIterations} warm-up iterations are discarded. Detaches are not timed.`,
+    "Case 5: N groups with one device and a default dma domain each, plus N paging domains (one per group), on 4 intel-vtd units, seeded " +
+      "with the migration SQL and a matching _prisma_migrations row; the service is started with --topology none. Start-up is spawn to first " +
+      "200 from /healthz and includes `node --import tsx` compiling the sources, migrations check and loading every row into memory.",
+    "Servers run as `node --import tsx <script>` (one process, as `npm start` does through tsx) so /proc/<pid>/status is the server's own; " +
+      "the tsx loader alone accounts for roughly 35-40 MiB of RSS.",
+  ];
+  const bad = runs.service.reduce((k, s) => k + s.attach.non2xx + s.attach.errors + s.attach.timeouts, 0)
+    + runs.baseline.reduce((k, s) => k + s.attach.non2xx + s.attach.errors + s.attach.timeouts, 0);
+  if (bad > 0) n.push(`WARNING: ${bad} attach/detach requests in cases 2-3 were not 2xx or failed; see results.json statusCodes.`);
+  const noops = runs.service.reduce((k, s) => k + s.attach.noops, 0);
+  if (noops > 0) n.push(`WARNING: ${noops} service answers were no-ops (changed:false): the load was not all real moves.`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(2);
+  }
+  const started = performance.now();
+  const m = machine();
+  log(`${m.nproc} CPUs, ${m.cpu}, ${m.ramGiB} GiB, Node ${m.node}, load ${m.loadAverageAtStart.join(" ")}`);
+  const runs = await collect(options);
+  const table = rows(runs, options);
+  const report = {
+    machine: { ...m, loadAverageAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100) },
+    options, rows: table,
+    raw: {
+      baseline: runs.baseline, service: runs.service, search: runs.search,
+      growth: Object.fromEntries(runs.growth), seedMs: Object.fromEntries(runs.seedMs),
+    },
+    notes: notes(runs, options),
+    elapsedSeconds: (performance.now() - started) / 1000,
+  };
+  const files = writeReport(report);
+  console.log(textTable(table, options.runs));
+  console.log(`\n${options.runs} run(s) per figure; wrote ${files.json} and ${files.markdown} in ${Math.round(report.elapsedSeconds)} s`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.stack ?? error.message : error);
+  process.exitCode = 1;
+});

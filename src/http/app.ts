@@ -53,8 +53,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.decorate("store", options.store);
-  app.addHook("onSend", async (request, reply) => {
+  // Callback style, not async: this runs on every request.
+  app.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
+    done();
   });
   installErrorHandling(app);
   app.get("/healthz", { schema: { response: { 200: { type: "object", properties: { status: { type: "string" } } } } } },

@@ -20,5 +20,6 @@ COPY --from=build /app /app
 VOLUME ["/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:3000/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# A small young generation: ~20 MB less resident memory under load, no measurable cost.
-CMD ["node", "--max-semi-space-size=4", "dist/server.js"]
+# A small young generation (~20 MB less resident under load, no measurable
+# cost) and one full GC after loading the database (see src/server.ts).
+CMD ["node", "--max-semi-space-size=4", "--expose-gc", "dist/server.js"]

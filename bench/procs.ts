@@ -86,7 +86,7 @@ function healthy(url: string): Promise<boolean> {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** What `npm start` runs after building: keep the two in step (package.json). */
-const SERVICE_NODE_ARGS = ["--max-semi-space-size=4", path.join(PROJECT_ROOT, "dist", "server.js")];
+const SERVICE_NODE_ARGS = ["--max-semi-space-size=4", "--expose-gc", path.join(PROJECT_ROOT, "dist", "server.js")];
 
 export interface StartOptions {
   readonly name: string;

@@ -1,8 +1,9 @@
-// Case 5: attach/detach latency as the database grows. The database is seeded
-// directly (N groups with a device and a default domain each, plus N paging
-// domains, spread over 4 intel-vtd units), the service is started on it with
-// no topology file, and random groups are attached to their own paging domain
-// and detached again at a fixed, moderate concurrency.
+// Case 5: attach/detach latency as the database grows. A size N means N
+// domains and groups: N/2 groups, each with one device and its default
+// domain, spread over 4 intel-vtd units with one shared paging domain each
+// (4 more domains). The database is seeded directly, the service is started
+// on it with no topology file, and random groups are attached to their unit's
+// paging domain and detached again at a fixed, moderate concurrency.
 import { copyFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -22,12 +23,17 @@ export interface GrowthTemplate {
   readonly seedMs: number;
 }
 
+/** Groups in a database of `size` domains and groups (each group brings its default domain). */
+export function groupsFor(size: number): number {
+  return Math.floor(size / 2);
+}
+
 /** Seeds one database per size once; each run works on a copy. */
 export function seedTemplate(size: number): GrowthTemplate {
   const dir = tempDir(`growth-${size}`);
   const file = path.join(dir, "template.db");
   const started = performance.now();
-  const seeded = seedDatabase(file, { units: 4, groups: size, paging: "per-group" });
+  const seeded = seedDatabase(file, { units: 4, groups: groupsFor(size), paging: "per-unit" });
   return { size, dir, file, seeded, seedMs: performance.now() - started };
 }
 
@@ -49,7 +55,7 @@ export interface GrowthRun {
 }
 
 export async function growthRun(t: GrowthTemplate, options: GrowthOptions): Promise<GrowthRun> {
-  if (t.size < WARMUP_GROUPS + options.connections) throw new Error(`growth: ${t.size} groups is too few for ${options.connections} connections`);
+  if (groupsFor(t.size) < WARMUP_GROUPS + options.connections) throw new Error(`growth: ${groupsFor(t.size)} groups is too few for ${options.connections} connections`);
   const dir = tempDir("growth-run");
   try {
     const file = path.join(dir, "bench.db");

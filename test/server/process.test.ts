@@ -18,7 +18,7 @@ interface Running {
 }
 
 function startServer(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, [SERVER], {
+  const child = spawn(process.execPath, ["--max-semi-space-size=4", "--expose-gc", SERVER], {
     cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -50,7 +50,7 @@ function stop(server: Running): Promise<number | null> {
 }
 
 function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [SERVER], {
+  const child = spawn(process.execPath, ["--max-semi-space-size=4", "--expose-gc", SERVER], {
     cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";

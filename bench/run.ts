@@ -88,15 +88,15 @@ function rows(runs: Runs, options: BenchOptions): Row[] {
     const svc = `3 service attach/detach (${c} conns)`;
     out.push(row(svc, "requests/s", "req/s", s.map((x) => x.attach.rps)));
     out.push(row(svc, "p50", "ms", s.map((x) => x.attach.p50)));
-    out.push(row(svc, "p99", "ms", s.map((x) => x.attach.p99)));
+    out.push(row(svc, "p99", "ms", s.map((x) => x.attach.p99), { text: "< 10 ms", test: (v) => v < 10 }));
     out.push(row(svc, "attach p50", "ms", s.map((x) => x.attach.kinds.attach?.p50 ?? NaN)));
     out.push(row(svc, "attach p99", "ms", s.map((x) => x.attach.kinds.attach?.p99 ?? NaN)));
     out.push(row(svc, "non-2xx", "count", s.map((x) => x.attach.non2xx)));
     out.push(row(svc, "  of which 409", "count", s.map((x) => x.attach.status409)));
-    out.push(row(svc, "  of which 5xx", "count", s.map((x) => x.attach.status5xx)));
+    out.push(row(svc, "  of which 5xx", "count", s.map((x) => x.attach.status5xx), { text: "0", test: (v) => v === 0 }));
     out.push(row(svc, "errors + timeouts", "count", s.map((x) => x.attach.errors + x.attach.timeouts)));
     out.push(row(svc, "no-op 2xx (changed:false)", "count", s.map((x) => x.attach.noops)));
-    if (b.length === s.length) out.push(row(svc, "service / baseline (req/s)", "x", ratios(s.map((x) => x.attach.rps), b.map((x) => x.attach.rps))));
+    if (b.length === s.length) out.push(row(svc, "service / baseline (req/s)", "x", ratios(s.map((x) => x.attach.rps), b.map((x) => x.attach.rps)), { text: ">= 0.5x", test: (v) => v >= 0.5 }));
     out.push(row(svc, "service / ceiling (req/s)", "x", ratios(s.map((x) => x.attach.rps), s.map((x) => x.ceiling.rps))));
     out.push(row(svc, "ops per group-commit batch", "items", s.map((x) => x.batches.items / Math.max(1, x.batches.batches))));
     out.push(row(svc, "largest batch", "items", s.map((x) => x.batches.largestBatch)));

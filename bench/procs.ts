@@ -87,12 +87,14 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** What `npm start` runs after building: keep the two in step (package.json). */
 const SERVICE_NODE_ARGS = ["--max-semi-space-size=4", "--expose-gc", path.join(PROJECT_ROOT, "dist", "server.js")];
+const SERVICE_ENV = { MALLOC_ARENA_MAX: "1" };
 
 export interface StartOptions {
   readonly name: string;
   /** Node arguments up to and including the script, relative to the project root. */
   readonly node: readonly string[];
   readonly args: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
   readonly readyTimeoutMs?: number;
 }
 
@@ -107,6 +109,7 @@ export async function startServer(options: StartOptions): Promise<Server> {
   const started = performance.now();
   const child = spawn(process.execPath, [...options.node, "--port", String(port), ...options.args], {
     cwd: PROJECT_ROOT,
+    env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   live.add(child);
@@ -159,6 +162,7 @@ export function startService(dbFile: string, topology = "none"): Promise<Server>
   return startServer({
     name: "service",
     node: SERVICE_NODE_ARGS,
+    env: SERVICE_ENV,
     args: ["--db", dbFile, "--log-level", "warn", "--topology", topology],
   });
 }

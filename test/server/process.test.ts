@@ -62,7 +62,7 @@ describe("server process", () => {
   const { dir, file } = tempDbFile();
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const env = {
-    HOST: "127.0.0.1", PORT: "0", DATABASE_FILE: file, LOG_LEVEL: "info",
+    HOST: "127.0.0.1", PORT: "0", DATABASE_FILE: file, LOG_LEVEL: "info", MALLOC_ARENA_MAX: "1",
     TOPOLOGY_FILE: path.join(PROJECT_ROOT, "examples", "intel-2s-server.json"),
   };
 

@@ -2,7 +2,8 @@
 // resources, builders that fail loudly when a setup step is refused, and the
 // assertions every problem document must satisfy.
 import type { FastifyInstance } from "fastify";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
+import { makeTestApp, type TestApp } from "./app.js";
 import { ERRNO_VALUES, type ErrnoName } from "../../src/core/errno.js";
 
 // ---- resource views (what the API answers) ---------------------------------
@@ -67,13 +68,37 @@ function parse(text: string): unknown {
 }
 
 let uniq = 0;
+/**
+ * A client on one app shared by the whole test file: the app (on its own
+ * temporary database) is built before the file's first test and closed after
+ * its last.
+ */
+export function clientForFile(): Client {
+  let t: TestApp | undefined;
+  beforeAll(async () => {
+    t = await makeTestApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  return new Client(() => {
+    if (!t) throw new Error("the app is built in beforeAll; use the client inside tests and hooks");
+    return t.app;
+  });
+}
+
 /** A name unique within the test process. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${++uniq}`;
 }
 
 export class Client {
-  constructor(readonly app: FastifyInstance) {}
+  /** The app, or a way to reach it once it is built (see clientForFile). */
+  constructor(private readonly target: FastifyInstance | (() => FastifyInstance)) {}
+
+  get app(): FastifyInstance {
+    return typeof this.target === "function" ? this.target() : this.target;
+  }
 
   async send<T = unknown>(method: Method, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res<T>> {
     const res = await this.app.inject({

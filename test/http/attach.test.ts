@@ -1,23 +1,13 @@
 // The attach contract over HTTP: the errno → status table through real
 // requests, the problem document, and the attach / replace / detach / claim /
 // release / dry-run routes.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { describe, expect, it } from "vitest";
 import {
-  Client, expectProblem,
+  clientForFile, expectProblem,
   type CompatibilityView, type DeviceFlagsView, type DomainView, type MovedView, type Res,
 } from "../helpers/http.js";
 
-let t: TestApp;
-let c: Client;
-
-beforeAll(async () => {
-  t = await makeTestApp();
-  c = new Client(t.app);
-});
-afterAll(async () => {
-  await t.close();
-});
+const c = clientForFile();
 
 /** A unit with one group of devices (one default device) and its state. */
 async function rig(driver: string, capabilities: Record<string, unknown> = {}, devices: Partial<DeviceFlagsView>[] = [{}]) {

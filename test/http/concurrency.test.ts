@@ -1,23 +1,13 @@
 // Many requests in flight at once through inject: the arbiter must pick one
 // winner where the contract allows one, never answer 5xx, and leave a state
 // that GET and the event log agree on.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { describe, expect, it } from "vitest";
 import {
-  Client,
+  clientForFile,
   type DomainView, type EventView, type GroupView, type MovedView, type ProblemView, type Res, type SearchView,
 } from "../helpers/http.js";
 
-let t: TestApp;
-let c: Client;
-
-beforeAll(async () => {
-  t = await makeTestApp();
-  c = new Client(t.app);
-});
-afterAll(async () => {
-  await t.close();
-});
+const c = clientForFile();
 
 function noServerErrors(results: Res<unknown>[]): void {
   const bad = results.filter((r) => r.status >= 500);

@@ -2,23 +2,13 @@
 // search over HTTP (kernel-contract.md §4). Reuse a compatible automatic
 // domain, skip soft EINVALs, stop at the first hard error, allocate when
 // nothing fits; detach frees an automatic domain left empty.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { describe, expect, it } from "vitest";
 import {
-  Client, expectProblem,
+  clientForFile, expectProblem,
   type ContainerDetachView, type ContainerView, type DomainView, type MovedView, type PageView, type SearchView, type UnitView,
 } from "../helpers/http.js";
 
-let t: TestApp;
-let c: Client;
-
-beforeAll(async () => {
-  t = await makeTestApp();
-  c = new Client(t.app);
-});
-afterAll(async () => {
-  await t.close();
-});
+const c = clientForFile();
 
 const OK_ATTEMPT = { errno: null, code: 0, soft: false, reason: null, detail: null };
 

@@ -1,22 +1,12 @@
 // /v1/containers: create, list, get, delete, and bad input on every
 // container route (the search itself is in containers-search.test.ts).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { describe, expect, it } from "vitest";
 import {
-  Client, expectInvalid, expectPaging, expectProblem, uniqueName,
+  clientForFile, expectInvalid, expectPaging, expectProblem, uniqueName,
   type ContainerView, type Method, type PageView,
 } from "../helpers/http.js";
 
-let t: TestApp;
-let c: Client;
-
-beforeAll(async () => {
-  t = await makeTestApp();
-  c = new Client(t.app);
-});
-afterAll(async () => {
-  await t.close();
-});
+const c = clientForFile();
 
 describe("POST /v1/containers", () => {
   it("creates a container with the default configuration and answers 201", async () => {

@@ -1,25 +1,18 @@
 // /v1/devices: create, list, get, patch, delete, and bad input on every
 // device route (attach / detach outcomes live in attach.test.ts).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Client, expectInvalid, expectPaging, expectProblem, uniqueName,
+  clientForFile, expectInvalid, expectPaging, expectProblem, uniqueName,
   type DeviceView, type GroupView, type Method, type PageView, type UnitView,
 } from "../helpers/http.js";
 
-let t: TestApp;
-let c: Client;
+const c = clientForFile();
 let unit: UnitView;
 let group: GroupView;
 
 beforeAll(async () => {
-  t = await makeTestApp();
-  c = new Client(t.app);
   unit = await c.unit({ driver: "mock" });
   group = await c.group(unit.id);
-});
-afterAll(async () => {
-  await t.close();
 });
 
 const NO_FLAGS = { noDirty: false, canwbs: false, requiresIdentity: false, pasid: false };

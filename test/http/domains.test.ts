@@ -1,23 +1,16 @@
 // /v1/domains: allocation (domain_alloc_paging and its refusals), listing,
 // lookup, freeing (EBUSY while in use) and bad input.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Client, expectInvalid, expectPaging, expectProblem,
+  clientForFile, expectInvalid, expectPaging, expectProblem,
   type DomainView, type Method, type PageView, type UnitView,
 } from "../helpers/http.js";
 
-let t: TestApp;
-let c: Client;
+const c = clientForFile();
 let intel: UnitView;
 
 beforeAll(async () => {
-  t = await makeTestApp();
-  c = new Client(t.app);
   intel = await c.unit({ driver: "intel-vtd", capabilities: { addressWidth: 39 } });
-});
-afterAll(async () => {
-  await t.close();
 });
 
 describe("POST /v1/domains", () => {

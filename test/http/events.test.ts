@@ -1,20 +1,10 @@
 // /v1/events: every attach-family attempt is logged, in order, with its
 // outcome; the log pages by seq.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
-import { Client, expectInvalid, type EventView, type UnitView } from "../helpers/http.js";
+import { describe, expect, it } from "vitest";
+import { clientForFile, expectInvalid, type EventView, type UnitView } from "../helpers/http.js";
 
-let t: TestApp;
-let c: Client;
+const c = clientForFile();
 let unit: UnitView;
-
-beforeAll(async () => {
-  t = await makeTestApp();
-  c = new Client(t.app);
-});
-afterAll(async () => {
-  await t.close();
-});
 
 describe("GET /v1/events", () => {
   it("starts empty, with next 0; creating objects logs nothing", async () => {

@@ -1,23 +1,16 @@
 // /v1/faults: injecting driver failures, their consumption, listing,
 // clearing, and bad input.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Client, expectInvalid, expectPaging, expectProblem,
+  clientForFile, expectInvalid, expectPaging, expectProblem,
   type DeviceView, type DomainView, type FaultView, type GroupView, type Method, type UnitView,
 } from "../helpers/http.js";
 
-let t: TestApp;
-let c: Client;
+const c = clientForFile();
 let unit: UnitView;
 
 beforeAll(async () => {
-  t = await makeTestApp();
-  c = new Client(t.app);
   unit = await c.unit({ driver: "mock" });
-});
-afterAll(async () => {
-  await t.close();
 });
 
 async function attachable(): Promise<{ group: GroupView; device: DeviceView; domain: DomainView }> {

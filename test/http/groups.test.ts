@@ -1,23 +1,16 @@
 // /v1/groups: create, list, get, delete, and bad input on every group route
 // (the attach family is exercised for its outcomes in attach.test.ts).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Client, expectInvalid, expectPaging, expectProblem, uniqueName,
+  clientForFile, expectInvalid, expectPaging, expectProblem, uniqueName,
   type DomainView, type GroupView, type Method, type MovedView, type PageView, type UnitView,
 } from "../helpers/http.js";
 
-let t: TestApp;
-let c: Client;
+const c = clientForFile();
 let unit: UnitView;
 
 beforeAll(async () => {
-  t = await makeTestApp();
-  c = new Client(t.app);
   unit = await c.unit({ driver: "intel-vtd" });
-});
-afterAll(async () => {
-  await t.close();
 });
 
 describe("POST /v1/groups", () => {

@@ -1,22 +1,15 @@
 // /v1/units: create, list, get, patch, delete and every way to get them wrong.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Client, expectInvalid, expectPaging, expectProblem, uniqueName,
+  clientForFile, expectInvalid, expectPaging, expectProblem, uniqueName,
   type FaultView, type Method, type PageView, type UnitView,
 } from "../helpers/http.js";
 
-let t: TestApp;
-let c: Client;
+const c = clientForFile();
 let firstUnit = 0;
 
 beforeAll(async () => {
-  t = await makeTestApp();
-  c = new Client(t.app);
   firstUnit = (await c.unit()).id;
-});
-afterAll(async () => {
-  await t.close();
 });
 
 describe("POST /v1/units", () => {
@@ -210,7 +203,7 @@ describe("bad input", () => {
 
   it("unknown routes and methods → 404 no-such-route", async () => {
     for (const [method, url] of [["GET", "/v1/unit"], ["GET", "/v2/units"], ["PUT", "/v1/units/1"], ["POST", "/v1/units/1"]] as const) {
-      const res = await t.app.inject({ method, url, payload: method === "GET" ? undefined : {} });
+      const res = await c.app.inject({ method, url, payload: method === "GET" ? undefined : {} });
       expect(res.statusCode, `${method} ${url}`).toBe(404);
       expect(String(res.headers["content-type"])).toMatch(/^application\/problem\+json/);
       expect(res.json()).toMatchObject({

@@ -25,8 +25,8 @@ export interface ArbiterStore {
   execute<T>(op: (model: Topology) => Result<T>): Promise<Result<T>>;
   /** Read the model; resolves once everything the read could observe is durable. */
   read<T>(view: (model: Topology) => T): Promise<T>;
-  /** The event log, oldest first, strictly after `after`. */
-  events(after: number, limit: number): Promise<EventRecord[]>;
+  /** The event log, oldest first, strictly after `after`; optionally one group's only. */
+  events(after: number, limit: number, filter?: { groupId?: number }): Promise<EventRecord[]>;
   stats(): StoreStats;
   close(): Promise<void>;
 }
@@ -144,10 +144,11 @@ export class SqliteStore implements ArbiterStore {
     return value;
   }
 
-  async events(after: number, limit: number): Promise<EventRecord[]> {
+  async events(after: number, limit: number, filter: { groupId?: number } = {}): Promise<EventRecord[]> {
     await this.runner.commit(null).catch(() => undefined);
+    const where = { seq: { gt: after }, ...(filter.groupId !== undefined ? { groupId: filter.groupId } : {}) };
     const rows = await this.runner.exclusive(() =>
-      this.prisma.event.findMany({ where: { seq: { gt: after } }, orderBy: { seq: "asc" }, take: limit }));
+      this.prisma.event.findMany({ where, orderBy: { seq: "asc" }, take: limit }));
     return rows.map((r) => ({
       seq: r.seq, at: r.at, op: r.op as EventRecord["op"], owner: r.owner, groupId: r.groupId,
       deviceId: r.deviceId, domainId: r.domainId, containerId: r.containerId, errno: r.errno,

@@ -127,3 +127,22 @@ describe("bad input", () => {
     expect(res.body).toMatchObject({ reason: "no-such-route", errno: "ENOENT" });
   });
 });
+
+describe("GET /v1/events?groupId=", () => {
+  it("returns only that group's attempts, in order, and pages with after", async () => {
+    const unitMock = await c.unit({ driver: "mock" });
+    const a = (await c.groupWith(unitMock.id)).group;
+    const b = (await c.groupWith(unitMock.id)).group;
+    const dom = await c.domain({ unitId: unitMock.id });
+    for (const g of [a, b, a]) {
+      await c.ok("POST", `/v1/groups/${g.id}/attach`, { domainId: dom.id });
+      await c.ok("POST", `/v1/groups/${g.id}/detach`, { domainId: dom.id });
+    }
+    const onlyA = await c.ok<{ items: { seq: number; groupId: number; op: string }[]; next: number }>("GET", `/v1/events?groupId=${a.id}`);
+    expect(onlyA.items.map((e) => [e.groupId, e.op])).toEqual([
+      [a.id, "attach-group"], [a.id, "detach-group"], [a.id, "attach-group"], [a.id, "detach-group"],
+    ]);
+    const rest = await c.ok<{ items: { seq: number }[] }>("GET", `/v1/events?groupId=${a.id}&after=${onlyA.items[1]!.seq}`);
+    expect(rest.items.map((e) => e.seq)).toEqual(onlyA.items.slice(2).map((e) => e.seq));
+  });
+});

@@ -7,6 +7,7 @@ import { presentEvent } from "../present.js";
 const EventQuery = Type.Object({
   after: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: "Return events with seq strictly greater" })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  groupId: Type.Optional(Type.Integer({ minimum: 1, description: "Only this group's attempts (indexed)" })),
 }, { additionalProperties: false });
 
 export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -17,7 +18,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (req) => {
     const after = req.query.after ?? 0;
-    const events = await app.store.events(after, req.query.limit ?? 100);
+    const events = await app.store.events(after, req.query.limit ?? 100, { groupId: req.query.groupId });
     return { items: events.map(presentEvent), next: events.length > 0 ? events[events.length - 1]!.seq : after };
   });
 };

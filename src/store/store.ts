@@ -64,7 +64,7 @@ interface Stamped {
 export interface SqliteStoreOptions {
   readonly file: string;
   readonly migrationsDir: string;
-  /** Reports a failed batch (already answered to its callers as errors). */
+  /** Reports a failed batch (already answered to its callers as errors) or a failed read-back. */
   readonly onWriteFailure?: (error: unknown) => void;
 }
 
@@ -85,6 +85,8 @@ function watermarkStatements(watermarks: Partial<Record<Kind, number>>): string[
 
 export class SqliteStore implements ArbiterStore {
   private reloading: Promise<void> | null = null;
+  /** The model may hold changes the disk refused. */
+  private diverged = false;
   private readonly runner: GroupCommitRunner<Stamped>;
   private closed = false;
 
@@ -122,7 +124,7 @@ export class SqliteStore implements ArbiterStore {
 
   async execute<T>(op: (model: Topology) => Result<T>): Promise<Result<T>> {
     if (this.closed) throw new StoreUnavailableError("store is closed");
-    while (this.reloading) await this.reloading;
+    await this.ready();
     const result = op(this.model);
     const stamped = this.model.hasChanges() ? this.stamp(this.model.drain()) : null;
     try {
@@ -134,7 +136,7 @@ export class SqliteStore implements ArbiterStore {
   }
 
   async read<T>(view: (model: Topology) => T): Promise<T> {
-    while (this.reloading) await this.reloading;
+    await this.ready();
     const value = view(this.model);
     try {
       await this.runner.commit(null);
@@ -195,14 +197,34 @@ export class SqliteStore implements ArbiterStore {
     return out;
   }
 
+  /**
+   * Waits out a reload in progress. While the model may be ahead of the disk
+   * (a write failed and reading it back failed too), nothing is served from
+   * it: each operation tries the reload again and is refused if it fails.
+   */
+  private async ready(): Promise<void> {
+    while (this.reloading) await this.reloading;
+    if (this.diverged) await this.reload();
+    if (this.diverged) throw new StoreUnavailableError("the database could not be read back after a failed write");
+  }
+
   /** After a failed batch the model is ahead of the disk: rebuild it from disk. */
   private recover(error: unknown): Promise<void> {
+    this.diverged = true;
     this.options.onWriteFailure?.(error);
-    this.reloading = this.runner.exclusive(async () => {
+    return this.reload();
+  }
+
+  /** Never rejects: a failed reload leaves `diverged` set. */
+  private reload(): Promise<void> {
+    this.reloading ??= this.runner.exclusive(async () => {
       const loaded = await loadTopology(this.prisma);
       this.model = loaded.model;
       this.lastSeq = loaded.lastEventSeq;
       this.idWatermarks = loaded.idWatermarks;
+      this.diverged = false;
+    }).catch((error: unknown) => {
+      this.options.onWriteFailure?.(error);
     }).finally(() => { this.reloading = null; });
     return this.reloading;
   }

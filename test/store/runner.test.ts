@@ -214,7 +214,7 @@ async function openStore() {
   // only while the store is idle, to make the database refuse writes.
   const prisma = (store as unknown as { prisma: Prisma }).prisma;
   return {
-    store, failures,
+    store, failures, prisma,
     refuse: async (table: string) => {
       for (const op of ["INSERT", "UPDATE"]) {
         await prisma.$executeRawUnsafe(`CREATE TRIGGER "refuse_${op}_${table}" BEFORE ${op} ON "${table}" BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
@@ -325,5 +325,20 @@ describe("SqliteStore recovery after a refused write", () => {
     await expect(store.execute((m) => createContainer(m, { name: "late" }))).rejects.toBeInstanceOf(StoreUnavailableError);
     expectProblem(await new Client(app).post("/v1/containers", { name: "late" }), 503, "EIO", "store-unavailable");
     await app.close();
+  });
+
+  it("when the database cannot even be read back, nothing is served from the diverged model until it can", async () => {
+    const { store, prisma } = await openStore();
+    value(await store.execute((m) => createContainer(m, { name: "kept" })));
+    // A table that has vanished: the write fails, and so does reading back.
+    await prisma.$executeRawUnsafe(`ALTER TABLE "Container" RENAME TO "Container_away"`);
+    await expect(store.execute((m) => createContainer(m, { name: "lost" }))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.read((m) => m.count("container"))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.execute((m) => createContainer(m, { name: "also-lost" }))).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Once the database is whole again, the next operation reloads and proceeds.
+    await prisma.$executeRawUnsafe(`ALTER TABLE "Container_away" RENAME TO "Container"`);
+    expect(await store.read((m) => [...m.all("container")].map((c) => c.name))).toEqual(["kept"]);
+    value(await store.execute((m) => createContainer(m, { name: "after" })));
+    expect(await store.read((m) => [...m.all("container")].map((c) => c.name))).toEqual(["kept", "after"]);
   });
 });

@@ -12,6 +12,8 @@ export interface Config {
   /** Topology JSON loaded at start-up (objects already present are kept). */
   readonly topologyFile: string | null;
   readonly migrationsDir: string;
+  /** Most recent events kept in the log; 0 keeps all. */
+  readonly eventRetention: number;
 }
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -25,7 +27,8 @@ const USAGE = `Usage: npm start -- [options]
   --db FILE            SQLite database file      (DATABASE_FILE, default ./data/iommu-arbiter.db)
   --log-level LEVEL    ${LEVELS.join("|")} (LOG_LEVEL, default info)
   --topology FILE      topology JSON to load     (TOPOLOGY_FILE, default examples/intel-2s-server.json;
-                       "none" loads nothing)`;
+                       "none" loads nothing)
+  --event-retention N  most recent events kept   (EVENT_RETENTION, default 1000000; 0 keeps all)`;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   let values: Record<string, string | boolean | undefined>;
@@ -34,7 +37,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       args: argv,
       options: {
         host: { type: "string" }, port: { type: "string" }, db: { type: "string" },
-        "log-level": { type: "string" }, topology: { type: "string" }, help: { type: "boolean", short: "h" },
+        "log-level": { type: "string" }, topology: { type: "string" }, "event-retention": { type: "string" },
+        help: { type: "boolean", short: "h" },
       },
       strict: true,
     }));
@@ -56,6 +60,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const db = pick("db", "DATABASE_FILE") ?? path.join(PROJECT_ROOT, "data", "iommu-arbiter.db");
   if (db.trim() === "") throw new ConfigError("database file must not be empty");
   const topology = pick("topology", "TOPOLOGY_FILE") ?? path.join(PROJECT_ROOT, "examples", "intel-2s-server.json");
+  const retentionText = pick("event-retention", "EVENT_RETENTION") ?? "1000000";
+  if (!/^\d+$/.test(retentionText)) throw new ConfigError(`event retention must be a whole number (0 keeps every event), got "${retentionText}"`);
 
   return {
     host, port,
@@ -63,5 +69,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     logLevel: level as Config["logLevel"],
     topologyFile: topology === "none" ? null : path.resolve(topology),
     migrationsDir: path.join(PROJECT_ROOT, "prisma", "migrations"),
+    eventRetention: Number(retentionText),
   };
 }

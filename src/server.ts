@@ -41,7 +41,7 @@ function releaseStartupGarbage(): void {
 export async function start(config: Config) {
   const topology = config.topologyFile ? readTopologyFile(config.topologyFile) : null;
   mkdirSync(path.dirname(config.databaseFile), { recursive: true });
-  const store = await SqliteStore.open({ file: config.databaseFile, migrationsDir: config.migrationsDir });
+  const store = await SqliteStore.open({ file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention });
   const app = await buildApp({ store, logger: { level: config.logLevel } });
   app.addHook("onClose", () => store.close());
   if (topology) {

@@ -25,6 +25,8 @@ const page = (cursor: number) => ({ where: { id: { gt: cursor } }, orderBy: { id
 export interface Loaded {
   readonly model: Topology;
   readonly lastEventSeq: number;
+  /** The oldest event kept (lastEventSeq + 1 when there is none). */
+  readonly firstEventSeq: number;
   /** The id watermarks storage holds (sqlite_sequence), per kind. */
   readonly idWatermarks: Record<Kind, number>;
 }
@@ -62,5 +64,7 @@ export async function loadTopology(prisma: Prisma): Promise<Loaded> {
     model.reserveIds(kind, idWatermarks[kind]);
   }
   const last = await prisma.event.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
-  return { model, lastEventSeq: Math.max(last?.seq ?? 0, byTable.get("Event") ?? 0), idWatermarks };
+  const first = await prisma.event.findFirst({ orderBy: { seq: "asc" }, select: { seq: true } });
+  const lastEventSeq = Math.max(last?.seq ?? 0, byTable.get("Event") ?? 0);
+  return { model, lastEventSeq, firstEventSeq: first?.seq ?? lastEventSeq + 1, idWatermarks };
 }

@@ -66,6 +66,21 @@ export interface SqliteStoreOptions {
   readonly migrationsDir: string;
   /** Reports a failed batch (already answered to its callers as errors) or a failed read-back. */
   readonly onWriteFailure?: (error: unknown) => void;
+  /** Keep this many most recent events (0: all). Older ones are pruned as new ones are written. */
+  readonly eventRetention?: number;
+}
+
+/**
+ * The oldest events past the retention, pruned a bounded slice per batch (at
+ * most twice what the batch adds, plus a little) so that turning retention
+ * on for a large log never stalls one commit; it catches up over a few.
+ */
+function pruneStatement(lastSeq: number, prunedUpTo: number, retention: number, added: number): { sql: string; upTo: number } | null {
+  if (retention <= 0) return null;
+  const target = lastSeq - retention;
+  if (target <= prunedUpTo) return null;
+  const upTo = Math.min(target, prunedUpTo + 2 * added + 1000);
+  return { sql: `DELETE FROM "Event" WHERE "seq" > ${prunedUpTo} AND "seq" <= ${upTo}`, upTo };
 }
 
 /**
@@ -87,6 +102,8 @@ export class SqliteStore implements ArbiterStore {
   private reloading: Promise<void> | null = null;
   /** The model may hold changes the disk refused. */
   private diverged = false;
+  /** Events with seq up to this have been pruned (or never existed). */
+  private prunedUpTo: number;
   private readonly runner: GroupCommitRunner<Stamped>;
   private closed = false;
 
@@ -103,6 +120,7 @@ export class SqliteStore implements ArbiterStore {
     this.model = loaded.model;
     this.lastSeq = loaded.lastEventSeq;
     this.idWatermarks = loaded.idWatermarks;
+    this.prunedUpTo = loaded.firstEventSeq - 1;
     this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (error) => this.recover(error));
   }
 
@@ -185,9 +203,20 @@ export class SqliteStore implements ArbiterStore {
   private async write(batch: Stamped[]): Promise<void> {
     const { statements, hasDeletes } = statementsFor(batch.map((b) => b.changes), batch.flatMap((b) => b.events));
     const watermarks = this.advancedWatermarks(batch[batch.length - 1]!.lastIds);
-    const sql = [...(hasDeletes ? ["PRAGMA defer_foreign_keys = ON"] : []), ...statements, ...watermarkStatements(watermarks)];
+    let events = 0;
+    let lastSeq = 0;
+    for (const b of batch) {
+      events += b.events.length;
+      lastSeq = Math.max(lastSeq, b.events.at(-1)?.seq ?? 0);
+    }
+    const prune = pruneStatement(lastSeq, this.prunedUpTo, this.options.eventRetention ?? 0, events);
+    const sql = [
+      ...(hasDeletes ? ["PRAGMA defer_foreign_keys = ON"] : []), ...statements, ...watermarkStatements(watermarks),
+      ...(prune ? [prune.sql] : []),
+    ];
     if (sql.length > 0) await this.prisma.$transaction(sql.map((s) => this.prisma.$executeRawUnsafe(s)));
     Object.assign(this.idWatermarks, watermarks);
+    if (prune) this.prunedUpTo = prune.upTo;
   }
 
   /** Kinds whose ids went past what storage records (creations, also rolled-back ones). */

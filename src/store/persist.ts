@@ -1,8 +1,9 @@
 // Turns drained model changes into a few multi-row statements: per table one
-// upsert of the rows' final state and one delete, plus one insert of the
-// events. A whole group-commit batch is written with a handful of statements
-// whatever the number of operations in it, which is what makes Prisma's
-// per-statement cost affordable.
+// insert of new rows, one delete of gone ones and one UPDATE ... CASE per set
+// of changed columns, plus one insert of the events. A whole group-commit
+// batch is written with a handful of statements whatever the number of
+// operations in it, which is what makes Prisma's per-statement cost
+// affordable.
 //
 // Values are written as SQL literals, not bound parameters: through Prisma's
 // raw-query path each bound parameter costs microseconds of marshalling, and a
@@ -11,8 +12,8 @@
 // ids are integers and text was validated at the edge; `literal` still
 // refuses anything it cannot quote exactly.
 //
-// The SQL is plain: INSERT ... ON CONFLICT ... DO UPDATE and '' quoting work
-// unchanged on SQLite and PostgreSQL.
+// The SQL is plain: multi-row INSERT, UPDATE with CASE, DELETE ... IN and ''
+// quoting work unchanged on SQLite and PostgreSQL.
 import type { EventRecord } from "../core/entities.js";
 import { KINDS, type ChangeSet, type Kind } from "../core/model.js";
 import { EVENTS, TABLES, type TableMap } from "./rows.js";

@@ -76,8 +76,7 @@ function checkDevices(model: Topology, group: Group, domain: Domain, mode: Attac
   if (domain.driver !== unit.driver) {
     return fail("EINVAL", "different-driver", `domain ${domain.id} belongs to ${domain.driver}; group ${group.name} is behind ${unit.driver} unit ${unit.name}`);
   }
-  const ownCoreDomain = domain.id === group.defaultDomainId || domain.id === group.blockingDomainId;
-  if (!ownCoreDomain && isPrivateCoreDomain(model, domain)) {
+  if (isAnotherGroupsCoreDomain(model, group, domain)) {
     return fail("EINVAL", "domain-not-attachable", `domain ${domain.id} is the ${domain.type === "dma" ? "default" : "blocking"} domain of another group`);
   }
   let bound = domain;
@@ -114,7 +113,8 @@ export function setGroupDomain(model: Topology, group: Group, domain: Domain, mu
 }
 
 /** A group's default and blocking domains are its own (the kernel never shares them). */
-export function isPrivateCoreDomain(model: Topology, domain: Domain): boolean {
+export function isAnotherGroupsCoreDomain(model: Topology, group: Group, domain: Domain): boolean {
+  if (domain.id === group.defaultDomainId || domain.id === group.blockingDomainId) return false;
   return domain.type === "dma" || model.isCoreDomainOfAGroup(domain.id);
 }
 

@@ -2,7 +2,7 @@
 // would attaching this group succeed, and if not, with which errno. It runs
 // the same checks as a real attach in probe mode: nothing changes, not even
 // an injected fault is consumed (it is reported as the answer it would give).
-import { checkGroupAttach, isOnCoreDomain, isPrivateCoreDomain } from "./attach.js";
+import { checkGroupAttach, isOnCoreDomain, isAnotherGroupsCoreDomain } from "./attach.js";
 import type { Domain } from "./entities.js";
 import { errnoCode } from "./errno.js";
 import { lookup } from "./lookup.js";
@@ -35,8 +35,7 @@ export function groupCompatibility(model: Topology, groupId: number, query: Comp
   const candidates: Domain[] = [];
   for (const domain of pool) {
     if (query.after !== undefined && domain.id <= query.after) continue;
-    const own = domain.id === group.defaultDomainId || domain.id === group.blockingDomainId;
-    if (!own && isPrivateCoreDomain(model, domain)) continue; // other groups' private domains
+    if (isAnotherGroupsCoreDomain(model, group, domain)) continue; // never a candidate
     candidates.push(domain);
   }
   candidates.sort((a, b) => a.id - b.id);

@@ -66,8 +66,12 @@ function detach(model: Topology, caller: Caller, groupId: number, domainId: numb
   if (!group.ok) return group;
   const g = group.value;
   if (g.domainId !== domainId) return ok({ groupId, domainId: g.domainId, changed: false });
-  const r = returnToCoreDomain(model, g);
-  return r.ok ? ok({ groupId, domainId: r.value.domainId, changed: r.value.changed }) : r;
+  return backToCore(model, g);
+}
+
+function backToCore(model: Topology, group: Group): Result<Moved> {
+  const r = returnToCoreDomain(model, group);
+  return r.ok ? ok({ groupId: group.id, ...r.value }) : r;
 }
 
 function moved(r: Result<{ changed: boolean }>, groupId: number, domainId: number): Result<Moved> {
@@ -154,8 +158,7 @@ export function releaseOwnership(model: Topology, caller: Caller, groupId: numbe
     if (!owner.ok) return owner;
     const released: Group = { ...g, owner: null };
     model.put("group", released);
-    const r = returnToCoreDomain(model, released);
-    return r.ok ? ok({ groupId, domainId: r.value.domainId, changed: r.value.changed }) : r;
+    return backToCore(model, released);
   })();
   return recordAttempt(model, "release", caller, { groupId }, result, result.ok ? result.value.domainId : undefined);
 }

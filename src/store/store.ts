@@ -47,10 +47,13 @@ function isBusy(error: unknown): boolean {
   return e?.code === "SQLITE_BUSY" || e?.cause?.originalCode === "SQLITE_BUSY" || /database is locked|SQLITE_BUSY/.test(String(e?.message));
 }
 
-/** The store could not make a change durable; the model was reloaded from disk. */
+/**
+ * The store cannot answer: a write was refused (the model is then reloaded
+ * from disk), the disk could not be read back, or the store is closed.
+ */
 export class StoreUnavailableError extends Error {
   constructor(cause: unknown) {
-    super(`the database rejected a write: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`the store is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }
 
@@ -154,6 +157,7 @@ export class SqliteStore implements ArbiterStore {
   }
 
   async read<T>(view: (model: Topology) => T): Promise<T> {
+    if (this.closed) throw new StoreUnavailableError("store is closed");
     await this.ready();
     const value = view(this.model);
     try {

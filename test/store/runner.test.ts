@@ -246,7 +246,7 @@ describe("SqliteStore recovery after a refused write", () => {
       expect(s.status).toBe("rejected");
       const reason = (s as PromiseRejectedResult).reason as Error;
       expect(reason).toBeInstanceOf(StoreUnavailableError);
-      expect(reason.message).toMatch(/the database rejected a write:[\s\S]*disk on fire/);
+      expect(reason.message).toMatch(/the store is unavailable:[\s\S]*disk on fire/);
     }
     expect(failures).toHaveLength(1);
     expect(String(failures[0])).toMatch(/disk on fire/);

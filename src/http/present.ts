@@ -37,7 +37,7 @@ export function presentMove(model: Topology, moved: { groupId: number; changed: 
 
 /**
  * One page of rows in id order, starting after the cursor. When the caller
- * knows the rows come in id order (a table the model reports as ordered), the
+ * knows the rows come in id order (a whole table, which the model keeps by id), the
  * walk stops as soon as the page is full: a first page of 100 from 100,000
  * rows reads 101 of them. Otherwise it collects and sorts.
  */

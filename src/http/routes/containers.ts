@@ -26,7 +26,7 @@ export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     (req, reply) => respond(reply, (m) => createContainer(m, req.body), (m, c) => presentContainer(m, c), 201));
 
   app.get("/containers", { schema: { querystring: PageQuery, response: { 200: Page(Container), ...problems() } } },
-    (req, reply) => respondRead(reply, (m) => ok(page(m.all("container"), req.query, (c) => presentContainer(m, c), m.inIdOrder("container")))));
+    (req, reply) => respondRead(reply, (m) => ok(page(m.all("container"), req.query, (c) => presentContainer(m, c), true))));
 
   app.get("/containers/:id", { schema: { params: IdParams, response: { 200: Container, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => {

@@ -15,7 +15,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     (req, reply) => respond(reply, (m) => createDevice(m, req.body), (_m, d) => presentDevice(d), 201));
 
   app.get("/devices", { schema: { querystring: PageQuery, response: { 200: Page(Device), ...problems() } } },
-    (req, reply) => respondRead(reply, (m) => ok(page(m.all("device"), req.query, presentDevice, m.inIdOrder("device")))));
+    (req, reply) => respondRead(reply, (m) => ok(page(m.all("device"), req.query, presentDevice, true))));
 
   app.get("/devices/:id", { schema: { params: IdParams, response: { 200: Device, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => lookup(m, "device", req.params.id)));

@@ -12,7 +12,7 @@ export const faultRoutes: FastifyPluginAsyncTypebox = async (app) => {
     (req, reply) => respond(reply, (m) => injectFault(m, { ...req.body, count: req.body.count ?? 1 }), (_m, f) => presentFault(f), 201));
 
   app.get("/faults", { schema: { querystring: PageQuery, response: { 200: Page(Fault), ...problems() } } },
-    (req, reply) => respondRead(reply, (m) => ok(page(m.all("fault"), req.query, presentFault, m.inIdOrder("fault")))));
+    (req, reply) => respondRead(reply, (m) => ok(page(m.all("fault"), req.query, presentFault, true))));
 
   app.delete("/faults", { schema: { response: { 200: Type.Object({ cleared: Type.Integer() }), ...problems() } } },
     (_req, reply) => respond(reply, (m) => clearFaults(m), (_m, r) => r));

@@ -45,7 +45,7 @@ export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Filters go through the model's indexes, not a scan.
       const ids = domainId !== undefined ? m.groupsAttachedTo(domainId) : unitId !== undefined ? m.groupsOnUnit(unitId) : null;
       const rows = ids ? [...ids].map((id) => m.get("group", id)!).filter((g) => unitId === undefined || g.unitId === unitId) : m.all("group");
-      return ok(page(rows, req.query, (g) => presentGroup(m, g), ids === null && m.inIdOrder("group")));
+      return ok(page(rows, req.query, (g) => presentGroup(m, g), ids === null));
     }));
 
   app.get("/groups/:id", { schema: { params: IdParams, response: { 200: Group, ...problems(404) } } },

@@ -12,7 +12,7 @@ export const unitRoutes: FastifyPluginAsyncTypebox = async (app) => {
     (req, reply) => respond(reply, (m) => createUnit(m, req.body), (_m, u) => presentUnit(u), 201));
 
   app.get("/units", { schema: { querystring: PageQuery, response: { 200: Page(Unit), ...problems() } } },
-    (req, reply) => respondRead(reply, (m) => ok(page(m.all("unit"), req.query, presentUnit, m.inIdOrder("unit")))));
+    (req, reply) => respondRead(reply, (m) => ok(page(m.all("unit"), req.query, presentUnit, true))));
 
   app.get("/units/:id", { schema: { params: IdParams, response: { 200: Unit, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => lookup(m, "unit", req.params.id)));

@@ -18,6 +18,11 @@ export async function openDatabase(dbFile: string): Promise<PrismaClient> {
   // provably the only copy that changes.
   await prisma.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
   await prisma.$queryRawUnsafe("PRAGMA foreign_keys = ON");
+  // better-sqlite3 is built with a 16 MB page cache (SQLITE_DEFAULT_CACHE_SIZE
+  // -16000). Reads are answered from the in-memory model, so the cache only
+  // serves the pages a batch writes: SQLite's own default of 2 MB is plenty,
+  // and loading a large database no longer leaves 14 MB more resident.
+  await prisma.$queryRawUnsafe("PRAGMA cache_size = -2000");
   await prisma.$queryRawUnsafe("PRAGMA locking_mode = EXCLUSIVE");
   // Take the lock now (a write transaction), rather than at the first write.
   await prisma.$executeRawUnsafe("BEGIN IMMEDIATE");

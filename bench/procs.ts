@@ -85,29 +85,27 @@ function healthy(url: string): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** What `npm start` runs after building: keep the two in step (package.json). */
-const SERVICE_NODE_ARGS = ["--max-semi-space-size=4", "--expose-gc", path.join(PROJECT_ROOT, "dist", "server.js")];
-const SERVICE_ENV = { MALLOC_ARENA_MAX: "1" };
+/** What `npm start` runs after building, with the same process settings. */
+const SERVICE_LAUNCHER = path.join(PROJECT_ROOT, "bin", "iommu-arbiter-server");
 
 export interface StartOptions {
   readonly name: string;
-  /** Node arguments up to and including the script, relative to the project root. */
-  readonly node: readonly string[];
+  /** The program: node, or a launcher that execs node (so the pid stays the server's). */
+  readonly command: string;
   readonly args: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly readyTimeoutMs?: number;
 }
 
 /**
- * Starts `node <node args> --port <free> ...args` (one process, so
- * its pid is the server's own and /proc shows the server's memory) and waits
- * for /healthz.
+ * Starts `<command> ...args --port <free>` (one process, so its pid is the
+ * server's own and /proc shows the server's memory) and waits for /healthz.
  */
 export async function startServer(options: StartOptions): Promise<Server> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const started = performance.now();
-  const child = spawn(process.execPath, [...options.node, "--port", String(port), ...options.args], {
+  const child = spawn(options.command, [...options.args, "--port", String(port)], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -161,14 +159,16 @@ export async function startServer(options: StartOptions): Promise<Server> {
 export function startService(dbFile: string, topology = "none"): Promise<Server> {
   return startServer({
     name: "service",
-    node: SERVICE_NODE_ARGS,
-    env: SERVICE_ENV,
+    command: SERVICE_LAUNCHER,
     args: ["--db", dbFile, "--log-level", "warn", "--topology", topology],
   });
 }
 
 export function startBaseline(dbFile: string): Promise<Server> {
-  return startServer({ name: "baseline", node: ["--import", "tsx", path.join(PROJECT_ROOT, "bench/baseline-server.ts")], args: ["--db", dbFile] });
+  return startServer({
+    name: "baseline", command: process.execPath,
+    args: ["--import", "tsx", path.join(PROJECT_ROOT, "bench/baseline-server.ts"), "--db", dbFile],
+  });
 }
 
 /** Runs `fn` with a started server and always stops it afterwards. */

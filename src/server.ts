@@ -29,8 +29,8 @@ export function readTopologyFile(file: string): TopologyFile {
  * Loading a large database leaves tens of MB of garbage that V8 would keep
  * resident for a long time. Full collections before serving return it: the
  * second one releases the pages the first one emptied (measured at 50,000
- * groups: 187 → 176 MB). Needs node --expose-gc (npm start, the Docker
- * image and the bench pass it); without it this does nothing.
+ * groups: 187 → 176 MB). Needs node --expose-gc, which
+ * bin/iommu-arbiter-server passes; without it this does nothing.
  */
 function releaseStartupGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;

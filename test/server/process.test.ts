@@ -1,7 +1,8 @@
-// The service as a process, started the way the Dockerfile and
-// docker-compose.yml start it (node dist/server.js, built by `npm run build`,
-// which `npm test` runs first; configured by environment variables), stopped
-// with SIGTERM, and started again on the same database file.
+// The service as a process, started the way `npm start`, the Dockerfile and
+// docker-compose.yml start it (bin/iommu-arbiter-server, which execs node on
+// dist/server.js, built by `npm run build`, which `npm test` runs first;
+// configured by environment variables), stopped with SIGTERM, and started
+// again on the same database file.
 import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import path from "node:path";
@@ -9,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../src/config.js";
 import { tempDbFile } from "../helpers/app.js";
 
-const SERVER = path.join(PROJECT_ROOT, "dist", "server.js");
+const LAUNCHER = path.join(PROJECT_ROOT, "bin", "iommu-arbiter-server");
 
 interface Running {
   readonly child: ChildProcess;
@@ -18,7 +19,7 @@ interface Running {
 }
 
 function startServer(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ["--max-semi-space-size=4", "--expose-gc", SERVER], {
+  const child = spawn(LAUNCHER, [], {
     cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -50,7 +51,7 @@ function stop(server: Running): Promise<number | null> {
 }
 
 function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ["--max-semi-space-size=4", "--expose-gc", SERVER], {
+  const child = spawn(LAUNCHER, [], {
     cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
@@ -62,7 +63,7 @@ describe("server process", () => {
   const { dir, file } = tempDbFile();
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const env = {
-    HOST: "127.0.0.1", PORT: "0", DATABASE_FILE: file, LOG_LEVEL: "info", MALLOC_ARENA_MAX: "1",
+    HOST: "127.0.0.1", PORT: "0", DATABASE_FILE: file, LOG_LEVEL: "info",
     TOPOLOGY_FILE: path.join(PROJECT_ROOT, "examples", "intel-2s-server.json"),
   };
 

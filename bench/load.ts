@@ -1,9 +1,17 @@
-// Load generation with autocannon's programmatic API, run from the bench
-// process (the servers are separate child processes). Latencies are taken
-// from autocannon's per-response event at full float resolution (its own
-// histogram rounds to whole milliseconds) and reduced to exact percentiles.
-import autocannon from "autocannon";
-import { percentile, Samples } from "./stats.js";
+// Load generation with wrk (a C load generator, far lighter than anything
+// written in JavaScript: on the 2 cores this bench shares with the server,
+// autocannon held the no-op route to about 14,000 requests/s, wrk to about
+// 13,000-16,000 with a third of the CPU). wrk runs as its own process with
+// bench/wrk/load.lua, one connection per wrk thread; the script records every
+// response's latency by request kind and prints them, and the percentiles are
+// computed here, exactly.
+import { execFile, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { percentile } from "./stats.js";
+import { PROJECT_ROOT } from "./seed.js";
+
+const SCRIPT = path.join(PROJECT_ROOT, "bench", "wrk", "load.lua");
 
 export interface KindStats {
   readonly count: number;
@@ -19,133 +27,107 @@ export interface LoadResult {
   /** Latency percentiles over every response, ms. */
   readonly p50: number;
   readonly p99: number;
-  /** Per request kind ("attach", "detach", ...) when the requests are tagged. */
+  /** Per request kind: "get", or "attach" and "detach". */
   readonly kinds: Record<string, KindStats>;
   readonly statusCodes: Record<string, number>;
   readonly non2xx: number;
   readonly status409: number;
   readonly status5xx: number;
+  /** Connect, read and write errors. */
   readonly errors: number;
   readonly timeouts: number;
   /** 2xx answers that changed nothing (an attach to where the group already was). */
   readonly noops: number;
 }
 
+/** What the connections do: GET one path, or attach/detach cycles (see attachDetachWorkload). */
+export type Workload =
+  | { readonly kind: "get"; readonly path: string }
+  | { readonly kind: "attach-detach"; readonly groupsFile: string; readonly groups: number };
+
 export interface LoadOptions {
   readonly url: string;
   readonly connections: number;
   readonly seconds: number;
-  readonly method?: string;
-  /** A request sequence each connection cycles through; see attachDetachCycle. */
-  readonly workload?: Workload;
+  readonly workload: Workload;
 }
 
-export interface Workload {
-  readonly requests: autocannon.Request[];
-  /** The kind of the response being recorded (set by the requests' onResponse). */
-  currentKind(): string;
-  readonly noops: () => number;
+/** Throws with install instructions when wrk is not on the PATH. */
+export function checkWrk(): string {
+  const r = spawnSync("wrk", ["-v"], { encoding: "utf8" });
+  if (r.error) {
+    throw new Error("npm run bench needs wrk on the PATH (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)");
+  }
+  return (r.stdout + r.stderr).split("\n")[0]!.trim();
+}
+
+interface WrkOutput {
+  durationUs: number;
+  requests: number;
+  statuses: Record<string, number>;
+  noops: Record<string, number>;
+  errors: { connect: number; read: number; write: number; timeout: number };
+  samplesUs: Record<string, number[]>;
+}
+
+function wrk(args: string[]): Promise<WrkOutput> {
+  return new Promise((resolve, reject) => {
+    execFile("wrk", args, { maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`wrk ${args.join(" ")} failed: ${error.message}\n${stderr}`));
+      const line = stdout.split("\n").reverse().find((l) => l.startsWith("{"));
+      if (!line) return reject(new Error(`wrk printed no result:\n${stdout}\n${stderr}`));
+      resolve(JSON.parse(line) as WrkOutput);
+    });
+  });
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const all = new Samples();
-  const byKind = new Map<string, Samples>();
-  const instance = autocannon({
-    url: options.url,
-    connections: options.connections,
-    duration: options.seconds,
-    pipelining: 1,
-    timeout: 10,
-    ...(options.method ? { method: options.method } : {}),
-    ...(options.workload ? { requests: options.workload.requests } : {}),
-  });
-  const workload = options.workload;
-  // Emitted synchronously right after the request's own onResponse, so the
-  // workload's current kind is this response's.
-  instance.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) => {
-    all.push(ms);
-    if (workload) {
-      const kind = workload.currentKind();
-      let s = byKind.get(kind);
-      if (!s) byKind.set(kind, (s = new Samples()));
-      s.push(ms);
-    }
-  });
-  const result = await instance;
-  const statusCodes: Record<string, number> = {};
-  for (const [code, { count }] of Object.entries(result.statusCodeStats)) statusCodes[code] = count;
-  const count = (pred: (code: number) => boolean) =>
-    Object.entries(statusCodes).reduce((n, [code, c]) => (pred(Number(code)) ? n + c : n), 0);
+  const w = options.workload;
+  if (w.kind === "attach-detach" && w.groups < options.connections) {
+    throw new Error(`attach/detach load: ${w.groups} groups is too few for ${options.connections} connections`);
+  }
+  const scriptArgs = w.kind === "get" ? ["get", w.path] : ["attach-detach", w.groupsFile, String(options.connections)];
+  const out = await wrk([
+    "-t", String(options.connections), "-c", String(options.connections), "-d", `${options.seconds}s`,
+    "--timeout", "10s", "-s", SCRIPT, options.url, "--", ...scriptArgs,
+  ]);
+  const all: number[] = [];
   const kinds: Record<string, KindStats> = {};
-  for (const [kind, s] of byKind) kinds[kind] = { count: s.length, p50: percentile(s.values(), 50), p99: percentile(s.values(), 99) };
+  for (const [kind, us] of Object.entries(out.samplesUs)) {
+    const msValues = us.map((v) => v / 1000);
+    for (const v of msValues) all.push(v);
+    kinds[kind] = { count: msValues.length, p50: percentile(msValues, 50), p99: percentile(msValues, 99) };
+  }
+  const seconds = out.durationUs / 1e6;
+  const count = (pred: (code: number) => boolean) =>
+    Object.entries(out.statuses).reduce((n, [code, c]) => (pred(Number(code)) ? n + c : n), 0);
   return {
-    seconds: result.duration,
+    seconds,
     responses: all.length,
-    rps: all.length / result.duration,
-    p50: percentile(all.values(), 50),
-    p99: percentile(all.values(), 99),
+    rps: all.length / seconds,
+    p50: percentile(all, 50),
+    p99: percentile(all, 99),
     kinds,
-    statusCodes,
-    non2xx: result.non2xx,
+    statusCodes: out.statuses,
+    non2xx: count((c) => c < 200 || c >= 300),
     status409: count((c) => c === 409),
     status5xx: count((c) => c >= 500),
-    errors: result.errors,
-    timeouts: result.timeouts,
-    noops: workload ? workload.noops() : 0,
+    errors: out.errors.connect + out.errors.read + out.errors.write,
+    timeouts: out.errors.timeout,
+    noops: Object.values(out.noops).reduce((a, b) => a + b, 0),
   };
 }
 
 /**
- * Attach then detach, over and over, each connection on a random group no
- * other connection holds: a group is taken from a shared free pool when its
- * attach is built and returned only when its detach has been answered, so
- * every request is a legitimate success (no EBUSY from a race between
- * connections). Group g always goes to domain targetDomain[g].
+ * Attach then detach, over and over, each connection on random groups of its
+ * own (bench/wrk/load.lua deals the groups out), so every request is a
+ * legitimate success. Group g always goes to domain targetDomain[g]. Writes
+ * the groups file into `dir`.
  */
-export function attachDetachCycle(groupIds: Int32Array, targetDomain: Int32Array): Workload {
-  const pool = Int32Array.from(groupIds);
-  let free = pool.length;
-  let kind = "attach";
-  let noops = 0;
-  const take = (): number => {
-    if (free === 0) throw new Error("attachDetachCycle: more connections than groups");
-    const i = Math.floor(Math.random() * free);
-    const g = pool[i]!;
-    pool[i] = pool[free - 1]!;
-    pool[--free] = g;
-    return g;
-  };
-  const giveBack = (g: number): void => {
-    pool[free++] = g;
-  };
-  const headers = { "content-type": "application/json" };
-  const requests: autocannon.Request[] = [
-    {
-      method: "POST",
-      headers,
-      setupRequest: (req, ctx) => {
-        const g = take();
-        ctx.g = g;
-        return { ...req, path: `/v1/groups/${g}/attach`, body: `{"domainId":${targetDomain[g]}}` };
-      },
-      onResponse: (status, body) => {
-        kind = "attach";
-        if (status < 300 && body.includes('"changed":false')) noops++;
-      },
-    },
-    {
-      method: "POST",
-      headers,
-      setupRequest: (req, ctx) => {
-        const g = ctx.g as number;
-        return { ...req, path: `/v1/groups/${g}/detach`, body: `{"domainId":${targetDomain[g]}}` };
-      },
-      onResponse: (status, body, ctx) => {
-        kind = "detach";
-        if (status < 300 && body.includes('"changed":false')) noops++;
-        giveBack(ctx.g as number);
-      },
-    },
-  ];
-  return { requests, currentKind: () => kind, noops: () => noops };
+export function attachDetachWorkload(dir: string, name: string, groupIds: Int32Array, targetDomain: Int32Array): Workload {
+  const groupsFile = path.join(dir, `${name}.groups`);
+  let text = "";
+  for (const g of groupIds) text += `${g} ${targetDomain[g]}\n`;
+  writeFileSync(groupsFile, text);
+  return { kind: "attach-detach", groupsFile, groups: groupIds.length };
 }

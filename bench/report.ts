@@ -4,6 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { checkWrk } from "./load.js";
 import path from "node:path";
 import type { BenchOptions } from "./args.js";
 import { PROJECT_ROOT } from "./seed.js";
@@ -35,6 +36,8 @@ export interface Machine {
   readonly ramGiB: number;
   readonly node: string;
   readonly os: string;
+  /** `wrk -v`'s first line. */
+  readonly loadGenerator: string;
   readonly loadAverageAtStart: number[];
   readonly loadAverageAtEnd?: number[];
 }
@@ -57,7 +60,7 @@ export function machine(): Machine {
   }
   return {
     date: new Date().toISOString(), nproc, cpu, ramGiB: Math.round(ramGiB * 10) / 10, node: process.version,
-    os: `${os.type()} ${os.release()} ${os.arch()}`, loadAverageAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    os: `${os.type()} ${os.release()} ${os.arch()}`, loadGenerator: checkWrk(), loadAverageAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
 }
 
@@ -138,6 +141,7 @@ export function writeReport(report: Report): { json: string; markdown: string } 
     `- Date: ${m.date}`,
     `- Machine: ${m.nproc} CPUs (nproc), ${m.cpu}, ${m.ramGiB} GiB RAM, ${m.os}`,
     `- Node: ${m.node}`,
+    `- Load generator: ${m.loadGenerator}, on the same machine`,
     `- Load average at start / end: ${m.loadAverageAtStart.join(", ")} / ${(m.loadAverageAtEnd ?? []).join(", ")} (shared machine)`,
     `- Options: ${o.runs} run(s) per figure, ${o.duration} s measured + ${o.warmup} s warm-up per load, ` +
       `${o.connections} connections (cases 1-3), ${o.growthConnections} connections (case 5), ` +

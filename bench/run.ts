@@ -154,9 +154,11 @@ function notes(runs: Runs, options: BenchOptions): string[] {
   const t = THROUGHPUT_TOPOLOGY;
   const n = [
     `Cases 1-3: ${t.groups} groups (one device each) on ${t.units} intel-vtd units, one shared paging domain per unit, seeded ` +
-      "directly into the database file (bench/seed.ts) for both servers. Each connection repeatedly takes a random free group, " +
-      "attaches it to its unit's paging domain, then detaches it; a group is only returned to the pool once its detach is answered, " +
-      "so every request should succeed. 64 groups serve the warm-up run, the other 256 the measured run.",
+      "directly into the database file (bench/seed.ts) for both servers. Each connection owns its share of the groups and repeatedly " +
+      "attaches a random one of them to its unit's paging domain, then detaches it, so every request should succeed. " +
+      "64 groups serve the warm-up run, the other 256 the measured run.",
+    "Load: wrk (bench/wrk/load.lua), one connection per wrk thread, on the same machine as the server; latencies are every " +
+      "response's, measured in the script from writing the request to the parsed response, and the percentiles are exact.",
     "Case 2 baseline (bench/baseline-server.ts): Fastify + better-sqlite3 (WAL, synchronous=NORMAL, foreign_keys=ON), one transaction " +
       "per request reading Group, Domain and Unit, checking, updating Group.domainId and inserting an Event row; it answers with the group " +
       "row only, while the service also returns the domain it is on. The baseline runs through `node --import tsx`.",
@@ -166,8 +168,8 @@ function notes(runs: Runs, options: BenchOptions): string[] {
     "Case 5: size N = N domains and groups: N/2 groups with one device and their default dma domain each, on 4 intel-vtd units with one " +
       "shared paging domain each, seeded with the migration SQL and a matching _prisma_migrations row; the service is started with " +
       "--topology none. Start-up is spawn to first 200 from /healthz: migrations check and loading every row into memory.",
-    "The service runs exactly as `npm start` runs it after building: `node --max-semi-space-size=4 dist/server.js`, one process, so " +
-      "/proc/<pid>/status is the server's own.",
+    "The service runs exactly as `npm start` runs it after building: bin/iommu-arbiter-server, which sets the malloc and V8 heap " +
+      "settings and execs node dist/server.js, one process, so /proc/<pid>/status is the server's own.",
   ];
   const bad = runs.service.reduce((k, s) => k + s.attach.non2xx + s.attach.errors + s.attach.timeouts, 0)
     + runs.baseline.reduce((k, s) => k + s.attach.non2xx + s.attach.errors + s.attach.timeouts, 0);
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
   }
   const started = performance.now();
   const m = machine();
-  log(`${m.nproc} CPUs, ${m.cpu}, ${m.ramGiB} GiB, Node ${m.node}, load ${m.loadAverageAtStart.join(" ")}`);
+  log(`${m.nproc} CPUs, ${m.cpu}, ${m.ramGiB} GiB, Node ${m.node}, ${m.loadGenerator}, load ${m.loadAverageAtStart.join(" ")}`);
   const runs = await collect(options);
   const table = rows(runs, options);
   const report = {

@@ -8,7 +8,7 @@ import { copyFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { removeTempDir, tempDir } from "../tmp.js";
-import { attachDetachCycle, runLoad, type LoadResult } from "../load.js";
+import { attachDetachWorkload, runLoad, type LoadResult } from "../load.js";
 import { startService, withServer, type Memory } from "../procs.js";
 import { seedDatabase, type Seeded } from "../seed.js";
 
@@ -61,12 +61,12 @@ export async function growthRun(t: GrowthTemplate, options: GrowthOptions): Prom
     const file = path.join(dir, "bench.db");
     copyFileSync(t.file, file);
     return await withServer(() => startService(file), async (server) => {
-      const load = (groups: Int32Array, seconds: number) => runLoad({
+      const load = (name: string, groups: Int32Array, seconds: number) => runLoad({
         url: server.url, connections: options.connections, seconds,
-        workload: attachDetachCycle(groups, t.seeded.targetDomain),
+        workload: attachDetachWorkload(dir, name, groups, t.seeded.targetDomain),
       });
-      await load(t.seeded.groupIds.subarray(0, WARMUP_GROUPS), options.warmupSeconds);
-      const result = await load(t.seeded.groupIds.subarray(WARMUP_GROUPS), options.seconds);
+      await load("warmup", t.seeded.groupIds.subarray(0, WARMUP_GROUPS), options.warmupSeconds);
+      const result = await load("measured", t.seeded.groupIds.subarray(WARMUP_GROUPS), options.seconds);
       return { size: t.size, load: result, startupMs: server.startupMs, memory: server.memory() };
     });
   } finally {

@@ -4,7 +4,7 @@
 import path from "node:path";
 import { removeTempDir, tempDir } from "../tmp.js";
 import { JsonClient } from "../http.js";
-import { attachDetachCycle, runLoad, type LoadResult } from "../load.js";
+import { attachDetachWorkload, runLoad, type LoadResult } from "../load.js";
 import { startBaseline, startService, withServer, type Memory } from "../procs.js";
 import { seedDatabase, type SeedSpec, type Seeded } from "../seed.js";
 
@@ -55,12 +55,12 @@ export async function baselineRun(options: ThroughputOptions): Promise<BaselineR
   try {
     return await withServer(() => startBaseline(db.file), async (server) => {
       const { warmup, measured } = pools(db.seeded);
-      const load = (groups: Int32Array, seconds: number) => runLoad({
+      const load = (name: string, groups: Int32Array, seconds: number) => runLoad({
         url: server.url, connections: options.connections, seconds,
-        workload: attachDetachCycle(groups, db.seeded.targetDomain),
+        workload: attachDetachWorkload(db.dir, name, groups, db.seeded.targetDomain),
       });
-      await load(warmup, options.warmupSeconds);
-      const attach = await load(measured, options.seconds);
+      await load("warmup", warmup, options.warmupSeconds);
+      const attach = await load("measured", measured, options.seconds);
       return { attach, memory: server.memory(), startupMs: server.startupMs };
     });
   } finally {
@@ -80,16 +80,18 @@ export async function serviceRun(options: ThroughputOptions): Promise<ServiceRun
         if (probe.status !== 200 || probe.body.domainId !== probe.body.defaultDomainId) {
           throw new Error(`service does not show seeded group ${measured[0]}: ${probe.status} ${JSON.stringify(probe.body)}`);
         }
-        const healthz = (seconds: number) => runLoad({ url: `${server.url}/healthz`, connections: options.connections, seconds });
-        const attachLoad = (groups: Int32Array, seconds: number) => runLoad({
+        const healthz = (seconds: number) => runLoad({
+          url: server.url, connections: options.connections, seconds, workload: { kind: "get", path: "/healthz" },
+        });
+        const attachLoad = (name: string, groups: Int32Array, seconds: number) => runLoad({
           url: server.url, connections: options.connections, seconds,
-          workload: attachDetachCycle(groups, db.seeded.targetDomain),
+          workload: attachDetachWorkload(db.dir, name, groups, db.seeded.targetDomain),
         });
         await healthz(options.warmupSeconds);
         const ceiling = await healthz(options.seconds);
-        await attachLoad(warmup, options.warmupSeconds);
+        await attachLoad("warmup", warmup, options.warmupSeconds);
         const before = (await client.get<BatchStats>("/v1/stats")).body;
-        const attach = await attachLoad(measured, options.seconds);
+        const attach = await attachLoad("measured", measured, options.seconds);
         const after = (await client.get<BatchStats>("/v1/stats")).body;
         return {
           ceiling, attach,

@@ -51,11 +51,14 @@ export interface LoadOptions {
   readonly workload: Workload;
 }
 
+/** Something the bench needs is missing: reported as one line, not a stack. */
+export class BenchSetupError extends Error {}
+
 /** Throws with install instructions when wrk is not on the PATH. */
 export function checkWrk(): string {
   const r = spawnSync("wrk", ["-v"], { encoding: "utf8" });
   if (r.error) {
-    throw new Error("npm run bench needs wrk on the PATH (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)");
+    throw new BenchSetupError("npm run bench needs wrk on the PATH (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)");
   }
   return (r.stdout + r.stderr).split("\n")[0]!.trim();
 }

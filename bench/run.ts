@@ -7,6 +7,7 @@ import { parseBenchArgs, type BenchOptions } from "./args.js";
 import { baselineRun, serviceRun, THROUGHPUT_TOPOLOGY, type BaselineRun, type ServiceRun } from "./cases/throughput.js";
 import { INCOMPATIBLE, searchRun, type SearchRun } from "./cases/search.js";
 import { dropTemplate, growthRun, seedTemplate, type GrowthRun, type GrowthTemplate } from "./cases/growth.js";
+import { BenchSetupError } from "./load.js";
 import { machine, row, textTable, writeReport, type Row } from "./report.js";
 import os from "node:os";
 
@@ -216,6 +217,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  if (error instanceof BenchSetupError) {
+    console.error(error.message);
+    process.exitCode = 2;
+    return;
+  }
   console.error(error instanceof Error ? error.stack ?? error.message : error);
   process.exitCode = 1;
 });

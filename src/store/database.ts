@@ -12,10 +12,8 @@ export async function openDatabase(dbFile: string): Promise<PrismaClient> {
   const prisma = new PrismaClient({ adapter });
   await prisma.$connect();
   // Per-connection settings. NORMAL is durable across process crashes in WAL
-  // mode (not across power loss), the usual trade for a WAL database.
-  // EXCLUSIVE locking makes the single-writer assumption explicit: no other
-  // process can write this file while we hold it, so the in-memory model is
-  // provably the only copy that changes.
+  // mode (not across power loss), the usual trade for a WAL database. The
+  // single-writer lock is lock.ts; checkpoints are checkpointer.ts's.
   await prisma.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
   await prisma.$queryRawUnsafe("PRAGMA foreign_keys = ON");
   // better-sqlite3 is built with a 16 MB page cache (SQLITE_DEFAULT_CACHE_SIZE
@@ -23,9 +21,8 @@ export async function openDatabase(dbFile: string): Promise<PrismaClient> {
   // serves the pages a batch writes: SQLite's own default of 2 MB is plenty,
   // and loading a large database no longer leaves 14 MB more resident.
   await prisma.$queryRawUnsafe("PRAGMA cache_size = -2000");
-  await prisma.$queryRawUnsafe("PRAGMA locking_mode = EXCLUSIVE");
-  // Take the lock now (a write transaction), rather than at the first write.
-  await prisma.$executeRawUnsafe("BEGIN IMMEDIATE");
-  await prisma.$executeRawUnsafe("COMMIT");
+  // This connection never checkpoints: the background checkpointer does, off
+  // the event loop (and the store turns this back on if that one fails).
+  await prisma.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 0");
   return prisma;
 }

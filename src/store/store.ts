@@ -1,8 +1,8 @@
 // The store: the narrow interface the HTTP layer sees, and its SQLite
 // implementation.
 //
-// Single-writer assumption, made explicit: this process holds the SQLite file
-// with an exclusive lock and keeps the live state in memory. Every operation
+// Single-writer assumption, made explicit: this process holds the SQLite file's
+// writer lock (lock.ts) and keeps the live state in memory. Every operation
 // runs synchronously against that model (so operations are linearizable by
 // construction: JavaScript runs one at a time), and its changes are made
 // durable by the group-commit runner before the caller hears the answer. A
@@ -13,12 +13,16 @@
 import type { EventRecord } from "../core/entities.js";
 import { KINDS, type ChangeSet, type Kind, type Topology } from "../core/model.js";
 import type { Result } from "../core/result.js";
+import { Checkpointer } from "./checkpointer.js";
 import { openDatabase, type Prisma } from "./database.js";
 import { loadTopology, type Loaded } from "./load.js";
 import { TABLES } from "./rows.js";
 import { applyMigrations } from "./migrate.js";
 import { statementsFor } from "./persist.js";
 import { GroupCommitRunner, type RunnerStats } from "./runner.js";
+import { isBusy, StoreLockedError, WriterLock } from "./lock.js";
+
+export { StoreLockedError } from "./lock.js";
 
 export interface ArbiterStore {
   /** Run one core operation atomically; resolves once its effects are durable. */
@@ -32,19 +36,9 @@ export interface ArbiterStore {
 }
 
 export interface StoreStats extends RunnerStats {
+  readonly checkpoints: number;
+  readonly framesCheckpointed: number;
   readonly objects: Record<string, number>;
-}
-
-/** Another process holds the database file (the single-writer lock). */
-export class StoreLockedError extends Error {
-  constructor(file: string) {
-    super(`database file ${file} is in use by another process; one iommu-arbiter owns a SQLite file at a time`);
-  }
-}
-
-function isBusy(error: unknown): boolean {
-  const e = error as { code?: unknown; cause?: { originalCode?: unknown }; message?: unknown };
-  return e?.code === "SQLITE_BUSY" || e?.cause?.originalCode === "SQLITE_BUSY" || /database is locked|SQLITE_BUSY/.test(String(e?.message));
 }
 
 /**
@@ -71,6 +65,8 @@ export interface SqliteStoreOptions {
   readonly onWriteFailure?: (error: unknown) => void;
   /** Keep this many most recent events (0: all). Older ones are pruned as new ones are written. */
   readonly eventRetention?: number;
+  /** The background checkpointer failed; SQLite checkpoints inline again from then on. */
+  readonly onCheckpointerFailure?: (error: Error) => void;
 }
 
 /**
@@ -108,6 +104,7 @@ export class SqliteStore implements ArbiterStore {
   /** Events with seq up to this have been pruned (or never existed). */
   private prunedUpTo: number;
   private readonly runner: GroupCommitRunner<Stamped>;
+  private readonly checkpointer: Checkpointer;
   private closed = false;
 
   private model: Topology;
@@ -117,6 +114,7 @@ export class SqliteStore implements ArbiterStore {
 
   private constructor(
     private readonly prisma: Prisma,
+    private readonly lock: WriterLock,
     loaded: Loaded,
     private readonly options: SqliteStoreOptions,
   ) {
@@ -125,20 +123,25 @@ export class SqliteStore implements ArbiterStore {
     this.idWatermarks = loaded.idWatermarks;
     this.prunedUpTo = loaded.firstEventSeq - 1;
     this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (error) => this.recover(error));
+    this.checkpointer = Checkpointer.start(options.file, { onFailure: (error) => this.checkpointInline(error) });
   }
 
   static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
+    // The lock first: a second process must not even migrate the file.
+    const lock = WriterLock.acquire(options.file);
     let prisma: Prisma;
     try {
       applyMigrations(options.file, options.migrationsDir);
       prisma = await openDatabase(options.file);
     } catch (error) {
+      lock.release();
       throw isBusy(error) ? new StoreLockedError(options.file) : error;
     }
     try {
-      return new SqliteStore(prisma, await loadTopology(prisma), options);
+      return new SqliteStore(prisma, lock, await loadTopology(prisma), options);
     } catch (error) {
       await prisma.$disconnect();
+      lock.release();
       throw error;
     }
   }
@@ -183,14 +186,28 @@ export class SqliteStore implements ArbiterStore {
   stats(): StoreStats {
     const objects: Record<string, number> = {};
     for (const kind of ["unit", "group", "device", "domain", "container", "fault"] as const) objects[kind] = this.model.count(kind);
-    return { ...this.runner.stats, objects };
+    const { checkpoints, framesCopied } = this.checkpointer.stats;
+    return { ...this.runner.stats, checkpoints, framesCheckpointed: framesCopied, objects };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.runner.drain();
+    await this.checkpointer.close();
+    // The last connection to close checkpoints the rest and removes the WAL.
     await this.prisma.$disconnect();
+    this.lock.release();
+  }
+
+  /** Runs a WAL checkpoint now, off the event loop (tests, diagnostics). */
+  checkpoint() {
+    return this.checkpointer.checkpoint();
+  }
+
+  private checkpointInline(error: Error): void {
+    this.options.onCheckpointerFailure?.(error);
+    void this.runner.exclusive(() => this.prisma.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 1000")).catch(() => undefined);
   }
 
   private stamp(changes: ChangeSet): Stamped {
@@ -219,6 +236,7 @@ export class SqliteStore implements ArbiterStore {
       ...(prune ? [prune.sql] : []),
     ];
     if (sql.length > 0) await this.prisma.$transaction(sql.map((s) => this.prisma.$executeRawUnsafe(s)));
+    this.checkpointer.nudge();
     Object.assign(this.idWatermarks, watermarks);
     if (prune) this.prunedUpTo = prune.upTo;
   }

@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigError, PROJECT_ROOT, parseConfig } from "../../src/config.js";
 import { readTopologyFile, start } from "../../src/server.js";
+import { lockFileOf } from "../../src/store/lock.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, openApp, tempDbFile } from "../helpers/app.js";
 import type { DeviceView, DomainView, GroupView, MovedView, PageView, UnitView } from "../helpers/http.js";
@@ -23,9 +24,9 @@ function tempDir(): { dir: string; file: string } {
   return t;
 }
 
-/** Does some connection hold the file's write lock? Answers at once (no busy wait). */
+/** Does some store hold the database's writer lock (lock.ts)? Answers at once (no busy wait). */
 function isLocked(file: string): boolean {
-  const db = new Database(file, { timeout: 0 });
+  const db = new Database(lockFileOf(file), { timeout: 0 });
   try {
     db.exec("BEGIN IMMEDIATE");
     db.exec("ROLLBACK");

@@ -210,8 +210,8 @@ async function openStore() {
   const failures: unknown[] = [];
   const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, onWriteFailure: (e) => failures.push(e) });
   closers.push(() => store.close());
-  // The store's own connection (the file is locked against any other). Used
-  // only while the store is idle, to make the database refuse writes.
+  // The store's own connection. Used only while the store is idle, to make
+  // the database refuse writes.
   const prisma = (store as unknown as { prisma: Prisma }).prisma;
   return {
     store, failures, prisma,

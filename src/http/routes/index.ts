@@ -13,6 +13,8 @@ const Stats = Type.Object({
   batches: Type.Integer({ description: "Group-commit batches written" }),
   items: Type.Integer({ description: "Operations with changes written" }),
   largestBatch: Type.Integer(),
+  checkpoints: Type.Integer({ description: "WAL checkpoints run by the background checkpointer" }),
+  framesCheckpointed: Type.Integer({ description: "WAL frames those checkpoints copied into the database file" }),
   objects: Type.Record(Type.String(), Type.Integer()),
 });
 

@@ -1,0 +1,161 @@
+// WAL checkpoints off the event loop.
+//
+// In WAL mode every commit appends pages to the -wal file, and a checkpoint
+// copies them back into the database file and syncs it. Left to SQLite, the
+// committing connection does that itself about once per 1,000 pages, inside
+// a commit: 15-20 ms during which the event loop waits and every request in
+// flight with it (measured: 4% of batches over 5 ms, batch p99 17 ms against
+// a p50 of 2 ms; request p99 15 ms even at one connection). Here the store's
+// connection never checkpoints (wal_autocheckpoint = 0) and a worker thread
+// with its own connection runs PASSIVE checkpoints, which neither wait for
+// nor block the writer, after commits.
+//
+// The worker is a few lines of CommonJS evaluated from a string: it runs the
+// same from dist/ and from the TypeScript sources under the test runner,
+// where a worker file would need a TypeScript loader. If it fails, the store
+// falls back to SQLite's own checkpoints (onFailure) rather than letting the
+// WAL grow without bound.
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
+
+const WORKER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.betterSqlite3);
+const db = new Database(workerData.file, { timeout: 5000 });
+db.pragma("synchronous = NORMAL");
+// A checkpoint copies WAL frames straight to the file; it needs no cache.
+db.pragma("cache_size = -64");
+parentPort.on("message", (message) => {
+  if (message === "close") {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    const [result] = db.pragma("wal_checkpoint(PASSIVE)");
+    parentPort.postMessage({ ok: true, result });
+  } catch (error) {
+    parentPort.postMessage({ ok: false, message: String(error && error.message || error) });
+  }
+});
+parentPort.postMessage({ ready: true });
+`;
+
+/** What one PASSIVE checkpoint reported: frames in the WAL and frames copied. */
+export interface CheckpointResult {
+  readonly busy: number;
+  readonly log: number;
+  readonly checkpointed: number;
+}
+
+type Reply = { ready: true } | { ok: true; result: CheckpointResult } | { ok: false; message: string };
+
+export interface CheckpointerOptions {
+  /** Least time between the starts of two checkpoints. */
+  readonly minIntervalMs?: number;
+  /** The worker failed or stopped on its own; the caller should checkpoint inline again. */
+  readonly onFailure: (error: Error) => void;
+}
+
+export class Checkpointer {
+  private inFlight = false;
+  private lastStart = 0;
+  private pending = false;
+  private stopped = false;
+  private readonly exited: Promise<void>;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly waiters: { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void }[] = [];
+  readonly stats = { checkpoints: 0, framesCopied: 0 };
+
+  private constructor(private readonly worker: Worker, private readonly options: CheckpointerOptions) {
+    this.exited = new Promise((resolve) => worker.once("exit", () => resolve()));
+    worker.on("message", (reply: Reply) => this.onReply(reply));
+    worker.on("error", (error) => this.fail(error));
+    worker.on("exit", (code) => {
+      if (!this.stopped) this.fail(new Error(`checkpointer exited with code ${code}`));
+    });
+    // A store nobody closed must not keep the process alive.
+    worker.unref();
+  }
+
+  static start(dbFile: string, options: CheckpointerOptions): Checkpointer {
+    const betterSqlite3 = createRequire(import.meta.url).resolve("better-sqlite3");
+    const worker = new Worker(WORKER, {
+      eval: true,
+      workerData: { file: dbFile, betterSqlite3 },
+      // The worker holds one connection and a few closures: keep its heap small.
+      resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1 },
+      stdout: false,
+      stderr: false,
+    });
+    return new Checkpointer(worker, options);
+  }
+
+  /** After a commit: start a checkpoint unless one runs or the last one started too recently. */
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.inFlight) {
+      this.pending = true;
+      return;
+    }
+    const wait = this.lastStart + (this.options.minIntervalMs ?? 100) - Date.now();
+    if (wait > 0) {
+      this.pending = true;
+      // The last commits of a burst get their checkpoint too.
+      this.timer ??= setTimeout(() => {
+        this.timer = null;
+        if (this.pending && !this.inFlight && !this.stopped) this.run();
+      }, wait).unref();
+      return;
+    }
+    this.run();
+  }
+
+  /** Runs a checkpoint now (after the one in flight) and resolves with its result. For tests and shutdown. */
+  checkpoint(): Promise<CheckpointResult> {
+    if (this.stopped) return Promise.reject(new Error("the checkpointer is stopped"));
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (!this.inFlight) this.run();
+      else this.pending = true;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.stopped) return this.exited;
+    this.stopped = true;
+    this.worker.postMessage("close");
+    await this.exited;
+  }
+
+  private run(): void {
+    this.inFlight = true;
+    this.pending = false;
+    this.lastStart = Date.now();
+    this.worker.postMessage("checkpoint");
+  }
+
+  private onReply(reply: Reply): void {
+    if ("ready" in reply) return;
+    this.inFlight = false;
+    if (!reply.ok) {
+      this.fail(new Error(`WAL checkpoint failed: ${reply.message}`));
+      return;
+    }
+    this.stats.checkpoints++;
+    this.stats.framesCopied += reply.result.checkpointed;
+    for (const w of this.waiters.splice(0)) w.resolve(reply.result);
+    // Commits arrived while it ran: go again (nudge applies the interval).
+    if (this.pending) this.nudge();
+  }
+
+  private fail(error: Error): void {
+    for (const w of this.waiters.splice(0)) w.reject(error);
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    void this.worker.terminate();
+    this.options.onFailure(error);
+  }
+}

@@ -1,0 +1,145 @@
+// The writer lock (lock.ts) and the background WAL checkpointer
+// (checkpointer.ts): one store per file, the store's own connection never
+// checkpoints, the worker copies the WAL back after commits, and if the
+// worker dies the store checkpoints inline again rather than letting the WAL
+// grow without bound.
+import { existsSync, rmSync, statSync } from "node:fs";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { createUnit } from "../../src/core/objects.js";
+import type { Prisma } from "../../src/store/database.js";
+import { lockFileOf, StoreLockedError } from "../../src/store/lock.js";
+import { SqliteStore } from "../../src/store/store.js";
+import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
+
+const dirs: string[] = [];
+const open: SqliteStore[] = [];
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function newFile(): string {
+  const { dir, file } = tempDbFile();
+  dirs.push(dir);
+  return file;
+}
+
+async function openStore(file: string, onCheckpointerFailure?: (e: Error) => void): Promise<SqliteStore> {
+  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, ...(onCheckpointerFailure ? { onCheckpointerFailure } : {}) });
+  open.push(store);
+  return store;
+}
+
+/** The store's own Prisma connection; only touched while the store is idle. */
+const prismaOf = (store: SqliteStore) => (store as unknown as { prisma: Prisma }).prisma;
+
+async function autocheckpoint(store: SqliteStore): Promise<number> {
+  const rows = await prismaOf(store).$queryRawUnsafe<{ wal_autocheckpoint: bigint | number }[]>("PRAGMA wal_autocheckpoint");
+  return Number(rows[0]!.wal_autocheckpoint);
+}
+
+async function writeUnits(store: SqliteStore, prefix: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const r = await store.execute((m) => createUnit(m, { name: `${prefix}${i}`, driver: "mock" }));
+    expect(r.ok).toBe(true);
+  }
+}
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("writer lock", () => {
+  it("refuses a second store on the same file until the first is closed", async () => {
+    const file = newFile();
+    const first = await openStore(file);
+    expect(existsSync(lockFileOf(file))).toBe(true);
+    await expect(SqliteStore.open({ file, migrationsDir: MIGRATIONS })).rejects.toBeInstanceOf(StoreLockedError);
+    await first.close();
+    open.splice(open.indexOf(first), 1);
+    const second = await openStore(file);
+    expect(second.stats().objects.unit).toBe(0);
+  });
+
+  it("leaves the database itself readable by other connections while the store runs", async () => {
+    const file = newFile();
+    const store = await openStore(file);
+    await writeUnits(store, "u", 3);
+    const reader = new Database(file, { readonly: true, timeout: 0 });
+    try {
+      expect(reader.prepare(`SELECT count(*) AS n FROM "Unit"`).get()).toEqual({ n: 3 });
+    } finally {
+      reader.close();
+    }
+  });
+});
+
+describe("background checkpointer", () => {
+  it("keeps the store's own connection from checkpointing", async () => {
+    const store = await openStore(newFile());
+    expect(await autocheckpoint(store)).toBe(0);
+  });
+
+  it("copies the WAL back after commits without being asked", async () => {
+    const file = newFile();
+    const store = await openStore(file);
+    await writeUnits(store, "u", 20);
+    await until(() => store.stats().checkpoints > 0);
+    await until(() => store.stats().framesCheckpointed > 0);
+    // An explicit one afterwards finds everything already copied or copies the rest.
+    const r = await store.checkpoint();
+    expect(r.busy).toBe(0);
+    expect(r.checkpointed).toBe(r.log);
+    // Another connection sees every row from the database file plus WAL.
+    const reader = new Database(file, { readonly: true });
+    try {
+      expect(reader.prepare(`SELECT count(*) AS n FROM "Unit"`).get()).toEqual({ n: 20 });
+    } finally {
+      reader.close();
+    }
+  });
+
+  it("keeps the WAL bounded under a stream of commits", async () => {
+    const file = newFile();
+    const store = await openStore(file);
+    await writeUnits(store, "a", 300);
+    await store.checkpoint();
+    const size = statSync(`${file}-wal`).size;
+    await writeUnits(store, "b", 300);
+    await store.checkpoint();
+    // SQLite reuses the WAL from the start once it has been copied back: it
+    // does not keep growing by 300 commits' worth of pages.
+    expect(statSync(`${file}-wal`).size).toBeLessThanOrEqual(size * 1.5);
+    expect(store.stats().checkpoints).toBeGreaterThan(1);
+  });
+
+  it("falls back to SQLite's inline checkpoints if the worker dies", async () => {
+    const failures: Error[] = [];
+    const store = await openStore(newFile(), (e) => failures.push(e));
+    const worker = (store as unknown as { checkpointer: { worker: { terminate(): Promise<number> } } }).checkpointer.worker;
+    await worker.terminate();
+    await until(() => failures.length === 1);
+    expect(failures[0]!.message).toMatch(/checkpointer exited/);
+    // The fallback runs on the store's connection through the runner.
+    await writeUnits(store, "after", 1);
+    expect(await autocheckpoint(store)).toBe(1000);
+    await expect(store.checkpoint()).rejects.toThrow(/stopped/);
+  });
+
+  it("survives a restart: everything written is there, the WAL gone after a clean close", async () => {
+    const file = newFile();
+    const first = await openStore(file);
+    await writeUnits(first, "r", 25);
+    await first.close();
+    open.splice(open.indexOf(first), 1);
+    // The last connection to close copied the rest back and removed the WAL.
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    const second = await openStore(file);
+    expect(second.stats().objects.unit).toBe(25);
+  });
+});

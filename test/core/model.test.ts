@@ -237,3 +237,42 @@ describe("id order of tables", () => {
     expect(m.count("unit")).toBe(3);
   });
 });
+
+describe("column-stored kinds", () => {
+  it("read back exactly what was stored, nulls and shared objects included, past the columns' first growth", () => {
+    const m = new Topology();
+    const config = { addressWidth: 48, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false };
+    const flags = { noDirty: true, canwbs: false, requiresIdentity: false, pasid: false };
+    const domains: Domain[] = [
+      { id: 1, name: null, type: "dma", driver: "intel-vtd", unitId: null, config, auto: false, containerId: null },
+      { id: 5000, name: "p", type: "paging", driver: "mock", unitId: 0, config, auto: true, containerId: 3 },
+      // Storage holds any text: a value outside the enum reads back unchanged.
+      { id: 5001, name: "x", type: "future" as Domain["type"], driver: "other" as Domain["driver"], unitId: 2, config, auto: false, containerId: null },
+    ];
+    for (const d of domains) m.put("domain", d);
+    const groups = [
+      { id: 3, name: "g3", unitId: 1, domainId: 1, defaultDomainId: 1, blockingDomainId: null, owner: null },
+      { id: 4000, name: "g4000", unitId: 2, domainId: 5000, defaultDomainId: 1, blockingDomainId: 0, owner: "vfio" },
+    ];
+    for (const g of groups) m.put("group", g);
+    m.put("device", { id: 2, name: "d2", groupId: 4000, flags, faulty: true });
+    for (const d of domains) expect(m.get("domain", d.id)).toStrictEqual(d);
+    for (const g of groups) expect(m.get("group", g.id)).toStrictEqual(g);
+    expect(Object.keys(m.get("group", 3)!)).toEqual(Object.keys(groups[0]!));
+    expect(m.get("device", 2)).toStrictEqual({ id: 2, name: "d2", groupId: 4000, flags, faulty: true });
+    expect(m.get("device", 2)!.flags).toBe(flags);
+    expect(m.get("domain", 5000)!.config).toBe(config);
+    for (const id of [0, 2, 4999, 5002, 1 << 20, -1, 1.5]) expect(m.get("domain", id)).toBeUndefined();
+    expect([...m.all("domain")].map((d) => d.id)).toEqual([1, 5000, 5001]);
+    expect(m.pagingDomainsAttachedOn(2)).toBe(1);
+
+    m.remove("domain", 5001);
+    m.put("group", { ...groups[1]!, owner: null });
+    expect(m.get("domain", 5001)).toBeUndefined();
+    expect(m.get("group", 4000)!.owner).toBeNull();
+    expect(m.count("domain")).toBe(2);
+    const drained = m.drain();
+    expect(drained.rows.domain.get(5001)).toStrictEqual({ before: null, after: null });
+    expect(drained.rows.group.get(4000)!.after).toStrictEqual({ ...groups[1]!, owner: null });
+  });
+});

@@ -41,8 +41,14 @@ function releaseStartupGarbage(): void {
 export async function start(config: Config) {
   const topology = config.topologyFile ? readTopologyFile(config.topologyFile) : null;
   mkdirSync(path.dirname(config.databaseFile), { recursive: true });
-  const store = await SqliteStore.open({ file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention });
+  // The store opens before the app (and its logger) exists.
+  let warn: (error: Error) => void = () => undefined;
+  const store = await SqliteStore.open({
+    file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention,
+    onCheckpointerFailure: (error) => warn(error),
+  });
   const app = await buildApp({ store, logger: { level: config.logLevel } });
+  warn = (error) => app.log.warn({ err: error }, "background WAL checkpointer failed; SQLite checkpoints inline from now on");
   app.addHook("onClose", () => store.close());
   if (topology) {
     const r = await store.execute((model) => applyTopology(model, topology));

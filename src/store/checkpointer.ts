@@ -48,6 +48,8 @@ export interface CheckpointResult {
   readonly checkpointed: number;
 }
 
+type Waiter = { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void };
+
 type Reply = { ready: true } | { ok: true; result: CheckpointResult } | { ok: false; message: string };
 
 export interface CheckpointerOptions {
@@ -64,7 +66,9 @@ export class Checkpointer {
   private stopped = false;
   private readonly exited: Promise<void>;
   private timer: NodeJS.Timeout | null = null;
-  private readonly waiters: { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void }[] = [];
+  /** Callers waiting for the run in flight, and for the one after it. */
+  private current: Waiter[] = [];
+  private queued: Waiter[] = [];
   readonly stats = { checkpoints: 0, framesCopied: 0 };
 
   private constructor(private readonly worker: Worker, private readonly options: CheckpointerOptions) {
@@ -111,13 +115,20 @@ export class Checkpointer {
     this.run();
   }
 
-  /** Runs a checkpoint now (after the one in flight) and resolves with its result. For tests and shutdown. */
+  /**
+   * Runs a checkpoint that starts after this call (after the one in flight,
+   * if any) and resolves with its result: everything committed before the
+   * call is covered. For tests and diagnostics.
+   */
   checkpoint(): Promise<CheckpointResult> {
     if (this.stopped) return Promise.reject(new Error("the checkpointer is stopped"));
     return new Promise((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
-      if (!this.inFlight) this.run();
-      else this.pending = true;
+      if (this.inFlight) {
+        this.queued.push({ resolve, reject });
+        return;
+      }
+      this.current.push({ resolve, reject });
+      this.run();
     });
   }
 
@@ -145,13 +156,18 @@ export class Checkpointer {
     }
     this.stats.checkpoints++;
     this.stats.framesCopied += reply.result.checkpointed;
-    for (const w of this.waiters.splice(0)) w.resolve(reply.result);
+    for (const w of this.current) w.resolve(reply.result);
+    this.current = this.queued;
+    this.queued = [];
+    if (this.current.length > 0) this.run();
     // Commits arrived while it ran: go again (nudge applies the interval).
-    if (this.pending) this.nudge();
+    else if (this.pending) this.nudge();
   }
 
   private fail(error: Error): void {
-    for (const w of this.waiters.splice(0)) w.reject(error);
+    for (const w of [...this.current, ...this.queued]) w.reject(error);
+    this.current = [];
+    this.queued = [];
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);

@@ -24,5 +24,8 @@ export async function openDatabase(dbFile: string): Promise<PrismaClient> {
   // This connection never checkpoints: the background checkpointer does, off
   // the event loop (and the store turns this back on if that one fails).
   await prisma.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 0");
+  // SQLite reuses the WAL file from the start once it has been copied back,
+  // but never shrinks it: after a burst, cut it back to 64 MB on disk.
+  await prisma.$queryRawUnsafe("PRAGMA journal_size_limit = 67108864");
   return prisma;
 }

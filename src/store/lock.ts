@@ -34,6 +34,8 @@ export class WriterLock {
     const db = new Database(lockFileOf(dbFile), { timeout: 0 });
     try {
       db.pragma("locking_mode = EXCLUSIVE");
+      // What the file holds does not matter, only its lock: no journal file beside it.
+      db.pragma("journal_mode = MEMORY");
       // A real write: in EXCLUSIVE mode the exclusive lock it takes is kept
       // until the connection closes. The row says who holds it, for people
       // looking at the file after a crash.

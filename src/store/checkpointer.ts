@@ -8,7 +8,9 @@
 // a p50 of 2 ms; request p99 15 ms even at one connection). Here the store's
 // connection never checkpoints (wal_autocheckpoint = 0) and a worker thread
 // with its own connection runs PASSIVE checkpoints, which neither wait for
-// nor block the writer, after commits.
+// nor block the writer, after commits. Measured with it (npm run bench): p99
+// at 1 connection 15 -> 5-6 ms, at 8 connections 18-27 -> 8-11 ms, at 32
+// connections 29 -> 18-21 ms; the worker costs about 9 MB of resident memory.
 //
 // The worker is a few lines of CommonJS evaluated from a string: it runs the
 // same from dist/ and from the TypeScript sources under the test runner,

@@ -40,7 +40,6 @@ parentPort.on("message", (message) => {
     parentPort.postMessage({ ok: false, message: String(error && error.message || error) });
   }
 });
-parentPort.postMessage({ ready: true });
 `;
 
 /** What one PASSIVE checkpoint reported: frames in the WAL and frames copied. */
@@ -52,7 +51,7 @@ export interface CheckpointResult {
 
 type Waiter = { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void };
 
-type Reply = { ready: true } | { ok: true; result: CheckpointResult } | { ok: false; message: string };
+type Reply = { ok: true; result: CheckpointResult } | { ok: false; message: string };
 
 export interface CheckpointerOptions {
   /** Least time between the starts of two checkpoints. */
@@ -71,7 +70,7 @@ export class Checkpointer {
   /** Callers waiting for the run in flight, and for the one after it. */
   private current: Waiter[] = [];
   private queued: Waiter[] = [];
-  readonly stats = { checkpoints: 0, framesCopied: 0 };
+  readonly stats = { checkpoints: 0, framesCheckpointed: 0 };
 
   private constructor(private readonly worker: Worker, private readonly options: CheckpointerOptions) {
     this.exited = new Promise((resolve) => worker.once("exit", () => resolve()));
@@ -150,14 +149,13 @@ export class Checkpointer {
   }
 
   private onReply(reply: Reply): void {
-    if ("ready" in reply) return;
     this.inFlight = false;
     if (!reply.ok) {
       this.fail(new Error(`WAL checkpoint failed: ${reply.message}`));
       return;
     }
     this.stats.checkpoints++;
-    this.stats.framesCopied += reply.result.checkpointed;
+    this.stats.framesCheckpointed += reply.result.checkpointed;
     for (const w of this.current) w.resolve(reply.result);
     this.current = this.queued;
     this.queued = [];

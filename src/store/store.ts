@@ -13,7 +13,7 @@
 import type { EventRecord } from "../core/entities.js";
 import { KINDS, type ChangeSet, type Kind, type Topology } from "../core/model.js";
 import type { Result } from "../core/result.js";
-import { Checkpointer } from "./checkpointer.js";
+import { Checkpointer, type CheckpointResult } from "./checkpointer.js";
 import { openDatabase, type Prisma } from "./database.js";
 import { loadTopology, type Loaded } from "./load.js";
 import { TABLES } from "./rows.js";
@@ -186,8 +186,7 @@ export class SqliteStore implements ArbiterStore {
   stats(): StoreStats {
     const objects: Record<string, number> = {};
     for (const kind of ["unit", "group", "device", "domain", "container", "fault"] as const) objects[kind] = this.model.count(kind);
-    const { checkpoints, framesCopied } = this.checkpointer.stats;
-    return { ...this.runner.stats, checkpoints, framesCheckpointed: framesCopied, objects };
+    return { ...this.runner.stats, ...this.checkpointer.stats, objects };
   }
 
   async close(): Promise<void> {
@@ -201,7 +200,7 @@ export class SqliteStore implements ArbiterStore {
   }
 
   /** Runs a WAL checkpoint now, off the event loop (tests, diagnostics). */
-  checkpoint() {
+  checkpoint(): Promise<CheckpointResult> {
     return this.checkpointer.checkpoint();
   }
 

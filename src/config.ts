@@ -1,74 +1,147 @@
-// Start-up configuration from flags and environment variables, validated
-// before anything starts so a wrong value is one clear message, not a trace.
+// Start-up configuration, declared once: each setting names its flag, its
+// environment variable, its type, its default and its help line. The parser,
+// the validation and the usage text are all derived from this table, so a
+// new setting is one entry here and one field in `Config`.
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export class ConfigError extends Error {}
+
+const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LEVELS)[number];
+
+type Kind =
+  | { readonly type: "string"; readonly nonEmpty?: boolean }
+  | { readonly type: "integer"; readonly min: number; readonly max: number }
+  | { readonly type: "choice"; readonly values: readonly string[] }
+  | { readonly type: "boolean" };
+
+interface Setting {
+  readonly flag: string;
+  readonly env: string;
+  readonly kind: Kind;
+  /** Text form of the default, as a user would type it; null: unset. */
+  readonly fallback: string | null;
+  readonly help: string;
+  /** How messages name the setting, when its flag does not read well. */
+  readonly label?: string;
+}
+
+/** Every setting the service reads, in the order the usage text lists them. */
+export const SETTINGS = {
+  host: { flag: "host", env: "HOST", kind: { type: "string", nonEmpty: true }, fallback: "127.0.0.1", help: "listen address" },
+  port: { flag: "port", env: "PORT", kind: { type: "integer", min: 0, max: 65535 }, fallback: "3000", help: "listen port, 0 = any free" },
+  databaseFile: {
+    flag: "db", env: "DATABASE_FILE", label: "database file", kind: { type: "string", nonEmpty: true }, fallback: null,
+    help: "SQLite database file (default ./data/iommu-arbiter.db)",
+  },
+  logLevel: { flag: "log-level", env: "LOG_LEVEL", kind: { type: "choice", values: LEVELS }, fallback: "info", help: "log level" },
+  topologyFile: {
+    flag: "topology", env: "TOPOLOGY_FILE", kind: { type: "string", nonEmpty: true }, fallback: null,
+    help: 'topology JSON to load (default examples/intel-2s-server.json; "none" loads nothing)',
+  },
+  eventRetention: {
+    flag: "event-retention", env: "EVENT_RETENTION", kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER }, fallback: "1000000",
+    help: "most recent events kept; 0 keeps all",
+  },
+} as const satisfies Record<string, Setting>;
+
+type SettingName = keyof typeof SETTINGS;
+
+type ValueOf<K extends Kind> =
+  K extends { type: "integer" } ? number
+  : K extends { type: "boolean" } ? boolean
+  : K extends { type: "choice"; values: readonly (infer V)[] } ? V
+  : string;
+
+/** The settings as parsed, before paths are resolved. */
+export type Settings = { -readonly [N in SettingName]: (typeof SETTINGS)[N]["fallback"] extends null
+  ? ValueOf<(typeof SETTINGS)[N]["kind"]> | null
+  : ValueOf<(typeof SETTINGS)[N]["kind"]> };
 
 export interface Config {
   readonly host: string;
   readonly port: number;
   readonly databaseFile: string;
-  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-  /** Topology JSON loaded at start-up (objects already present are kept). */
+  readonly logLevel: LogLevel;
+  /** Topology JSON loaded at start-up; null loads nothing. */
   readonly topologyFile: string | null;
   readonly migrationsDir: string;
   /** Most recent events kept in the log; 0 keeps all. */
   readonly eventRetention: number;
 }
 
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export function usage(): string {
+  const rows = Object.values(SETTINGS as Record<string, Setting>).map((s) => {
+    const left = `  --${s.flag} ${s.kind.type === "boolean" ? "" : s.kind.type === "integer" ? "N" : "VALUE"}`;
+    const choices = s.kind.type === "choice" ? ` (${s.kind.values.join("|")})` : "";
+    const fallback = s.fallback !== null ? `, default ${s.fallback}` : "";
+    return `${left.padEnd(24)} ${s.help}${choices} [${s.env}${fallback}]`;
+  });
+  return ["Usage: npm start -- [options]", ...rows].join("\n");
+}
 
-export class ConfigError extends Error {}
+function parseValue(setting: Setting, text: string): string | number | boolean {
+  const { kind } = setting;
+  const name = setting.label ?? setting.flag.replace(/-/g, " ");
+  switch (kind.type) {
+    case "string":
+      if (kind.nonEmpty && text.trim() === "") throw new ConfigError(`${name} must not be empty`);
+      return text;
+    case "integer": {
+      // Digits only: "0x10", "1e3" and " 5" are typos here, not numbers.
+      const n = Number(text);
+      if (!/^\d+$/.test(text) || n < kind.min || n > kind.max) {
+        throw new ConfigError(`${name} must be an integer from ${kind.min} to ${kind.max}, got "${text}"`);
+      }
+      return n;
+    }
+    case "choice":
+      if (!kind.values.includes(text)) throw new ConfigError(`${name} must be one of ${kind.values.join(", ")}, got "${text}"`);
+      return text;
+    case "boolean":
+      if (!["true", "false", "1", "0"].includes(text)) throw new ConfigError(`${name} must be true or false, got "${text}"`);
+      return text === "true" || text === "1";
+  }
+}
 
-const USAGE = `Usage: npm start -- [options]
-  --host HOST          listen address            (HOST, default 127.0.0.1)
-  --port PORT          listen port, 0 = any free (PORT, default 3000)
-  --db FILE            SQLite database file      (DATABASE_FILE, default ./data/iommu-arbiter.db)
-  --log-level LEVEL    ${LEVELS.join("|")} (LOG_LEVEL, default info)
-  --topology FILE      topology JSON to load     (TOPOLOGY_FILE, default examples/intel-2s-server.json;
-                       "none" loads nothing)
-  --event-retention N  most recent events kept   (EVENT_RETENTION, default 1000000; 0 keeps all)`;
-
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+/** Flags win over the environment, the environment over the defaults. */
+export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
+  const table = SETTINGS as Record<string, Setting>;
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } };
+  for (const s of Object.values(table)) options[s.flag] = { type: s.kind.type === "boolean" ? "boolean" : "string" };
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        host: { type: "string" }, port: { type: "string" }, db: { type: "string" },
-        "log-level": { type: "string" }, topology: { type: "string" }, "event-retention": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
   } catch (error) {
-    throw new ConfigError(`${(error as Error).message}\n${USAGE}`);
+    throw new ConfigError(`${(error as Error).message}\n${usage()}`);
   }
-  if (values.help) throw new ConfigError(USAGE);
-  const pick = (flag: string, name: string): string | undefined => {
-    const v = values[flag];
-    return typeof v === "string" ? v : env[name];
-  };
+  if (values.help) throw new ConfigError(usage());
+  const out: Record<string, string | number | boolean | null> = {};
+  for (const [name, s] of Object.entries(table)) {
+    const given = values[s.flag];
+    if (typeof given === "boolean") out[name] = given;
+    else {
+      const text = given ?? env[s.env] ?? s.fallback;
+      out[name] = text === null ? null : parseValue(s, text);
+    }
+  }
+  return out as Settings;
+}
 
-  const host = pick("host", "HOST") ?? "127.0.0.1";
-  const portText = pick("port", "PORT") ?? "3000";
-  const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) throw new ConfigError(`port must be an integer from 0 to 65535, got "${portText}"`);
-  const level = pick("log-level", "LOG_LEVEL") ?? "info";
-  if (!(LEVELS as readonly string[]).includes(level)) throw new ConfigError(`log level must be one of ${LEVELS.join(", ")}, got "${level}"`);
-  const db = pick("db", "DATABASE_FILE") ?? path.join(PROJECT_ROOT, "data", "iommu-arbiter.db");
-  if (db.trim() === "") throw new ConfigError("database file must not be empty");
-  const topology = pick("topology", "TOPOLOGY_FILE") ?? path.join(PROJECT_ROOT, "examples", "intel-2s-server.json");
-  const retentionText = pick("event-retention", "EVENT_RETENTION") ?? "1000000";
-  if (!/^\d+$/.test(retentionText)) throw new ConfigError(`event retention must be a whole number (0 keeps every event), got "${retentionText}"`);
-
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const s = parseSettings(argv, env);
+  const topology = s.topologyFile ?? path.join(PROJECT_ROOT, "examples", "intel-2s-server.json");
   return {
-    host, port,
-    databaseFile: path.resolve(db),
-    logLevel: level as Config["logLevel"],
+    host: s.host,
+    port: s.port,
+    databaseFile: path.resolve(s.databaseFile ?? path.join(PROJECT_ROOT, "data", "iommu-arbiter.db")),
+    logLevel: s.logLevel,
     topologyFile: topology === "none" ? null : path.resolve(topology),
     migrationsDir: path.join(PROJECT_ROOT, "prisma", "migrations"),
-    eventRetention: Number(retentionText),
+    eventRetention: s.eventRetention,
   };
 }

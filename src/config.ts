@@ -47,6 +47,10 @@ export const SETTINGS = {
     flag: "event-retention", env: "EVENT_RETENTION", kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER }, fallback: "1000000",
     help: "most recent events kept; 0 keeps all",
   },
+  synchronous: {
+    flag: "synchronous", env: "DB_SYNCHRONOUS", kind: { type: "choice", values: ["full", "normal"] }, fallback: "full",
+    help: "full: an answered change survives power loss; normal: survives a crash of the process only",
+  },
 } as const satisfies Record<string, Setting>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -72,6 +76,8 @@ export interface Config {
   readonly migrationsDir: string;
   /** Most recent events kept in the log; 0 keeps all. */
   readonly eventRetention: number;
+  /** SQLite's synchronous setting for the store's writer (see src/store/sqlite.ts). */
+  readonly synchronous: "full" | "normal";
 }
 
 export function usage(): string {
@@ -143,5 +149,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     topologyFile: topology === "none" ? null : path.resolve(topology),
     migrationsDir: path.join(PROJECT_ROOT, "prisma", "migrations"),
     eventRetention: s.eventRetention,
+    synchronous: s.synchronous,
   };
 }

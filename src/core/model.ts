@@ -299,6 +299,29 @@ export class Topology {
     return { rows: rows as ChangeSet["rows"], events };
   }
 
+  /**
+   * Puts back the state a drained change set started from, without marking
+   * anything dirty: used when the store could not take the changes at all,
+   * right after drain, before anything else ran.
+   */
+  restore(changes: ChangeSet): void {
+    for (const kind of [...KINDS].reverse()) {
+      for (const [id, change] of changes.rows[kind] as ReadonlyMap<number, RowChange<Row>>) {
+        this.write(kind, id, this.tables[kind].get(id), change.before ?? undefined, false);
+      }
+    }
+  }
+
+  /** How many events are recorded and not yet drained (a mark for forgetEventsAfter). */
+  eventCount(): number {
+    return this.events.length;
+  }
+
+  /** Drops the events recorded after a mark: an operation that threw decided nothing. */
+  forgetEventsAfter(mark: number): void {
+    this.events.length = Math.min(this.events.length, mark);
+  }
+
   hasChanges(): boolean {
     return this.events.length > 0 || KINDS.some((k) => this.dirty[k] !== undefined);
   }

@@ -47,6 +47,7 @@ export const REASONS = {
   "invalid-request": { soft: false, title: "The request does not match the schema" },
   "no-such-route": { soft: false, title: "No such route" },
   "store-unavailable": { soft: false, title: "The database could not make the change durable" },
+  "not-ready": { soft: false, title: "The service does not take changes right now" },
   "internal-error": { soft: false, title: "Internal error" },
 } as const;
 

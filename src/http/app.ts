@@ -7,6 +7,8 @@ import fastJsonStringify from "fast-json-stringify";
 import { Ajv } from "ajv";
 import type { ArbiterStore } from "../store/store.js";
 import { installErrorHandling } from "./errors.js";
+import { sendProblem } from "./problem.js";
+import { Problem } from "./schemas/common.js";
 import { routes } from "./routes/index.js";
 
 declare module "fastify" {
@@ -59,8 +61,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     done();
   });
   installErrorHandling(app);
-  app.get("/healthz", { schema: { response: { 200: { type: "object", properties: { status: { type: "string" } } } } } },
-    async () => ({ status: "ok" }));
+  // Liveness: the process answers. Readiness: the store takes changes now
+  // (not while the disk refuses writes or the model is being rebuilt).
+  const Status = { type: "object", properties: { status: { type: "string" } } } as const;
+  app.get("/healthz", { schema: { response: { 200: Status } } }, async () => ({ status: "ok" }));
+  app.get("/readyz", { schema: { response: { 200: Status, 503: Problem } } }, async (_request, reply) => {
+    const health = app.store.health();
+    if (health.ready) return { status: "ready" };
+    reply.header("retry-after", "1");
+    return sendProblem(reply, { errno: "EIO", reason: "not-ready", detail: health.cause ?? "not ready" }, 503);
+  });
   await app.register(routes, { prefix: "/v1" });
   return app;
 }

@@ -28,7 +28,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     if (error instanceof StoreUnavailableError) {
       request.log.error({ err: error.cause }, "database write failed");
-      return sendProblem(reply, { errno: "EIO", reason: "store-unavailable", detail: "the database refused the write; nothing was changed (the server log has the cause under this request id)" }, 503);
+      reply.header("retry-after", String(error.retryAfterSeconds));
+      return sendProblem(reply, { errno: "EIO", reason: "store-unavailable", detail: "the database could not make this change durable; nothing was changed, retry later (the server log has the cause under this request id)" }, 503);
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {

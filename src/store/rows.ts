@@ -3,7 +3,7 @@
 import type { Container, Device, Domain, EventRecord, Fault, Group, Unit } from "../core/entities.js";
 import type { Entities, Kind } from "../core/model.js";
 
-import type { Cell } from "./persist.js";
+import type { Cell } from "./encode.js";
 
 export interface TableMap<T> {
   readonly table: string;

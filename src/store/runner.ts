@@ -1,108 +1,91 @@
-// The serialized unit-of-work runner with group commit.
+// Group commit. Operations run against the in-memory model at once; their
+// changes wait here until the event loop has nothing else to run, then the
+// whole batch is written in one transaction. Each caller's promise settles
+// when the transaction holding its changes (or, for a read, everything it
+// could have observed) is durable.
 //
-// The better-sqlite3 adapter has one connection, so every database access
-// runs through `exclusive`, one at a time. Writes do not wait for each other
-// either: operations run against the in-memory model at once, and their
-// changes join the batch that is waiting; while one batch commits, the next
-// fills up. Each caller's promise settles when the batch holding its changes
-// (or, for a read, everything it could have observed) is durable.
+// The writer is synchronous (better-sqlite3), so a batch is written in one
+// uninterrupted step: nothing can join it or observe it half-written.
+//
+// One operation must not fail the others: when a batch's transaction fails,
+// the writer reports which items failed on their own (it retries them one
+// at a time), and only those, plus any item built on top of one of them, are
+// refused.
 
-export type BatchWriter<C> = (batch: C[]) => Promise<void>;
-
-interface Batch<C> {
-  readonly items: C[];
-  readonly done: Promise<void>;
-  resolve(): void;
-  reject(error: unknown): void;
+export interface ItemFailure {
+  readonly index: number;
+  readonly error: unknown;
 }
 
-function newBatch<C>(): Batch<C> {
-  let resolve!: () => void;
-  let reject!: (e: unknown) => void;
-  const done = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-  // A batch nobody waits on must not become an unhandled rejection.
-  done.catch(() => undefined);
-  return { items: [], done, resolve, reject };
+/** Writes a batch; returns the items that could not be written (empty: all durable). */
+export type BatchWriter<C> = (batch: readonly C[]) => ItemFailure[];
+
+interface Pending<C> {
+  readonly item: C;
+  resolve(): void;
+  reject(error: unknown): void;
 }
 
 export interface RunnerStats {
   batches: number;
   items: number;
   largestBatch: number;
+  /** Operations refused because their own write failed, or one they built on did. */
+  refused: number;
 }
 
 export class GroupCommitRunner<C> {
-  private chain: Promise<unknown> = Promise.resolve();
-  private pending: Batch<C> = newBatch();
-  private inFlight: Batch<C> | null = null;
-  private scheduled = false;
-  readonly stats: RunnerStats = { batches: 0, items: 0, largestBatch: 0 };
+  private queue: Pending<C>[] = [];
+  /** Resolves when the queued batch has been written (whatever the outcome). */
+  private flushed: Promise<void> | null = null;
+  private release: (() => void) | null = null;
+  readonly stats: RunnerStats = { batches: 0, items: 0, largestBatch: 0, refused: 0 };
 
   constructor(
     private readonly write: BatchWriter<C>,
-    /** Called when a batch fails, after every waiter has been rejected. */
-    private readonly onFailure: (error: unknown) => Promise<void>,
+    /** Called after a batch in which some items failed, once their callers have been answered. */
+    private readonly onFailure: (failures: ItemFailure[]) => void,
   ) {}
 
   /** Queue changes (or nothing, for a read) and wait until they are durable. */
   commit(item: C | null): Promise<void> {
-    if (item !== null) {
-      this.pending.items.push(item);
-      this.schedule();
-      return this.pending.done;
-    }
-    if (this.pending.items.length > 0) return this.pending.done;
-    return this.inFlight?.done ?? Promise.resolve();
+    if (item === null) return this.flushed ?? Promise.resolve();
+    const done = new Promise<void>((resolve, reject) => this.queue.push({ item, resolve, reject }));
+    this.schedule();
+    return done;
   }
 
-  /** Run database work alone on the connection, after what is queued before it. */
-  exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(work, work);
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Resolves when everything committed so far is durable. */
+  /** Resolves when everything committed so far has been written or refused. */
   async drain(): Promise<void> {
-    while (this.pending.items.length > 0 || this.inFlight) {
-      await (this.inFlight?.done ?? this.pending.done).catch(() => undefined);
-    }
-    await this.chain;
+    while (this.flushed) await this.flushed;
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight) return;
-    this.scheduled = true;
+    if (this.flushed) return;
+    this.flushed = new Promise<void>((resolve) => { this.release = resolve; });
     // Let the operations already on the event loop join this batch.
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.flush();
-    });
+    setImmediate(() => this.flush());
   }
 
-  private async flush(): Promise<void> {
-    while (this.pending.items.length > 0) {
-      const batch = this.pending;
-      this.pending = newBatch();
-      this.inFlight = batch;
-      this.stats.batches++;
-      this.stats.items += batch.items.length;
-      this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.items.length);
-      try {
-        await this.exclusive(() => this.write(batch.items));
-        batch.resolve();
-      } catch (error) {
-        // Everything queued after this batch was computed on top of it.
-        const later = this.pending;
-        this.pending = newBatch();
-        batch.reject(error);
-        later.reject(error);
-        this.inFlight = null;
-        await this.onFailure(error);
-        return;
-      } finally {
-        if (this.inFlight === batch) this.inFlight = null;
-      }
+  private flush(): void {
+    const batch = this.queue;
+    const release = this.release!;
+    this.queue = [];
+    this.flushed = null;
+    this.release = null;
+    this.stats.batches++;
+    this.stats.items += batch.length;
+    this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
+    let failures: ItemFailure[];
+    try {
+      failures = this.write(batch.map((p) => p.item));
+    } catch (error) {
+      failures = batch.map((_, index) => ({ index, error }));
     }
+    const failed = new Map(failures.map((f) => [f.index, f.error]));
+    batch.forEach((p, i) => (failed.has(i) ? p.reject(failed.get(i)) : p.resolve()));
+    this.stats.refused += failures.length;
+    release();
+    if (failures.length > 0) this.onFailure(failures);
   }
 }

@@ -7,7 +7,6 @@ import { existsSync, rmSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { createUnit } from "../../src/core/objects.js";
-import type { Prisma } from "../../src/store/database.js";
 import { lockFileOf, StoreLockedError } from "../../src/store/lock.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
@@ -31,12 +30,11 @@ async function openStore(file: string, onCheckpointerFailure?: (e: Error) => voi
   return store;
 }
 
-/** The store's own Prisma connection; only touched while the store is idle. */
-const prismaOf = (store: SqliteStore) => (store as unknown as { prisma: Prisma }).prisma;
+/** The store's writer connection; only touched while the store is idle. */
+const writerOf = (store: SqliteStore) => (store as unknown as { db: Database.Database }).db;
 
 async function autocheckpoint(store: SqliteStore): Promise<number> {
-  const rows = await prismaOf(store).$queryRawUnsafe<{ wal_autocheckpoint: bigint | number }[]>("PRAGMA wal_autocheckpoint");
-  return Number(rows[0]!.wal_autocheckpoint);
+  return Number(writerOf(store).pragma("wal_autocheckpoint", { simple: true }));
 }
 
 async function writeUnits(store: SqliteStore, prefix: string, n: number): Promise<void> {
@@ -140,7 +138,7 @@ describe("background checkpointer", () => {
     await worker.terminate();
     await until(() => failures.length === 1);
     expect(failures[0]!.message).toMatch(/checkpointer exited/);
-    // The fallback runs on the store's connection through the runner.
+    // The fallback turns inline checkpoints back on for the writer connection.
     await writeUnits(store, "after", 1);
     expect(await autocheckpoint(store)).toBe(1000);
     await expect(store.checkpoint()).rejects.toThrow(/stopped/);

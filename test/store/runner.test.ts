@@ -2,196 +2,139 @@
 // propagation), and SqliteStore recovery from a write the database refused.
 import { rmSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createContainer, createDevice, createDomain, createGroup, createUnit } from "../../src/core/objects.js";
+import { createContainer, createDevice, createDomain, createGroup, createUnit, updateUnit } from "../../src/core/objects.js";
 import { attachGroup, replaceDomain } from "../../src/core/ops.js";
 import { buildApp } from "../../src/http/app.js";
 import type { Prisma } from "../../src/store/database.js";
-import { GroupCommitRunner } from "../../src/store/runner.js";
+import { GroupCommitRunner, type ItemFailure } from "../../src/store/runner.js";
 import { SqliteStore, StoreUnavailableError } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
-import { Client, expectProblem, ticks, type GroupView, type PageView, type UnitView } from "../helpers/http.js";
+import { Client, expectProblem, type GroupView, type PageView, type UnitView } from "../helpers/http.js";
 
-interface Deferred {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(e: unknown): void;
-}
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-  return { promise, resolve, reject };
-}
-
-/** State of a promise right now: settles pending microtasks first. */
+/** State of a promise right now: settles pending microtasks, but lets no macrotask (a flush) run. */
 async function state(p: Promise<unknown>): Promise<"pending" | "fulfilled" | "rejected"> {
   let s: "pending" | "fulfilled" | "rejected" = "pending";
   p.then(() => { s = "fulfilled"; }, () => { s = "rejected"; });
-  await ticks(1);
+  for (let i = 0; i < 5; i++) await Promise.resolve();
   return s;
 }
 
-/** A writer that records its batches and, when told to, holds or fails them. */
+/** A synchronous writer that records its batches and fails the items it is told to. */
 function fakeWriter() {
   const calls: number[][] = [];
-  const gates: Deferred[] = [];
-  let hold = false;
-  const writer = async (batch: number[]) => {
+  const failing = new Map<number, Error>();
+  const writer = (batch: readonly number[]): ItemFailure[] => {
     calls.push([...batch]);
-    if (!hold) return;
-    const gate = deferred();
-    gates.push(gate);
-    await gate.promise;
+    return batch.flatMap((item, index) => (failing.has(item) ? [{ index, error: failing.get(item)! }] : []));
   };
-  return {
-    calls, gates, writer,
-    holdNext(on: boolean) { hold = on; },
-    async untilCalls(n: number) {
-      for (let i = 0; i < 100 && calls.length < n; i++) await ticks(1);
-      expect(calls.length).toBe(n);
-    },
-  };
+  return { calls, failing, writer };
 }
 
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 describe("GroupCommitRunner", () => {
-  it("writes everything committed in one tick as one batch", async () => {
+  it("writes everything committed in one turn of the event loop as one batch", async () => {
     const w = fakeWriter();
-    const onFailure = vi.fn(async () => undefined);
+    const onFailure = vi.fn();
     const runner = new GroupCommitRunner<number>(w.writer, onFailure);
     const done = Array.from({ length: 10 }, (_, i) => runner.commit(i + 1));
     await Promise.all(done);
     expect(w.calls).toEqual([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]);
-    expect(runner.stats).toEqual({ batches: 1, items: 10, largestBatch: 10 });
+    expect(runner.stats).toEqual({ batches: 1, items: 10, largestBatch: 10, refused: 0 });
     expect(onFailure).not.toHaveBeenCalled();
   });
 
   it("does not resolve a commit before its batch is written", async () => {
     const w = fakeWriter();
-    w.holdNext(true);
-    const runner = new GroupCommitRunner<number>(w.writer, async () => undefined);
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined);
     const p = runner.commit(1);
-    await w.untilCalls(1);
     expect(await state(p)).toBe("pending");
-    w.gates[0]!.resolve();
+    expect(w.calls).toEqual([]);
+    await nextTurn();
     expect(await state(p)).toBe("fulfilled");
+    expect(w.calls).toEqual([[1]]);
   });
 
-  it("fills the next batch while one is being written", async () => {
+  it("commits made after a batch was written go into the next one", async () => {
     const w = fakeWriter();
-    w.holdNext(true);
-    const runner = new GroupCommitRunner<number>(w.writer, async () => undefined);
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined);
     const p1 = runner.commit(1);
-    await w.untilCalls(1);
+    await nextTurn();
     const p2 = runner.commit(2);
     const p3 = runner.commit(3);
-    await ticks(3);
-    expect(w.calls).toEqual([[1]]); // nothing else is written while batch 1 is in flight
-    w.holdNext(false);
-    w.gates[0]!.resolve();
     await Promise.all([p1, p2, p3]);
     expect(w.calls).toEqual([[1], [2, 3]]);
-    expect(runner.stats).toEqual({ batches: 2, items: 3, largestBatch: 2 });
+    expect(runner.stats).toEqual({ batches: 2, items: 3, largestBatch: 2, refused: 0 });
   });
 
   it("a read barrier (commit(null)) with nothing queued resolves without writing", async () => {
     const w = fakeWriter();
-    const runner = new GroupCommitRunner<number>(w.writer, async () => undefined);
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined);
     await runner.commit(null);
     expect(w.calls).toEqual([]);
     expect(runner.stats.batches).toBe(0);
   });
 
-  it("a read barrier waits for the pending batch (what the read could observe)", async () => {
+  it("a read barrier waits for the queued batch (what the read could observe)", async () => {
     const w = fakeWriter();
-    w.holdNext(true);
-    const runner = new GroupCommitRunner<number>(w.writer, async () => undefined);
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined);
     const p1 = runner.commit(1);
-    await w.untilCalls(1);
-    const p2 = runner.commit(2);
-    const barrier = runner.commit(null);
-    w.gates[0]!.resolve();
-    await p1;
-    // Batch [2] is now being written and held: the barrier still waits for it.
-    await w.untilCalls(2);
-    expect(await state(barrier)).toBe("pending");
-    w.gates[1]!.resolve();
-    await Promise.all([p2, barrier]);
-    expect(w.calls).toEqual([[1], [2]]);
-  });
-
-  it("a read barrier with only a batch in flight waits for that batch", async () => {
-    const w = fakeWriter();
-    w.holdNext(true);
-    const runner = new GroupCommitRunner<number>(w.writer, async () => undefined);
-    const p1 = runner.commit(1);
-    await w.untilCalls(1);
     const barrier = runner.commit(null);
     expect(await state(barrier)).toBe("pending");
-    w.gates[0]!.resolve();
     await Promise.all([p1, barrier]);
+    expect(w.calls).toEqual([[1]]);
   });
 
-  it("a failed batch rejects its commits and everything queued after it, calls onFailure once, and the runner keeps working", async () => {
+  it("a barrier also resolves when the batch it waited for failed: the read saw nothing durable that failed", async () => {
     const w = fakeWriter();
-    w.holdNext(true);
-    const failures: unknown[] = [];
-    const runner = new GroupCommitRunner<number>(w.writer, async (e) => { failures.push(e); });
+    w.failing.set(1, new Error("disk on fire"));
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined);
     const p1 = runner.commit(1);
-    const p1b = runner.commit(11);
-    await w.untilCalls(1);
-    const p2 = runner.commit(2);
-    const p3 = runner.commit(3);
     const barrier = runner.commit(null);
-    const boom = new Error("disk on fire");
-    w.holdNext(false);
-    w.gates[0]!.reject(boom);
-    const outcomes = await Promise.allSettled([p1, p1b, p2, p3, barrier]);
-    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected", "rejected", "rejected", "rejected"]);
-    for (const o of outcomes) expect((o as PromiseRejectedResult).reason).toBe(boom);
-    expect(failures).toEqual([boom]);
-    // The queued batch was computed on top of the failed one: it is never written.
-    expect(w.calls).toEqual([[1, 11]]);
-    await runner.commit(4);
-    expect(w.calls).toEqual([[1, 11], [4]]);
-    await runner.commit(null);
-    expect(failures).toHaveLength(1);
+    await expect(p1).rejects.toThrow("disk on fire");
+    await expect(barrier).resolves.toBeUndefined();
   });
 
-  it("runs exclusive work one at a time, in order, even when some of it fails", async () => {
-    const runner = new GroupCommitRunner<number>(async () => undefined, async () => undefined);
-    const log: string[] = [];
-    const job = (name: string, fail = false) => async () => {
-      log.push(`start ${name}`);
-      await ticks(2);
-      log.push(`end ${name}`);
-      if (fail) throw new Error(name);
-      return name;
-    };
-    const results = await Promise.allSettled([runner.exclusive(job("a")), runner.exclusive(job("b", true)), runner.exclusive(job("c"))]);
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
-    expect(log).toEqual(["start a", "end a", "start b", "end b", "start c", "end c"]);
-  });
-
-  it("drain waits for queued and in-flight batches, and does not throw for a failed one", async () => {
+  it("rejects only the items the writer reports, resolves the others, and reports the failures once", async () => {
     const w = fakeWriter();
-    w.holdNext(true);
-    const runner = new GroupCommitRunner<number>(w.writer, async () => undefined);
-    const p1 = runner.commit(1);
-    await w.untilCalls(1);
-    const p2 = runner.commit(2);
-    const drained = runner.drain();
-    expect(await state(drained)).toBe("pending");
-    w.holdNext(false);
-    w.gates[0]!.resolve();
-    await drained;
-    await expect(p1).resolves.toBeUndefined();
-    await expect(p2).resolves.toBeUndefined();
-    expect(w.calls).toEqual([[1], [2]]);
+    const boom = new Error("unstorable");
+    w.failing.set(2, boom);
+    const reported: ItemFailure[][] = [];
+    const runner = new GroupCommitRunner<number>(w.writer, (f) => reported.push(f));
+    const outcomes = await Promise.allSettled([1, 2, 3].map((i) => runner.commit(i)));
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toBe(boom);
+    expect(reported).toEqual([[{ index: 1, error: boom }]]);
+    expect(runner.stats.refused).toBe(1);
+    // The runner keeps working.
+    await runner.commit(4);
+    expect(w.calls).toEqual([[1, 2, 3], [4]]);
+  });
 
-    const failing = new GroupCommitRunner<number>(async () => { throw new Error("nope"); }, async () => undefined);
-    const p = failing.commit(1);
-    await expect(failing.drain()).resolves.toBeUndefined();
-    await expect(p).rejects.toThrow("nope");
+  it("a writer that throws fails its whole batch, and the runner keeps working", async () => {
+    let fail = true;
+    const reported: ItemFailure[][] = [];
+    const runner = new GroupCommitRunner<number>(() => {
+      if (fail) throw new Error("connection lost");
+      return [];
+    }, (f) => reported.push(f));
+    const outcomes = await Promise.allSettled([runner.commit(1), runner.commit(2)]);
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
+    expect(reported[0]!.map((f) => f.index)).toEqual([0, 1]);
+    fail = false;
+    await expect(runner.commit(3)).resolves.toBeUndefined();
+  });
+
+  it("drain waits for the queued batch, and does not throw for a failed one", async () => {
+    const w = fakeWriter();
+    w.failing.set(1, new Error("nope"));
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined);
+    const p1 = runner.commit(1);
+    const p2 = runner.commit(2);
+    await expect(runner.drain()).resolves.toBeUndefined();
+    await expect(p1).rejects.toThrow("nope");
+    await expect(p2).resolves.toBeUndefined();
+    expect(w.calls).toEqual([[1, 2]]);
   });
 });
 
@@ -231,35 +174,105 @@ function value<T>(r: { ok: true; value: T } | { ok: false; error: unknown }): T 
   return r.value;
 }
 
+/** Polls until the check holds (bounded). */
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe("SqliteStore recovery after a refused write", () => {
-  it("rejects the whole batch with StoreUnavailableError and reloads the model from disk", async () => {
+  it("refuses only the operation the database refused; the others in its batch commit, and the model matches the disk", async () => {
     const { store, failures, refuse, accept } = await openStore();
     const kept = value(await store.execute((m) => createUnit(m, { name: "kept", driver: "mock" })));
     await refuse("Unit");
 
-    // Three operations in one tick share one batch; the database refuses it.
+    // Three operations in one turn share one batch; the database refuses the unit.
     const lost = store.execute((m) => createUnit(m, { name: "lost", driver: "mock" }));
-    const alsoLost = store.execute((m) => createGroup(m, { name: "g-lost", unitId: kept.id }));
+    const group = store.execute((m) => createGroup(m, { name: "g-kept", unitId: kept.id }));
     const read = store.read((m) => m.count("group"));
-    const settled = await Promise.allSettled([lost, alsoLost, read]);
-    for (const s of settled) {
-      expect(s.status).toBe("rejected");
-      const reason = (s as PromiseRejectedResult).reason as Error;
-      expect(reason).toBeInstanceOf(StoreUnavailableError);
-      expect(reason.message).toMatch(/the store is unavailable:[\s\S]*disk on fire/);
-    }
+    const settled = await Promise.allSettled([lost, group, read]);
+    expect(settled.map((s) => s.status)).toEqual(["rejected", "fulfilled", "fulfilled"]);
+    const reason = (settled[0] as PromiseRejectedResult).reason as StoreUnavailableError;
+    expect(reason).toBeInstanceOf(StoreUnavailableError);
+    expect(reason.message).toMatch(/the store is unavailable:[\s\S]*disk on fire/);
     expect(failures).toHaveLength(1);
     expect(String(failures[0])).toMatch(/disk on fire/);
 
-    // The in-memory model no longer has the changes the disk refused.
+    // The in-memory model has what the disk has: not the refused unit, the group.
+    await until(() => store.health().ready);
     expect(await store.read((m) => [...m.all("unit")].map((u) => u.name))).toEqual(["kept"]);
-    expect(await store.read((m) => m.count("group") + m.count("domain"))).toBe(0);
+    expect(await store.read((m) => [...m.all("group")].map((g) => g.name))).toEqual(["g-kept"]);
 
-    // Once the database accepts writes again, the same operations succeed.
+    // Once the database accepts writes again, the same operation succeeds.
     await accept("Unit");
     const again = value(await store.execute((m) => createUnit(m, { name: "lost", driver: "mock" })));
     expect(again.name).toBe("lost");
     expect(await store.read((m) => [...m.all("unit")].map((u) => u.name).sort())).toEqual(["kept", "lost"]);
+  });
+
+  it("refuses an operation built on a refused one (it changed the same row), and keeps the rest", async () => {
+    const { store, prisma } = await openStore();
+    const unit = value(await store.execute((m) => createUnit(m, { name: "u", driver: "mock" })));
+    await prisma.$executeRawUnsafe(`CREATE TRIGGER "no_offline" BEFORE UPDATE ON "Unit" WHEN NEW."online" = 0 BEGIN SELECT RAISE(ABORT, 'cannot go offline'); END`);
+    const offline = store.execute((m) => updateUnit(m, unit.id, { online: false }));
+    const other = store.execute((m) => createContainer(m, { name: "independent" }));
+    const backOnline = store.execute((m) => updateUnit(m, unit.id, { online: true }));
+    const settled = await Promise.allSettled([offline, other, backOnline]);
+    expect(settled.map((s) => s.status)).toEqual(["rejected", "fulfilled", "rejected"]);
+    expect(String((settled[2] as PromiseRejectedResult).reason)).toMatch(/built on[\s\S]*cannot go offline/);
+    await until(() => store.health().ready);
+    expect(await store.read((m) => m.get("unit", unit.id)!.online)).toBe(true);
+    expect(await store.read((m) => [...m.all("container")].map((c) => c.name))).toEqual(["independent"]);
+  });
+
+  it("a value the database cannot store faithfully fails that operation alone, before it joins a batch", async () => {
+    const { store, failures } = await openStore();
+    const results = await Promise.all([
+      store.execute((m) => createUnit(m, { name: "a", driver: "mock" })),
+      store.execute((m) => createUnit(m, { name: "bad \ud800", driver: "mock" })),
+      store.execute((m) => createContainer(m, { name: "nul\u0000" })),
+      store.execute((m) => createUnit(m, { name: "b", driver: "mock" })),
+    ]);
+    expect(results.map((r) => r.ok)).toEqual([true, false, false, true]);
+    expect(results[1]).toMatchObject({ ok: false, error: { errno: "EINVAL", reason: "invalid-request", detail: expect.stringMatching(/Unit\.name cannot be stored: text with a lone UTF-16 surrogate/) } });
+    expect(results[2]).toMatchObject({ ok: false, error: { detail: expect.stringMatching(/Container\.name cannot be stored: text with a NUL/) } });
+    expect(failures).toEqual([]);
+    expect(store.health().ready).toBe(true);
+    expect(await store.read((m) => [...m.all("unit")].map((u) => u.name))).toEqual(["a", "b"]);
+    expect(await store.read((m) => m.count("container"))).toBe(0);
+  });
+
+  it("an operation that throws leaves nothing behind: no change, no event", async () => {
+    const { store } = await openStore();
+    const unit = value(await store.execute((m) => createUnit(m, { name: "dmar0", driver: "intel-vtd" })));
+    const group = value(await store.execute((m) => createGroup(m, { name: "g0", unitId: unit.id })));
+    value(await store.execute((m) => createDevice(m, { name: "d0", groupId: group.id })));
+    const dom = value(await store.execute((m) => createDomain(m, { type: "paging", unitId: unit.id })));
+    await expect(store.execute((m) => {
+      const moved = attachGroup(m, { owner: null }, group.id, dom.id);
+      expect(moved.ok).toBe(true);
+      throw new Error("presenter bug");
+    })).rejects.toThrow("presenter bug");
+    expect(await store.read((m) => m.get("group", group.id)!.domainId)).toBe(group.domainId);
+    expect(await store.events(0, 100)).toEqual([]);
+    // The next operation writes only its own changes.
+    value(await store.execute((m) => createContainer(m, { name: "next" })));
+    expect(await store.read((m) => m.get("group", group.id)!.domainId)).toBe(group.domainId);
+  });
+
+  it("a refused operation changes nothing but its event, even if it changed the model before failing", async () => {
+    const { store } = await openStore();
+    const unit = value(await store.execute((m) => createUnit(m, { name: "u", driver: "mock" })));
+    const r = await store.execute((m) => {
+      const c = createContainer(m, { name: "half-made" });
+      expect(c.ok).toBe(true);
+      return updateUnit(m, unit.id + 100, { online: false });
+    });
+    expect(r.ok).toBe(false);
+    expect(await store.read((m) => m.count("container"))).toBe(0);
   });
 
   it("undoes an attach whose event could not be written, and the event log has no gap afterwards", async () => {
@@ -278,6 +291,7 @@ describe("SqliteStore recovery after a refused write", () => {
     await expect(store.execute((m) => attachGroup(m, { owner: null }, group.id, dom.id))).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(await store.read((m) => m.get("group", group.id)!.domainId)).toBe(other.id);
     await accept("Event");
+    await until(() => store.health().ready);
 
     value(await store.execute((m) => replaceDomain(m, { owner: null }, group.id, dom.id)));
     const events = await store.events(0, 1000);
@@ -304,12 +318,14 @@ describe("SqliteStore recovery after a refused write", () => {
     const units = await c.read<PageView<UnitView>>("/v1/units");
     expect(units.items.map((u) => u.id)).toEqual([unit.id]);
     await accept("Unit");
+    await until(() => store.health().ready);
 
     await refuse("Group");
     expectProblem(await c.post(`/v1/groups/${group.id}/attach`, { domainId: dom.id }), 503, "EIO", "store-unavailable");
     expect(await c.groupNow(group.id)).toEqual(group);
     expect(await c.lastSeq()).toBe(seq);
     await accept("Group");
+    await until(() => store.health().ready);
 
     const ok = await c.ok<{ changed: boolean; group: GroupView }>("POST", `/v1/groups/${group.id}/attach`, { domainId: dom.id });
     expect(ok.group.domainId).toBe(dom.id);
@@ -338,6 +354,7 @@ describe("SqliteStore recovery after a refused write", () => {
     // Once the database is whole again, the next operation reloads and proceeds.
     await prisma.$executeRawUnsafe(`ALTER TABLE "Container_away" RENAME TO "Container"`);
     expect(await store.read((m) => [...m.all("container")].map((c) => c.name))).toEqual(["kept"]);
+    await until(() => store.health().ready);
     value(await store.execute((m) => createContainer(m, { name: "after" })));
     expect(await store.read((m) => [...m.all("container")].map((c) => c.name))).toEqual(["kept", "after"]);
   });

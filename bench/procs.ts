@@ -156,11 +156,11 @@ export async function startServer(options: StartOptions): Promise<Server> {
 }
 
 /** The service itself, as `npm start` runs it (the compiled build), on `dbFile`. */
-export function startService(dbFile: string, topology = "none"): Promise<Server> {
+export function startService(dbFile: string, topology = "none", extraArgs: readonly string[] = []): Promise<Server> {
   return startServer({
     name: "service",
     command: SERVICE_LAUNCHER,
-    args: ["--db", dbFile, "--log-level", "warn", "--topology", topology],
+    args: ["--db", dbFile, "--log-level", "warn", "--topology", topology, ...extraArgs],
   });
 }
 

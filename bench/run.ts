@@ -17,13 +17,15 @@ const ms = (v: number) => `${v.toFixed(2)} ms`;
 interface Runs {
   baseline: BaselineRun[];
   service: ServiceRun[];
+  /** The service with synchronous=normal: what durability across power loss costs. */
+  serviceNormal: ServiceRun[];
   search: SearchRun[];
   growth: Map<number, GrowthRun[]>;
   seedMs: Map<number, number>;
 }
 
 async function collect(options: BenchOptions): Promise<Runs> {
-  const runs: Runs = { baseline: [], service: [], search: [], growth: new Map(), seedMs: new Map() };
+  const runs: Runs = { baseline: [], service: [], serviceNormal: [], search: [], growth: new Map(), seedMs: new Map() };
   const templates: GrowthTemplate[] = [];
   try {
     if (options.cases.includes("growth")) {
@@ -46,6 +48,9 @@ async function collect(options: BenchOptions): Promise<Runs> {
         runs.service.push(s);
         log(`${tag} ceiling: ${Math.round(s.ceiling.rps)} req/s; service: ${Math.round(s.attach.rps)} req/s, p50 ${ms(s.attach.p50)}, ` +
           `non-2xx ${s.attach.non2xx}, ops/batch ${(s.batches.items / Math.max(1, s.batches.batches)).toFixed(1)}`);
+        const n = await serviceRun(throughput, ["--synchronous", "normal"]);
+        runs.serviceNormal.push(n);
+        log(`${tag} service with synchronous=normal: ${Math.round(n.attach.rps)} req/s, p50 ${ms(n.attach.p50)}, p99 ${ms(n.attach.p99)}`);
       }
       if (options.cases.includes("search")) {
         const s = await searchRun({ iterations: options.iterations, warmupIterations: options.warmupIterations });
@@ -106,6 +111,17 @@ function rows(runs: Runs, options: BenchOptions): Row[] {
     out.push(row(svc, "service / ceiling (req/s)", "x", ratios(s.map((x) => x.attach.rps), s.map((x) => x.ceiling.rps))));
     out.push(row(svc, "ops per group-commit batch", "items", s.map((x) => x.batches.items / Math.max(1, x.batches.batches))));
     out.push(row(svc, "largest batch", "items", s.map((x) => x.batches.largestBatch)));
+
+    const n = runs.serviceNormal;
+    if (n.length === s.length) {
+      const sync = `3b durability: service with synchronous=normal (${c} conns)`;
+      out.push(row(sync, "requests/s", "req/s", n.map((x) => x.attach.rps)));
+      out.push(row(sync, "p50", "ms", n.map((x) => x.attach.p50)));
+      out.push(row(sync, "p99", "ms", n.map((x) => x.attach.p99)));
+      out.push(row(sync, "non-2xx + errors", "count", n.map((x) => x.attach.non2xx + x.attach.errors + x.attach.timeouts)));
+      out.push(row(sync, "full (default) / normal (req/s)", "x", ratios(s.map((x) => x.attach.rps), n.map((x) => x.attach.rps))));
+      out.push(row(sync, "full (default) / normal (p99)", "x", ratios(s.map((x) => x.attach.p99), n.map((x) => x.attach.p99))));
+    }
   }
   if (runs.search.length > 0) {
     const s = runs.search;
@@ -205,7 +221,7 @@ async function main(): Promise<void> {
     machine: { ...m, loadAverageAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100) },
     options, rows: table,
     raw: {
-      baseline: runs.baseline, service: runs.service, search: runs.search,
+      baseline: runs.baseline, service: runs.service, serviceNormal: runs.serviceNormal, search: runs.search,
       growth: Object.fromEntries(runs.growth), seedMs: Object.fromEntries(runs.seedMs),
     },
     notes: notes(runs, options),

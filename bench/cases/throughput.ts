@@ -68,10 +68,11 @@ export async function baselineRun(options: ThroughputOptions): Promise<BaselineR
   }
 }
 
-export async function serviceRun(options: ThroughputOptions): Promise<ServiceRun> {
+/** `extraArgs`: service settings for this run, e.g. ["--synchronous", "normal"]. */
+export async function serviceRun(options: ThroughputOptions, extraArgs: readonly string[] = []): Promise<ServiceRun> {
   const db = seeded("service");
   try {
-    return await withServer(() => startService(db.file), async (server) => {
+    return await withServer(() => startService(db.file, "none", extraArgs), async (server) => {
       const client = new JsonClient(server.url);
       try {
         const { warmup, measured } = pools(db.seeded);

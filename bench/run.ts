@@ -7,6 +7,7 @@ import { parseBenchArgs, type BenchOptions } from "./args.js";
 import { baselineRun, serviceRun, THROUGHPUT_TOPOLOGY, type BaselineRun, type ServiceRun } from "./cases/throughput.js";
 import { INCOMPATIBLE, searchRun, type SearchRun } from "./cases/search.js";
 import { dropTemplate, growthRun, seedTemplate, type GrowthRun, type GrowthTemplate } from "./cases/growth.js";
+import { READERS, readerFloodRun, WRITERS, type ReaderFloodRun } from "./cases/readers.js";
 import { BenchSetupError } from "./load.js";
 import { machine, row, textTable, writeReport, type Row } from "./report.js";
 import os from "node:os";
@@ -22,10 +23,11 @@ interface Runs {
   search: SearchRun[];
   growth: Map<number, GrowthRun[]>;
   seedMs: Map<number, number>;
+  readers: ReaderFloodRun[];
 }
 
 async function collect(options: BenchOptions): Promise<Runs> {
-  const runs: Runs = { baseline: [], service: [], serviceNormal: [], search: [], growth: new Map(), seedMs: new Map() };
+  const runs: Runs = { baseline: [], service: [], serviceNormal: [], search: [], growth: new Map(), seedMs: new Map(), readers: [] };
   const templates: GrowthTemplate[] = [];
   try {
     if (options.cases.includes("growth")) {
@@ -56,6 +58,12 @@ async function collect(options: BenchOptions): Promise<Runs> {
         const s = await searchRun({ iterations: options.iterations, warmupIterations: options.warmupIterations });
         runs.search.push(s);
         log(`${tag} search p50: single ${ms(s.single.p50)}, server-side ${ms(s.server.p50)}, client-side ${ms(s.client.p50)}`);
+      }
+      if (options.cases.includes("readers")) {
+        const f = await readerFloodRun({ seconds: options.duration, warmupSeconds: options.warmup });
+        runs.readers.push(f);
+        log(`${tag} reader flood: writer p99 alone ${ms(f.alone.p99)}, with ${READERS} readers ${ms(f.flooded.p99)} ` +
+          `(${(f.flooded.p99 / f.alone.p99).toFixed(2)}x); readers ${Math.round(f.readers.rps)} pages/s of ${f.eventsAtFlood} events`);
       }
       for (const t of templates) {
         const g = await growthRun(t, { connections: options.growthConnections, seconds: options.duration, warmupSeconds: options.warmup });
@@ -156,12 +164,29 @@ function rows(runs: Runs, options: BenchOptions): Row[] {
         ratios(p50(large), p50(small)), { text: "<= 1.5x", test: (v) => v <= 1.5 }));
     }
   }
+  if (runs.readers.length > 0) {
+    const f = runs.readers;
+    const sec = `7 reader flood (${WRITERS} writer conns; ${READERS} reader conns on GET /v1/events?limit=1000)`;
+    out.push(row(sec, "writer p99 alone", "ms", f.map((x) => x.alone.p99)));
+    out.push(row(sec, "writer p99 with readers", "ms", f.map((x) => x.flooded.p99)));
+    out.push(row(sec, "writer p99 with readers / alone", "x", f.map((x) => x.flooded.p99 / x.alone.p99)));
+    out.push(row(sec, "writer p50 alone", "ms", f.map((x) => x.alone.p50)));
+    out.push(row(sec, "writer p50 with readers", "ms", f.map((x) => x.flooded.p50)));
+    out.push(row(sec, "writer requests/s alone", "req/s", f.map((x) => x.alone.rps)));
+    out.push(row(sec, "writer requests/s with readers", "req/s", f.map((x) => x.flooded.rps)));
+    out.push(row(sec, "reader pages/s", "req/s", f.map((x) => x.readers.rps)));
+    out.push(row(sec, "reader p99", "ms", f.map((x) => x.readers.p99)));
+    out.push(row(sec, "events per page", "count", f.map((x) => Math.min(1000, x.eventsAtFlood))));
+    out.push(row(sec, "non-2xx + errors (writers and readers)", "count",
+      f.map((x) => [x.alone, x.flooded, x.readers].reduce((n, l) => n + l.non2xx + l.errors + l.timeouts, 0))));
+  }
   const mem = "6 server memory (VmHWM peak / VmRSS at end)";
   if (runs.service.length > 0) {
     out.push(row(mem, "service, cases 1+3: peak", "MiB", runs.service.map((x) => x.memory.peakMiB)));
     out.push(row(mem, "baseline, case 2: peak", "MiB", runs.baseline.map((x) => x.memory.peakMiB)));
   }
   if (runs.search.length > 0) out.push(row(mem, "service, case 4: peak", "MiB", runs.search.map((x) => x.memory.peakMiB)));
+  if (runs.readers.length > 0) out.push(row(mem, "service, case 7: peak", "MiB", runs.readers.map((x) => x.memory.peakMiB)));
   for (const size of sizes) {
     const g = runs.growth.get(size)!;
     const largest = size === sizes[sizes.length - 1] && size >= 100_000;
@@ -193,6 +218,10 @@ function notes(runs: Runs, options: BenchOptions): string[] {
     "Case 5: size N = N domains and groups: N/2 groups with one device and their default dma domain each, on 4 intel-vtd units with one " +
       "shared paging domain each, seeded with the migration SQL and a matching _prisma_migrations row; the service is started with " +
       "--topology none. Start-up is spawn to first 200 from /healthz: migrations check and loading every row into memory.",
+    `Case 7 reader flood: ${WRITERS} connections attach/detach (as in case 3) for the measured time alone, then again while ` +
+      `${READERS} more connections fetch GET /v1/events?limit=1000 back to back; both phases on the same server in the same run, ` +
+      "each on its own pool of groups; the warm-up's writes fill the event log the readers fetch.",
+    "The service runs with its per-client rate limits off (--rate-limit-reads 0 --rate-limit-writes 0): all the load comes from one address.",
     "The service runs exactly as `npm start` runs it after building: bin/iommu-arbiter-server, which sets the malloc and V8 heap " +
       "settings and execs node dist/server.js, one process, so /proc/<pid>/status is the server's own.",
   ];
@@ -222,7 +251,7 @@ async function main(): Promise<void> {
     options, rows: table,
     raw: {
       baseline: runs.baseline, service: runs.service, serviceNormal: runs.serviceNormal, search: runs.search,
-      growth: Object.fromEntries(runs.growth), seedMs: Object.fromEntries(runs.seedMs),
+      growth: Object.fromEntries(runs.growth), seedMs: Object.fromEntries(runs.seedMs), readers: runs.readers,
     },
     notes: notes(runs, options),
     elapsedSeconds: (performance.now() - started) / 1000,

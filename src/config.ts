@@ -51,6 +51,44 @@ export const SETTINGS = {
     flag: "synchronous", env: "DB_SYNCHRONOUS", kind: { type: "choice", values: ["full", "normal"] }, fallback: "full",
     help: "full: an answered change survives power loss; normal: survives a crash of the process only",
   },
+  // Bounded resources: what one client, or a slow one, may hold.
+  bodyLimit: { flag: "body-limit", env: "BODY_LIMIT", kind: { type: "integer", min: 1, max: 1 << 30 }, fallback: "65536", help: "largest request body in bytes" },
+  headersTimeout: {
+    flag: "headers-timeout", env: "HEADERS_TIMEOUT", kind: { type: "integer", min: 1, max: 3_600_000 }, fallback: "10000",
+    help: "ms a client has to send a request's headers (at most the request timeout)",
+  },
+  requestTimeout: {
+    flag: "request-timeout", env: "REQUEST_TIMEOUT", kind: { type: "integer", min: 1, max: 3_600_000 }, fallback: "30000",
+    help: "ms a client has to send a whole request, headers and body",
+  },
+  socketTimeout: {
+    flag: "socket-timeout", env: "SOCKET_TIMEOUT", kind: { type: "integer", min: 0, max: 3_600_000 }, fallback: "60000",
+    help: "ms a connection may stay silent in either direction; 0 = never closed for silence",
+  },
+  keepAliveTimeout: {
+    flag: "keep-alive-timeout", env: "KEEP_ALIVE_TIMEOUT", kind: { type: "integer", min: 1, max: 3_600_000 }, fallback: "10000",
+    help: "ms an idle keep-alive connection is kept between requests",
+  },
+  maxConnections: {
+    flag: "max-connections", env: "MAX_CONNECTIONS", kind: { type: "integer", min: 0, max: 1_000_000 }, fallback: "1000",
+    help: "open connections served at once; the extra ones get 503; 0 = no cap",
+  },
+  rateLimitReads: {
+    flag: "rate-limit-reads", env: "RATE_LIMIT_READS", kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER }, fallback: "10000",
+    help: "GET requests per client per window; 0 = unlimited",
+  },
+  rateLimitWrites: {
+    flag: "rate-limit-writes", env: "RATE_LIMIT_WRITES", kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER }, fallback: "2000",
+    help: "POST/PATCH/DELETE requests per client per window; 0 = unlimited",
+  },
+  rateLimitWindow: {
+    flag: "rate-limit-window", env: "RATE_LIMIT_WINDOW", kind: { type: "integer", min: 1, max: 86_400_000 }, fallback: "10000",
+    help: "ms of the rate-limit window",
+  },
+  maxEventLoopDelay: {
+    flag: "max-event-loop-delay", env: "MAX_EVENT_LOOP_DELAY", kind: { type: "integer", min: 0, max: 3_600_000 }, fallback: "1000",
+    help: "ms of event-loop lag past which requests get 503; 0 = never shed",
+  },
 } as const satisfies Record<string, Setting>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -66,6 +104,24 @@ export type Settings = { -readonly [N in SettingName]: (typeof SETTINGS)[N]["fal
   ? ValueOf<(typeof SETTINGS)[N]["kind"]> | null
   : ValueOf<(typeof SETTINGS)[N]["kind"]> };
 
+/** What a client may hold: sizes, timeouts, budgets (see SETTINGS for each). */
+export interface Limits {
+  readonly bodyLimit: number;
+  readonly headersTimeout: number;
+  readonly requestTimeout: number;
+  /** 0: connections are never closed for silence. */
+  readonly socketTimeout: number;
+  readonly keepAliveTimeout: number;
+  /** 0: no cap. */
+  readonly maxConnections: number;
+  /** Per client and window; 0: unlimited. */
+  readonly rateLimitReads: number;
+  readonly rateLimitWrites: number;
+  readonly rateLimitWindow: number;
+  /** 0: never shed load. */
+  readonly maxEventLoopDelay: number;
+}
+
 export interface Config {
   readonly host: string;
   readonly port: number;
@@ -78,6 +134,7 @@ export interface Config {
   readonly eventRetention: number;
   /** SQLite's synchronous setting for the store's writer (see src/store/sqlite.ts). */
   readonly synchronous: "full" | "normal";
+  readonly limits: Limits;
 }
 
 export function usage(): string {
@@ -138,6 +195,28 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   return out as Settings;
 }
 
+function limitsOf(s: Settings): Limits {
+  // Node refuses a headers timeout longer than the request timeout.
+  if (s.headersTimeout > s.requestTimeout) {
+    throw new ConfigError(`headers timeout (${s.headersTimeout} ms) must not exceed request timeout (${s.requestTimeout} ms)`);
+  }
+  return {
+    bodyLimit: s.bodyLimit,
+    headersTimeout: s.headersTimeout,
+    requestTimeout: s.requestTimeout,
+    socketTimeout: s.socketTimeout,
+    keepAliveTimeout: s.keepAliveTimeout,
+    maxConnections: s.maxConnections,
+    rateLimitReads: s.rateLimitReads,
+    rateLimitWrites: s.rateLimitWrites,
+    rateLimitWindow: s.rateLimitWindow,
+    maxEventLoopDelay: s.maxEventLoopDelay,
+  };
+}
+
+/** The limits when nothing is configured: what buildApp uses without options. */
+export const DEFAULT_LIMITS: Limits = limitsOf(parseSettings([], {}));
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const s = parseSettings(argv, env);
   const topology = s.topologyFile ?? path.join(PROJECT_ROOT, "examples", "intel-2s-server.json");
@@ -150,5 +229,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     migrationsDir: path.join(PROJECT_ROOT, "prisma", "migrations"),
     eventRetention: s.eventRetention,
     synchronous: s.synchronous,
+    limits: limitsOf(s),
   };
 }

@@ -47,7 +47,7 @@ export async function start(config: Config) {
     file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention,
     synchronous: config.synchronous, onCheckpointerFailure: (error) => warn(error),
   });
-  const app = await buildApp({ store, logger: { level: config.logLevel } });
+  const app = await buildApp({ store, logger: { level: config.logLevel }, limits: config.limits });
   warn = (error) => app.log.warn({ err: error }, "background WAL checkpointer failed; SQLite checkpoints inline from now on");
   app.addHook("onClose", () => store.close());
   if (topology) {

@@ -1,5 +1,8 @@
-// Every attach / replace / detach / claim attempt is recorded, whatever its
-// outcome: the event log is how a user sees what the arbiter decided.
+// Every attach / replace / detach / claim attempt on an existing object is
+// recorded, whatever its outcome: the event log is how a user sees what the
+// arbiter decided. An attempt on an object that does not exist is not a
+// decision about anything, and recording it would let any client grow the
+// log without bound by naming ids at random; it is answered, not logged.
 import type { Caller } from "./caller.js";
 import type { EventOp } from "./entities.js";
 import { errnoCode } from "./errno.js";
@@ -13,11 +16,26 @@ export interface EventSubject {
   readonly containerId?: number | null;
 }
 
+/**
+ * Whether the objects the attempt acts on exist: the group or device it
+ * would move and the container it would move it through. The target domain
+ * is not one of them: refusing to attach an existing group to a missing
+ * domain is still a decision about that group.
+ */
+function subjectExists(model: Topology, subject: EventSubject): boolean {
+  if (subject.deviceId != null && !model.get("device", subject.deviceId)) return false;
+  if (subject.groupId != null && !model.get("group", subject.groupId)) return false;
+  if (subject.containerId != null && !model.get("container", subject.containerId)) return false;
+  return true;
+}
+
 export function recordAttempt<T>(
   model: Topology, op: EventOp, caller: Caller, subject: EventSubject,
   result: Result<T>, resolvedDomainId?: number,
 ): Result<T> {
   const failed = result.ok ? null : result.error;
+  // Only an ENOENT can mean a missing subject; other outcomes skip the lookups.
+  if (failed?.errno === "ENOENT" && !subjectExists(model, subject)) return result;
   model.record({
     op,
     owner: caller.owner,

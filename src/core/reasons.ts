@@ -49,6 +49,12 @@ export const REASONS = {
   "store-unavailable": { soft: false, title: "The database could not make the change durable" },
   "not-ready": { soft: false, title: "The service does not take changes right now" },
   "internal-error": { soft: false, title: "Internal error" },
+  // Bounded resources: the client may try again later (EAGAIN) or must be faster.
+  "rate-limited": { soft: false, title: "Too many requests from this client; retry after the given delay" },
+  "overloaded": { soft: false, title: "The server is overloaded; retry after the given delay" },
+  "too-many-connections": { soft: false, title: "Too many open connections; retry after the given delay" },
+  "request-timeout": { soft: false, title: "The request did not arrive in time" },
+  "headers-too-large": { soft: false, title: "The request headers are too large" },
 } as const;
 
 export type Reason = keyof typeof REASONS;

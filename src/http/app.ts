@@ -2,13 +2,14 @@
 // entry point builds it and listens: one app, two ways to drive it.
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { randomBytes } from "node:crypto";
 import fastJsonStringify from "fast-json-stringify";
 import { Ajv } from "ajv";
 import type { ArbiterStore } from "../store/store.js";
 import { installErrorHandling } from "./errors.js";
 import { sendProblem } from "./problem.js";
 import { Problem } from "./schemas/common.js";
+import { installLimits, resolveLimits, serverOptions, type LimitOptions } from "./limits.js";
+import { requestIdGenerator } from "./request-id.js";
 import { routes } from "./routes/index.js";
 
 declare module "fastify" {
@@ -21,16 +22,18 @@ export interface AppOptions {
   readonly store: ArbiterStore;
   /** pino options, or false for silence (tests). */
   readonly logger?: FastifyServerOptions["logger"];
+  /** Timeouts, sizes and budgets; each one left out takes its default (src/config.ts). */
+  readonly limits?: LimitOptions;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  // Request ids: the client's X-Request-Id if it sent one, else boot id + counter.
-  const boot = randomBytes(3).toString("hex");
-  let counter = 0;
+  const limits = resolveLimits(options.limits);
   const app = Fastify({
     logger: options.logger ?? false,
-    requestIdHeader: "x-request-id",
-    genReqId: () => `${boot}-${(++counter).toString(36)}`,
+    // genReqId reads X-Request-Id itself, to refuse unbounded or unsafe ids.
+    requestIdHeader: false,
+    genReqId: requestIdGenerator(),
+    ...serverOptions(limits),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Two validators: path and query values arrive as text and are converted
@@ -61,6 +64,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     done();
   });
   installErrorHandling(app);
+  await installLimits(app, limits);
   // Liveness: the process answers. Readiness: the store takes changes now
   // (not while the disk refuses writes or the model is being rebuilt).
   const Status = { type: "object", properties: { status: { type: "string" } } } as const;

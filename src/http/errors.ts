@@ -3,7 +3,7 @@
 import type { FastifyError, FastifyInstance } from "fastify";
 import type { ErrnoError } from "../core/result.js";
 import { StoreUnavailableError } from "../store/store.js";
-import { sendProblem } from "./problem.js";
+import { ProblemError, sendProblem } from "./problem.js";
 
 function fieldOf(error: FastifyError): { field: string; message: string }[] {
   const context = error.validationContext ?? "body";
@@ -21,6 +21,7 @@ function fieldOf(error: FastifyError): { field: string; message: string }[] {
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof ProblemError) return sendProblem(reply.headers(error.headers), error.problem, error.status);
     if (error.validation) {
       const errors = fieldOf(error);
       const detail = errors.map((e) => `${e.field} ${e.message}`).join("; ");

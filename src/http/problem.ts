@@ -14,6 +14,7 @@ const STATUS: Partial<Record<ErrnoName, number>> = {
   ENOENT: 404,
   EOPNOTSUPP: 501,
   EIO: 503,
+  EAGAIN: 429,
 };
 
 /** Reasons that mean "your request is malformed", whatever their errno. */
@@ -41,17 +42,24 @@ export interface ProblemDocument {
   [id: `${string}Id`]: unknown;
 }
 
-export function problemOf(error: ErrnoError, request: FastifyRequest, status = statusOf(error)): ProblemDocument {
-  const doc: ProblemDocument = {
+/** The document without what only a parsed request knows (its url and id). */
+export function problemBody(error: ErrnoError, status = statusOf(error)): ProblemDocument {
+  return {
     type: `urn:iommu-arbiter:problem:${error.reason}`,
     title: REASONS[error.reason].title,
     status,
     detail: error.detail,
-    instance: request.url,
     errno: error.errno,
     code: errnoCode(error.errno),
     soft: isSoft(error),
     reason: error.reason,
+  };
+}
+
+export function problemOf(error: ErrnoError, request: FastifyRequest, status = statusOf(error)): ProblemDocument {
+  const doc: ProblemDocument = {
+    ...problemBody(error, status),
+    instance: request.url,
     requestId: String(request.id),
     ...error.ids,
   };
@@ -73,4 +81,19 @@ export function sendProblem(reply: FastifyReply, error: ErrnoError, status = sta
   else if (doc.soft) log.debug(fields, doc.detail);
   else log.warn(fields, doc.detail);
   return reply.code(status).type("application/problem+json").send(doc);
+}
+
+/**
+ * A refusal raised from a hook or plugin (rate limit, load shedding) that the
+ * error handler answers as this problem, with these headers (Retry-After).
+ */
+export class ProblemError extends Error {
+  constructor(
+    readonly problem: ErrnoError,
+    readonly status: number,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(problem.detail);
+    this.name = "ProblemError";
+  }
 }

@@ -117,7 +117,10 @@ describe("claim", () => {
 
   it("of a missing group → ENOENT", () => {
     const { fx } = setup();
+    fx.commit();
     expect(errorOf(claimOwnership(fx.model, VFIO, 999))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
+    expect(errorOf(releaseOwnership(fx.model, VFIO, 999))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
+    expect(fx.events()).toEqual([]); // no such subject: answered, not logged
   });
 });
 

@@ -264,8 +264,10 @@ describe("containerAttach", () => {
     const unit = fx.unit("mock");
     const group = fx.groupWith(unit.id).group;
     const ioas = fx.container();
+    fx.commit();
     const r = what === "container" ? containerAttach(fx.model, ANON, 99, group.id) : containerAttach(fx.model, ANON, ioas.id, 99);
     expect(errorOf(r)).toMatchObject({ errno: "ENOENT", reason });
+    expect(fx.events()).toEqual([]); // no such subject: answered, not logged
   });
 
   it("16 incompatible automatic domains, then a compatible one (17 SMMUv3 instances)", () => {
@@ -354,6 +356,10 @@ describe("containerDetach", () => {
     const fx = build();
     const unit = fx.unit("mock");
     const group = fx.groupWith(unit.id).group;
+    const ioas = fx.container();
+    fx.commit();
     expect(errorOf(containerDetach(fx.model, ANON, 77, group.id))).toMatchObject({ errno: "ENOENT", reason: "no-such-container" });
+    expect(errorOf(containerDetach(fx.model, ANON, ioas.id, 77))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
+    expect(fx.events()).toEqual([]); // no such subject: answered, not logged
   });
 });

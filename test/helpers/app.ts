@@ -6,6 +6,7 @@ import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { PROJECT_ROOT } from "../../src/config.js";
 import { buildApp } from "../../src/http/app.js";
+import type { LimitOptions } from "../../src/http/limits.js";
 import { SqliteStore } from "../../src/store/store.js";
 
 export const MIGRATIONS = path.join(PROJECT_ROOT, "prisma", "migrations");
@@ -24,9 +25,17 @@ export function tempDbFile(): { dir: string; file: string } {
   return { dir, file: path.join(dir, "test.db") };
 }
 
+/**
+ * The production limits, except load shedding: inject() drives requests with
+ * promises only, which starves the event loop's timers, so the lag sample
+ * load shedding reads is stale or huge in-process. test/http/limits.test.ts
+ * tests shedding on its own app.
+ */
+export const TEST_LIMITS: LimitOptions = { maxEventLoopDelay: 0 };
+
 export async function openApp(file: string): Promise<{ app: FastifyInstance; store: SqliteStore }> {
   const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS });
-  const app = await buildApp({ store, logger: false });
+  const app = await buildApp({ store, logger: false, limits: TEST_LIMITS });
   app.addHook("onClose", () => store.close());
   await app.ready();
   return { app, store };

@@ -107,6 +107,35 @@ describe("GET /v1/events", () => {
     await c.post("/v1/containers/1/attach", {});
     expect(await c.lastSeq()).toBe(seq);
   });
+
+  it("does not log attempts on a group, device or container that does not exist (404, nothing stored)", async () => {
+    const { group } = await c.groupWith(unit.id);
+    const d = await c.domain({ unitId: unit.id });
+    const ct = await c.container();
+    const seq = await c.lastSeq();
+    const missing = 987654;
+    const requests: [string, object][] = [
+      [`/v1/groups/${missing}/attach`, { domainId: d.id }],
+      [`/v1/groups/${missing}/replace`, { domainId: d.id }],
+      [`/v1/groups/${missing}/detach`, { domainId: d.id }],
+      [`/v1/groups/${missing}/claim`, { owner: "qemu" }],
+      [`/v1/groups/${missing}/release`, { owner: "qemu" }],
+      [`/v1/devices/${missing}/attach`, { domainId: d.id }],
+      [`/v1/devices/${missing}/detach`, { domainId: d.id }],
+      [`/v1/containers/${missing}/attach`, { groupId: group.id }],
+      [`/v1/containers/${ct.id}/attach`, { groupId: missing }],
+      [`/v1/containers/${missing}/detach`, { groupId: group.id }],
+    ];
+    for (const [url, body] of requests) {
+      const res = await c.post(url, body);
+      expect(res.status, url).toBe(404);
+      expect(res.body, url).toMatchObject({ errno: "ENOENT" });
+    }
+    expect(await c.lastSeq()).toBe(seq);
+    // An existing group refused for a missing domain is a decision: logged.
+    await c.expect(404, "POST", `/v1/groups/${group.id}/attach`, { domainId: missing });
+    expect(await c.events(seq)).toMatchObject([{ op: "attach-group", groupId: group.id, domainId: missing, reason: "no-such-domain" }]);
+  });
 });
 
 describe("bad input", () => {

@@ -1,0 +1,189 @@
+// Bounded resources: what a slow client, a greedy one or a flood may hold.
+// Timeouts and sizes are server options (Node cuts the connection off); the
+// connection cap, load shedding and rate limits are onRequest hooks that
+// answer with our problem documents; helmet adds the security headers.
+import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from "fastify";
+import type { ServerOptions } from "node:http";
+import helmet from "@fastify/helmet";
+import rateLimit from "@fastify/rate-limit";
+import underPressure from "@fastify/under-pressure";
+import { STATUS_CODES } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { Socket } from "node:net";
+import { DEFAULT_LIMITS, type Limits } from "../config.js";
+import type { ErrnoError } from "../core/result.js";
+import { problemBody, ProblemError } from "./problem.js";
+
+export interface LimitOptions extends Partial<Limits> {
+  /** How often under-pressure samples the event loop, ms (tests shorten it). */
+  readonly pressureSampleInterval?: number;
+}
+
+/** Routes no limit applies to: a probe must see the process, not its load. */
+const EXEMPT: ReadonlySet<string | undefined> = new Set(["/healthz", "/readyz"]);
+
+/**
+ * Whose budget a request spends. The client's address today; once requests
+ * carry an authenticated caller, its name is the better key (one client
+ * behind a proxy or NAT is then not many, and many clients behind one
+ * address are not one).
+ */
+export function clientKey(request: FastifyRequest): string {
+  return request.ip;
+}
+
+export function resolveLimits(options: LimitOptions = {}): Limits & { pressureSampleInterval: number } {
+  const limits = { ...DEFAULT_LIMITS, pressureSampleInterval: 1000, ...options };
+  if (limits.headersTimeout > limits.requestTimeout) {
+    throw new RangeError(`headersTimeout (${limits.headersTimeout}) must not exceed requestTimeout (${limits.requestTimeout})`);
+  }
+  return limits;
+}
+
+/** The Fastify factory options that bound a connection's time and a body's size. */
+export function serverOptions(limits: Limits): Pick<FastifyServerOptions,
+  "bodyLimit" | "connectionTimeout" | "keepAliveTimeout" | "requestTimeout" | "clientErrorHandler"> & { http: ServerOptions } {
+  return {
+    bodyLimit: limits.bodyLimit,
+    connectionTimeout: limits.socketTimeout,
+    keepAliveTimeout: limits.keepAliveTimeout,
+    requestTimeout: limits.requestTimeout,
+    http: {
+      headersTimeout: limits.headersTimeout,
+      requestTimeout: limits.requestTimeout,
+      // Node checks both timeouts on this period (30 s by default), so the
+      // period bounds how late a slow client is cut off.
+      connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(limits.headersTimeout / 4))),
+    },
+    clientErrorHandler: answerClientError,
+  };
+}
+
+/**
+ * Node's clientError: a request that timed out or could not be parsed. There
+ * is no request object yet, so the problem is written to the socket as is,
+ * and the connection closed once it is flushed.
+ */
+function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, problem]: [number, ErrnoError] =
+    error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [408, { errno: "ETIMEDOUT", reason: "request-timeout", detail: "the request's headers or body did not arrive in time; the connection is closed" }]
+      : error.code === "HPE_HEADER_OVERFLOW"
+        ? [431, { errno: "E2BIG", reason: "headers-too-large", detail: "the request headers exceed the server's limit" }]
+        : [400, { errno: "EINVAL", reason: "invalid-request", detail: "malformed HTTP request" }];
+  this.log.warn({ code: error.code, remoteAddress: socket.remoteAddress, status }, problem.detail);
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(problemBody(problem, status));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+}
+
+/** Register every limit; call before any route is declared (rate limits attach per route). */
+export async function installLimits(app: FastifyInstance, limits: Limits & { pressureSampleInterval: number }): Promise<void> {
+  await app.register(helmet, {
+    // JSON only: no document is ever rendered, so the document-oriented
+    // headers (CSP, COOP, COEP, Origin-Agent-Cluster, legacy IE/Flash ones)
+    // would be bytes on every answer for nothing. HSTS belongs to whatever
+    // terminates TLS; this service speaks plain HTTP.
+    contentSecurityPolicy: false,
+    crossOriginEmbedderPolicy: false,
+    crossOriginOpenerPolicy: false,
+    originAgentCluster: false,
+    strictTransportSecurity: false,
+    xDnsPrefetchControl: false,
+    xDownloadOptions: false,
+    xPermittedCrossDomainPolicies: false,
+    xXssProtection: false,
+    // Kept: nosniff (a browser never reads an answer as HTML or script),
+    // X-Frame-Options DENY and CORP same-origin (no other site frames or
+    // embeds our answers), Referrer-Policy no-referrer.
+    xFrameOptions: { action: "deny" },
+  });
+  capConnections(app, limits.maxConnections);
+  if (limits.maxEventLoopDelay > 0) await shedLoad(app, limits.maxEventLoopDelay, limits.pressureSampleInterval);
+  await limitRates(app, limits);
+}
+
+/**
+ * At most `max` connections are served at once. An extra one is accepted
+ * (so it can be told why) and its first request answered 503 with
+ * Connection: close; one that never sends a request is closed by the
+ * headers timeout.
+ */
+function capConnections(app: FastifyInstance, max: number): void {
+  if (max === 0) return;
+  let open = 0;
+  const refused = new WeakSet<Socket>();
+  app.server.on("connection", (socket: Socket) => {
+    if (++open > max) refused.add(socket);
+    socket.once("close", () => { open--; });
+  });
+  app.addHook("onRequest", (request, reply, done) => {
+    if (!refused.has(request.raw.socket)) return done();
+    reply.header("connection", "close");
+    done(new ProblemError({
+      errno: "EAGAIN", reason: "too-many-connections",
+      detail: `the server already holds its ${max} connections; retry on a new connection later`,
+    }, 503, { "retry-after": "1" }));
+  });
+}
+
+/**
+ * 503 while the event loop lags: every answer would be late anyway. The
+ * samples taken before the app was ready, or in the interval that covers
+ * that moment, measure start-up work (migrations, the topology load), not
+ * load, and a sample without data (the monitor's first tick records nothing)
+ * is no measurement: neither sheds.
+ */
+async function shedLoad(app: FastifyInstance, maxEventLoopDelay: number, sampleInterval: number): Promise<void> {
+  const retryAfter = Math.max(1, Math.ceil(sampleInterval / 1000));
+  let readyAt = Number.POSITIVE_INFINITY;
+  app.addHook("onReady", (done) => {
+    readyAt = performance.now();
+    done();
+  });
+  await app.register(underPressure, {
+    maxEventLoopDelay,
+    sampleInterval,
+    pressureHandler: async (request, _reply, _type, value) => {
+      if (EXEMPT.has(request.routeOptions.url)) return;
+      if (value === undefined || !Number.isFinite(value) || performance.now() - readyAt < 2 * sampleInterval) return;
+      throw new ProblemError({
+        errno: "EAGAIN", reason: "overloaded",
+        detail: `the server is overloaded (event loop ${Math.round(value)} ms late, limit ${maxEventLoopDelay} ms); retry later`,
+      }, 503, { "retry-after": String(retryAfter) });
+    },
+  });
+}
+
+/**
+ * Per-client budgets, reads and writes apart. Writes are what is scarce:
+ * each one goes through the single writer and most add an event row, so
+ * their budget is the tighter one. Reads are answered from memory and
+ * clients legitimately poll (events, compatibility), so they get more.
+ */
+async function limitRates(app: FastifyInstance, limits: Limits): Promise<void> {
+  const { rateLimitReads: reads, rateLimitWrites: writes, rateLimitWindow: window } = limits;
+  if (reads === 0 && writes === 0) return;
+  const isRead = (request: FastifyRequest) => request.method === "GET" || request.method === "HEAD";
+  const budget = (request: FastifyRequest) => (isRead(request) ? reads : writes);
+  await app.register(rateLimit, {
+    global: true,
+    hook: "onRequest",
+    timeWindow: window,
+    keyGenerator: (request) => `${isRead(request) ? "read" : "write"} ${clientKey(request)}`,
+    max: (request) => budget(request),
+    allowList: (request) => EXEMPT.has(request.routeOptions.url) || budget(request) === 0,
+    errorResponseBuilder: (request, context) => new ProblemError({
+      errno: "EAGAIN", reason: "rate-limited",
+      detail: `more than ${context.max} ${isRead(request) ? "reads" : "writes"} in ${window} ms from this client; retry in ${context.after}`,
+    }, 429, { "retry-after": String(Math.max(1, Math.ceil(context.ttl / 1000))) }),
+  });
+}

@@ -47,6 +47,10 @@ export const SETTINGS = {
     flag: "event-retention", env: "EVENT_RETENTION", kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER }, fallback: "1000000",
     help: "most recent events kept; 0 keeps all",
   },
+  idempotencyTtl: {
+    flag: "idempotency-ttl", env: "IDEMPOTENCY_TTL", kind: { type: "integer", min: 1, max: 31_536_000 }, fallback: "86400",
+    help: "seconds an Idempotency-Key's answer is remembered for replay",
+  },
 } as const satisfies Record<string, Setting>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -72,6 +76,8 @@ export interface Config {
   readonly migrationsDir: string;
   /** Most recent events kept in the log; 0 keeps all. */
   readonly eventRetention: number;
+  /** Seconds an Idempotency-Key's answer is remembered for replay. */
+  readonly idempotencyTtl: number;
 }
 
 export function usage(): string {
@@ -143,5 +149,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     topologyFile: topology === "none" ? null : path.resolve(topology),
     migrationsDir: path.join(PROJECT_ROOT, "prisma", "migrations"),
     eventRetention: s.eventRetention,
+    idempotencyTtl: s.idempotencyTtl,
   };
 }

@@ -45,6 +45,7 @@ export async function start(config: Config) {
   let warn: (error: Error) => void = () => undefined;
   const store = await SqliteStore.open({
     file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention,
+    idempotencyTtlMs: config.idempotencyTtl * 1000,
     onCheckpointerFailure: (error) => warn(error),
   });
   const app = await buildApp({ store, logger: { level: config.logLevel } });

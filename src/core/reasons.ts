@@ -48,6 +48,10 @@ export const REASONS = {
   "no-such-route": { soft: false, title: "No such route" },
   "store-unavailable": { soft: false, title: "The database could not make the change durable" },
   "internal-error": { soft: false, title: "Internal error" },
+  "invalid-idempotency-key": { soft: false, title: "Idempotency-Key is not a quoted string of 1 to 255 printable ASCII characters" },
+  "idempotency-key-reused": { soft: false, title: "Idempotency-Key was already used for another request" },
+  "idempotency-key-in-flight": { soft: false, title: "A request with this Idempotency-Key is still being processed" },
+  "precondition-failed": { soft: false, title: "If-Match does not match the resource's current version" },
 } as const;
 
 export type Reason = keyof typeof REASONS;

@@ -26,7 +26,9 @@ export { StoreLockedError } from "./lock.js";
 
 export interface ArbiterStore {
   /** Run one core operation atomically; resolves once its effects are durable. */
-  execute<T>(op: (model: Topology) => Result<T>): Promise<Result<T>>;
+  execute<T>(op: (model: Topology) => Result<T>, options?: ExecuteOptions<T>): Promise<Result<T>>;
+  /** A remembered answer for (client, key), if one is stored and not expired. */
+  remembered(client: string, key: string): RememberedAnswer | undefined;
   /** Read the model; resolves once everything the read could observe is durable. */
   read<T>(view: (model: Topology) => T): Promise<T>;
   /** The event log, oldest first, strictly after `after`; optionally one group's only. */
@@ -34,6 +36,34 @@ export interface ArbiterStore {
   stats(): StoreStats;
   close(): Promise<void>;
 }
+
+export interface ExecuteOptions<T> {
+  /** Remember the answer under an idempotency key, atomically with the operation. */
+  readonly remember?: {
+    readonly client: string;
+    readonly key: string;
+    readonly fingerprint: string;
+    /** Called synchronously right after the operation, with its result; what it returns is stored. */
+    answer(result: Result<T>): StoredAnswer;
+  };
+}
+
+/** An HTTP answer as sent: replayed byte for byte to a retry with the same idempotency key. */
+export interface StoredAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface RememberedAnswer extends StoredAnswer {
+  readonly fingerprint: string;
+  /** ms since the epoch */
+  readonly storedAt: number;
+}
+
+/** How long an idempotent answer is remembered unless the store is told otherwise. */
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
 export interface StoreStats extends RunnerStats {
   readonly checkpoints: number;
@@ -67,6 +97,10 @@ export interface SqliteStoreOptions {
   readonly eventRetention?: number;
   /** The background checkpointer failed; SQLite checkpoints inline again from then on. */
   readonly onCheckpointerFailure?: (error: Error) => void;
+  /** How long remembered idempotent answers are kept, in ms (default 24 h). */
+  readonly idempotencyTtlMs?: number;
+  /** The clock remembered answers are stamped and expired with (tests inject one). */
+  readonly now?: () => number;
 }
 
 /**
@@ -106,6 +140,13 @@ export class SqliteStore implements ArbiterStore {
   private readonly runner: GroupCommitRunner<Stamped>;
   private readonly checkpointer: Checkpointer;
   private closed = false;
+  /**
+   * TEMPORARY, until the durable store lands: remembered idempotent answers
+   * live in memory only, keyed "client\0key", oldest first. They do not
+   * survive a restart (test/store/idempotency-restart.test.ts pins that they
+   * must) and are not written in the operation's transaction.
+   */
+  private readonly answers = new Map<string, RememberedAnswer>();
 
   private model: Topology;
   private lastSeq: number;
@@ -146,17 +187,49 @@ export class SqliteStore implements ArbiterStore {
     }
   }
 
-  async execute<T>(op: (model: Topology) => Result<T>): Promise<Result<T>> {
+  async execute<T>(op: (model: Topology) => Result<T>, options?: ExecuteOptions<T>): Promise<Result<T>> {
     if (this.closed) throw new StoreUnavailableError("store is closed");
     await this.ready();
     const result = op(this.model);
+    const slot = options?.remember ? this.remember(options.remember, result) : null; // TEMPORARY
     const stamped = this.model.hasChanges() ? this.stamp(this.model.drain()) : null;
     try {
       await this.runner.commit(stamped);
     } catch (error) {
+      if (slot !== null) this.answers.delete(slot); // TEMPORARY
       throw new StoreUnavailableError(error);
     }
     return result;
+  }
+
+  remembered(client: string, key: string): RememberedAnswer | undefined {
+    const slot = `${client}\0${key}`;
+    const found = this.answers.get(slot);
+    if (found && this.expired(found)) {
+      this.answers.delete(slot);
+      return undefined;
+    }
+    return found;
+  }
+
+  /** TEMPORARY in-memory remembering; drops expired answers from the front. */
+  private remember<T>(memo: NonNullable<ExecuteOptions<T>["remember"]>, result: Result<T>): string {
+    const slot = `${memo.client}\0${memo.key}`;
+    this.answers.delete(slot);
+    this.answers.set(slot, { ...memo.answer(result), fingerprint: memo.fingerprint, storedAt: this.now() });
+    for (const [old, answer] of this.answers) {
+      if (!this.expired(answer)) break;
+      this.answers.delete(old);
+    }
+    return slot;
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  private expired(answer: RememberedAnswer): boolean {
+    return this.now() - answer.storedAt >= (this.options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS);
   }
 
   async read<T>(view: (model: Topology) => T): Promise<T> {

@@ -89,6 +89,10 @@ export const SETTINGS = {
     flag: "max-event-loop-delay", env: "MAX_EVENT_LOOP_DELAY", kind: { type: "integer", min: 0, max: 3_600_000 }, fallback: "1000",
     help: "ms of event-loop lag past which requests get 503; 0 = never shed",
   },
+  idempotencyTtl: {
+    flag: "idempotency-ttl", env: "IDEMPOTENCY_TTL", kind: { type: "integer", min: 1, max: 31_536_000 }, fallback: "86400",
+    help: "seconds an Idempotency-Key's answer is remembered for replay",
+  },
 } as const satisfies Record<string, Setting>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -135,6 +139,8 @@ export interface Config {
   /** SQLite's synchronous setting for the store's writer (see src/store/sqlite.ts). */
   readonly synchronous: "full" | "normal";
   readonly limits: Limits;
+  /** Seconds an Idempotency-Key's answer is remembered for replay. */
+  readonly idempotencyTtl: number;
 }
 
 export function usage(): string {
@@ -230,5 +236,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     eventRetention: s.eventRetention,
     synchronous: s.synchronous,
     limits: limitsOf(s),
+    idempotencyTtl: s.idempotencyTtl,
   };
 }

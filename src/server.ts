@@ -45,7 +45,8 @@ export async function start(config: Config) {
   let warn: (error: Error) => void = () => undefined;
   const store = await SqliteStore.open({
     file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention,
-    synchronous: config.synchronous, onCheckpointerFailure: (error) => warn(error),
+    synchronous: config.synchronous, idempotencyTtlMs: config.idempotencyTtl * 1000,
+    onCheckpointerFailure: (error) => warn(error),
   });
   const app = await buildApp({ store, logger: { level: config.logLevel }, limits: config.limits });
   warn = (error) => app.log.warn({ err: error }, "background WAL checkpointer failed; SQLite checkpoints inline from now on");

@@ -55,6 +55,10 @@ export const REASONS = {
   "too-many-connections": { soft: false, title: "Too many open connections; retry after the given delay" },
   "request-timeout": { soft: false, title: "The request did not arrive in time" },
   "headers-too-large": { soft: false, title: "The request headers are too large" },
+  "invalid-idempotency-key": { soft: false, title: "Idempotency-Key is not a quoted string of 1 to 255 printable ASCII characters" },
+  "idempotency-key-reused": { soft: false, title: "Idempotency-Key was already used for another request" },
+  "idempotency-key-in-flight": { soft: false, title: "A request with this Idempotency-Key is still being processed" },
+  "precondition-failed": { soft: false, title: "If-Match does not match the resource's current version" },
 } as const;
 
 export type Reason = keyof typeof REASONS;

@@ -1,24 +1,44 @@
 // Representations sent to clients, built from the model inside the same
 // synchronous step as the operation they describe, so they are consistent.
+// Each carries its `version` (src/http/version.ts): a digest of the rest of
+// the representation, sent as the ETag and compared with If-Match.
 import type { Container, Device, Domain, EventRecord, Fault, Group, Unit } from "../core/entities.js";
 import type { Topology } from "../core/model.js";
+import { withVersion } from "./version.js";
 
-export const presentUnit = (u: Unit) => u;
-export const presentDevice = (d: Device) => d;
-export const presentFault = (f: Fault) => f;
+export const presentUnit = (u: Unit) => withVersion(u);
+export const presentDevice = (d: Device) => withVersion(d);
+export const presentFault = (f: Fault) => withVersion(f);
 
 export function presentGroup(model: Topology, g: Group) {
-  return { ...g, deviceIds: model.devicesOf(g.id).map((d) => d.id) };
+  return withVersion({ ...g, deviceIds: model.devicesOf(g.id).map((d) => d.id) });
 }
 
 export function presentDomain(model: Topology, d: Domain) {
   // A count, not the ids: a domain may serve thousands of groups.
-  return { ...d, attachedGroupCount: model.attachedGroupCount(d.id) };
+  return withVersion({ ...d, attachedGroupCount: model.attachedGroupCount(d.id) });
 }
 
 export function presentContainer(model: Topology, c: Container) {
-  return { ...c, domainIds: model.domainsOf(c.id).map((d) => d.id) };
+  return withVersion({ ...c, domainIds: model.domainsOf(c.id).map((d) => d.id) });
 }
+
+export type VersionedKind = "unit" | "device" | "group" | "domain" | "container" | "fault";
+
+/** The version a resource has now, as its representation would show it; null if it does not exist. */
+export function currentVersion(model: Topology, kind: VersionedKind, id: number): string | null {
+  switch (kind) {
+    case "unit": { const r = model.get(kind, id); return r ? presentUnit(r).version : null; }
+    case "device": { const r = model.get(kind, id); return r ? presentDevice(r).version : null; }
+    case "fault": { const r = model.get(kind, id); return r ? presentFault(r).version : null; }
+    case "group": { const r = model.get(kind, id); return r ? presentGroup(model, r).version : null; }
+    case "domain": { const r = model.get(kind, id); return r ? presentDomain(model, r).version : null; }
+    case "container": { const r = model.get(kind, id); return r ? presentContainer(model, r).version : null; }
+  }
+}
+
+/** The ETag option of an answer that is one resource. */
+export const versionTag = (value: { version: string }) => value.version;
 
 export function presentEvent(e: EventRecord) {
   return { ...e, at: e.at.toISOString() };

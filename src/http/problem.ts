@@ -4,6 +4,7 @@ import { errnoCode, type ErrnoName } from "../core/errno.js";
 import { REASONS, type Reason } from "../core/reasons.js";
 import { isSoft, type ErrnoError } from "../core/result.js";
 import type { Attempt } from "../core/search.js";
+import { answer, PROBLEM_TYPE, sendAnswer, type Answer } from "./answer.js";
 
 /** HTTP status for each errno the service answers with. */
 const STATUS: Partial<Record<ErrnoName, number>> = {
@@ -17,12 +18,18 @@ const STATUS: Partial<Record<ErrnoName, number>> = {
   EAGAIN: 429,
 };
 
-/** Reasons that mean "your request is malformed", whatever their errno. */
-const BAD_REQUEST: ReadonlySet<Reason> = new Set<Reason>(["invalid-argument", "invalid-request"]);
+/** Reasons whose status is theirs, whatever their errno. */
+const REASON_STATUS: Partial<Record<Reason, number>> = {
+  "invalid-argument": 400,
+  "invalid-request": 400,
+  "invalid-idempotency-key": 400,
+  "idempotency-key-in-flight": 409,
+  "precondition-failed": 412,
+  "idempotency-key-reused": 422,
+};
 
 export function statusOf(error: ErrnoError): number {
-  if (BAD_REQUEST.has(error.reason)) return 400;
-  return STATUS[error.errno] ?? 500;
+  return REASON_STATUS[error.reason] ?? STATUS[error.errno] ?? 500;
 }
 
 export interface ProblemDocument {
@@ -70,17 +77,32 @@ export function problemOf(error: ErrnoError, request: FastifyRequest, status = s
 }
 
 /**
- * Answer with a problem, logged as the kernel would have it: a soft EINVAL is
- * a legitimate probe (debug), other refusals are warnings, 5xx are errors.
+ * The answer for a problem, logged as the kernel would have it: a soft EINVAL
+ * is a legitimate probe (debug), other refusals are warnings, 5xx are errors.
  */
-export function sendProblem(reply: FastifyReply, error: ErrnoError, status = statusOf(error), extra?: Partial<ProblemDocument>): FastifyReply {
+export function problemAnswer(reply: FastifyReply, error: ErrnoError, status = statusOf(error), extra?: Partial<ProblemDocument>): Answer {
   const doc = { ...problemOf(error, reply.request, status), ...extra };
   const log = reply.log;
   const fields = { errno: doc.errno, reason: doc.reason, status };
   if (status >= 500) log.error(fields, doc.detail);
   else if (doc.soft) log.debug(fields, doc.detail);
   else log.warn(fields, doc.detail);
-  return reply.code(status).type("application/problem+json").send(doc);
+  return answer(reply, status, doc, PROBLEM_TYPE);
+}
+
+/** A request header, parsed, or why it was refused. */
+export type Parsed<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly field: `headers.${string}`; readonly reason: Reason; readonly message: string };
+
+/** The 400 for a malformed header, naming it as the schema refusals name fields. */
+export function headerProblem(reply: FastifyReply, refused: Extract<Parsed<unknown>, { ok: false }>): Answer {
+  const detail = `${refused.field} ${refused.message}`;
+  return problemAnswer(reply, { errno: "EINVAL", reason: refused.reason, detail }, 400, { errors: [{ field: refused.field, message: refused.message }] });
+}
+
+export function sendProblem(reply: FastifyReply, error: ErrnoError, status = statusOf(error), extra?: Partial<ProblemDocument>): FastifyReply {
+  return sendAnswer(reply, problemAnswer(reply, error, status, extra));
 }
 
 /**

@@ -3,7 +3,11 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Caller } from "../core/caller.js";
 import type { Topology } from "../core/model.js";
 import { ok, type Result } from "../core/result.js";
-import { sendProblem } from "./problem.js";
+import { answer, sendAnswer, type Answer } from "./answer.js";
+import { admit, keyedRequest, REPLAYED, type Keyed } from "./idempotency.js";
+import { checkIfMatch, parseIfMatch, type IfMatch, type Target } from "./preconditions.js";
+import { headerProblem, problemAnswer } from "./problem.js";
+import { etagOf } from "./version.js";
 
 /**
  * Who is asking. Today: the `owner` a request body names. Bearer-token
@@ -13,31 +17,85 @@ export function callerOf(_request: FastifyRequest, owner?: string | null): Calle
   return { owner: owner ?? null };
 }
 
+export interface RespondOptions<V> {
+  /** The status of a success (default 200); 204 sends no body. */
+  readonly status?: number;
+  /** The answer is one resource: send this version of it as the ETag. */
+  readonly etag?: (value: V) => string;
+  /** What If-Match is compared with; without one, only `If-Match: *` passes. */
+  readonly target?: Target;
+}
+
 /**
- * Execute `op` through the store and present its value in the same
- * synchronous step, so the answer shows exactly the state the operation left.
+ * Execute `op` through the store and build the whole answer (status and
+ * serialized body, success or problem) in the same synchronous step, so it
+ * shows exactly the state the operation left and is the very answer an
+ * Idempotency-Key remembers. If-Match is judged in that step too.
  */
 export async function respond<T, V>(
   reply: FastifyReply,
   op: (model: Topology) => Result<T>,
   view: (model: Topology, value: T) => V,
-  status = 200,
+  options: RespondOptions<V> = {},
 ): Promise<void> {
-  const result = await reply.server.store.execute((model) => {
+  const request = reply.request;
+  const ifMatch = parseIfMatch(request.headers["if-match"]);
+  if (!ifMatch.ok) return finish(reply, headerProblem(reply, ifMatch));
+  const keyed = keyedRequest(request);
+  if (!keyed.ok) return finish(reply, headerProblem(reply, keyed));
+  if (keyed.value === null) return finish(reply, await run(reply, op, view, options, ifMatch.value, null));
+
+  const admission = admit(reply.server.store, keyed.value);
+  switch (admission.kind) {
+    case "replay":
+      reply.log.info({ idempotencyKey: keyed.value.key, status: admission.answer.status }, "replayed the remembered answer");
+      return finish(reply, admission.answer, { [REPLAYED]: "true" });
+    case "refuse":
+      return finish(reply, problemAnswer(reply, admission.error));
+    case "run":
+      try {
+        return finish(reply, await run(reply, op, view, options, ifMatch.value, keyed.value));
+      } finally {
+        admission.done();
+      }
+  }
+}
+
+async function run<T, V>(
+  reply: FastifyReply,
+  op: (model: Topology) => Result<T>,
+  view: (model: Topology, value: T) => V,
+  options: RespondOptions<V>,
+  ifMatch: IfMatch | null,
+  keyed: Keyed | null,
+): Promise<Answer> {
+  // Built once: the store remembers exactly what is sent.
+  let built: Answer | undefined;
+  const answerOf = (r: Result<Answer>): Answer => (built ??= r.ok ? r.value : problemAnswer(reply, r.error));
+  const result = await reply.server.store.execute((model): Result<Answer> => {
+    const precondition = checkIfMatch(ifMatch, options.target ? options.target(model) : undefined);
+    if (!precondition.ok) return precondition;
     const r = op(model);
-    return r.ok ? ok(view(model, r.value)) : r;
-  });
-  if (!result.ok) sendProblem(reply, result.error);
-  else if (status === 204) reply.code(204).send();
-  else reply.code(status).send(result.value);
-  // Fastify's documented way to finish an async handler that called send().
-  await reply;
+    if (!r.ok) return r;
+    const value = view(model, r.value);
+    const headers = options.etag ? { etag: etagOf(options.etag(value)) } : undefined;
+    return ok(answer(reply, options.status ?? 200, value, undefined, headers));
+  }, keyed ? { remember: { ...keyed, answer: answerOf } } : undefined);
+  return answerOf(result);
 }
 
 /** Read-only: answer from the model, or 404 with the lookup's problem. */
-export async function respondRead<V>(reply: FastifyReply, view: (model: Topology) => Result<V>): Promise<void> {
+export async function respondRead<V>(
+  reply: FastifyReply, view: (model: Topology) => Result<V>, options: Pick<RespondOptions<V>, "etag"> = {},
+): Promise<void> {
   const result = await reply.server.store.read(view);
-  if (!result.ok) sendProblem(reply, result.error);
-  else reply.send(result.value);
+  if (!result.ok) return finish(reply, problemAnswer(reply, result.error));
+  const headers = options.etag ? { etag: etagOf(options.etag(result.value)) } : undefined;
+  return finish(reply, answer(reply, 200, result.value, undefined, headers));
+}
+
+async function finish(reply: FastifyReply, a: Answer, extra?: Record<string, string>): Promise<void> {
+  sendAnswer(reply, a, extra);
+  // Fastify's documented way to finish an async handler that called send().
   await reply;
 }

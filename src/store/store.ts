@@ -80,6 +80,34 @@ export interface ArbiterStore {
   close(): Promise<void>;
 }
 
+export interface ExecuteOptions<T> {
+  /** Remember the answer under an idempotency key, atomically with the operation. */
+  readonly remember?: {
+    readonly client: string;
+    readonly key: string;
+    readonly fingerprint: string;
+    /** Called synchronously right after the operation, with its result; what it returns is stored. */
+    answer(result: Result<T>): StoredAnswer;
+  };
+}
+
+/** An HTTP answer as sent: replayed byte for byte to a retry with the same idempotency key. */
+export interface StoredAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface RememberedAnswer extends StoredAnswer {
+  readonly fingerprint: string;
+  /** ms since the epoch */
+  readonly storedAt: number;
+}
+
+/** How long an idempotent answer is remembered unless the store is told otherwise. */
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
 export interface StoreStats extends RunnerStats {
   readonly checkpoints: number;
   readonly framesCheckpointed: number;
@@ -129,9 +157,10 @@ export interface SqliteStoreOptions {
   readonly idempotencyTtlMs?: number;
   /** Pause between recovery attempts after a failed write (ms). Default 500. */
   readonly recoveryIntervalMs?: number;
+  /** The clock remembered answers are stamped and expired with (tests inject one). */
+  readonly now?: () => number;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 const EVENT_COLUMNS = `"seq", "at", "op", "owner", "groupId", "deviceId", "domainId", "containerId", "errno", "code", "reason", "detail"`;
 type EventRow = [number, string, string, string | null, number | null, number | null, number | null, number | null, string | null, number, string | null, string | null];
@@ -142,7 +171,6 @@ export class SqliteStore implements ArbiterStore {
   private readonly statements = new Map<string, Statement<unknown[]>>();
   private readonly batchWrite: (items: readonly Stamped[], housekeeping: boolean) => number;
   private closed = false;
-
   /** The model may hold changes the disk refused: nothing is served until it is rebuilt. */
   private diverged = false;
   private reloading: Promise<void> | null = null;
@@ -237,6 +265,14 @@ export class SqliteStore implements ArbiterStore {
     return result;
   }
 
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  private expired(answer: { storedAt: number }): boolean {
+    return this.now() - answer.storedAt >= this.idempotencyTtl();
+  }
+
   async read<T>(view: (model: Topology) => T): Promise<T> {
     await this.ready();
     const value = view(this.model);
@@ -259,7 +295,7 @@ export class SqliteStore implements ArbiterStore {
     if (this.closed) throw new StoreUnavailableError("store is closed");
     const row = this.readerStatement(`SELECT "fingerprint", "status", "contentType", "headers", "body", "storedAt" FROM "IdempotentAnswer" WHERE "client" = ? AND "key" = ?`)
       .get(client, key) as { fingerprint: string; status: number; contentType: string; headers: string; body: string; storedAt: number } | undefined;
-    if (!row || row.storedAt + this.idempotencyTtl() <= Date.now()) return undefined;
+    if (!row || this.expired(row)) return undefined;
     const headers = JSON.parse(row.headers) as Record<string, string>;
     return {
       fingerprint: row.fingerprint, status: row.status, contentType: row.contentType, body: row.body, storedAt: Number(row.storedAt),
@@ -319,7 +355,7 @@ export class SqliteStore implements ArbiterStore {
         sql: `INSERT INTO "IdempotentAnswer" ("client", "key", "fingerprint", "status", "contentType", "headers", "body", "storedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?)
               ON CONFLICT ("client", "key") DO UPDATE SET "fingerprint" = excluded."fingerprint", "status" = excluded."status", "contentType" = excluded."contentType",
               "headers" = excluded."headers", "body" = excluded."body", "storedAt" = excluded."storedAt"`,
-        params: checkedCells([remember.client, remember.key, remember.fingerprint, answer.status, answer.contentType, JSON.stringify(answer.headers ?? {}), answer.body, Date.now()]),
+        params: checkedCells([remember.client, remember.key, remember.fingerprint, answer.status, answer.contentType, JSON.stringify(answer.headers ?? {}), answer.body, this.now()]),
       });
     }
     return { steps, touched: touchedRows(changes), lastIds: this.model.lastIds(), lastSeq: this.lastSeq, events: events.length };
@@ -415,7 +451,7 @@ export class SqliteStore implements ArbiterStore {
       this.statement(`DELETE FROM "Event" WHERE "seq" > ? AND "seq" <= ?`).run(prunedUpTo, upTo);
       prunedUpTo = upTo;
     }
-    const now = Date.now();
+    const now = this.now();
     if (now - this.lastAnswerPrune >= 1000) {
       this.lastAnswerPrune = now;
       this.statement(`DELETE FROM "IdempotentAnswer" WHERE rowid IN (SELECT rowid FROM "IdempotentAnswer" WHERE "storedAt" <= ? LIMIT 1000)`)
@@ -438,7 +474,7 @@ export class SqliteStore implements ArbiterStore {
   }
 
   private idempotencyTtl(): number {
-    return this.options.idempotencyTtlMs ?? DAY_MS;
+    return this.options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   }
 
   private checkpointInline(error: Error): void {

@@ -14,22 +14,23 @@ export interface UnitView {
     addressWidth: number; pageSizes: number[]; snoopControl: boolean; dirtyTracking: boolean;
     nesting: boolean; domainIds: number; cpuPageSize: number;
   };
+  version: string;
 }
 export interface GroupView {
   id: number; name: string; unitId: number; domainId: number; defaultDomainId: number;
-  blockingDomainId: number | null; owner: string | null; deviceIds: number[];
+  blockingDomainId: number | null; owner: string | null; deviceIds: number[]; version: string;
 }
 export interface DeviceFlagsView { noDirty: boolean; canwbs: boolean; requiresIdentity: boolean; pasid: boolean }
-export interface DeviceView { id: number; name: string; groupId: number; flags: DeviceFlagsView; faulty: boolean }
+export interface DeviceView { id: number; name: string; groupId: number; flags: DeviceFlagsView; faulty: boolean; version: string }
 export interface DomainConfigView {
   addressWidth: number; pageSizes: number[]; enforceCacheCoherency: boolean; dirtyTracking: boolean; nestParent: boolean;
 }
 export interface DomainView {
   id: number; name: string | null; type: string; driver: string; unitId: number | null;
-  config: DomainConfigView; auto: boolean; containerId: number | null; attachedGroupCount: number;
+  config: DomainConfigView; auto: boolean; containerId: number | null; attachedGroupCount: number; version: string;
 }
-export interface ContainerView { id: number; name: string; config: { enforceCacheCoherency: boolean; dirtyTracking: boolean }; domainIds: number[] }
-export interface FaultView { id: number; unitId: number | null; deviceId: number | null; errno: string; remaining: number }
+export interface ContainerView { id: number; name: string; config: { enforceCacheCoherency: boolean; dirtyTracking: boolean }; domainIds: number[]; version: string }
+export interface FaultView { id: number; unitId: number | null; deviceId: number | null; errno: string; remaining: number; version: string }
 export interface EventView {
   seq: number; at: string; op: string; owner: string | null; groupId: number | null; deviceId: number | null;
   domainId: number | null; containerId: number | null; errno: string | null; code: number; reason: string | null; detail: string | null;

@@ -370,8 +370,8 @@ describe("attach / replace / detach", () => {
     expect(res.status).toBe(200);
     expect(Object.keys(res.body).sort()).toEqual(["changed", "domain", "group"]);
     expect(res.body.changed).toBe(true);
-    expect(res.body.group).toEqual({ ...group, domainId: d.id });
-    expect(res.body.domain).toEqual({ ...d, attachedGroupCount: 1 });
+    expect(res.body.group).toEqual({ ...group, domainId: d.id, version: expect.any(String) });
+    expect(res.body.domain).toEqual({ ...d, attachedGroupCount: 1, version: expect.any(String) });
     expect(await c.groupNow(group.id)).toEqual(res.body.group);
 
     const f = await c.fault({ unitId: unit.id, errno: "ENOMEM" });

@@ -22,7 +22,7 @@ describe("POST /v1/devices", () => {
     const name = uniqueName("0000:00:02.0");
     const res = await c.post<DeviceView>("/v1/devices", { name, groupId: group.id });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: expect.any(Number), name, groupId: group.id, flags: NO_FLAGS, faulty: false });
+    expect(res.body).toEqual({ id: expect.any(Number), name, groupId: group.id, flags: NO_FLAGS, faulty: false, version: expect.any(String) });
     expect((await c.groupNow(group.id)).deviceIds).toContain(res.body.id);
   });
 
@@ -68,7 +68,8 @@ describe("PATCH /v1/devices/:id", () => {
     const a = await c.ok<DeviceView>("PATCH", `/v1/devices/${d.id}`, { flags: { noDirty: true } });
     expect(a.flags).toEqual({ ...NO_FLAGS, canwbs: true, noDirty: true });
     const b = await c.ok<DeviceView>("PATCH", `/v1/devices/${d.id}`, { faulty: true });
-    expect(b).toEqual({ ...a, faulty: true });
+    expect(b).toEqual({ ...a, faulty: true, version: expect.any(String) });
+    expect(b.version).not.toBe(a.version);
     expect(await c.read(`/v1/devices/${d.id}`)).toEqual(b);
   });
 

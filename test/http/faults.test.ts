@@ -23,7 +23,7 @@ describe("POST /v1/faults", () => {
   it("injects a unit fault; count defaults to 1; answers 201", async () => {
     const res = await c.post<FaultView>("/v1/faults", { unitId: unit.id, errno: "ENOMEM" });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: expect.any(Number), unitId: unit.id, deviceId: null, errno: "ENOMEM", remaining: 1 });
+    expect(res.body).toEqual({ id: expect.any(Number), unitId: unit.id, deviceId: null, errno: "ENOMEM", remaining: 1, version: expect.any(String) });
     expect(await c.faults()).toContainEqual(res.body);
     expect((await c.del(`/v1/faults/${res.body.id}`)).status).toBe(204);
   });

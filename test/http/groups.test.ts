@@ -21,7 +21,7 @@ describe("POST /v1/groups", () => {
     const g = res.body;
     expect(g).toEqual({
       id: expect.any(Number), name, unitId: unit.id, domainId: g.defaultDomainId, defaultDomainId: expect.any(Number),
-      blockingDomainId: null, owner: null, deviceIds: [],
+      blockingDomainId: null, owner: null, deviceIds: [], version: expect.any(String),
     });
     const dma = await c.read<DomainView>(`/v1/domains/${g.defaultDomainId}`);
     expect(dma).toMatchObject({
@@ -58,7 +58,8 @@ describe("GET /v1/groups and /v1/groups/:id", () => {
     const d1 = await c.device(g.id);
     const d2 = await c.device(g.id);
     const got = await c.read<GroupView>(`/v1/groups/${g.id}`);
-    expect(got).toEqual({ ...g, deviceIds: [d1.id, d2.id] });
+    expect(got).toEqual({ ...g, deviceIds: [d1.id, d2.id], version: expect.any(String) });
+    expect(got.version).not.toBe(g.version);
     const listed = await c.read<PageView<GroupView>>(`/v1/groups?after=${g.id - 1}&limit=1`);
     expect(listed.items).toEqual([got]);
   });

@@ -24,6 +24,7 @@ describe("POST /v1/units", () => {
         addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
         dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096,
       },
+      version: expect.any(String),
     });
     expect(await c.read(`/v1/units/${res.body.id}`)).toEqual(res.body);
   });
@@ -86,7 +87,8 @@ describe("PATCH /v1/units/:id", () => {
   it("takes a unit offline and back, and the change is visible to GET", async () => {
     const u = await c.unit();
     const off = await c.ok<UnitView>("PATCH", `/v1/units/${u.id}`, { online: false });
-    expect(off).toEqual({ ...u, online: false });
+    expect(off).toEqual({ ...u, online: false, version: expect.any(String) });
+    expect(off.version).not.toBe(u.version);
     expect(await c.read(`/v1/units/${u.id}`)).toEqual(off);
     const on = await c.ok<UnitView>("PATCH", `/v1/units/${u.id}`, { online: true });
     expect(on.online).toBe(true);

@@ -4,9 +4,10 @@ import { lookup } from "../../core/lookup.js";
 import { createContainer, deleteContainer } from "../../core/objects.js";
 import { ok } from "../../core/result.js";
 import { containerAttach, containerDetach } from "../../core/search.js";
-import { Attempt, Id, IdParams, Page, PageQuery, problems } from "../schemas/common.js";
+import { Attempt, Id, IdParams, Page, PageQuery, problems, writeProblems } from "../schemas/common.js";
 import { Container, CreateContainer, Domain, Group, GroupTarget } from "../schemas/resources.js";
-import { page, presentContainer, presentPlacement } from "../present.js";
+import { page, presentContainer, presentPlacement, versionTag } from "../present.js";
+import { resource } from "../preconditions.js";
 import { callerOf, respond, respondRead } from "../respond.js";
 
 const SearchAnswer = Type.Object({
@@ -22,8 +23,8 @@ const DetachAnswer = Type.Object({
 });
 
 export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post("/containers", { schema: { body: CreateContainer, response: { 201: Container, ...problems(409) } } },
-    (req, reply) => respond(reply, (m) => createContainer(m, req.body), (m, c) => presentContainer(m, c), 201));
+  app.post("/containers", { schema: { body: CreateContainer, response: { 201: Container, ...writeProblems() } } },
+    (req, reply) => respond(reply, (m) => createContainer(m, req.body), (m, c) => presentContainer(m, c), { status: 201, etag: versionTag }));
 
   app.get("/containers", { schema: { querystring: PageQuery, response: { 200: Page(Container), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => ok(page(m.all("container"), req.query, (c) => presentContainer(m, c), true))));
@@ -32,18 +33,22 @@ export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     (req, reply) => respondRead(reply, (m) => {
       const c = lookup(m, "container", req.params.id);
       return c.ok ? ok(presentContainer(m, c.value)) : c;
-    }));
+    }, { etag: versionTag }));
 
-  app.delete("/containers/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404, 409) } } },
-    (req, reply) => respond(reply, (m) => deleteContainer(m, req.params.id), () => null, 204));
+  app.delete("/containers/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...writeProblems(404) } } },
+    (req, reply) => respond(reply, (m) => deleteContainer(m, req.params.id), () => null, { status: 204, target: resource("container", req.params.id) }));
 
-  app.post("/containers/:id/attach", { schema: { params: IdParams, body: GroupTarget, response: { 200: SearchAnswer, ...problems(403, 404, 409, 422, 501, 507) } } },
+  // Attach and detach move the group named in the body: If-Match is compared with the group's version.
+
+  app.post("/containers/:id/attach", { schema: { params: IdParams, body: GroupTarget, response: { 200: SearchAnswer, ...writeProblems(403, 404, 501, 507) } } },
     (req, reply) => respond(reply,
       (m) => containerAttach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
-      (m, r) => ({ ...presentPlacement(m, r.groupId), allocated: r.allocated, attempts: r.attempts })));
+      (m, r) => ({ ...presentPlacement(m, r.groupId), allocated: r.allocated, attempts: r.attempts }),
+      { target: resource("group", req.body.groupId) }));
 
-  app.post("/containers/:id/detach", { schema: { params: IdParams, body: GroupTarget, response: { 200: DetachAnswer, ...problems(403, 404, 409) } } },
+  app.post("/containers/:id/detach", { schema: { params: IdParams, body: GroupTarget, response: { 200: DetachAnswer, ...writeProblems(403, 404) } } },
     (req, reply) => respond(reply,
       (m) => containerDetach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
-      (m, r) => ({ ...presentPlacement(m, r.groupId), freedDomainId: r.freedDomainId })));
+      (m, r) => ({ ...presentPlacement(m, r.groupId), freedDomainId: r.freedDomainId }),
+      { target: resource("group", req.body.groupId) }));
 };

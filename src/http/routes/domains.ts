@@ -3,9 +3,10 @@ import { Type } from "@sinclair/typebox";
 import { lookup } from "../../core/lookup.js";
 import { createDomain, deleteDomain } from "../../core/objects.js";
 import { ok } from "../../core/result.js";
-import { IdParams, Page, problems } from "../schemas/common.js";
+import { IdParams, Page, problems, writeProblems } from "../schemas/common.js";
 import { CreateDomain, Domain } from "../schemas/resources.js";
-import { page, presentDomain } from "../present.js";
+import { page, presentDomain, versionTag } from "../present.js";
+import { resource } from "../preconditions.js";
 import { respond, respondRead } from "../respond.js";
 
 const DomainQuery = Type.Object({
@@ -15,8 +16,8 @@ const DomainQuery = Type.Object({
 }, { additionalProperties: false });
 
 export const domainRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post("/domains", { schema: { body: CreateDomain, response: { 201: Domain, ...problems(404, 409, 501, 507, 422) } } },
-    (req, reply) => respond(reply, (m) => createDomain(m, req.body), (m, d) => presentDomain(m, d), 201));
+  app.post("/domains", { schema: { body: CreateDomain, response: { 201: Domain, ...writeProblems(404, 501, 507) } } },
+    (req, reply) => respond(reply, (m) => createDomain(m, req.body), (m, d) => presentDomain(m, d), { status: 201, etag: versionTag }));
 
   app.get("/domains", { schema: { querystring: DomainQuery, response: { 200: Page(Domain), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => {
@@ -30,8 +31,8 @@ export const domainRoutes: FastifyPluginAsyncTypebox = async (app) => {
     (req, reply) => respondRead(reply, (m) => {
       const d = lookup(m, "domain", req.params.id);
       return d.ok ? ok(presentDomain(m, d.value)) : d;
-    }));
+    }, { etag: versionTag }));
 
-  app.delete("/domains/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404, 409) } } },
-    (req, reply) => respond(reply, (m) => deleteDomain(m, req.params.id), () => null, 204));
+  app.delete("/domains/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...writeProblems(404) } } },
+    (req, reply) => respond(reply, (m) => deleteDomain(m, req.params.id), () => null, { status: 204, target: resource("domain", req.params.id) }));
 };

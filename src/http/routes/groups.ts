@@ -5,12 +5,13 @@ import { lookup } from "../../core/lookup.js";
 import { createGroup, deleteGroup } from "../../core/objects.js";
 import { attachGroup, claimOwnership, detachGroup, releaseOwnership, replaceDomain } from "../../core/ops.js";
 import { ok } from "../../core/result.js";
-import { Id, IdParams, Page, problems } from "../schemas/common.js";
+import { Id, IdParams, Page, problems, writeProblems } from "../schemas/common.js";
 import { CreateGroup, DomainTarget, Group, Moved, OwnerBody } from "../schemas/resources.js";
-import { page, presentGroup, presentMove } from "../present.js";
+import { page, presentGroup, presentMove, versionTag } from "../present.js";
+import { resource } from "../preconditions.js";
 import { callerOf, respond, respondRead } from "../respond.js";
 
-const MOVE_ERRORS = problems(403, 404, 409, 422, 501, 507);
+const MOVE_ERRORS = writeProblems(403, 404, 501, 507);
 
 const Verdict = Type.Object({
   domainId: Id, compatible: Type.Boolean(), current: Type.Boolean(),
@@ -36,8 +37,8 @@ const CompatibilityQuery = Type.Object({
 }, { additionalProperties: false });
 
 export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post("/groups", { schema: { body: CreateGroup, response: { 201: Group, ...problems(404, 409) } } },
-    (req, reply) => respond(reply, (m) => createGroup(m, req.body), (m, g) => presentGroup(m, g), 201));
+  app.post("/groups", { schema: { body: CreateGroup, response: { 201: Group, ...writeProblems(404) } } },
+    (req, reply) => respond(reply, (m) => createGroup(m, req.body), (m, g) => presentGroup(m, g), { status: 201, etag: versionTag }));
 
   app.get("/groups", { schema: { querystring: GroupQuery, response: { 200: Page(Group), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => {
@@ -52,34 +53,34 @@ export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
     (req, reply) => respondRead(reply, (m) => {
       const g = lookup(m, "group", req.params.id);
       return g.ok ? ok(presentGroup(m, g.value)) : g;
-    }));
+    }, { etag: versionTag }));
 
-  app.delete("/groups/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404, 409) } } },
-    (req, reply) => respond(reply, (m) => deleteGroup(m, req.params.id), () => null, 204));
+  app.delete("/groups/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...writeProblems(404) } } },
+    (req, reply) => respond(reply, (m) => deleteGroup(m, req.params.id), () => null, { status: 204, target: resource("group", req.params.id) }));
 
   const move = { schema: { params: IdParams, body: DomainTarget, response: { 200: Moved, ...MOVE_ERRORS } } } as const;
 
   app.post("/groups/:id/attach", move, (req, reply) => respond(reply,
     (m) => attachGroup(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
-    presentMove));
+    presentMove, { target: resource("group", req.params.id) }));
 
   app.post("/groups/:id/replace", move, (req, reply) => respond(reply,
     (m) => replaceDomain(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
-    presentMove));
+    presentMove, { target: resource("group", req.params.id) }));
 
   app.post("/groups/:id/detach", move, (req, reply) => respond(reply,
     (m) => detachGroup(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
-    presentMove));
+    presentMove, { target: resource("group", req.params.id) }));
 
   const ownership = { schema: { params: IdParams, body: OwnerBody, response: { 200: Moved, ...MOVE_ERRORS } } } as const;
 
   app.post("/groups/:id/claim", ownership, (req, reply) => respond(reply,
     (m) => claimOwnership(m, { ...callerOf(req, req.body.owner), owner: req.body.owner }, req.params.id),
-    presentMove));
+    presentMove, { target: resource("group", req.params.id) }));
 
   app.post("/groups/:id/release", ownership, (req, reply) => respond(reply,
     (m) => releaseOwnership(m, callerOf(req, req.body.owner), req.params.id),
-    presentMove));
+    presentMove, { target: resource("group", req.params.id) }));
 
   app.get("/groups/:id/compatibility", { schema: { params: IdParams, querystring: CompatibilityQuery, response: { 200: Compatibility, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => groupCompatibility(m, req.params.id, { ...req.query, limit: req.query.limit ?? 100 })));

@@ -54,6 +54,19 @@ export const Problem = Type.Object({
   errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
 });
 
+export const Version = Type.String({
+  minLength: 16, maxLength: 16,
+  description: "Digest of the rest of this representation; sent as the ETag, compared with If-Match (strong comparison)",
+});
+
+/**
+ * The error statuses of a state-changing route, besides its own: 409 (the
+ * same Idempotency-Key still in flight), 412 (If-Match), 422 (the key reused).
+ */
+export function writeProblems(...statuses: number[]): Record<number, typeof Problem> {
+  return problems(409, 412, 422, ...statuses);
+}
+
 /** The error statuses a route can answer, all with the problem document. */
 export function problems(...statuses: number[]): Record<number, typeof Problem> {
   const out: Record<number, typeof Problem> = {};

@@ -2,7 +2,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { DOMAIN_TYPES, DRIVER_NAMES } from "../../core/entities.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
-import { Id, Name, Owner } from "./common.js";
+import { Id, Name, Owner, Version } from "./common.js";
 
 /** A string enum: one "must be equal to one of the allowed values" error, not one per value. */
 const literalUnion = <T extends readonly string[]>(values: T, description?: string) =>
@@ -24,7 +24,7 @@ export const Capabilities = Type.Object({
 }, { additionalProperties: false });
 
 export const Unit = Type.Object({
-  id: Id, name: Type.String(), driver: DriverName, capabilities: Capabilities, online: Type.Boolean(),
+  id: Id, name: Type.String(), driver: DriverName, capabilities: Capabilities, online: Type.Boolean(), version: Version,
 });
 export const CreateUnit = Type.Object({
   name: Name, driver: DriverName,
@@ -37,7 +37,7 @@ export const DeviceFlags = Type.Object({
   noDirty: Type.Boolean(), canwbs: Type.Boolean(), requiresIdentity: Type.Boolean(), pasid: Type.Boolean(),
 }, { additionalProperties: false });
 export const Device = Type.Object({
-  id: Id, name: Type.String(), groupId: Id, flags: DeviceFlags, faulty: Type.Boolean(),
+  id: Id, name: Type.String(), groupId: Id, flags: DeviceFlags, faulty: Type.Boolean(), version: Version,
 });
 export const CreateDevice = Type.Object({
   name: Name, groupId: Id, flags: Type.Optional(Type.Partial(DeviceFlags, { additionalProperties: false })),
@@ -50,7 +50,7 @@ export const PatchDevice = Type.Object({
 export const Group = Type.Object({
   id: Id, name: Type.String(), unitId: Id, domainId: Id, defaultDomainId: Id,
   blockingDomainId: Type.Union([Id, Type.Null()]), owner: Type.Union([Type.String(), Type.Null()]),
-  deviceIds: Type.Array(Id),
+  deviceIds: Type.Array(Id), version: Version,
 });
 export const CreateGroup = Type.Object({ name: Name, unitId: Id }, { additionalProperties: false });
 
@@ -67,6 +67,7 @@ export const Domain = Type.Object({
   unitId: Type.Union([Id, Type.Null()], { description: "Unit the domain is finalised on" }),
   config: DomainConfig, auto: Type.Boolean(), containerId: Type.Union([Id, Type.Null()]),
   attachedGroupCount: Type.Integer({ description: "Groups attached now (list them with GET /v1/groups?domainId=)" }),
+  version: Version,
 });
 export const CreateDomain = Type.Object({
   name: Type.Optional(Name),
@@ -80,14 +81,14 @@ export const CreateDomain = Type.Object({
 export const ContainerConfig = Type.Object({
   enforceCacheCoherency: Type.Boolean(), dirtyTracking: Type.Boolean(),
 }, { additionalProperties: false });
-export const Container = Type.Object({ id: Id, name: Type.String(), config: ContainerConfig, domainIds: Type.Array(Id) });
+export const Container = Type.Object({ id: Id, name: Type.String(), config: ContainerConfig, domainIds: Type.Array(Id), version: Version });
 export const CreateContainer = Type.Object({
   name: Name, config: Type.Optional(Type.Partial(ContainerConfig, { additionalProperties: false })),
 }, { additionalProperties: false });
 
 export const Fault = Type.Object({
   id: Id, unitId: Type.Union([Id, Type.Null()]), deviceId: Type.Union([Id, Type.Null()]),
-  errno: Type.String(), remaining: Type.Integer(),
+  errno: Type.String(), remaining: Type.Integer(), version: Version,
 });
 export const CreateFault = Type.Object({
   unitId: Type.Optional(Id), deviceId: Type.Optional(Id), errno: ErrnoName,

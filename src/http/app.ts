@@ -1,6 +1,6 @@
 // The Fastify app factory. Tests build it and call `inject`, the server
 // entry point builds it and listens: one app, two ways to drive it.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { randomBytes } from "node:crypto";
 import fastJsonStringify from "fast-json-stringify";
@@ -19,6 +19,8 @@ export interface AppOptions {
   readonly store: ArbiterStore;
   /** pino options, or false for silence (tests). */
   readonly logger?: FastifyServerOptions["logger"];
+  /** A logger the caller made (the server makes its own first); wins over `logger`. */
+  readonly loggerInstance?: FastifyBaseLogger;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -26,7 +28,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const boot = randomBytes(3).toString("hex");
   let counter = 0;
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
     requestIdHeader: "x-request-id",
     genReqId: () => `${boot}-${(++counter).toString(36)}`,
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -136,6 +136,42 @@ describe("server process", () => {
     expect(help.stdout).toMatch(/^Usage:[\s\S]*--topology-apply/);
   });
 
+  it("refuses a second process on the same file through a symbolic link, a path through .., or a hard link", { timeout: SLOW }, async () => {
+    const d = path.join(dir, "names");
+    mkdirSync(path.join(d, "real"), { recursive: true });
+    const file = path.join(d, "real", "a.db");
+    const server = await startServer({ ...env, DATABASE_FILE: file });
+    symlinkSync(file, path.join(d, "link.db"));
+    linkSync(file, path.join(d, "hard.db"));
+    const [viaLink, viaDots, viaHard] = await Promise.all([
+      runToExit({ ...env, DATABASE_FILE: path.join(d, "link.db") }),
+      runToExit({ ...env, DATABASE_FILE: `${d}/real/../real/a.db` }),
+      runToExit({ ...env, DATABASE_FILE: path.join(d, "hard.db") }),
+    ]);
+    expectOneLineFailure(viaLink, /link\.db is in use by another process/);
+    expectOneLineFailure(viaDots, /is in use by another process/);
+    expectOneLineFailure(viaHard, /hard\.db has 2 hard links/);
+    expect(await stop(server)).toBe(0);
+  });
+
+  it("two processes starting at once on one new database through two names: one serves, the other is refused", { timeout: SLOW }, async () => {
+    const d = path.join(dir, "race");
+    mkdirSync(path.join(d, "real"), { recursive: true });
+    symlinkSync(path.join(d, "real"), path.join(d, "alias"));
+    const outcomes = await Promise.allSettled([
+      startServer({ ...env, DATABASE_FILE: path.join(d, "real", "a.db") }),
+      startServer({ ...env, DATABASE_FILE: path.join(d, "alias", "a.db") }),
+    ]);
+    const served = outcomes.filter((o): o is PromiseFulfilledResult<Running> => o.status === "fulfilled");
+    const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+    expect(served).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(String(refused[0]!.reason)).toMatch(/exited with 2:\niommu-arbiter: database file .*a\.db is in use by another process[^\n]*\n$/);
+    const units = (await (await fetch(`${served[0]!.value.base}/v1/units`)).json()) as { items: unknown[] };
+    expect(units.items).toHaveLength(2);
+    expect(await stop(served[0]!.value)).toBe(0);
+  });
+
   describe("every start-up failure is one line on stderr and exit code 2", () => {
     let n = 0;
     /** A fresh directory for one case, open to the unprivileged user. */

@@ -10,6 +10,9 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 
 export class ConfigError extends Error {}
 
+/** `--help`: not an error; main prints the usage on stdout and exits 0. */
+export class HelpRequested extends Error {}
+
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LEVELS)[number];
 
@@ -21,7 +24,8 @@ type Kind =
 
 interface Setting {
   readonly flag: string;
-  readonly env: string;
+  /** null: a command-line flag only (a one-shot command, not a setting for a service's environment). */
+  readonly env: string | null;
   readonly kind: Kind;
   /** Text form of the default, as a user would type it; null: unset. */
   readonly fallback: string | null;
@@ -41,7 +45,11 @@ export const SETTINGS = {
   logLevel: { flag: "log-level", env: "LOG_LEVEL", kind: { type: "choice", values: LEVELS }, fallback: "info", help: "log level" },
   topologyFile: {
     flag: "topology", env: "TOPOLOGY_FILE", kind: { type: "string", nonEmpty: true }, fallback: null,
-    help: 'topology JSON to load (default examples/intel-2s-server.json; "none" loads nothing)',
+    help: 'preset topology JSON, applied once to a new database (default examples/intel-2s-server.json; "none": nothing)',
+  },
+  topologyApply: {
+    flag: "topology-apply", env: null, label: "topology file to apply", kind: { type: "string", nonEmpty: true }, fallback: null,
+    help: "apply this topology JSON to the database, print what changed and exit (refused while a server holds the database)",
   },
   eventRetention: {
     flag: "event-retention", env: "EVENT_RETENTION", kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER }, fallback: "1000000",
@@ -131,8 +139,10 @@ export interface Config {
   readonly port: number;
   readonly databaseFile: string;
   readonly logLevel: LogLevel;
-  /** Topology JSON loaded at start-up; null loads nothing. */
+  /** Preset topology JSON, applied when the database has never held an object; null: none. */
   readonly topologyFile: string | null;
+  /** `--topology-apply FILE`: apply this file to the database and exit instead of serving. */
+  readonly topologyApply: string | null;
   readonly migrationsDir: string;
   /** Most recent events kept in the log; 0 keeps all. */
   readonly eventRetention: number;
@@ -147,8 +157,8 @@ export function usage(): string {
   const rows = Object.values(SETTINGS as Record<string, Setting>).map((s) => {
     const left = `  --${s.flag} ${s.kind.type === "boolean" ? "" : s.kind.type === "integer" ? "N" : "VALUE"}`;
     const choices = s.kind.type === "choice" ? ` (${s.kind.values.join("|")})` : "";
-    const fallback = s.fallback !== null ? `, default ${s.fallback}` : "";
-    return `${left.padEnd(24)} ${s.help}${choices} [${s.env}${fallback}]`;
+    const source = [s.env, s.fallback !== null ? `default ${s.fallback}` : null].filter((x) => x !== null).join(", ");
+    return `${left.padEnd(24)} ${s.help}${choices}${source ? ` [${source}]` : ""}`;
   });
   return ["Usage: npm start -- [options]", ...rows].join("\n");
 }
@@ -186,15 +196,16 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
   } catch (error) {
-    throw new ConfigError(`${(error as Error).message}\n${usage()}`);
+    // One line: start-up failures are reported as a single line (server.ts).
+    throw new ConfigError(`${(error as Error).message.split("\n")[0]!} (--help lists the settings)`);
   }
-  if (values.help) throw new ConfigError(usage());
+  if (values.help) throw new HelpRequested(usage());
   const out: Record<string, string | number | boolean | null> = {};
   for (const [name, s] of Object.entries(table)) {
     const given = values[s.flag];
     if (typeof given === "boolean") out[name] = given;
     else {
-      const text = given ?? env[s.env] ?? s.fallback;
+      const text = given ?? (s.env === null ? undefined : env[s.env]) ?? s.fallback;
       out[name] = text === null ? null : parseValue(s, text);
     }
   }
@@ -223,15 +234,24 @@ function limitsOf(s: Settings): Limits {
 /** The limits when nothing is configured: what buildApp uses without options. */
 export const DEFAULT_LIMITS: Limits = limitsOf(parseSettings([], {}));
 
+/**
+ * Absolute, but not normalised: `x/../db` is left for the kernel to resolve,
+ * which follows x if it is a symbolic link, where path.resolve would drop it.
+ */
+function absolute(file: string): string {
+  return path.isAbsolute(file) ? file : `${process.cwd()}${path.sep}${file}`;
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const s = parseSettings(argv, env);
   const topology = s.topologyFile ?? path.join(PROJECT_ROOT, "examples", "intel-2s-server.json");
   return {
     host: s.host,
     port: s.port,
-    databaseFile: path.resolve(s.databaseFile ?? path.join(PROJECT_ROOT, "data", "iommu-arbiter.db")),
+    databaseFile: absolute(s.databaseFile ?? path.join(PROJECT_ROOT, "data", "iommu-arbiter.db")),
     logLevel: s.logLevel,
     topologyFile: topology === "none" ? null : path.resolve(topology),
+    topologyApply: s.topologyApply === null ? null : path.resolve(s.topologyApply),
     migrationsDir: path.join(PROJECT_ROOT, "prisma", "migrations"),
     eventRetention: s.eventRetention,
     synchronous: s.synchronous,

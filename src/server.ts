@@ -1,28 +1,35 @@
-// `npm start`: open (and migrate) the database, load the topology, listen.
-import { readFileSync, mkdirSync } from "node:fs";
+// `npm start`: check the settings, the listen address and the database path;
+// open (and migrate) the database, give a new one its preset topology, and
+// listen. With `--topology-apply FILE`: apply that file to the database,
+// print what it did and exit. Any failure on the way is one line on stderr
+// and exit code 2 (startup/fatal.ts).
 import path from "node:path";
-import { Ajv } from "ajv";
-import { ConfigError, parseConfig, type Config } from "./config.js";
-import { applyTopology } from "./core/topology-file.js";
+import type { FastifyInstance } from "fastify";
+import { pino, type Logger } from "pino";
+import { HelpRequested, parseConfig, type Config } from "./config.js";
 import { buildApp } from "./http/app.js";
-import { TopologyFile } from "./http/schemas/topology.js";
-import { SqliteStore, StoreLockedError } from "./store/store.js";
-import { MigrationError } from "./store/migrate.js";
+import { reportStartupFailure, STARTUP_FAILED } from "./startup/fatal.js";
+import { checkListenAddress, listenError } from "./startup/listen.js";
+import { applyPreset, applyTopologyCommand, readTopologyFile } from "./startup/topology.js";
+import { checkDatabasePath } from "./store/file-check.js";
+import { SqliteStore } from "./store/store.js";
 
-export function readTopologyFile(file: string): TopologyFile {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, "utf8"));
-  } catch (error) {
-    throw new ConfigError(`cannot read topology file ${file}: ${(error as Error).message}`);
-  }
-  // The same validator as request bodies: no type coercion, no unknown fields.
-  const validate = new Ajv({ strict: false, allErrors: true }).compile<TopologyFile>(TopologyFile);
-  if (!validate(parsed)) {
-    const problems = (validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || "/"}: ${e.message ?? "is invalid"}`);
-    throw new ConfigError(`topology file ${file} is not valid:\n  ${problems.join("\n  ")}`);
-  }
-  return parsed;
+export { readTopologyFile } from "./startup/topology.js";
+
+/** Made first, so that everything after it, the store included, reports through it. */
+export function createLogger(config: Config): Logger {
+  return pino({ level: config.logLevel });
+}
+
+async function openStore(config: Config, logger: Logger): Promise<SqliteStore> {
+  checkDatabasePath(config.databaseFile);
+  return SqliteStore.open({
+    file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention,
+    synchronous: config.synchronous, idempotencyTtlMs: config.idempotencyTtl * 1000,
+    onWriteFailure: (error) => logger.error({ err: error }, "a database write or read-back failed; changes are refused until the disk takes writes again"),
+    onRecovered: () => logger.warn("the database takes writes again; changes are accepted"),
+    onCheckpointerFailure: (error) => logger.warn({ err: error }, "background WAL checkpointer failed; SQLite checkpoints inline from now on"),
+  });
 }
 
 /**
@@ -38,55 +45,91 @@ function releaseStartupGarbage(): void {
   gc?.();
 }
 
-export async function start(config: Config) {
-  const topology = config.topologyFile ? readTopologyFile(config.topologyFile) : null;
-  mkdirSync(path.dirname(config.databaseFile), { recursive: true });
-  // The store opens before the app (and its logger) exists.
-  let warn: (error: Error) => void = () => undefined;
-  const store = await SqliteStore.open({
-    file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention,
-    synchronous: config.synchronous, idempotencyTtlMs: config.idempotencyTtl * 1000,
-    onCheckpointerFailure: (error) => warn(error),
-  });
-  const app = await buildApp({ store, logger: { level: config.logLevel }, limits: config.limits });
-  warn = (error) => app.log.warn({ err: error }, "background WAL checkpointer failed; SQLite checkpoints inline from now on");
-  app.addHook("onClose", () => store.close());
-  if (topology) {
-    const r = await store.execute((model) => applyTopology(model, topology));
-    if (!r.ok) {
-      await app.close();
-      throw new ConfigError(`topology file ${config.topologyFile}: ${r.error.detail}`);
-    }
-    app.log.info({ topology: config.topologyFile, ...r.value.created }, "topology loaded");
-  }
-  releaseStartupGarbage();
+export async function start(config: Config, logger: Logger = createLogger(config)): Promise<FastifyInstance> {
+  // Settings first, then the address, then the database: a mistake in one is
+  // reported before the next is touched.
+  const preset = config.topologyFile ? readTopologyFile(config.topologyFile) : null;
+  await checkListenAddress(config.host, config.port);
+  const store = await openStore(config, logger);
+  let app: FastifyInstance | null = null;
   try {
-    await app.listen({ host: config.host, port: config.port });
+    if (preset) await applyPreset(store, config.topologyFile!, preset, logger);
+    app = await buildApp({ store, loggerInstance: logger, limits: config.limits });
+    app.addHook("onClose", () => store.close());
+    releaseStartupGarbage();
+    try {
+      await app.listen({ host: config.host, port: config.port });
+    } catch (error) {
+      throw listenError(config.host, config.port, error);
+    }
+    return app;
   } catch (error) {
-    await app.close(); // release the database before giving up
-    throw new ConfigError(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
+    // Nothing may keep holding the database after a failed start.
+    await (app ? app.close() : store.close());
+    throw error;
   }
-  return app;
+}
+
+async function applyTopologyFile(config: Config, file: string, logger: Logger): Promise<void> {
+  const spec = readTopologyFile(file);
+  // The store takes the writer lock: refused while a server holds the database.
+  const store = await openStore(config, logger);
+  try {
+    await applyTopologyCommand(store, file, spec, config.databaseFile, (line) => process.stdout.write(`${line}\n`));
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * Keeps the event loop alive while `work` runs. The store's checkpointer is
+ * an unref'd worker thread: a failed start awaiting its exit while closing
+ * the store left nothing else on the event loop, so Node ended the process,
+ * with code 0 and without a word, before the error could be reported.
+ */
+async function holdingOpen<T>(work: () => Promise<T>): Promise<T> {
+  const hold = setInterval(() => undefined, 1 << 30);
+  try {
+    return await work();
+  } finally {
+    clearInterval(hold);
+  }
+}
+
+function stopOnSignals(app: FastifyInstance): void {
+  const stop = (signal: string) => {
+    app.log.info({ signal }, "shutting down");
+    holdingOpen(() => app.close()).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.log.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
 }
 
 async function main(): Promise<void> {
-  let config: Config;
+  let logger: Logger | null = null;
   try {
-    config = parseConfig(process.argv.slice(2), process.env);
-    const app = await start(config);
-    const stop = async (signal: string) => {
-      app.log.info({ signal }, "shutting down");
-      await app.close();
-      process.exit(0);
-    };
-    process.once("SIGINT", () => void stop("SIGINT"));
-    process.once("SIGTERM", () => void stop("SIGTERM"));
+    await holdingOpen(async () => {
+      const config = parseConfig(process.argv.slice(2), process.env);
+      logger = createLogger(config);
+      if (config.topologyApply !== null) {
+        await applyTopologyFile(config, config.topologyApply, logger);
+        process.exit(0);
+      }
+      stopOnSignals(await start(config, logger));
+    });
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof StoreLockedError || error instanceof MigrationError) {
-      console.error(`iommu-arbiter: ${error.message}`);
-      process.exit(2);
+    if (error instanceof HelpRequested) {
+      process.stdout.write(`${error.message}\n`);
+      process.exit(0);
     }
-    throw error;
+    reportStartupFailure(error, logger);
+    process.exit(STARTUP_FAILED);
   }
 }
 

@@ -1,11 +1,18 @@
 // Applying a topology description (a host's units, groups and devices, and
-// optional containers and domains) to the model. Objects are matched by name
-// and created only when missing, so loading the same file at every start is
-// harmless and state built since is kept.
+// optional containers and domains) to the model. Objects are matched by name:
+// one that is missing is created, one that is present and agrees with the
+// file is left alone, one that is present but disagrees (another driver or
+// unit, a device in another group, a device that cannot join a group attached
+// elsewhere, ...) is a conflict. All or nothing: with any conflict, nothing
+// the file would create is kept, and every conflict is reported, not only the
+// first.
+//
+// Only what the API cannot change is compared: a unit's online flag, a
+// device's flags and a group's attachment are the service's state, not the
+// host's description.
 import type { ContainerConfig, DeviceFlags, DomainConfig, DriverName, UnitCapabilities } from "./entities.js";
 import type { Topology } from "./model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit } from "./objects.js";
-import { fail, ok, type Result } from "./result.js";
 
 export interface TopologySpec {
   readonly description?: string;
@@ -18,57 +25,141 @@ export interface TopologySpec {
   }[];
 }
 
-export interface TopologySummary {
-  readonly created: { units: number; groups: number; devices: number; containers: number; domains: number };
+export const TOPOLOGY_KINDS = ["units", "groups", "devices", "containers", "domains"] as const;
+export type TopologyKind = (typeof TOPOLOGY_KINDS)[number];
+export type TopologyCounts = Record<TopologyKind, number>;
+
+export interface TopologyReport {
+  /** Created by the file (with conflicts: what it would have created; nothing was kept). */
+  readonly created: TopologyCounts;
+  /** Already in the model, agreeing with the file. */
+  readonly present: TopologyCounts;
+  /** One sentence per disagreement; non-empty means the model is unchanged. */
+  readonly conflicts: readonly string[];
 }
 
-export function applyTopology(model: Topology, spec: TopologySpec): Result<TopologySummary> {
-  const created = { units: 0, groups: 0, devices: 0, containers: 0, domains: 0 };
-  const need = (kind: "unit" | "group" | "container", name: string, where: string): Result<number> => {
-    const id = model.idByName(kind, name);
-    return id === undefined ? fail("ENOENT", `no-such-${kind}`, `${where} names ${kind} ${name}, which the topology does not define`) : ok(id);
-  };
+const zero = (): TopologyCounts => ({ units: 0, groups: 0, devices: 0, containers: 0, domains: 0 });
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+export function applyTopology(model: Topology, spec: TopologySpec): TopologyReport {
+  const savepoint = model.savepoint();
+  const created = zero();
+  const present = zero();
+  const conflicts: string[] = [];
+  const nameOf = (kind: "unit" | "group" | "container", id: number | null) => (id === null ? null : model.get(kind, id)?.name ?? null);
+
   for (const u of spec.units) {
-    if (model.idByName("unit", u.name) !== undefined) continue;
-    const r = createUnit(model, u);
-    if (!r.ok) return r;
-    created.units++;
+    const id = model.idByName("unit", u.name);
+    if (id === undefined) {
+      const r = createUnit(model, u);
+      if (r.ok) created.units++;
+      else conflicts.push(`unit ${u.name}: ${r.error.detail}`);
+      continue;
+    }
+    const unit = model.get("unit", id)!;
+    const differs = unit.driver !== u.driver ? [`driver ${unit.driver}, the file says ${u.driver}`] : [];
+    for (const [key, value] of Object.entries(u.capabilities ?? {})) {
+      const stored = unit.capabilities[key as keyof UnitCapabilities];
+      if (!same(stored, value)) differs.push(`${key} ${JSON.stringify(stored)}, the file says ${JSON.stringify(value)}`);
+    }
+    if (differs.length > 0) conflicts.push(`unit ${u.name} exists with ${differs.join("; ")}`);
+    else present.units++;
   }
+
   for (const g of spec.groups ?? []) {
     let groupId = model.idByName("group", g.name);
     if (groupId === undefined) {
-      const unitId = need("unit", g.unit, `group ${g.name}`);
-      if (!unitId.ok) return unitId;
-      const r = createGroup(model, { name: g.name, unitId: unitId.value });
-      if (!r.ok) return r;
+      const unitId = model.idByName("unit", g.unit);
+      if (unitId === undefined) {
+        conflicts.push(`group ${g.name} names unit ${g.unit}, which neither the database nor the file defines`);
+        continue;
+      }
+      const r = createGroup(model, { name: g.name, unitId });
+      if (!r.ok) {
+        conflicts.push(`group ${g.name}: ${r.error.detail}`);
+        continue;
+      }
       groupId = r.value.id;
       created.groups++;
+    } else {
+      const onUnit = nameOf("unit", model.get("group", groupId)!.unitId);
+      if (onUnit !== g.unit) {
+        conflicts.push(`group ${g.name} exists on unit ${onUnit}, the file puts it on ${g.unit}`);
+        continue;
+      }
+      present.groups++;
     }
     for (const d of g.devices ?? []) {
-      if (model.idByName("device", d.name) !== undefined) continue;
-      const r = createDevice(model, { name: d.name, groupId, flags: d.flags });
-      if (!r.ok) return r;
-      created.devices++;
+      const deviceId = model.idByName("device", d.name);
+      if (deviceId === undefined) {
+        const r = createDevice(model, { name: d.name, groupId, flags: d.flags });
+        if (r.ok) created.devices++;
+        else conflicts.push(`device ${d.name}: ${r.error.detail}`);
+        continue;
+      }
+      const inGroup = nameOf("group", model.get("device", deviceId)!.groupId);
+      if (inGroup !== g.name) conflicts.push(`device ${d.name} exists in group ${inGroup}, the file puts it in ${g.name}`);
+      else present.devices++;
     }
   }
+
   for (const c of spec.containers ?? []) {
-    if (model.idByName("container", c.name) !== undefined) continue;
+    if (model.idByName("container", c.name) !== undefined) {
+      present.containers++;
+      continue;
+    }
     const r = createContainer(model, c);
-    if (!r.ok) return r;
-    created.containers++;
+    if (r.ok) created.containers++;
+    else conflicts.push(`container ${c.name}: ${r.error.detail}`);
   }
-  const domainNames = new Set<string>();
-  for (const d of model.all("domain")) if (d.name !== null) domainNames.add(d.name);
+
+  const domains = new Map<string, number>();
+  for (const d of model.all("domain")) if (d.name !== null) domains.set(d.name, d.id);
   for (const d of spec.domains ?? []) {
-    if (domainNames.has(d.name)) continue;
-    const unitId = d.unit === undefined ? ok(undefined) : need("unit", d.unit, `domain ${d.name}`);
-    if (!unitId.ok) return unitId;
-    const containerId = d.container === undefined ? ok(undefined) : need("container", d.container, `domain ${d.name}`);
-    if (!containerId.ok) return containerId;
-    const r = createDomain(model, { name: d.name, type: d.type, driver: d.driver, unitId: unitId.value, containerId: containerId.value, config: d.config });
-    if (!r.ok) return r;
-    domainNames.add(d.name);
+    const existing = domains.get(d.name);
+    if (existing !== undefined) {
+      const domain = model.get("domain", existing)!;
+      const differs: string[] = [];
+      if (domain.type !== d.type) differs.push(`type ${domain.type}, the file says ${d.type}`);
+      if (d.driver !== undefined && domain.driver !== d.driver) differs.push(`driver ${domain.driver}, the file says ${d.driver}`);
+      if (d.unit !== undefined && nameOf("unit", domain.unitId) !== d.unit) differs.push(`unit ${nameOf("unit", domain.unitId)}, the file says ${d.unit}`);
+      if (d.container !== undefined && nameOf("container", domain.containerId) !== d.container) {
+        differs.push(`container ${nameOf("container", domain.containerId)}, the file says ${d.container}`);
+      }
+      if (differs.length > 0) conflicts.push(`domain ${d.name} exists with ${differs.join("; ")}`);
+      else present.domains++;
+      continue;
+    }
+    const unitId = d.unit === undefined ? undefined : model.idByName("unit", d.unit);
+    const containerId = d.container === undefined ? undefined : model.idByName("container", d.container);
+    if (d.unit !== undefined && unitId === undefined) {
+      conflicts.push(`domain ${d.name} names unit ${d.unit}, which neither the database nor the file defines`);
+      continue;
+    }
+    if (d.container !== undefined && containerId === undefined) {
+      conflicts.push(`domain ${d.name} names container ${d.container}, which neither the database nor the file defines`);
+      continue;
+    }
+    const r = createDomain(model, { name: d.name, type: d.type, driver: d.driver, unitId, containerId, config: d.config });
+    if (!r.ok) {
+      conflicts.push(`domain ${d.name}: ${r.error.detail}`);
+      continue;
+    }
+    domains.set(d.name, r.value.id);
     created.domains++;
   }
-  return ok({ created });
+
+  if (conflicts.length > 0) model.rollbackTo(savepoint);
+  return { created, present, conflicts };
+}
+
+/** The report as lines for a person: one per kind, then one per conflict. */
+export function describeTopologyReport(report: TopologyReport): string[] {
+  const applied = report.conflicts.length === 0;
+  const lines = TOPOLOGY_KINDS.map((kind) =>
+    `${kind.padEnd(11)} ${report.created[kind]} ${applied ? "created" : "would be created"}, ${report.present[kind]} already present`);
+  for (const conflict of report.conflicts) lines.push(`conflict: ${conflict}`);
+  lines.push(applied ? "applied" : `not applied: ${report.conflicts.length} conflict(s); the database is unchanged`);
+  return lines;
 }

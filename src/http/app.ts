@@ -1,6 +1,6 @@
 // The Fastify app factory. Tests build it and call `inject`, the server
 // entry point builds it and listens: one app, two ways to drive it.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import fastJsonStringify from "fast-json-stringify";
 import { Ajv } from "ajv";
@@ -24,12 +24,14 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions["logger"];
   /** Timeouts, sizes and budgets; each one left out takes its default (src/config.ts). */
   readonly limits?: LimitOptions;
+  /** A logger the caller made (the server makes its own first); wins over `logger`. */
+  readonly loggerInstance?: FastifyBaseLogger;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const limits = resolveLimits(options.limits);
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
     // genReqId reads X-Request-Id itself, to refuse unbounded or unsafe ids.
     requestIdHeader: false,
     genReqId: requestIdGenerator(),

@@ -137,6 +137,10 @@ export class Checkpointer {
     if (this.timer) clearTimeout(this.timer);
     if (this.stopped) return this.exited;
     this.stopped = true;
+    // The worker is unref'd so that it never keeps the process alive; while
+    // something waits for it to exit, it must, or Node may end the process
+    // with that wait (and whatever follows it) still pending.
+    this.worker.ref();
     this.worker.postMessage("close");
     await this.exited;
   }

@@ -3,10 +3,16 @@
 // does (same table, same sha256 checksum), so the two are interchangeable and
 // `prisma migrate status` agrees. Spawning the CLI would cost seconds per
 // start and per test database; this costs milliseconds.
+//
+// Before touching the file it checks that the file is ours to migrate: a
+// SQLite database (not some other file), intact (PRAGMA quick_check), and
+// either empty or made by these migrations. Anything else is refused with
+// one sentence, never written to.
 import Database from "better-sqlite3";
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { DatabaseFileError } from "./file-check.js";
 
 const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
     "id"                    TEXT PRIMARY KEY NOT NULL,
@@ -20,6 +26,37 @@ const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
 )`;
 
 export class MigrationError extends Error {}
+
+/** SQLite's verdict on a file that is not a usable database, as one sentence. */
+function sqliteFileError(file: string, error: unknown): Error {
+  const code = String((error as { code?: unknown }).code ?? "");
+  const message = (error as Error).message;
+  if (code === "SQLITE_NOTADB") return new DatabaseFileError(`database file ${file} is not a SQLite database`);
+  if (code.startsWith("SQLITE_CORRUPT")) return new DatabaseFileError(`database file ${file} is corrupt: ${message}`);
+  if (code.startsWith("SQLITE_CANTOPEN")) return new DatabaseFileError(`cannot open database file ${file}: ${message}`);
+  if (code.startsWith("SQLITE_READONLY")) return new DatabaseFileError(`cannot write database file ${file}: ${message}`);
+  if (code.startsWith("SQLITE_IOERR")) return new DatabaseFileError(`cannot read database file ${file}: ${message} (${code})`);
+  return error as Error;
+}
+
+/**
+ * Refuses a damaged file or another program's database. quick_check reads
+ * every page (without the index-content cross-check of integrity_check):
+ * about a second per GB, paid once per start.
+ */
+function inspect(db: Database.Database, file: string): void {
+  const [verdict] = db.pragma("quick_check(1)") as { quick_check: string }[];
+  if (verdict?.quick_check !== "ok") {
+    const detail = (verdict?.quick_check ?? "no answer").split("\n").filter((l) => !l.startsWith("***"))[0] ?? "";
+    throw new DatabaseFileError(`database file ${file} is corrupt (quick_check: ${detail})`);
+  }
+  const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as { name: string }[])
+    .map((t) => t.name);
+  if (tables.length > 0 && !tables.includes("_prisma_migrations")) {
+    const shown = tables.slice(0, 3).join(", ") + (tables.length > 3 ? ", ..." : "");
+    throw new MigrationError(`database file ${file} belongs to another program (tables ${shown}, no _prisma_migrations); refusing to change it`);
+  }
+}
 
 /** Prisma's own timestamp format in this table. */
 function prismaNow(): string {
@@ -36,8 +73,14 @@ export function applyMigrations(dbFile: string, migrationsDir: string): Migratio
     .filter((e) => e.isDirectory() && existsSync(path.join(migrationsDir, e.name, "migration.sql")))
     .map((e) => e.name)
     .sort();
-  const db = new Database(dbFile);
+  let db: Database.Database;
   try {
+    db = new Database(dbFile);
+  } catch (error) {
+    throw sqliteFileError(dbFile, error);
+  }
+  try {
+    inspect(db, dbFile);
     // WAL is a property of the file: set once here, before any other connection.
     db.pragma("journal_mode = WAL");
     db.exec(MIGRATIONS_TABLE);
@@ -45,6 +88,10 @@ export function applyMigrations(dbFile: string, migrationsDir: string): Migratio
       migration_name: string; checksum: string; finished_at: string | null; rolled_back_at: string | null;
     }[];
     const done = new Map(rows.filter((r) => r.rolled_back_at === null).map((r) => [r.migration_name, r]));
+    if (done.size > 0 && ![...done.keys()].some((name) => names.includes(name))) {
+      const theirs = [...done.keys()].sort();
+      throw new MigrationError(`database file ${dbFile} was made by another program (its migrations ${theirs.slice(0, 2).join(", ")}${theirs.length > 2 ? ", ..." : ""} are none of this build's)`);
+    }
     for (const r of done.values()) {
       if (r.finished_at === null) throw new MigrationError(`migration ${r.migration_name} failed earlier; resolve it with \`npm run prisma -- migrate resolve\``);
       if (!names.includes(r.migration_name)) throw new MigrationError(`database has migration ${r.migration_name}, which this build does not know: is it newer than the code?`);
@@ -68,6 +115,8 @@ export function applyMigrations(dbFile: string, migrationsDir: string): Migratio
       applied.push(name);
     }
     return { applied, total: names.length };
+  } catch (error) {
+    throw sqliteFileError(dbFile, error);
   } finally {
     db.close();
   }

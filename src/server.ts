@@ -5,6 +5,7 @@ import { Ajv } from "ajv";
 import { ConfigError, parseConfig, type Config } from "./config.js";
 import { applyTopology } from "./core/topology-file.js";
 import { buildApp } from "./http/app.js";
+import { loadTokens, refuseOpenNonLoopback } from "./http/tokens.js";
 import { TopologyFile } from "./http/schemas/topology.js";
 import { SqliteStore, StoreLockedError } from "./store/store.js";
 import { MigrationError } from "./store/migrate.js";
@@ -39,6 +40,8 @@ function releaseStartupGarbage(): void {
 }
 
 export async function start(config: Config) {
+  const tokens = loadTokens(config);
+  refuseOpenNonLoopback(config.host, tokens);
   const topology = config.topologyFile ? readTopologyFile(config.topologyFile) : null;
   mkdirSync(path.dirname(config.databaseFile), { recursive: true });
   // The store opens before the app (and its logger) exists.
@@ -47,7 +50,10 @@ export async function start(config: Config) {
     file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention,
     onCheckpointerFailure: (error) => warn(error),
   });
-  const app = await buildApp({ store, logger: { level: config.logLevel } });
+  const app = await buildApp({
+    store, logger: { level: config.logLevel }, tokens,
+    limits: { objectsPerClient: config.objectQuota, activeFaults: config.maxFaults, faultCount: config.maxFaultCount },
+  });
   warn = (error) => app.log.warn({ err: error }, "background WAL checkpointer failed; SQLite checkpoints inline from now on");
   app.addHook("onClose", () => store.close());
   if (topology) {

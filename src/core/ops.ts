@@ -116,8 +116,9 @@ export function detachDevice(model: Topology, caller: Caller, deviceId: number, 
  * (allocated on first claim). Claiming again as the same owner is a no-op, so
  * a client may retry a claim whose answer it lost.
  */
-export function claimOwnership(model: Topology, caller: Caller & { owner: string }, groupId: number): Result<Moved> {
+export function claimOwnership(model: Topology, caller: Caller, groupId: number): Result<Moved> {
   const result = atomically(model, (): Result<Moved> => {
+    if (caller.owner === null) return fail("EINVAL", "invalid-argument", "a claim needs an owner");
     const found = lookup(model, "group", groupId);
     if (!found.ok) return found;
     const g = found.value;
@@ -136,7 +137,7 @@ export function claimOwnership(model: Topology, caller: Caller & { owner: string
         unitId: unit.id, config: dma.config, auto: false, containerId: null, owner: null,
       });
     }
-    const withOwner: Group = { ...g, owner: caller.owner, blockingDomainId };
+    const withOwner: Group = { ...g, owner: caller.owner!, blockingDomainId };
     model.put("group", withOwner);
     const r = setGroupDomain(model, withOwner, model.get("domain", blockingDomainId)!);
     return moved(r, groupId, blockingDomainId);

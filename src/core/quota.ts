@@ -14,6 +14,12 @@ export interface Limits {
 
 export const NO_LIMITS: Limits = Object.freeze({});
 
+/**
+ * What the service allows unless configured otherwise (src/config.ts): far
+ * above what one VM manager needs, far below what exhausts the arbiter.
+ */
+export const DEFAULT_LIMITS = Object.freeze({ objectsPerClient: 1000, activeFaults: 1000, faultCount: 1000 }) satisfies Required<Limits>;
+
 /** Room for one more object of `creator`'s (null: an administrator's, not counted). */
 export function checkObjectQuota(model: Topology, creator: string | null, limits: Limits): Result<void> {
   const max = limits.objectsPerClient;

@@ -6,12 +6,17 @@ import { randomBytes } from "node:crypto";
 import fastJsonStringify from "fast-json-stringify";
 import { Ajv } from "ajv";
 import type { ArbiterStore } from "../store/store.js";
+import { DEFAULT_LIMITS, type Limits } from "../core/quota.js";
+import { installAuth } from "./auth.js";
 import { installErrorHandling } from "./errors.js";
+import type { TokenTable } from "./tokens.js";
 import { routes } from "./routes/index.js";
 
 declare module "fastify" {
   interface FastifyInstance {
     store: ArbiterStore;
+    /** Quotas the routes pass to the core. */
+    limits: Limits;
   }
 }
 
@@ -19,6 +24,9 @@ export interface AppOptions {
   readonly store: ArbiterStore;
   /** pino options, or false for silence (tests). */
   readonly logger?: FastifyServerOptions["logger"];
+  /** Bearer tokens; absent or null: open development mode (src/http/auth.ts). */
+  readonly tokens?: TokenTable | null;
+  readonly limits?: Limits;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -53,13 +61,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.decorate("store", options.store);
+  app.decorate("limits", options.limits ?? DEFAULT_LIMITS);
   // Callback style, not async: this runs on every request.
   app.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
     done();
   });
   installErrorHandling(app);
-  app.get("/healthz", { schema: { response: { 200: { type: "object", properties: { status: { type: "string" } } } } } },
+  installAuth(app, options.tokens ?? null);
+  app.get("/healthz", { config: { role: "public" }, schema: { response: { 200: { type: "object", properties: { status: { type: "string" } } } } } },
     async () => ({ status: "ok" }));
   await app.register(routes, { prefix: "/v1" });
   return app;

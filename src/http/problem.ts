@@ -14,6 +14,10 @@ const STATUS: Partial<Record<ErrnoName, number>> = {
   ENOENT: 404,
   EOPNOTSUPP: 501,
   EIO: 503,
+  // A quota is not a rate: waiting does not lift it, only deleting objects
+  // (or faults) does. 429 would invite clients and proxies to retry on a
+  // timer, so the answer is 403 and the errno (EDQUOT) says which refusal it is.
+  EDQUOT: 403,
 };
 
 /** Reasons that mean "your request is malformed", whatever their errno. */
@@ -21,6 +25,7 @@ const BAD_REQUEST: ReadonlySet<Reason> = new Set<Reason>(["invalid-argument", "i
 
 export function statusOf(error: ErrnoError): number {
   if (BAD_REQUEST.has(error.reason)) return 400;
+  if (error.reason === "unauthenticated") return 401;
   return STATUS[error.errno] ?? 500;
 }
 

@@ -22,27 +22,27 @@ const DetachAnswer = Type.Object({
 });
 
 export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post("/containers", { schema: { body: CreateContainer, response: { 201: Container, ...problems(409) } } },
-    (req, reply) => respond(reply, (m) => createContainer(m, req.body), (m, c) => presentContainer(m, c), 201));
+  app.post("/containers", { config: { role: "client" }, schema: { body: CreateContainer, response: { 201: Container, ...problems(409) } } },
+    (req, reply) => respond(reply, (m) => createContainer(m, req.body, callerOf(req), app.limits), (m, c) => presentContainer(m, c), 201));
 
-  app.get("/containers", { schema: { querystring: PageQuery, response: { 200: Page(Container), ...problems() } } },
+  app.get("/containers", { config: { role: "reader" }, schema: { querystring: PageQuery, response: { 200: Page(Container), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => ok(page(m.all("container"), req.query, (c) => presentContainer(m, c), true))));
 
-  app.get("/containers/:id", { schema: { params: IdParams, response: { 200: Container, ...problems(404) } } },
+  app.get("/containers/:id", { config: { role: "reader" }, schema: { params: IdParams, response: { 200: Container, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => {
       const c = lookup(m, "container", req.params.id);
       return c.ok ? ok(presentContainer(m, c.value)) : c;
     }));
 
-  app.delete("/containers/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404, 409) } } },
-    (req, reply) => respond(reply, (m) => deleteContainer(m, req.params.id), () => null, 204));
+  app.delete("/containers/:id", { config: { role: "client" }, schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404, 409) } } },
+    (req, reply) => respond(reply, (m) => deleteContainer(m, req.params.id, callerOf(req)), () => null, 204));
 
-  app.post("/containers/:id/attach", { schema: { params: IdParams, body: GroupTarget, response: { 200: SearchAnswer, ...problems(403, 404, 409, 422, 501, 507) } } },
+  app.post("/containers/:id/attach", { config: { role: "client" }, schema: { params: IdParams, body: GroupTarget, response: { 200: SearchAnswer, ...problems(403, 404, 409, 422, 501, 507) } } },
     (req, reply) => respond(reply,
       (m) => containerAttach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
       (m, r) => ({ ...presentPlacement(m, r.groupId), allocated: r.allocated, attempts: r.attempts })));
 
-  app.post("/containers/:id/detach", { schema: { params: IdParams, body: GroupTarget, response: { 200: DetachAnswer, ...problems(403, 404, 409) } } },
+  app.post("/containers/:id/detach", { config: { role: "client" }, schema: { params: IdParams, body: GroupTarget, response: { 200: DetachAnswer, ...problems(403, 404, 409) } } },
     (req, reply) => respond(reply,
       (m) => containerDetach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
       (m, r) => ({ ...presentPlacement(m, r.groupId), freedDomainId: r.freedDomainId })));

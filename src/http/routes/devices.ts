@@ -11,27 +11,27 @@ import { callerOf, respond, respondRead } from "../respond.js";
 const MOVE_ERRORS = problems(403, 404, 409, 422, 507);
 
 export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post("/devices", { schema: { body: CreateDevice, response: { 201: Device, ...problems(404, 409) } } },
+  app.post("/devices", { config: { role: "admin" }, schema: { body: CreateDevice, response: { 201: Device, ...problems(404, 409) } } },
     (req, reply) => respond(reply, (m) => createDevice(m, req.body), (_m, d) => presentDevice(d), 201));
 
-  app.get("/devices", { schema: { querystring: PageQuery, response: { 200: Page(Device), ...problems() } } },
+  app.get("/devices", { config: { role: "reader" }, schema: { querystring: PageQuery, response: { 200: Page(Device), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => ok(page(m.all("device"), req.query, presentDevice, true))));
 
-  app.get("/devices/:id", { schema: { params: IdParams, response: { 200: Device, ...problems(404) } } },
+  app.get("/devices/:id", { config: { role: "reader" }, schema: { params: IdParams, response: { 200: Device, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => lookup(m, "device", req.params.id)));
 
-  app.patch("/devices/:id", { schema: { params: IdParams, body: PatchDevice, response: { 200: Device, ...problems(404) } } },
+  app.patch("/devices/:id", { config: { role: "admin" }, schema: { params: IdParams, body: PatchDevice, response: { 200: Device, ...problems(404) } } },
     (req, reply) => respond(reply, (m) => updateDevice(m, req.params.id, req.body), (_m, d) => presentDevice(d)));
 
-  app.delete("/devices/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404, 409) } } },
+  app.delete("/devices/:id", { config: { role: "admin" }, schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404, 409) } } },
     (req, reply) => respond(reply, (m) => deleteDevice(m, req.params.id), () => null, 204));
 
-  app.post("/devices/:id/attach", { schema: { params: IdParams, body: DomainTarget, response: { 200: Moved, ...MOVE_ERRORS } } },
+  app.post("/devices/:id/attach", { config: { role: "client" }, schema: { params: IdParams, body: DomainTarget, response: { 200: Moved, ...MOVE_ERRORS } } },
     (req, reply) => respond(reply,
       (m) => attachDevice(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
       presentMove));
 
-  app.post("/devices/:id/detach", { schema: { params: IdParams, body: DomainTarget, response: { 200: Moved, ...MOVE_ERRORS } } },
+  app.post("/devices/:id/detach", { config: { role: "client" }, schema: { params: IdParams, body: DomainTarget, response: { 200: Moved, ...MOVE_ERRORS } } },
     (req, reply) => respond(reply,
       (m) => detachDevice(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
       presentMove));

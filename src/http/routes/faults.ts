@@ -8,15 +8,15 @@ import { page, presentFault } from "../present.js";
 import { respond, respondRead } from "../respond.js";
 
 export const faultRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post("/faults", { schema: { body: CreateFault, response: { 201: Fault, ...problems(404) } } },
-    (req, reply) => respond(reply, (m) => injectFault(m, { ...req.body, count: req.body.count ?? 1 }), (_m, f) => presentFault(f), 201));
+  app.post("/faults", { config: { role: "admin" }, schema: { body: CreateFault, response: { 201: Fault, ...problems(404) } } },
+    (req, reply) => respond(reply, (m) => injectFault(m, { ...req.body, count: req.body.count ?? 1 }, app.limits), (_m, f) => presentFault(f), 201));
 
-  app.get("/faults", { schema: { querystring: PageQuery, response: { 200: Page(Fault), ...problems() } } },
+  app.get("/faults", { config: { role: "reader" }, schema: { querystring: PageQuery, response: { 200: Page(Fault), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => ok(page(m.all("fault"), req.query, presentFault, true))));
 
-  app.delete("/faults", { schema: { response: { 200: Type.Object({ cleared: Type.Integer() }), ...problems() } } },
+  app.delete("/faults", { config: { role: "admin" }, schema: { response: { 200: Type.Object({ cleared: Type.Integer() }), ...problems() } } },
     (_req, reply) => respond(reply, (m) => clearFaults(m), (_m, r) => r));
 
-  app.delete("/faults/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404) } } },
+  app.delete("/faults/:id", { config: { role: "admin" }, schema: { params: IdParams, response: { 204: { type: "null" }, ...problems(404) } } },
     (req, reply) => respond(reply, (m) => deleteFault(m, req.params.id), () => null, 204));
 };

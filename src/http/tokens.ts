@@ -37,6 +37,17 @@ export function newToken(): string {
   return `iat_${randomBytes(32).toString("base64url")}`;
 }
 
+/**
+ * A fresh token for a client and its token-file entry (the token's digest,
+ * never the token). The entry is checked by the same parser as the file.
+ */
+export function makeTokenEntry(name: string, role: string): { token: string; entry: TokenFile["tokens"][number] } {
+  const token = newToken();
+  const entry = { name, role, sha256: hashToken(token) };
+  parseTokenTable(JSON.stringify({ tokens: [entry] }), "the new entry");
+  return { token, entry };
+}
+
 export class TokenTable {
   private readonly entries: readonly { readonly digest: Buffer; readonly identity: Identity }[];
 

@@ -62,6 +62,6 @@ describe("event retention", () => {
 
   it("refuses a retention that is not a whole number", () => {
     expect(() => parseConfig(["--event-retention", "-1"], {})).toThrow(ConfigError);
-    expect(() => parseConfig([], { EVENT_RETENTION: "lots" })).toThrow(/whole number/);
+    expect(() => parseConfig([], { EVENT_RETENTION: "lots" })).toThrow(/must be an integer/);
   });
 });

@@ -5,6 +5,7 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { DEFAULT_QUOTAS } from "./core/quota.js";
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -101,6 +102,26 @@ export const SETTINGS = {
     flag: "idempotency-ttl", env: "IDEMPOTENCY_TTL", kind: { type: "integer", min: 1, max: 31_536_000 }, fallback: "86400",
     help: "seconds an Idempotency-Key's answer is remembered for replay",
   },
+  tokensFile: {
+    flag: "tokens", env: "TOKENS_FILE", label: "token file", kind: { type: "string", nonEmpty: true }, fallback: null,
+    help: "bearer-token table (JSON of SHA-256 digests, see README); unset with TOKENS unset: open mode, loopback only",
+  },
+  tokensJson: {
+    flag: "tokens-json", env: "TOKENS", label: "TOKENS", kind: { type: "string", nonEmpty: true }, fallback: null,
+    help: "the token table itself, as JSON, instead of a file",
+  },
+  objectQuota: {
+    flag: "object-quota", env: "OBJECT_QUOTA", kind: { type: "integer", min: 1, max: 1_000_000_000 }, fallback: String(DEFAULT_QUOTAS.objectsPerClient),
+    help: "containers + domains one client may have created",
+  },
+  maxFaults: {
+    flag: "max-faults", env: "MAX_FAULTS", kind: { type: "integer", min: 1, max: 1_000_000_000 }, fallback: String(DEFAULT_QUOTAS.activeFaults),
+    help: "injected faults active at once",
+  },
+  maxFaultCount: {
+    flag: "max-fault-count", env: "MAX_FAULT_COUNT", kind: { type: "integer", min: 1, max: 1_000_000 }, fallback: String(DEFAULT_QUOTAS.faultCount),
+    help: "attach ops one injected fault may fail (its count)",
+  },
 } as const satisfies Record<string, Setting>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -151,6 +172,13 @@ export interface Config {
   readonly limits: Limits;
   /** Seconds an Idempotency-Key's answer is remembered for replay. */
   readonly idempotencyTtl: number;
+  /** Token table file; null (and tokensJson null): open development mode. */
+  readonly tokensFile: string | null;
+  /** The token table as JSON text (TOKENS), instead of a file. */
+  readonly tokensJson: string | null;
+  readonly objectQuota: number;
+  readonly maxFaults: number;
+  readonly maxFaultCount: number;
 }
 
 export function usage(): string {
@@ -257,5 +285,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     synchronous: s.synchronous,
     limits: limitsOf(s),
     idempotencyTtl: s.idempotencyTtl,
+    tokensFile: s.tokensFile === null ? null : path.resolve(s.tokensFile),
+    tokensJson: s.tokensJson,
+    objectQuota: s.objectQuota,
+    maxFaults: s.maxFaults,
+    maxFaultCount: s.maxFaultCount,
   };
 }

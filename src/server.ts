@@ -13,6 +13,7 @@ import { checkListenAddress, listenError } from "./startup/listen.js";
 import { applyPreset, applyTopologyCommand, readTopologyFile } from "./startup/topology.js";
 import { checkDatabasePath } from "./store/file-check.js";
 import { SqliteStore } from "./store/store.js";
+import { loadTokens, refuseOpenNonLoopback } from "./http/tokens.js";
 
 export { readTopologyFile } from "./startup/topology.js";
 
@@ -48,13 +49,18 @@ function releaseStartupGarbage(): void {
 export async function start(config: Config, logger: Logger = createLogger(config)): Promise<FastifyInstance> {
   // Settings first, then the address, then the database: a mistake in one is
   // reported before the next is touched.
+  const tokens = loadTokens(config);
+  refuseOpenNonLoopback(config.host, tokens);
   const preset = config.topologyFile ? readTopologyFile(config.topologyFile) : null;
   await checkListenAddress(config.host, config.port);
   const store = await openStore(config, logger);
   let app: FastifyInstance | null = null;
   try {
     if (preset) await applyPreset(store, config.topologyFile!, preset, logger);
-    app = await buildApp({ store, loggerInstance: logger, limits: config.limits });
+    app = await buildApp({
+      store, loggerInstance: logger, limits: config.limits, tokens,
+      quotas: { objectsPerClient: config.objectQuota, activeFaults: config.maxFaults, faultCount: config.maxFaultCount },
+    });
     app.addHook("onClose", () => store.close());
     releaseStartupGarbage();
     try {

@@ -247,6 +247,8 @@ export class DomainColumns extends ColumnRows<Domain> {
   private readonly config: (DomainConfig | undefined)[] = [];
   private auto = new Uint8Array(0);
   private containerId = new Int32Array(0);
+  /** Mostly null: only domains a client created (or its containers allocated) have one. */
+  private readonly owner: (string | undefined)[] = [];
 
   /** The domain's type without building the record (undefined: no such domain). */
   typeOf(id: number): DomainType | undefined {
@@ -263,6 +265,7 @@ export class DomainColumns extends ColumnRows<Domain> {
       config: this.config[id]!,
       auto: this.auto[id] === 1,
       containerId: fromCell(this.containerId[id]!),
+      owner: this.owner[id] ?? null,
     };
   }
   protected write(id: number, d: Domain): void {
@@ -273,9 +276,11 @@ export class DomainColumns extends ColumnRows<Domain> {
     this.config[id] = d.config;
     this.auto[id] = d.auto ? 1 : 0;
     this.containerId[id] = toCell(d.containerId);
+    setSparse(this.owner, id, d.owner);
   }
   protected clear(id: number): void {
     setSparse(this.name, id, null);
+    setSparse(this.owner, id, null);
     this.config[id] = undefined;
   }
   protected resize(capacity: number): void {

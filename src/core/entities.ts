@@ -51,6 +51,8 @@ export interface Domain {
   /** Allocated by the container search (iommufd's automatic domain). */
   readonly auto: boolean;
   readonly containerId: number | null;
+  /** The client that created it (its automatic domains: the container's); null: an administrator or the service. */
+  readonly owner: string | null;
 }
 
 export interface Group {
@@ -93,6 +95,8 @@ export interface Container {
   readonly id: number;
   readonly name: string;
   readonly config: ContainerConfig;
+  /** The client that created it; null: an administrator (usable by every client). */
+  readonly owner: string | null;
 }
 
 export interface Fault {

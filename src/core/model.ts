@@ -139,6 +139,8 @@ export class Topology {
   private readonly faultsByUnit = new SetIndex();
   private readonly faultsByDevice = new SetIndex();
   private readonly pagingAttached = new RefCounts();
+  /** Containers + domains per creating client, for the object quota. */
+  private readonly objectsByOwner = new Map<string, number>();
 
   private undo: UndoEntry[] = [];
   /** Changed rows since the last drain, with their state before the first change. */
@@ -227,6 +229,11 @@ export class Topology {
   /** The container's domains in allocation order (the search's order). */
   domainsOf(containerId: number): Domain[] {
     return [...this.domainsByContainer.get(containerId)].sort(byNumber).map((id) => this.domains.get(id)!);
+  }
+
+  /** Containers and domains the client created (its automatic domains included). */
+  ownedObjectCount(owner: string): number {
+    return this.objectsByOwner.get(owner) ?? 0;
   }
 
   faultsOn(scope: { unitId: number } | { deviceId: number }): Fault[] {
@@ -369,6 +376,13 @@ export class Topology {
     this.reindex(kind, row, false);
   }
 
+  private countOwned(owner: string | null, add: boolean): void {
+    if (owner === null) return;
+    const n = (this.objectsByOwner.get(owner) ?? 0) + (add ? 1 : -1);
+    if (n > 0) this.objectsByOwner.set(owner, n);
+    else this.objectsByOwner.delete(owner);
+  }
+
   private reindex(kind: Kind, row: Row, add: boolean): void {
     const op = add ? "add" : "delete";
     switch (kind) {
@@ -377,6 +391,7 @@ export class Topology {
         const r = row as Unit | Container;
         if (add) this.names[kind].set(r.name, r.id);
         else this.names[kind].delete(r.name);
+        if (kind === "container") this.countOwned((r as Container).owner, add);
         break;
       }
       case "group": {
@@ -402,6 +417,7 @@ export class Topology {
         this.domainsByUnit[op](d.unitId, d.id);
         if (d.type === "paging") this.pagingDomainsByUnit[op](d.unitId, d.id);
         this.domainsByContainer[op](d.containerId, d.id);
+        this.countOwned(d.owner, add);
         break;
       }
       case "fault": {

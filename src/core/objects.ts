@@ -1,7 +1,9 @@
 // Creating and removing units, groups, devices, domains, containers and
 // injected faults, with the rules that keep the topology consistent.
 import { driverOf } from "../drivers/index.js";
+import { checkCreator, creatorOf } from "./access.js";
 import { isOnCoreDomain } from "./attach.js";
+import { ANONYMOUS, type Caller } from "./caller.js";
 import type {
   Container, ContainerConfig, Device, DeviceFlags, Domain, DomainConfig, DomainType,
   DriverName, Fault, Group, Unit, UnitCapabilities,
@@ -11,6 +13,7 @@ import type { ErrnoName } from "./errno.js";
 import { interned } from "./intern.js";
 import { lookup } from "./lookup.js";
 import type { Topology } from "./model.js";
+import { checkFaultQuota, checkObjectQuota, NO_QUOTAS, type Quotas } from "./quota.js";
 import { fail, ok, type Result } from "./result.js";
 
 function nameFree(model: Topology, kind: "unit" | "group" | "device" | "container", name: string): Result<void> {
@@ -80,7 +83,7 @@ export function createGroup(model: Topology, spec: { name: string; unitId: numbe
   // Unnamed: defaultDomainId names it, and 100,000 "-default" strings are MBs.
   model.put("domain", {
     id: domainId, name: null, type: "dma", driver: unit.value.driver,
-    unitId: unit.value.id, config: defaultDomainConfig(unit.value), auto: false, containerId: null,
+    unitId: unit.value.id, config: defaultDomainConfig(unit.value), auto: false, containerId: null, owner: null,
   });
   const group: Group = {
     id: model.allocateId("group"), name: spec.name, unitId: unit.value.id,
@@ -161,9 +164,10 @@ export interface DomainSpec {
 
 /**
  * domain_alloc_paging(_flags): with a unit the domain is allocated for that
- * unit's device and, on drivers that bind, finalised there at once.
+ * unit's device and, on drivers that bind, finalised there at once. A client
+ * is recorded as its creator and may put it only in a container it may use.
  */
-export function createDomain(model: Topology, spec: DomainSpec): Result<Domain> {
+export function createDomain(model: Topology, spec: DomainSpec, caller: Caller = ANONYMOUS, quotas: Quotas = NO_QUOTAS): Result<Domain> {
   let unit: Unit | null = null;
   if (spec.unitId !== undefined) {
     const found = lookup(model, "unit", spec.unitId);
@@ -173,7 +177,11 @@ export function createDomain(model: Topology, spec: DomainSpec): Result<Domain> 
   if (spec.containerId !== undefined) {
     const found = lookup(model, "container", spec.containerId);
     if (!found.ok) return found;
+    const usable = checkCreator("container", found.value, caller);
+    if (!usable.ok) return usable;
   }
+  const quota = checkObjectQuota(model, creatorOf(caller), quotas);
+  if (!quota.ok) return quota;
   const driverName = spec.driver ?? unit?.driver;
   if (!driverName) return fail("EINVAL", "invalid-argument", "a domain needs a driver or a unitId");
   if (unit && unit.driver !== driverName) {
@@ -188,7 +196,7 @@ export function createDomain(model: Topology, spec: DomainSpec): Result<Domain> 
   });
   const domain: Domain = {
     id: model.allocateId("domain"), name: spec.name ?? null, type: spec.type, driver: driverName,
-    unitId: unit?.id ?? null, config, auto: false, containerId: spec.containerId ?? null,
+    unitId: unit?.id ?? null, config, auto: false, containerId: spec.containerId ?? null, owner: creatorOf(caller),
   };
   if (spec.type === "paging") {
     const allowed = driver.checkAlloc(config, unit);
@@ -202,9 +210,11 @@ export function createDomain(model: Topology, spec: DomainSpec): Result<Domain> 
   return ok(domain);
 }
 
-export function deleteDomain(model: Topology, id: number): Result<void> {
+export function deleteDomain(model: Topology, id: number, caller: Caller = ANONYMOUS): Result<void> {
   const domain = lookup(model, "domain", id);
   if (!domain.ok) return domain;
+  const mine = checkCreator("domain", domain.value, caller);
+  if (!mine.ok) return mine;
   const attached = model.attachedGroupCount(id);
   if (attached > 0) return fail("EBUSY", "domain-in-use", `domain ${id} is attached to ${attached} group(s)`, { domainId: id });
   if (model.isCoreDomainOfAGroup(id)) {
@@ -216,20 +226,27 @@ export function deleteDomain(model: Topology, id: number): Result<void> {
 
 // ---- containers ----------------------------------------------------------
 
-export function createContainer(model: Topology, spec: { name: string; config?: Partial<ContainerConfig> }): Result<Container> {
+export function createContainer(
+  model: Topology, spec: { name: string; config?: Partial<ContainerConfig> }, caller: Caller = ANONYMOUS, quotas: Quotas = NO_QUOTAS,
+): Result<Container> {
   const free = nameFree(model, "container", spec.name);
   if (!free.ok) return free;
+  const quota = checkObjectQuota(model, creatorOf(caller), quotas);
+  if (!quota.ok) return quota;
   const container: Container = {
     id: model.allocateId("container"), name: spec.name,
     config: interned({ enforceCacheCoherency: false, dirtyTracking: false, ...spec.config }),
+    owner: creatorOf(caller),
   };
   model.put("container", container);
   return ok(container);
 }
 
-export function deleteContainer(model: Topology, id: number): Result<void> {
+export function deleteContainer(model: Topology, id: number, caller: Caller = ANONYMOUS): Result<void> {
   const container = lookup(model, "container", id);
   if (!container.ok) return container;
+  const mine = checkCreator("container", container.value, caller);
+  if (!mine.ok) return mine;
   const domains = model.domainsOf(id);
   if (domains.length > 0) {
     return fail("EBUSY", "container-in-use", `container ${container.value.name} still holds ${domains.length} domain(s)`, { containerId: id });
@@ -240,7 +257,9 @@ export function deleteContainer(model: Topology, id: number): Result<void> {
 
 // ---- injected faults -----------------------------------------------------
 
-export function injectFault(model: Topology, spec: { unitId?: number; deviceId?: number; errno: ErrnoName; count: number }): Result<Fault> {
+export function injectFault(
+  model: Topology, spec: { unitId?: number; deviceId?: number; errno: ErrnoName; count: number }, quotas: Quotas = NO_QUOTAS,
+): Result<Fault> {
   if ((spec.unitId === undefined) === (spec.deviceId === undefined)) {
     return fail("EINVAL", "invalid-argument", "name exactly one of unitId and deviceId");
   }
@@ -252,6 +271,8 @@ export function injectFault(model: Topology, spec: { unitId?: number; deviceId?:
     const device = lookup(model, "device", spec.deviceId);
     if (!device.ok) return device;
   }
+  const quota = checkFaultQuota(model, spec.count, quotas);
+  if (!quota.ok) return quota;
   const fault: Fault = {
     id: model.allocateId("fault"), unitId: spec.unitId ?? null, deviceId: spec.deviceId ?? null,
     errno: spec.errno, remaining: spec.count,

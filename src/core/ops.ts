@@ -1,5 +1,6 @@
 // The attach / replace / detach / ownership entry points, with the checks
 // drivers/iommu/iommu.c makes before it touches a driver.
+import { checkCreator, checkOwner } from "./access.js";
 import { atomically, isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
 import type { Domain, Group } from "./entities.js";
@@ -15,13 +16,7 @@ export interface Moved {
   readonly changed: boolean;
 }
 
-/** While a group has a DMA owner, only that owner may move it. */
-export function checkOwner(group: Group, caller: Caller): Result<void> {
-  if (group.owner !== null && caller.owner !== group.owner) {
-    return fail("EPERM", "owned-by-other", `group ${group.name} is owned by ${group.owner}`, { groupId: group.id });
-  }
-  return ok(undefined);
-}
+export { checkOwner };
 
 /** The group, if it exists and the caller may move it. */
 export function movableGroup(model: Topology, caller: Caller, groupId: number): Result<Group> {
@@ -38,7 +33,9 @@ function groupAndDomain(model: Topology, caller: Caller, groupId: number, domain
   const domain = lookup(model, "domain", domainId);
   if (!domain.ok) return domain;
   const owner = checkOwner(group.value, caller);
-  return owner.ok ? ok({ group: group.value, domain: domain.value }) : owner;
+  if (!owner.ok) return owner;
+  const usable = checkCreator("domain", domain.value, caller);
+  return usable.ok ? ok({ group: group.value, domain: domain.value }) : usable;
 }
 
 /** iommu_attach_group: EBUSY when the group is on a domain of someone's choosing. */
@@ -119,8 +116,9 @@ export function detachDevice(model: Topology, caller: Caller, deviceId: number, 
  * (allocated on first claim). Claiming again as the same owner is a no-op, so
  * a client may retry a claim whose answer it lost.
  */
-export function claimOwnership(model: Topology, caller: Caller & { owner: string }, groupId: number): Result<Moved> {
+export function claimOwnership(model: Topology, caller: Caller, groupId: number): Result<Moved> {
   const result = atomically(model, (): Result<Moved> => {
+    if (caller.owner === null) return fail("EINVAL", "invalid-argument", "a claim needs an owner");
     const found = lookup(model, "group", groupId);
     if (!found.ok) return found;
     const g = found.value;
@@ -136,10 +134,10 @@ export function claimOwnership(model: Topology, caller: Caller & { owner: string
       const dma = model.get("domain", g.defaultDomainId)!;
       model.put("domain", {
         id: blockingDomainId, name: `${g.name}-blocking`, type: "blocked", driver: unit.driver,
-        unitId: unit.id, config: dma.config, auto: false, containerId: null,
+        unitId: unit.id, config: dma.config, auto: false, containerId: null, owner: null,
       });
     }
-    const withOwner: Group = { ...g, owner: caller.owner, blockingDomainId };
+    const withOwner: Group = { ...g, owner: caller.owner!, blockingDomainId };
     model.put("group", withOwner);
     const r = setGroupDomain(model, withOwner, model.get("domain", blockingDomainId)!);
     return moved(r, groupId, blockingDomainId);

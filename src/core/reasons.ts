@@ -27,6 +27,7 @@ export const REASONS = {
   "pasid-in-use": { soft: false, title: "Stage-2 domain while the device has PASIDs in use" },
   "owned-by-other": { soft: false, title: "DMA ownership is held by another owner" },
   "not-owned": { soft: false, title: "Group has no DMA owner" },
+  "quota-exceeded": { soft: false, title: "The caller's quota is used up" },
   "domain-ids-exhausted": { soft: false, title: "Domain IDs exhausted on the unit" },
   "asids-exhausted": { soft: false, title: "ASIDs/VMIDs exhausted on the SMMU" },
   "context-banks-exhausted": { soft: false, title: "Context banks exhausted on the SMMU" },
@@ -46,6 +47,8 @@ export const REASONS = {
   // Reasons the HTTP layer adds for failures that are not the core's.
   "invalid-request": { soft: false, title: "The request does not match the schema" },
   "no-such-route": { soft: false, title: "No such route" },
+  "unauthenticated": { soft: false, title: "A valid bearer token is required" },
+  "forbidden-role": { soft: false, title: "The caller's role does not allow this operation" },
   "store-unavailable": { soft: false, title: "The database could not make the change durable" },
   "not-ready": { soft: false, title: "The service does not take changes right now" },
   "internal-error": { soft: false, title: "Internal error" },

@@ -4,6 +4,7 @@
 // the search; if none fits, allocate a fresh paging domain for the group's
 // unit, attach it, and free it again if that attach fails.
 import { driverOf } from "../drivers/index.js";
+import { checkCreator } from "./access.js";
 import { atomically, isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
 import type { Domain, DomainConfig, Group } from "./entities.js";
@@ -71,6 +72,8 @@ function allocateAutoDomain(model: Topology, group: Group, containerId: number):
   const domain: Domain = {
     id: model.allocateId("domain"), name: null, type: "paging", driver: unit.driver,
     unitId: unit.id, config, auto: true, containerId,
+    // The container's creator owns what it allocates: another client cannot attach to it directly.
+    owner: model.get("container", containerId)!.owner,
   };
   if (driver.bindsToInstance) {
     const finalised = driver.finalise(domain, unit, model);
@@ -80,10 +83,14 @@ function allocateAutoDomain(model: Topology, group: Group, containerId: number):
   return ok(domain);
 }
 
-/** The container, and the group the caller may move through it. */
+/** The container, if the caller may use it, and the group the caller may move through it. */
 function containerGroup(model: Topology, caller: Caller, containerId: number, groupId: number): Result<Group> {
   const container = lookup(model, "container", containerId);
-  return container.ok ? movableGroup(model, caller, groupId) : container;
+  if (!container.ok) return container;
+  const group = movableGroup(model, caller, groupId);
+  if (!group.ok) return group;
+  const usable = checkCreator("container", container.value, caller);
+  return usable.ok ? group : usable;
 }
 
 function search(model: Topology, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {

@@ -5,16 +5,21 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import fastJsonStringify from "fast-json-stringify";
 import { Ajv } from "ajv";
 import type { ArbiterStore } from "../store/store.js";
+import { DEFAULT_QUOTAS, type Quotas } from "../core/quota.js";
+import { installAuth } from "./auth.js";
 import { installErrorHandling } from "./errors.js";
 import { sendProblem } from "./problem.js";
 import { Problem } from "./schemas/common.js";
 import { installLimits, resolveLimits, serverOptions, type LimitOptions } from "./limits.js";
 import { requestIdGenerator } from "./request-id.js";
+import type { TokenTable } from "./tokens.js";
 import { routes } from "./routes/index.js";
 
 declare module "fastify" {
   interface FastifyInstance {
     store: ArbiterStore;
+    /** Quotas the routes pass to the core. */
+    quotas: Quotas;
   }
 }
 
@@ -26,6 +31,10 @@ export interface AppOptions {
   readonly limits?: LimitOptions;
   /** A logger the caller made (the server makes its own first); wins over `logger`. */
   readonly loggerInstance?: FastifyBaseLogger;
+  /** Bearer tokens; absent or null: open development mode (src/http/auth.ts). */
+  readonly tokens?: TokenTable | null;
+  /** What one client may make the service hold; unset: the defaults of src/core/quota.ts. */
+  readonly quotas?: Quotas;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -60,18 +69,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.decorate("store", options.store);
+  app.decorate("quotas", options.quotas ?? DEFAULT_QUOTAS);
   // Callback style, not async: this runs on every request.
   app.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
     done();
   });
   installErrorHandling(app);
+  installAuth(app, options.tokens ?? null);
   await installLimits(app, limits);
   // Liveness: the process answers. Readiness: the store takes changes now
   // (not while the disk refuses writes or the model is being rebuilt).
   const Status = { type: "object", properties: { status: { type: "string" } } } as const;
-  app.get("/healthz", { schema: { response: { 200: Status } } }, async () => ({ status: "ok" }));
-  app.get("/readyz", { schema: { response: { 200: Status, 503: Problem } } }, async (_request, reply) => {
+  app.get("/healthz", { config: { role: "public" }, schema: { response: { 200: Status } } }, async () => ({ status: "ok" }));
+  app.get("/readyz", { config: { role: "public" }, schema: { response: { 200: Status, 503: Problem } } }, async (_request, reply) => {
     const health = app.store.health();
     if (health.ready) return { status: "ready" };
     reply.header("retry-after", "1");

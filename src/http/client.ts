@@ -1,9 +1,8 @@
 // Who a request comes from, as far as idempotency keys are concerned: keys
-// are scoped per client, so two clients may pick the same key. Every request
-// is anonymous today; authentication will return the authenticated client's
-// name here. Kept in its own module so that is a one-line change.
+// are scoped per client, so two clients may pick the same key. The client is
+// the bearer token's name; in open development mode everyone is "anonymous".
 import type { FastifyRequest } from "fastify";
 
-export function clientOf(_request: FastifyRequest): string {
-  return "anonymous";
+export function clientOf(request: FastifyRequest): string {
+  return request.identity?.name ?? "anonymous";
 }

@@ -23,13 +23,13 @@ export interface LimitOptions extends Partial<Limits> {
 const EXEMPT: ReadonlySet<string | undefined> = new Set(["/healthz", "/readyz"]);
 
 /**
- * Whose budget a request spends. The client's address today; once requests
- * carry an authenticated caller, its name is the better key (one client
- * behind a proxy or NAT is then not many, and many clients behind one
- * address are not one).
+ * Whose budget a request spends: the authenticated client (one client behind
+ * a proxy or NAT is not many, and many clients behind one address are not
+ * one); in open development mode, the address. Authentication runs first (an
+ * app-wide hook, before the limiter's per-route one).
  */
 export function clientKey(request: FastifyRequest): string {
-  return request.ip;
+  return request.identity ? `client ${request.identity.name}` : `address ${request.ip}`;
 }
 
 export function resolveLimits(options: LimitOptions = {}): Limits & { pressureSampleInterval: number } {

@@ -16,6 +16,10 @@ const STATUS: Partial<Record<ErrnoName, number>> = {
   EOPNOTSUPP: 501,
   EIO: 503,
   EAGAIN: 429,
+  // A quota is not a rate: waiting does not lift it, only deleting objects
+  // (or faults) does. 429 would invite clients and proxies to retry on a
+  // timer, so the answer is 403 and the errno (EDQUOT) says which refusal it is.
+  EDQUOT: 403,
 };
 
 /** Reasons whose status is theirs, whatever their errno. */
@@ -26,6 +30,7 @@ const REASON_STATUS: Partial<Record<Reason, number>> = {
   "idempotency-key-in-flight": 409,
   "precondition-failed": 412,
   "idempotency-key-reused": 422,
+  "unauthenticated": 401,
 };
 
 export function statusOf(error: ErrnoError): number {

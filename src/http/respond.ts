@@ -10,10 +10,13 @@ import { headerProblem, problemAnswer } from "./problem.js";
 import { etagOf } from "./version.js";
 
 /**
- * Who is asking. Today: the `owner` a request body names. Bearer-token
- * identities will be resolved here, and nothing past this point changes.
+ * Who is asking: the authenticated client (src/http/auth.ts), or in open
+ * development mode the `owner` the request body names (the auth hook refuses
+ * a body `owner` from an authenticated caller, so the two never conflict).
  */
-export function callerOf(_request: FastifyRequest, owner?: string | null): Caller {
+export function callerOf(request: FastifyRequest, owner?: string | null): Caller {
+  const identity = request.identity;
+  if (identity !== null) return { owner: identity.name, admin: identity.role === "admin" };
   return { owner: owner ?? null };
 }
 

@@ -38,11 +38,11 @@ export async function loadTopology(prisma: Prisma): Promise<Loaded> {
     capabilities: interned(u.capabilities as unknown as UnitCapabilities), online: u.online,
   }));
   await paged((c) => prisma.container.findMany(page(c)), (r) => model.load("container", {
-    id: r.id, name: r.name, config: interned(r.config as unknown as ContainerConfig),
+    id: r.id, name: r.name, config: interned(r.config as unknown as ContainerConfig), owner: r.owner,
   }));
   await paged((c) => prisma.domain.findMany(page(c)), (d) => model.load("domain", {
     id: d.id, name: d.name, type: d.type as DomainType, driver: d.driver as DriverName, unitId: d.unitId,
-    config: interned(d.config as unknown as DomainConfig), auto: d.auto, containerId: d.containerId,
+    config: interned(d.config as unknown as DomainConfig), auto: d.auto, containerId: d.containerId, owner: d.owner,
   }));
   await paged((c) => prisma.group.findMany(page(c)), (g) => model.load("group", {
     id: g.id, name: g.name, unitId: g.unitId, domainId: g.domainId, defaultDomainId: g.defaultDomainId,

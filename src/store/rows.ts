@@ -27,13 +27,13 @@ export const TABLES: { [K in Kind]: TableMap<Entities[K]> } = {
   },
   container: {
     table: "Container",
-    columns: ["id", "name", "config"],
-    toRow: (c: Container) => [c.id, c.name, json(c.config)],
+    columns: ["id", "name", "config", "owner"],
+    toRow: (c: Container) => [c.id, c.name, json(c.config), c.owner],
   },
   domain: {
     table: "Domain",
-    columns: ["id", "name", "type", "driver", "unitId", "config", "auto", "containerId"],
-    toRow: (d: Domain) => [d.id, d.name, d.type, d.driver, d.unitId, json(d.config), bool(d.auto), d.containerId],
+    columns: ["id", "name", "type", "driver", "unitId", "config", "auto", "containerId", "owner"],
+    toRow: (d: Domain) => [d.id, d.name, d.type, d.driver, d.unitId, json(d.config), bool(d.auto), d.containerId, d.owner],
   },
   group: {
     table: "Group",

@@ -91,7 +91,7 @@ describe("savepoint / rollback", () => {
     expect(fx.model.isPagingDomainAttachedOn(w.unit.id, w.paging.id)).toBe(true);
     expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(1);
     fx.model.rollbackTo(sp);
-    expect(fx.model.get("domain", auto)).toMatchObject({ auto: true, containerId: w.ioas.id });
+    expect(fx.model.get("domain", auto)).toMatchObject({ auto: true, containerId: w.ioas.id, owner: null });
     expect([...fx.model.groupsAttachedTo(auto)]).toEqual([w.g1.id]);
     expect(fx.model.attachedGroupCount(w.paging.id)).toBe(0);
     expect(fx.model.isPagingDomainAttachedOn(w.unit.id, auto)).toBe(true);
@@ -199,7 +199,7 @@ describe("load / reserveIds", () => {
       capabilities: { addressWidth: 64, pageSizes: [4096], snoopControl: true, dirtyTracking: true, nesting: true, domainIds: 10, cpuPageSize: 4096 },
     };
     const domain: Domain = {
-      id: 3, name: null, type: "paging", driver: "mock", unitId: 7, auto: false, containerId: null,
+      id: 3, name: null, type: "paging", driver: "mock", unitId: 7, auto: false, containerId: null, owner: null,
       config: { addressWidth: 64, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
     };
     model.load("unit", unit);
@@ -244,10 +244,10 @@ describe("column-stored kinds", () => {
     const config = { addressWidth: 48, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false };
     const flags = { noDirty: true, canwbs: false, requiresIdentity: false, pasid: false };
     const domains: Domain[] = [
-      { id: 1, name: null, type: "dma", driver: "intel-vtd", unitId: null, config, auto: false, containerId: null },
-      { id: 5000, name: "p", type: "paging", driver: "mock", unitId: 0, config, auto: true, containerId: 3 },
+      { id: 1, name: null, type: "dma", driver: "intel-vtd", unitId: null, config, auto: false, containerId: null, owner: null },
+      { id: 5000, name: "p", type: "paging", driver: "mock", unitId: 0, config, auto: true, containerId: 3, owner: "vmm-a" },
       // Storage holds any text: a value outside the enum reads back unchanged.
-      { id: 5001, name: "x", type: "future" as Domain["type"], driver: "other" as Domain["driver"], unitId: 2, config, auto: false, containerId: null },
+      { id: 5001, name: "x", type: "future" as Domain["type"], driver: "other" as Domain["driver"], unitId: 2, config, auto: false, containerId: null, owner: null },
     ];
     for (const d of domains) m.put("domain", d);
     const groups = [

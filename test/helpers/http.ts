@@ -27,9 +27,11 @@ export interface DomainConfigView {
 }
 export interface DomainView {
   id: number; name: string | null; type: string; driver: string; unitId: number | null;
-  config: DomainConfigView; auto: boolean; containerId: number | null; attachedGroupCount: number; version: string;
+  config: DomainConfigView; auto: boolean; containerId: number | null; owner: string | null; attachedGroupCount: number; version: string;
 }
-export interface ContainerView { id: number; name: string; config: { enforceCacheCoherency: boolean; dirtyTracking: boolean }; domainIds: number[]; version: string }
+export interface ContainerView {
+  id: number; name: string; config: { enforceCacheCoherency: boolean; dirtyTracking: boolean }; owner: string | null; domainIds: number[]; version: string;
+}
 export interface FaultView { id: number; unitId: number | null; deviceId: number | null; errno: string; remaining: number; version: string }
 export interface EventView {
   seq: number; at: string; op: string; owner: string | null; groupId: number | null; deviceId: number | null;

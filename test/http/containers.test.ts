@@ -13,7 +13,7 @@ describe("POST /v1/containers", () => {
     const name = uniqueName("ioas");
     const res = await c.post<ContainerView>("/v1/containers", { name });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: expect.any(Number), name, config: { enforceCacheCoherency: false, dirtyTracking: false }, domainIds: [], version: expect.any(String) });
+    expect(res.body).toEqual({ id: expect.any(Number), name, config: { enforceCacheCoherency: false, dirtyTracking: false }, owner: null, domainIds: [], version: expect.any(String) });
     expect(await c.read(`/v1/containers/${res.body.id}`)).toEqual(res.body);
   });
 

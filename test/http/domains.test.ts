@@ -20,7 +20,7 @@ describe("POST /v1/domains", () => {
     expect(res.body).toEqual({
       id: expect.any(Number), name: "vm0-dma", type: "paging", driver: "intel-vtd", unitId: intel.id,
       config: { addressWidth: 39, pageSizes: intel.capabilities.pageSizes, enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
-      auto: false, containerId: null, attachedGroupCount: 0, version: expect.any(String),
+      auto: false, containerId: null, owner: null, attachedGroupCount: 0, version: expect.any(String),
     });
     expect(await c.read(`/v1/domains/${res.body.id}`)).toEqual(res.body);
   });

@@ -23,30 +23,30 @@ const DetachAnswer = Type.Object({
 });
 
 export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post("/containers", { schema: { body: CreateContainer, response: { 201: Container, ...writeProblems() } } },
-    (req, reply) => respond(reply, (m) => createContainer(m, req.body), (m, c) => presentContainer(m, c), { status: 201, etag: versionTag }));
+  app.post("/containers", { config: { role: "client" }, schema: { body: CreateContainer, response: { 201: Container, ...writeProblems() } } },
+    (req, reply) => respond(reply, (m) => createContainer(m, req.body, callerOf(req), app.quotas), (m, c) => presentContainer(m, c), { status: 201, etag: versionTag }));
 
-  app.get("/containers", { schema: { querystring: PageQuery, response: { 200: Page(Container), ...problems() } } },
+  app.get("/containers", { config: { role: "reader" }, schema: { querystring: PageQuery, response: { 200: Page(Container), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => ok(page(m.all("container"), req.query, (c) => presentContainer(m, c), true))));
 
-  app.get("/containers/:id", { schema: { params: IdParams, response: { 200: Container, ...problems(404) } } },
+  app.get("/containers/:id", { config: { role: "reader" }, schema: { params: IdParams, response: { 200: Container, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => {
       const c = lookup(m, "container", req.params.id);
       return c.ok ? ok(presentContainer(m, c.value)) : c;
     }, { etag: versionTag }));
 
-  app.delete("/containers/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...writeProblems(404) } } },
-    (req, reply) => respond(reply, (m) => deleteContainer(m, req.params.id), () => null, { status: 204, target: resource("container", req.params.id) }));
+  app.delete("/containers/:id", { config: { role: "client" }, schema: { params: IdParams, response: { 204: { type: "null" }, ...writeProblems(404) } } },
+    (req, reply) => respond(reply, (m) => deleteContainer(m, req.params.id, callerOf(req)), () => null, { status: 204, target: resource("container", req.params.id) }));
 
   // Attach and detach move the group named in the body: If-Match is compared with the group's version.
 
-  app.post("/containers/:id/attach", { schema: { params: IdParams, body: GroupTarget, response: { 200: SearchAnswer, ...writeProblems(403, 404, 501, 507) } } },
+  app.post("/containers/:id/attach", { config: { role: "client" }, schema: { params: IdParams, body: GroupTarget, response: { 200: SearchAnswer, ...writeProblems(403, 404, 501, 507) } } },
     (req, reply) => respond(reply,
       (m) => containerAttach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
       (m, r) => ({ ...presentPlacement(m, r.groupId), allocated: r.allocated, attempts: r.attempts }),
       { target: resource("group", req.body.groupId) }));
 
-  app.post("/containers/:id/detach", { schema: { params: IdParams, body: GroupTarget, response: { 200: DetachAnswer, ...writeProblems(403, 404) } } },
+  app.post("/containers/:id/detach", { config: { role: "client" }, schema: { params: IdParams, body: GroupTarget, response: { 200: DetachAnswer, ...writeProblems(403, 404) } } },
     (req, reply) => respond(reply,
       (m) => containerDetach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
       (m, r) => ({ ...presentPlacement(m, r.groupId), freedDomainId: r.freedDomainId }),

@@ -7,7 +7,7 @@ import { IdParams, Page, problems, writeProblems } from "../schemas/common.js";
 import { CreateDomain, Domain } from "../schemas/resources.js";
 import { page, presentDomain, versionTag } from "../present.js";
 import { resource } from "../preconditions.js";
-import { respond, respondRead } from "../respond.js";
+import { callerOf, respond, respondRead } from "../respond.js";
 
 const DomainQuery = Type.Object({
   after: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -16,10 +16,10 @@ const DomainQuery = Type.Object({
 }, { additionalProperties: false });
 
 export const domainRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post("/domains", { schema: { body: CreateDomain, response: { 201: Domain, ...writeProblems(404, 501, 507) } } },
-    (req, reply) => respond(reply, (m) => createDomain(m, req.body), (m, d) => presentDomain(m, d), { status: 201, etag: versionTag }));
+  app.post("/domains", { config: { role: "client" }, schema: { body: CreateDomain, response: { 201: Domain, ...writeProblems(404, 501, 507) } } },
+    (req, reply) => respond(reply, (m) => createDomain(m, req.body, callerOf(req), app.quotas), (m, d) => presentDomain(m, d), { status: 201, etag: versionTag }));
 
-  app.get("/domains", { schema: { querystring: DomainQuery, response: { 200: Page(Domain), ...problems() } } },
+  app.get("/domains", { config: { role: "reader" }, schema: { querystring: DomainQuery, response: { 200: Page(Domain), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => {
       // Both come in id order: domainsOf is sorted, the table is indexed by id.
       const byContainer = req.query.containerId !== undefined;
@@ -27,12 +27,12 @@ export const domainRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return ok(page(rows, req.query, (d) => presentDomain(m, d), true));
     }));
 
-  app.get("/domains/:id", { schema: { params: IdParams, response: { 200: Domain, ...problems(404) } } },
+  app.get("/domains/:id", { config: { role: "reader" }, schema: { params: IdParams, response: { 200: Domain, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => {
       const d = lookup(m, "domain", req.params.id);
       return d.ok ? ok(presentDomain(m, d.value)) : d;
     }, { etag: versionTag }));
 
-  app.delete("/domains/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...writeProblems(404) } } },
-    (req, reply) => respond(reply, (m) => deleteDomain(m, req.params.id), () => null, { status: 204, target: resource("domain", req.params.id) }));
+  app.delete("/domains/:id", { config: { role: "client" }, schema: { params: IdParams, response: { 204: { type: "null" }, ...writeProblems(404) } } },
+    (req, reply) => respond(reply, (m) => deleteDomain(m, req.params.id, callerOf(req)), () => null, { status: 204, target: resource("domain", req.params.id) }));
 };

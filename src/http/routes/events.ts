@@ -12,6 +12,7 @@ const EventQuery = Type.Object({
 
 export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get("/events", {
+    config: { role: "reader" },
     schema: {
       querystring: EventQuery,
       response: { 200: Type.Object({ items: Type.Array(Event), next: Type.Integer({ description: "Pass as after to continue" }) }), ...problems() },

@@ -37,10 +37,10 @@ const CompatibilityQuery = Type.Object({
 }, { additionalProperties: false });
 
 export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post("/groups", { schema: { body: CreateGroup, response: { 201: Group, ...writeProblems(404) } } },
+  app.post("/groups", { config: { role: "admin" }, schema: { body: CreateGroup, response: { 201: Group, ...writeProblems(404) } } },
     (req, reply) => respond(reply, (m) => createGroup(m, req.body), (m, g) => presentGroup(m, g), { status: 201, etag: versionTag }));
 
-  app.get("/groups", { schema: { querystring: GroupQuery, response: { 200: Page(Group), ...problems() } } },
+  app.get("/groups", { config: { role: "reader" }, schema: { querystring: GroupQuery, response: { 200: Page(Group), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => {
       const { domainId, unitId } = req.query;
       // Filters go through the model's indexes, not a scan.
@@ -49,16 +49,16 @@ export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return ok(page(rows, req.query, (g) => presentGroup(m, g), ids === null));
     }));
 
-  app.get("/groups/:id", { schema: { params: IdParams, response: { 200: Group, ...problems(404) } } },
+  app.get("/groups/:id", { config: { role: "reader" }, schema: { params: IdParams, response: { 200: Group, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => {
       const g = lookup(m, "group", req.params.id);
       return g.ok ? ok(presentGroup(m, g.value)) : g;
     }, { etag: versionTag }));
 
-  app.delete("/groups/:id", { schema: { params: IdParams, response: { 204: { type: "null" }, ...writeProblems(404) } } },
+  app.delete("/groups/:id", { config: { role: "admin" }, schema: { params: IdParams, response: { 204: { type: "null" }, ...writeProblems(404) } } },
     (req, reply) => respond(reply, (m) => deleteGroup(m, req.params.id), () => null, { status: 204, target: resource("group", req.params.id) }));
 
-  const move = { schema: { params: IdParams, body: DomainTarget, response: { 200: Moved, ...MOVE_ERRORS } } } as const;
+  const move = { config: { role: "client" }, schema: { params: IdParams, body: DomainTarget, response: { 200: Moved, ...MOVE_ERRORS } } } as const;
 
   app.post("/groups/:id/attach", move, (req, reply) => respond(reply,
     (m) => attachGroup(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
@@ -72,16 +72,16 @@ export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
     (m) => detachGroup(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
     presentMove, { target: resource("group", req.params.id) }));
 
-  const ownership = { schema: { params: IdParams, body: OwnerBody, response: { 200: Moved, ...MOVE_ERRORS } } } as const;
+  const ownership = { config: { role: "client", ownerRequired: true }, schema: { params: IdParams, body: OwnerBody, response: { 200: Moved, ...MOVE_ERRORS } } } as const;
 
   app.post("/groups/:id/claim", ownership, (req, reply) => respond(reply,
-    (m) => claimOwnership(m, { ...callerOf(req, req.body.owner), owner: req.body.owner }, req.params.id),
+    (m) => claimOwnership(m, callerOf(req, req.body.owner), req.params.id),
     presentMove, { target: resource("group", req.params.id) }));
 
   app.post("/groups/:id/release", ownership, (req, reply) => respond(reply,
     (m) => releaseOwnership(m, callerOf(req, req.body.owner), req.params.id),
     presentMove, { target: resource("group", req.params.id) }));
 
-  app.get("/groups/:id/compatibility", { schema: { params: IdParams, querystring: CompatibilityQuery, response: { 200: Compatibility, ...problems(404) } } },
+  app.get("/groups/:id/compatibility", { config: { role: "reader" }, schema: { params: IdParams, querystring: CompatibilityQuery, response: { 200: Compatibility, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => groupCompatibility(m, req.params.id, { ...req.query, limit: req.query.limit ?? 100 })));
 };

@@ -26,5 +26,5 @@ export const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(containerRoutes);
   await app.register(faultRoutes);
   await app.register(eventRoutes);
-  app.get("/stats", { schema: { response: { 200: Stats } } }, async () => app.store.stats());
+  app.get("/stats", { config: { role: "reader" }, schema: { response: { 200: Stats } } }, async () => app.store.stats());
 };

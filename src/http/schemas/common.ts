@@ -6,7 +6,10 @@ export const IdParams = Type.Object({ id: Id }, { additionalProperties: false })
 export type IdParams = Static<typeof IdParams>;
 
 export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: "^[^\\u0000]*$" });
-export const Owner = Type.String({ minLength: 1, maxLength: 200, pattern: "^[^\\u0000]*$", description: "Who is asking (DMA owner identity)" });
+export const Owner = Type.String({
+  minLength: 1, maxLength: 200, pattern: "^[^\\u0000]*$",
+  description: "Who is asking, in open development mode only; with bearer tokens the token names the caller and this field is refused",
+});
 
 export const PageQuery = Type.Object({
   after: Type.Optional(Type.Integer({ minimum: 0, description: "Return ids strictly greater than this" })),
@@ -70,6 +73,7 @@ export function writeProblems(...statuses: number[]): Record<number, typeof Prob
 /** The error statuses a route can answer, all with the problem document. */
 export function problems(...statuses: number[]): Record<number, typeof Problem> {
   const out: Record<number, typeof Problem> = {};
-  for (const s of [400, 500, 503, ...statuses]) out[s] = Problem;
+  // 401 and 403 on every route: a missing token, or a role that does not reach.
+  for (const s of [400, 401, 403, 500, 503, ...statuses]) out[s] = Problem;
   return out;
 }

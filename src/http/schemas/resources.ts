@@ -66,6 +66,7 @@ export const Domain = Type.Object({
   type: literalUnion(DOMAIN_TYPES), driver: DriverName,
   unitId: Type.Union([Id, Type.Null()], { description: "Unit the domain is finalised on" }),
   config: DomainConfig, auto: Type.Boolean(), containerId: Type.Union([Id, Type.Null()]),
+  owner: Type.Union([Type.String(), Type.Null()], { description: "The client that created it; null: an administrator's (every client may use it)" }),
   attachedGroupCount: Type.Integer({ description: "Groups attached now (list them with GET /v1/groups?domainId=)" }),
   version: Version,
 });
@@ -81,7 +82,11 @@ export const CreateDomain = Type.Object({
 export const ContainerConfig = Type.Object({
   enforceCacheCoherency: Type.Boolean(), dirtyTracking: Type.Boolean(),
 }, { additionalProperties: false });
-export const Container = Type.Object({ id: Id, name: Type.String(), config: ContainerConfig, domainIds: Type.Array(Id), version: Version });
+export const Container = Type.Object({
+  id: Id, name: Type.String(), config: ContainerConfig,
+  owner: Type.Union([Type.String(), Type.Null()], { description: "The client that created it; null: an administrator's (every client may use it)" }),
+  domainIds: Type.Array(Id), version: Version,
+});
 export const CreateContainer = Type.Object({
   name: Name, config: Type.Optional(Type.Partial(ContainerConfig, { additionalProperties: false })),
 }, { additionalProperties: false });
@@ -108,7 +113,8 @@ export const Event = Type.Object({
 
 export const DomainTarget = Type.Object({ domainId: Id, owner: Type.Optional(Owner) }, { additionalProperties: false });
 export type DomainTarget = Static<typeof DomainTarget>;
-export const OwnerBody = Type.Object({ owner: Owner }, { additionalProperties: false });
+/** Claim / release: the owner is required in open mode (checked by the auth hook), refused with a token. */
+export const OwnerBody = Type.Object({ owner: Type.Optional(Owner) }, { additionalProperties: false });
 export const GroupTarget = Type.Object({ groupId: Id, owner: Type.Optional(Owner) }, { additionalProperties: false });
 
 export const Moved = Type.Object({

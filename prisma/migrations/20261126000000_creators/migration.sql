@@ -1,0 +1,6 @@
+-- AlterTable
+ALTER TABLE "Container" ADD COLUMN "owner" TEXT;
+
+-- AlterTable
+ALTER TABLE "Domain" ADD COLUMN "owner" TEXT;
+

@@ -140,10 +140,8 @@ export function checkInvariants(s: Snapshot): string[] {
   const containers = new Map(s.containers.map((c) => [c.id, c]));
   const domains = new Map(s.domains.map((d) => [d.id, d]));
   const groups = new Map(s.groups.map((g) => [g.id, g]));
-  const devicesOf = new Map<number, DeviceRow[]>();
   for (const d of s.devices) {
     if (!groups.has(d.groupId)) v.push(`device ${d.id} is in group ${d.groupId}, which does not exist`);
-    devicesOf.set(d.groupId, [...(devicesOf.get(d.groupId) ?? []), d]);
   }
   const attachedTo = new Map<number, GroupRow[]>();
   for (const g of s.groups) attachedTo.set(g.domainId, [...(attachedTo.get(g.domainId) ?? []), g]);
@@ -212,10 +210,9 @@ export function checkInvariants(s: Snapshot): string[] {
     if (!ownCore && (current.type === "dma" || coreOf.has(current.id))) {
       v.push(`group ${g.id} is attached to domain ${current.id}, another group's default or blocking domain`);
     }
-    // Binding happens per device (the first attach_dev finalises the domain),
-    // so the rule is about groups that have devices.
-    const hasDevices = (devicesOf.get(g.id) ?? []).length > 0;
-    if (hasDevices && current.type === "paging" && BINDS_TO_INSTANCE.has(current.driver) && current.unitId !== g.unitId) {
+    // A paging domain of these drivers is finalised on one instance before
+    // anything is attached to it, and serves only that instance.
+    if (current.type === "paging" && BINDS_TO_INSTANCE.has(current.driver) && current.unitId !== g.unitId) {
       v.push(`group ${g.id} on unit ${g.unitId} is attached to ${current.driver} domain ${current.id} finalised on unit ${current.unitId}`);
     }
   }

@@ -303,7 +303,7 @@ describe("kill -9 under load, restart on the same file", () => {
     console.log(`crash seed ${seed} (CRASH_SEED=${seed} to replay the same schedule)`);
     const rng = new Rng(seed);
 
-    server = await startServer(env);
+    server = await startServer(env, 60_000);
     const setup = new SocketClient(server.base);
     const containers: ContainerView[] = [];
     for (const config of [{}, { enforceCacheCoherency: true }]) {
@@ -330,7 +330,7 @@ describe("kill -9 under load, restart on the same file", () => {
       await Promise.all(clients);
       server = null;
 
-      server = await startServer(env);
+      server = await startServer(env, 60_000);
       const s = verify(shared, life);
       expect(await servedGroups(server.base)).toEqual(s.groups.map((g) => ({ id: g.id, domainId: g.domainId, owner: g.owner })));
       const now = shared.ledgers.reduce((n, l) => n + [...l.attempts.values()].flat().filter((a) => a.known).length, 0);
@@ -349,5 +349,5 @@ describe("kill -9 under load, restart on the same file", () => {
     const after = verify(shared, CYCLES + 1);
     expect(after.groups).toEqual(before.groups);
     expect(after.events.length).toBe(before.events.length);
-  }, 120_000);
+  }, 300_000);
 });

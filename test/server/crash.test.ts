@@ -119,8 +119,7 @@ function pickStep(rng: Rng, me: Ledger, shared: Shared): Step {
     const attach = rng.chance(0.6);
     return move(attach ? "container-attach" : "container-detach", `/v1/containers/${ct}/${attach ? "attach" : "detach"}`, withOwner({ groupId: group.id }));
   }
-  const device = me.devices.length > 0 ? rng.pick(me.devices) : null;
-  if (!device) return move("detach-group", `/v1/groups/${group.id}/detach`, withOwner({ domainId }), domainId);
+  const device = rng.pick(me.devices);
   const attach = rng.chance(0.5);
   const target = attach ? domainId : (me.lastSeen.get(device.groupId) ?? domainId);
   return move(attach ? "attach-device" : "detach-device", `/v1/devices/${device.id}/${attach ? "attach" : "detach"}`, withOwner({ domainId: target }), target, device.groupId);

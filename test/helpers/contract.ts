@@ -17,6 +17,17 @@ export const DOCUMENTED_ERRNOS: Readonly<Record<string, readonly number[]>> = {
   EIO: [503, 500],
 };
 
+/**
+ * A failure of the service rather than an answer of the contract: any 5xx
+ * but 507, which is how the contract answers ENOSPC (a unit's domain IDs,
+ * ASIDs or context banks are exhausted) and ENOMEM.
+ */
+export function isServerFailure(status: number, body: unknown): boolean {
+  if (status < 500) return false;
+  const errno = (body as ProblemBody | null)?.errno;
+  return !(status === 507 && (errno === "ENOSPC" || errno === "ENOMEM"));
+}
+
 /** Reasons that make an EINVAL a 400 (the request is malformed). */
 const BAD_REQUEST_REASONS: ReadonlySet<string> = new Set(["invalid-request", "invalid-argument"]);
 

@@ -16,7 +16,7 @@
 import { rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDbFile } from "../helpers/app.js";
-import { problemViolation } from "../helpers/contract.js";
+import { isServerFailure, problemViolation } from "../helpers/contract.js";
 import type { ContainerView, DeviceView, DomainView, GroupView, PageView, UnitView } from "../helpers/http.js";
 import { checkInvariants, checkReplay, readSnapshot, type EventRow, type MoveOp, type Snapshot } from "../helpers/invariants.js";
 import { Rng, seedFrom, SocketClient, startServer, type Answer, type ServerProcess } from "../helpers/server.js";
@@ -157,7 +157,7 @@ async function runClient(base: string, rng: Rng, me: Ledger, shared: Shared): Pr
         }
         return;
       }
-      if (answer.status >= 500 || (answer.status >= 300 && problemViolation(answer.status, answer.contentType, answer.body) !== null) || answer.status === 400) {
+      if (isServerFailure(answer.status, answer.body) || (answer.status >= 300 && problemViolation(answer.status, answer.contentType, answer.body) !== null) || answer.status === 400) {
         shared.malformed.push(`${route} ${JSON.stringify(step.body)}: ${answer.status} ${answer.text}`);
       }
       if (step.kind === "create") {

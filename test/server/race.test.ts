@@ -8,7 +8,7 @@ import { rmSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
 import { openApp, tempDbFile } from "../helpers/app.js";
-import { problemViolation } from "../helpers/contract.js";
+import { isServerFailure, problemViolation } from "../helpers/contract.js";
 import { Client, type DomainView, type GroupView, type PageView } from "../helpers/http.js";
 import { checkInvariants, checkReplay, readSnapshot, type MoveOp } from "../helpers/invariants.js";
 import { Rng, seedFrom, SocketClient, type Answer } from "../helpers/server.js";
@@ -16,7 +16,7 @@ import { Rng, seedFrom, SocketClient, type Answer } from "../helpers/server.js";
 const CLIENTS = 32;
 const DURATION_MS = 4_000;
 /** Every client makes at least this many attempts, however slow the machine, and at most the second. */
-const MIN_REQUESTS_PER_CLIENT = 20;
+const MIN_REQUESTS_PER_CLIENT = 30;
 const MAX_REQUESTS_PER_CLIENT = 400;
 const OWNERS = ["alice", "bob", "carol"] as const;
 
@@ -183,12 +183,17 @@ describe("32 clients racing over real sockets", () => {
     expect(outcomes.length).toBeGreaterThanOrEqual(CLIENTS * MIN_REQUESTS_PER_CLIENT);
     const statuses = countKeys(outcomes.map((o) => `${o.planned.op} ${o.answer.status}`));
     console.log(`${outcomes.length} attempts: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
-    for (const seen of ["attach-group 200", "replace-group 200", "claim 200", "release 200", "container-attach 200", "container-detach 200", "attach-group 409", "claim 403"]) {
-      expect(statuses.get(seen) ?? 0, `${seen} in ${JSON.stringify([...statuses])}`).toBeGreaterThan(0);
+    const count = (ops: string[], status: (s: number) => boolean) =>
+      outcomes.filter((o) => ops.includes(o.planned.op) && status(o.answer.status)).length;
+    const ok = (s: number) => s === 200;
+    for (const ops of [["attach-group", "attach-device"], ["replace-group"], ["detach-group", "detach-device"], ["claim"], ["release"], ["container-attach"], ["container-detach"]]) {
+      expect(count(ops, ok), `successful ${ops.join(" or ")}`).toBeGreaterThan(0);
     }
+    expect(outcomes.filter((o) => o.answer.status === 403).length, "EPERM refusals").toBeGreaterThan(0);
+    expect(outcomes.filter((o) => o.answer.status === 409).length, "EBUSY / EINVAL refusals").toBeGreaterThan(0);
 
-    // No 5xx; every other refusal is a documented problem.
-    expect(outcomes.filter((o) => o.answer.status >= 500).map((o) => `${o.planned.route} ${o.answer.text}`)).toEqual([]);
+    // No server failure (507 is the contract's ENOSPC: IDs run out on the small units); every refusal a documented problem.
+    expect(outcomes.filter((o) => isServerFailure(o.answer.status, o.answer.body)).map((o) => `${o.planned.route} ${o.answer.text}`)).toEqual([]);
     const malformed = outcomes
       .filter((o) => o.answer.status >= 300)
       .map((o) => ({ o, why: problemViolation(o.answer.status, o.answer.contentType, o.answer.body) }))

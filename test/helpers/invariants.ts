@@ -1,0 +1,378 @@
+// What the model promises, checked from the SQLite file alone.
+//
+// The file is opened read-only (a running server may hold it: WAL lets
+// readers in) and read in one transaction, so the checks see one committed
+// state. Each check returns the violations it found as sentences, so a
+// failing test prints all of them, not the first.
+//
+// The rules are restated here from the kernel behaviour the core mirrors,
+// not imported from src/: a proof that reused the code under test would
+// prove nothing.
+import Database from "better-sqlite3";
+import { ERRNO_VALUES } from "../../src/core/errno.js";
+import { REASONS } from "../../src/core/reasons.js";
+
+export interface UnitRow {
+  id: number; name: string; driver: string; online: boolean;
+  capabilities: { domainIds: number } & Record<string, unknown>;
+}
+export interface ContainerRow { id: number; name: string; config: Record<string, unknown> }
+export interface DomainRow {
+  id: number; name: string | null; type: string; driver: string; unitId: number | null;
+  config: Record<string, unknown>; auto: boolean; containerId: number | null;
+}
+export interface GroupRow {
+  id: number; name: string; unitId: number; domainId: number; defaultDomainId: number;
+  blockingDomainId: number | null; owner: string | null;
+}
+export interface DeviceRow { id: number; name: string; groupId: number; flags: Record<string, boolean>; faulty: boolean }
+export interface FaultRow { id: number; unitId: number | null; deviceId: number | null; errno: string; remaining: number }
+export interface EventRow {
+  seq: number; at: string; op: string; owner: string | null; groupId: number | null; deviceId: number | null;
+  domainId: number | null; containerId: number | null; errno: string | null; code: number;
+  reason: string | null; detail: string | null;
+}
+
+/** One committed state of the database, as rows. */
+export interface Snapshot {
+  readonly integrity: string[];
+  readonly foreignKeyViolations: unknown[];
+  readonly units: UnitRow[];
+  readonly containers: ContainerRow[];
+  readonly domains: DomainRow[];
+  readonly groups: GroupRow[];
+  readonly devices: DeviceRow[];
+  readonly faults: FaultRow[];
+  /** Oldest first. */
+  readonly events: EventRow[];
+  /** The highest event seq ever written (sqlite_sequence), pruned ones included. */
+  readonly lastEventSeq: number;
+}
+
+type Raw = Record<string, unknown>;
+const bool = (v: unknown): boolean => v === 1 || v === true;
+const json = <T>(v: unknown): T => JSON.parse(String(v)) as T;
+
+/** Reads the whole database file in one read transaction. */
+export function readSnapshot(file: string): Snapshot {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma("busy_timeout = 5000");
+    return db.transaction((): Snapshot => {
+      const all = (sql: string) => db.prepare(sql).all() as Raw[];
+      const seq = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'Event'`).get() as { seq: number } | undefined;
+      return {
+        integrity: (db.pragma("integrity_check") as { integrity_check: string }[]).map((r) => r.integrity_check),
+        foreignKeyViolations: db.pragma("foreign_key_check") as unknown[],
+        units: all(`SELECT * FROM "Unit" ORDER BY id`).map((r) => ({
+          id: Number(r.id), name: String(r.name), driver: String(r.driver), online: bool(r.online),
+          capabilities: json(r.capabilities),
+        })),
+        containers: all(`SELECT * FROM "Container" ORDER BY id`).map((r) => ({
+          id: Number(r.id), name: String(r.name), config: json(r.config),
+        })),
+        domains: all(`SELECT * FROM "Domain" ORDER BY id`).map((r) => ({
+          id: Number(r.id), name: r.name === null ? null : String(r.name), type: String(r.type), driver: String(r.driver),
+          unitId: r.unitId === null ? null : Number(r.unitId), config: json(r.config), auto: bool(r.auto),
+          containerId: r.containerId === null ? null : Number(r.containerId),
+        })),
+        groups: all(`SELECT * FROM "Group" ORDER BY id`).map((r) => ({
+          id: Number(r.id), name: String(r.name), unitId: Number(r.unitId), domainId: Number(r.domainId),
+          defaultDomainId: Number(r.defaultDomainId),
+          blockingDomainId: r.blockingDomainId === null ? null : Number(r.blockingDomainId),
+          owner: r.owner === null ? null : String(r.owner),
+        })),
+        devices: all(`SELECT * FROM "Device" ORDER BY id`).map((r) => ({
+          id: Number(r.id), name: String(r.name), groupId: Number(r.groupId), flags: json(r.flags), faulty: bool(r.faulty),
+        })),
+        faults: all(`SELECT * FROM "Fault" ORDER BY id`).map((r) => ({
+          id: Number(r.id), unitId: r.unitId === null ? null : Number(r.unitId),
+          deviceId: r.deviceId === null ? null : Number(r.deviceId), errno: String(r.errno), remaining: Number(r.remaining),
+        })),
+        events: all(`SELECT * FROM "Event" ORDER BY seq`) as unknown as EventRow[],
+        lastEventSeq: seq?.seq ?? 0,
+      };
+    }).deferred();
+  } finally {
+    db.close();
+  }
+}
+
+// ---- the rules -------------------------------------------------------------
+
+/**
+ * SMMUv3, SMMUv2, DART and virtio-iommu finalise a paging domain on one
+ * instance; a device behind another instance is refused (different-instance).
+ */
+const BINDS_TO_INSTANCE: ReadonlySet<string> = new Set(["arm-smmu-v3", "arm-smmu", "apple-dart", "virtio-iommu"]);
+
+/**
+ * How a unit's `domainIds` capability is spent: SMMUs take an ASID/VMID or a
+ * context bank per paging domain finalised on them; VT-d and AMD-Vi take a
+ * domain ID per distinct paging domain attached on the unit; the others do
+ * not count.
+ */
+const ID_ACCOUNTING: Readonly<Record<string, "finalised" | "attached" | "none">> = {
+  "arm-smmu-v3": "finalised", "arm-smmu": "finalised",
+  "intel-vtd": "attached", "amd-iommu": "attached",
+  "apple-dart": "none", "virtio-iommu": "none", mock: "none",
+};
+const DOMAIN_TYPES: ReadonlySet<string> = new Set(["paging", "identity", "blocked", "dma"]);
+
+export const MOVE_OPS = [
+  "attach-device", "detach-device", "attach-group", "replace-group", "detach-group",
+  "claim", "release", "container-attach", "container-detach",
+] as const;
+export type MoveOp = (typeof MOVE_OPS)[number];
+const EVENT_OPS: ReadonlySet<string> = new Set(MOVE_OPS);
+
+function isErrnoName(name: string): name is keyof typeof ERRNO_VALUES {
+  return Object.prototype.hasOwnProperty.call(ERRNO_VALUES, name);
+}
+
+/** Every rule the state must satisfy at rest. Empty: it does. */
+export function checkInvariants(s: Snapshot): string[] {
+  const v: string[] = [];
+  if (s.integrity.join() !== "ok") v.push(`integrity_check: ${s.integrity.join("; ")}`);
+  if (s.foreignKeyViolations.length > 0) v.push(`foreign_key_check: ${JSON.stringify(s.foreignKeyViolations)}`);
+
+  const units = new Map(s.units.map((u) => [u.id, u]));
+  const containers = new Map(s.containers.map((c) => [c.id, c]));
+  const domains = new Map(s.domains.map((d) => [d.id, d]));
+  const groups = new Map(s.groups.map((g) => [g.id, g]));
+  for (const d of s.devices) {
+    if (!groups.has(d.groupId)) v.push(`device ${d.id} is in group ${d.groupId}, which does not exist`);
+  }
+  const attachedTo = new Map<number, GroupRow[]>();
+  for (const g of s.groups) attachedTo.set(g.domainId, [...(attachedTo.get(g.domainId) ?? []), g]);
+
+  // Domains by themselves.
+  for (const d of s.domains) {
+    if (!DOMAIN_TYPES.has(d.type)) v.push(`domain ${d.id} has unknown type ${d.type}`);
+    if (!(d.driver in ID_ACCOUNTING)) v.push(`domain ${d.id} has unknown driver ${d.driver}`);
+    if (d.unitId !== null) {
+      const u = units.get(d.unitId);
+      if (!u) v.push(`domain ${d.id} is on unit ${d.unitId}, which does not exist`);
+      else if (u.driver !== d.driver) v.push(`domain ${d.id} is ${d.driver} but on ${u.driver} unit ${u.id}`);
+    }
+    if (d.containerId !== null && !containers.has(d.containerId)) v.push(`domain ${d.id} is in container ${d.containerId}, which does not exist`);
+    if (d.auto) {
+      // iommufd allocates an automatic domain for a device, in an IOAS, and
+      // frees it when its last device leaves.
+      if (d.type !== "paging") v.push(`automatic domain ${d.id} is ${d.type}, not paging`);
+      if (d.containerId === null) v.push(`automatic domain ${d.id} belongs to no container`);
+      if (d.unitId === null) v.push(`automatic domain ${d.id} was allocated for no unit`);
+      if ((attachedTo.get(d.id) ?? []).length === 0) v.push(`automatic domain ${d.id} has no group attached and was not freed`);
+    }
+  }
+
+  // Every group's own core domains: its default (dma) and, once claimed, its blocking domain.
+  const coreOf = new Map<number, { groupId: number; role: "default" | "blocking" }>();
+  const claimCore = (domainId: number, groupId: number, role: "default" | "blocking") => {
+    const other = coreOf.get(domainId);
+    if (other) v.push(`domain ${domainId} is the ${role} domain of group ${groupId} and the ${other.role} domain of group ${other.groupId}`);
+    else coreOf.set(domainId, { groupId, role });
+  };
+  for (const g of s.groups) {
+    claimCore(g.defaultDomainId, g.id, "default");
+    if (g.blockingDomainId !== null) claimCore(g.blockingDomainId, g.id, "blocking");
+  }
+  for (const g of s.groups) {
+    const unit = units.get(g.unitId);
+    if (!unit) {
+      v.push(`group ${g.id} is on unit ${g.unitId}, which does not exist`);
+      continue;
+    }
+    const core: [number | null, "default" | "blocking", string][] = [
+      [g.defaultDomainId, "default", "dma"], [g.blockingDomainId, "blocking", "blocked"],
+    ];
+    for (const [id, role, type] of core) {
+      if (id === null) continue;
+      const d = domains.get(id);
+      if (!d) {
+        v.push(`group ${g.id}'s ${role} domain ${id} does not exist`);
+        continue;
+      }
+      if (d.type !== type || d.driver !== unit.driver || d.unitId !== g.unitId || d.auto || d.containerId !== null) {
+        v.push(`group ${g.id}'s ${role} domain ${id} should be a ${type} domain of its ${unit.driver} unit ${g.unitId} outside any container: ${JSON.stringify(d)}`);
+      }
+    }
+    // The blocking domain is allocated by the first claim; ownership needs it.
+    if (g.owner !== null && g.blockingDomainId === null) v.push(`group ${g.id} is owned by ${g.owner} but has no blocking domain`);
+
+    const current = domains.get(g.domainId);
+    if (!current) {
+      v.push(`group ${g.id} is attached to domain ${g.domainId}, which does not exist`);
+      continue;
+    }
+    if (current.driver !== unit.driver) v.push(`group ${g.id} behind ${unit.driver} is attached to ${current.driver} domain ${current.id}`);
+    const ownCore = g.domainId === g.defaultDomainId || g.domainId === g.blockingDomainId;
+    if (!ownCore && (current.type === "dma" || coreOf.has(current.id))) {
+      v.push(`group ${g.id} is attached to domain ${current.id}, another group's default or blocking domain`);
+    }
+    // A paging domain of these drivers is finalised on one instance before
+    // anything is attached to it, and serves only that instance.
+    if (current.type === "paging" && BINDS_TO_INSTANCE.has(current.driver) && current.unitId !== g.unitId) {
+      v.push(`group ${g.id} on unit ${g.unitId} is attached to ${current.driver} domain ${current.id} finalised on unit ${current.unitId}`);
+    }
+  }
+  for (const d of s.domains) {
+    if (d.type === "dma" && coreOf.get(d.id)?.role !== "default") v.push(`dma domain ${d.id} is no group's default domain`);
+  }
+
+  // The unit's ID space.
+  for (const u of s.units) {
+    const cap = u.capabilities.domainIds;
+    const accounting = ID_ACCOUNTING[u.driver];
+    if (accounting === "finalised") {
+      const used = s.domains.filter((d) => d.type === "paging" && d.unitId === u.id).length;
+      if (used > cap) v.push(`unit ${u.id} (${u.driver}) has ${used} paging domains finalised on it, more than its ${cap} IDs`);
+    } else if (accounting === "attached") {
+      const used = new Set(s.groups.filter((g) => g.unitId === u.id && domains.get(g.domainId)?.type === "paging").map((g) => g.domainId)).size;
+      if (used > cap) v.push(`unit ${u.id} (${u.driver}) has ${used} distinct paging domains attached, more than its ${cap} domain IDs`);
+    }
+  }
+
+  // Injected faults.
+  const deviceIds = new Set(s.devices.map((d) => d.id));
+  for (const f of s.faults) {
+    if ((f.unitId === null) === (f.deviceId === null)) v.push(`fault ${f.id} must name exactly one of unit and device`);
+    if (f.unitId !== null && !units.has(f.unitId)) v.push(`fault ${f.id} is on unit ${f.unitId}, which does not exist`);
+    if (f.deviceId !== null && !deviceIds.has(f.deviceId)) v.push(`fault ${f.id} is on device ${f.deviceId}, which does not exist`);
+    if (!(f.remaining > 0)) v.push(`fault ${f.id} has ${f.remaining} remaining and should have been removed`);
+    if (!isErrnoName(f.errno)) v.push(`fault ${f.id} has unknown errno ${f.errno}`);
+  }
+
+  v.push(...checkEventLog(s));
+  return v;
+}
+
+/** The log itself: strictly increasing, gapless seqs; well-formed outcomes. */
+function checkEventLog(s: Snapshot): string[] {
+  const v: string[] = [];
+  let previous: number | null = null;
+  for (const e of s.events) {
+    if (previous !== null && e.seq !== previous + 1) v.push(`event seq ${e.seq} follows ${previous}: the log has a gap or is out of order`);
+    previous = e.seq;
+    if (!EVENT_OPS.has(e.op)) v.push(`event ${e.seq} has unknown op ${e.op}`);
+    if (e.errno === null) {
+      if (e.code !== 0 || e.reason !== null) v.push(`event ${e.seq} succeeded but has code ${e.code} and reason ${e.reason}`);
+    } else {
+      if (!isErrnoName(e.errno) || e.code !== -ERRNO_VALUES[e.errno]) v.push(`event ${e.seq}: errno ${e.errno} with code ${e.code}`);
+      if (e.reason === null || !(e.reason in REASONS)) v.push(`event ${e.seq}: failure with unknown reason ${e.reason}`);
+    }
+  }
+  if (previous !== null && previous > s.lastEventSeq) v.push(`event seq ${previous} is past sqlite_sequence ${s.lastEventSeq}`);
+  return v;
+}
+
+// ---- replay ----------------------------------------------------------------
+
+interface Placement {
+  domainId: number;
+  owner: string | null;
+}
+
+/**
+ * Replays the event log onto every group from its birth (on its default
+ * domain, unowned) and checks that it arrives at the group's current domain
+ * and owner; on the way, every recorded outcome must agree with the state the
+ * replay has reached (the ownership and EBUSY rules).
+ *
+ * What each successful event records in `domainId`:
+ *   attach-group / attach-device / replace-group: the domain it moved to;
+ *   detach-group / detach-device: the domain named in the request (the group
+ *     went back to its core domain if it was there, else nothing changed);
+ *   claim: the blocking domain (or, already owned by the caller, the current one);
+ *   release / container-detach: the core domain it went back to;
+ *   container-attach: the domain the search chose or allocated.
+ * Failures change nothing (injected faults they consumed aside, which the log
+ * does not count), so the replay is exact for placement and ownership.
+ *
+ * Not replayable: groups deleted since (their default domain is gone, so the
+ * replay skips their events), and a log whose oldest events were pruned by
+ * the retention (reported as a violation: the replay would start from a
+ * state it cannot know).
+ */
+export function checkReplay(s: Snapshot): string[] {
+  const v: string[] = [];
+  if (s.events.length > 0 && s.events[0]!.seq !== 1) return [`the log starts at seq ${s.events[0]!.seq}: events were pruned, no replay`];
+  const groups = new Map(s.groups.map((g) => [g.id, g]));
+  const domains = new Map(s.domains.map((d) => [d.id, d]));
+  const state = new Map<number, Placement>(s.groups.map((g) => [g.id, { domainId: g.defaultDomainId, owner: null }]));
+  const coreOf = (g: GroupRow, p: Placement) => (p.owner !== null && g.blockingDomainId !== null ? g.blockingDomainId : g.defaultDomainId);
+  const onCore = (g: GroupRow, p: Placement) => p.domainId === g.defaultDomainId || p.domainId === g.blockingDomainId;
+
+  for (const e of s.events) {
+    if (e.groupId === null) continue; // a lookup that failed before naming a group
+    const g = groups.get(e.groupId);
+    const p = state.get(e.groupId);
+    if (!g || !p) continue;
+    const where = `event ${e.seq} (${e.op} of group ${g.id} by ${e.owner ?? "nobody"}, ${e.errno ?? "ok"}${e.reason ? ` ${e.reason}` : ""})`;
+    const at = `the replay has it on domain ${p.domainId} owned by ${p.owner ?? "nobody"}`;
+    const mayMove = p.owner === null || p.owner === e.owner;
+
+    if (e.errno !== null) {
+      // A refusal must be the one the rules give in the replayed state.
+      if (e.reason === "owned-by-other" && mayMove) v.push(`${where}: refused as owned by another, but ${at}`);
+      if (e.reason === "not-owned" && p.owner !== null) v.push(`${where}: refused as not owned, but ${at}`);
+      if (e.reason === "group-attached" && onCore(g, p)) v.push(`${where}: refused as attached elsewhere, but ${at} (a core domain)`);
+      if (e.reason === "group-not-default" && e.op === "claim" && (p.domainId === g.defaultDomainId || p.owner !== null)) {
+        v.push(`${where}: refused as off its default domain, but ${at}`);
+      }
+      continue;
+    }
+    if (e.op !== "claim" && e.op !== "release" && !mayMove) v.push(`${where}: moved a group it does not own; ${at}`);
+    switch (e.op as MoveOp) {
+      case "attach-group":
+      case "attach-device":
+        if (p.domainId !== e.domainId && !onCore(g, p)) v.push(`${where}: attach succeeded off a core domain; ${at}`);
+        p.domainId = e.domainId!;
+        break;
+      case "replace-group":
+        p.domainId = e.domainId!;
+        break;
+      case "detach-group":
+      case "detach-device":
+        if (p.domainId === e.domainId) p.domainId = coreOf(g, p);
+        break;
+      case "claim":
+        if (p.owner === e.owner) {
+          if (e.domainId !== p.domainId) v.push(`${where}: a repeated claim should leave it where it is; ${at}, the event says ${e.domainId}`);
+        } else {
+          if (p.owner !== null || p.domainId !== g.defaultDomainId) v.push(`${where}: claim succeeded, but ${at}`);
+          if (e.domainId !== g.blockingDomainId) v.push(`${where}: claimed onto ${e.domainId}, not the blocking domain ${g.blockingDomainId}`);
+          p.owner = e.owner;
+          p.domainId = e.domainId!;
+        }
+        break;
+      case "release":
+        if (p.owner === null || p.owner !== e.owner) v.push(`${where}: release succeeded, but ${at}`);
+        p.owner = null;
+        if (e.domainId !== g.defaultDomainId) v.push(`${where}: released onto ${e.domainId}, not the default domain ${g.defaultDomainId}`);
+        p.domainId = e.domainId!;
+        break;
+      case "container-attach": {
+        const d = domains.get(e.domainId!);
+        // The domain may have been freed since; if it exists it never changed container.
+        if (d && d.containerId !== e.containerId) v.push(`${where}: placed on domain ${d.id} of container ${d.containerId}`);
+        if (p.domainId !== e.domainId && !onCore(g, p)) v.push(`${where}: container attach succeeded off a core domain; ${at}`);
+        p.domainId = e.domainId!;
+        break;
+      }
+      case "container-detach":
+        if (e.domainId !== coreOf(g, p)) v.push(`${where}: went back to ${e.domainId}, the core domain is ${coreOf(g, p)}`);
+        p.domainId = e.domainId!;
+        break;
+      default:
+        v.push(`${where}: unknown op`);
+    }
+  }
+  for (const g of s.groups) {
+    const p = state.get(g.id)!;
+    if (p.domainId !== g.domainId || p.owner !== g.owner) {
+      v.push(`group ${g.id}: the log replays to domain ${p.domainId} owned by ${p.owner ?? "nobody"}, the table has domain ${g.domainId} owned by ${g.owner ?? "nobody"}`);
+    }
+  }
+  return v;
+}

@@ -79,8 +79,17 @@ function checkDevices(model: Topology, group: Group, domain: Domain, mode: Attac
   if (isAnotherGroupsCoreDomain(model, group, domain)) {
     return fail("EINVAL", "domain-not-attachable", `domain ${domain.id} is the ${domain.type === "dma" ? "default" : "blocking"} domain of another group`);
   }
+  const devices = model.devicesOf(group.id);
+  // The kernel has no empty groups (a group goes with its last device, and
+  // __iommu_attach_group asks its first device for the driver): with no
+  // device there is no driver to bind the domain or count its ID, so only
+  // the group's own core domains are reachable.
+  const ownCore = domain.id === group.defaultDomainId || domain.id === group.blockingDomainId;
+  if (devices.length === 0 && !ownCore) {
+    return fail("ENODEV", "group-empty", `group ${group.name} has no devices; add one before attaching it to domain ${domain.id}`);
+  }
   let bound = domain;
-  for (const device of model.devicesOf(group.id)) {
+  for (const device of devices) {
     const r = attachDev(model, unit, device, bound, mode, mustSucceed);
     if (!r.ok) return { ok: false, error: withIds(r.error, { deviceId: device.id }) };
     bound = r.value;

@@ -19,6 +19,7 @@ export const REASONS = {
   "group-attached": { soft: false, title: "Group is attached to another domain; use replace" },
   "group-not-default": { soft: false, title: "Group is not on its default domain" },
   "group-has-devices": { soft: false, title: "Group still has devices" },
+  "group-empty": { soft: false, title: "Group has no devices to attach" },
   "domain-in-use": { soft: false, title: "Domain is in use" },
   "domain-not-attachable": { soft: false, title: "Domain cannot be attached by this group" },
   "unit-in-use": { soft: false, title: "Unit still has groups or domains" },

@@ -112,12 +112,13 @@ describe("groups and devices", () => {
     expect(fx.model.get("group", group.id)).toBeDefined();
   });
 
-  it("delete an empty group attached to a paging domain → EBUSY group-not-default", () => {
+  it("delete an empty group left attached to a paging domain (a database from before empty groups were refused) → EBUSY group-not-default", () => {
     const fx = build();
     const unit = fx.unit("mock");
     const group = fx.group(unit.id);
     const domain = fx.domain({ driver: "mock" });
-    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    expect(errorOf(attachGroup(fx.model, ANON, group.id, domain.id))).toMatchObject({ errno: "ENODEV", reason: "group-empty" });
+    fx.model.put("group", { ...fx.model.get("group", group.id)!, domainId: domain.id });
     expect(errorOf(deleteGroup(fx.model, group.id))).toMatchObject({ errno: "EBUSY", reason: "group-not-default" });
   });
 

@@ -33,9 +33,9 @@ export function tempDbFile(): { dir: string; file: string } {
  */
 export const TEST_LIMITS: LimitOptions = { maxEventLoopDelay: 0 };
 
-export async function openApp(file: string): Promise<{ app: FastifyInstance; store: SqliteStore }> {
+export async function openApp(file: string, limits: LimitOptions = TEST_LIMITS): Promise<{ app: FastifyInstance; store: SqliteStore }> {
   const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS });
-  const app = await buildApp({ store, logger: false, limits: TEST_LIMITS });
+  const app = await buildApp({ store, logger: false, limits });
   app.addHook("onClose", () => store.close());
   await app.ready();
   return { app, store };

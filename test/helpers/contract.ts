@@ -15,6 +15,13 @@ export const DOCUMENTED_ERRNOS: Readonly<Record<string, readonly number[]>> = {
   ENOENT: [404],
   EOPNOTSUPP: [501],
   EIO: [503, 500],
+  // Refusals of the HTTP edge rather than of the contract's rules.
+  EACCES: [401],
+  EDQUOT: [403],
+  EAGAIN: [429, 409, 503],
+  ESTALE: [412],
+  ETIMEDOUT: [408],
+  E2BIG: [431],
 };
 
 /**

@@ -16,10 +16,12 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app
+# Off loopback the service needs a token table: run with TOKENS_FILE (a
+# mounted secret) or TOKENS set, see README "Identities and roles".
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DATABASE_FILE=/data/iommu-arbiter.db LOG_LEVEL=info
 COPY --from=build /app /app
 VOLUME ["/data"]
 EXPOSE 3000
-HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:3000/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:3000/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # The launcher holds the memory settings the service is measured with.
 CMD ["bin/iommu-arbiter-server"]

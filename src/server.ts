@@ -50,9 +50,9 @@ export async function start(config: Config, logger: Logger = createLogger(config
   // Settings first, then the address, then the database: a mistake in one is
   // reported before the next is touched.
   const tokens = loadTokens(config);
-  refuseOpenNonLoopback(config.host, tokens);
   const preset = config.topologyFile ? readTopologyFile(config.topologyFile) : null;
   await checkListenAddress(config.host, config.port);
+  refuseOpenNonLoopback(config.host, tokens);
   const store = await openStore(config, logger);
   let app: FastifyInstance | null = null;
   try {

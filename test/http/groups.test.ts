@@ -67,7 +67,7 @@ describe("GET /v1/groups and /v1/groups/:id", () => {
   it("filters by unit and by attached domain, with paging", async () => {
     const u = await c.unit({ driver: "intel-vtd" });
     const mine: number[] = [];
-    for (let i = 0; i < 3; i++) mine.push((await c.group(u.id)).id);
+    for (let i = 0; i < 3; i++) mine.push((await c.groupWith(u.id)).group.id);
     expect(await expectPaging(c, `/v1/groups?unitId=${u.id}`, 3)).toEqual(mine);
     const d = await c.domain({ unitId: u.id });
     for (const id of [mine[2]!, mine[0]!]) await c.ok("POST", `/v1/groups/${id}/attach`, { domainId: d.id });
@@ -106,11 +106,12 @@ describe("DELETE /v1/groups/:id", () => {
     expect((await c.get(`/v1/groups/${group.id}`)).status).toBe(200);
   });
 
-  it("refuses a group attached to a paging domain: 409 EBUSY", async () => {
-    const g = await c.group(unit.id);
+  it("refuses a group attached to a paging domain: 409 EBUSY, and its last device cannot leave it there", async () => {
+    const { group: g, devices: [dev] } = await c.groupWith(unit.id);
     const d = await c.domain({ unitId: unit.id });
     await c.ok("POST", `/v1/groups/${g.id}/attach`, { domainId: d.id });
-    expectProblem(await c.del(`/v1/groups/${g.id}`), 409, "EBUSY", "group-not-default", { groupId: g.id, domainId: d.id });
+    expectProblem(await c.del(`/v1/groups/${g.id}`), 409, "EBUSY", "group-has-devices", { groupId: g.id });
+    expectProblem(await c.del(`/v1/devices/${dev!.id}`), 409, "EBUSY", "group-attached", { groupId: g.id, deviceId: dev!.id });
   });
 
   it("refuses an owned group: 409 EBUSY", async () => {

@@ -70,7 +70,9 @@ describe("preset topology, applied once", () => {
     const group = (await list(first.base, "groups")).find((g) => g.name === "iommu-group-21")!;
     const target = domains.find((d) => d.name === "dmar0-plain")!;
     // The state that used to stop the default configuration from starting:
-    // a preset device deleted and its group attached elsewhere.
+    // a preset device deleted and its group attached elsewhere (with a device
+    // of its own, since an empty group cannot be attached).
+    expect((await call(first.base, "POST", "/v1/devices", { name: "replacement", groupId: group.id })).status).toBe(201);
     expect((await call(first.base, "DELETE", `/v1/devices/${gone.id}`)).status).toBe(204);
     expect((await call(first.base, "DELETE", `/v1/domains/${plain.id}`)).status).toBe(204);
     expect((await call(first.base, "POST", `/v1/groups/${group.id}/attach`, { domainId: target.id })).status).toBe(200);
@@ -127,6 +129,7 @@ describe("--topology-apply FILE", () => {
     const groupId = (await call<{ groupId: number }>(running.base, "GET", `/v1/devices/${device.id}`)).body.groupId;
     const domain = await call<Item>(running.base, "POST", "/v1/domains", { type: "paging", unitId: 1 });
     expect(domain.status).toBe(201);
+    expect((await call(running.base, "POST", "/v1/devices", { name: "replacement", groupId })).status).toBe(201);
     expect((await call(running.base, "DELETE", `/v1/devices/${device.id}`)).status).toBe(204);
     expect((await call(running.base, "POST", `/v1/groups/${groupId}/attach`, { domainId: domain.body.id })).status).toBe(200);
 

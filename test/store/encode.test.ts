@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { ANONYMOUS } from "../../src/core/caller.js";
 import { Topology } from "../../src/core/model.js";
-import { createContainer, createDomain, createGroup, createUnit, deleteGroup } from "../../src/core/objects.js";
+import { createContainer, createDevice, createDomain, createGroup, createUnit, deleteDevice, deleteGroup } from "../../src/core/objects.js";
 import { attachGroup } from "../../src/core/ops.js";
 import type { Result } from "../../src/core/result.js";
 import { encodeChanges, touchedRows, UnstorableValueError } from "../../src/store/encode.js";
@@ -18,6 +18,7 @@ function world() {
   const model = new Topology();
   const unit = unwrap(createUnit(model, { name: "u0", driver: "mock" }));
   const g1 = unwrap(createGroup(model, { name: "g1", unitId: unit.id }));
+  unwrap(createDevice(model, { name: "d1", groupId: g1.id }));
   const domain = unwrap(createDomain(model, { type: "paging", unitId: unit.id }));
   model.drain(); // as if stored
   return { model, unit, g1, domain };
@@ -42,6 +43,7 @@ describe("encodeChanges", () => {
 
   it("deletes come before inserts (children first), so a name freed and taken again does not collide", () => {
     const { model, unit, g1 } = world();
+    unwrap(deleteDevice(model, model.devicesOf(g1.id)[0]!.id));
     unwrap(deleteGroup(model, g1.id));
     unwrap(createGroup(model, { name: "g1", unitId: unit.id }));
     const steps = encodeChanges(model.drain(), []);
@@ -50,7 +52,7 @@ describe("encodeChanges", () => {
     const lastDelete = kinds.map((k) => k.startsWith("DELETE")).lastIndexOf(true);
     expect(lastDelete).toBeGreaterThanOrEqual(0);
     expect(lastDelete).toBeLessThan(firstInsert);
-    expect(kinds.filter((k) => k.startsWith("DELETE"))[0]).toBe(`DELETE FROM "Group"`);
+    expect(kinds.filter((k) => k.startsWith("DELETE")).slice(0, 2)).toEqual([`DELETE FROM "Device"`, `DELETE FROM "Group"`]);
   });
 
   it("a change undone within the operation writes nothing", () => {

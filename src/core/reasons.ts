@@ -46,6 +46,14 @@ export const REASONS = {
   // Reasons the HTTP layer adds for failures that are not the core's.
   "invalid-request": { soft: false, title: "The request does not match the schema" },
   "no-such-route": { soft: false, title: "No such route" },
+  "malformed-request": { soft: false, title: "The request is not well-formed HTTP" },
+  "method-not-allowed": { soft: false, title: "The resource does not support this method" },
+  "method-not-implemented": { soft: false, title: "The service implements no such method" },
+  "body-too-large": { soft: false, title: "The request body is larger than the service accepts" },
+  "uri-too-long": { soft: false, title: "The request target is longer than the service accepts" },
+  "headers-too-large": { soft: false, title: "The request header fields are larger than the service accepts" },
+  "unsupported-media-type": { soft: false, title: "The request body is not JSON" },
+  "request-timeout": { soft: false, title: "The request was not received in time" },
   "store-unavailable": { soft: false, title: "The database could not make the change durable" },
   "internal-error": { soft: false, title: "Internal error" },
 } as const;

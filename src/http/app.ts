@@ -4,10 +4,11 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastif
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { randomBytes } from "node:crypto";
 import fastJsonStringify from "fast-json-stringify";
-import { Ajv } from "ajv";
 import type { ArbiterStore } from "../store/store.js";
+import { edgeServerOptions, installEdge } from "./edge.js";
 import { installErrorHandling } from "./errors.js";
 import { routes } from "./routes/index.js";
+import { validatorCompiler } from "./validation.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -29,15 +30,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     requestIdHeader: "x-request-id",
     genReqId: () => `${boot}-${(++counter).toString(36)}`,
+    ...edgeServerOptions(),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  // Two validators: path and query values arrive as text and are converted
-  // ("7" → 7); JSON bodies are taken as sent ({"unitId":"7"} is a 400, not 7).
-  // Unknown fields are errors everywhere: a typo must not be silently dropped.
-  const strict = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
-  const bodyAjv = new Ajv({ ...strict, coerceTypes: false });
-  const urlAjv = new Ajv({ ...strict, coerceTypes: "array" });
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? bodyAjv : urlAjv).compile(schema));
+  app.setValidatorCompiler(validatorCompiler());
 
   // One compiled serializer per schema object, not per route and status:
   // every route answers its errors with the same Problem schema, and
@@ -58,6 +54,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header("x-request-id", request.id);
     done();
   });
+  installEdge(app);
   installErrorHandling(app);
   app.get("/healthz", { schema: { response: { 200: { type: "object", properties: { status: { type: "string" } } } } } },
     async () => ({ status: "ok" }));

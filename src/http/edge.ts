@@ -143,7 +143,7 @@ export function answerNoRoute(table: readonly RouteEntry[], request: FastifyRequ
   if (!table.some((r) => r.method === request.method)) {
     return sendProblem(reply, errorOf("method-not-implemented", "ENOSYS", `this service implements no ${request.method} method`), 501);
   }
-  const allowed = [...new Set(table.filter((r) => matches(r.url, path)).map((r) => r.method))];
+  const allowed = [...new Set(table.filter((r) => matches(r.url, path)).map((r) => r.method))].sort();
   if (allowed.length > 0) {
     reply.header("allow", allowed.join(", "));
     return sendProblem(reply, errorOf("method-not-allowed", "EOPNOTSUPP", `${path} supports ${allowed.join(", ")}, not ${request.method}`), 405);

@@ -3,10 +3,10 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import fastJsonStringify from "fast-json-stringify";
-import { Ajv } from "ajv";
 import type { ArbiterStore } from "../store/store.js";
 import { DEFAULT_QUOTAS, type Quotas } from "../core/quota.js";
 import { installAuth } from "./auth.js";
+import { edgeServerOptions, installEdge } from "./edge.js";
 import { installErrorHandling } from "./errors.js";
 import { sendProblem } from "./problem.js";
 import { Problem } from "./schemas/common.js";
@@ -14,6 +14,7 @@ import { installLimits, resolveLimits, serverOptions, type LimitOptions } from "
 import { requestIdGenerator } from "./request-id.js";
 import type { TokenTable } from "./tokens.js";
 import { routes } from "./routes/index.js";
+import { validatorCompiler } from "./validation.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -45,15 +46,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestIdHeader: false,
     genReqId: requestIdGenerator(),
     ...serverOptions(limits),
+    ...edgeServerOptions(),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  // Two validators: path and query values arrive as text and are converted
-  // ("7" → 7); JSON bodies are taken as sent ({"unitId":"7"} is a 400, not 7).
-  // Unknown fields are errors everywhere: a typo must not be silently dropped.
-  const strict = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
-  const bodyAjv = new Ajv({ ...strict, coerceTypes: false });
-  const urlAjv = new Ajv({ ...strict, coerceTypes: "array" });
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? bodyAjv : urlAjv).compile(schema));
+  app.setValidatorCompiler(validatorCompiler());
 
   // One compiled serializer per schema object, not per route and status:
   // every route answers its errors with the same Problem schema, and
@@ -75,6 +71,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header("x-request-id", request.id);
     done();
   });
+  installEdge(app);
   installErrorHandling(app);
   installAuth(app, options.tokens ?? null);
   await installLimits(app, limits);

@@ -1,8 +1,10 @@
 // Failures that are not the core's (bad input, unknown routes, a database
 // that refused a write, bugs) answered in the same problem shape.
 import type { FastifyError, FastifyInstance } from "fastify";
-import type { ErrnoError } from "../core/result.js";
+import type { ErrnoName } from "../core/errno.js";
+import type { Reason } from "../core/reasons.js";
 import { StoreUnavailableError } from "../store/store.js";
+import { answerNoRoute, routesOf } from "./edge.js";
 import { ProblemError, sendProblem } from "./problem.js";
 
 function fieldOf(error: FastifyError): { field: string; message: string }[] {
@@ -19,6 +21,13 @@ function fieldOf(error: FastifyError): { field: string; message: string }[] {
   });
 }
 
+/** Client errors Fastify raises before validation, by status; any other 4xx is invalid-request. */
+const CLIENT_ERRORS: Readonly<Record<number, { errno: ErrnoName; reason: Reason }>> = {
+  413: { errno: "E2BIG", reason: "body-too-large" },
+  414: { errno: "ENAMETOOLONG", reason: "uri-too-long" },
+  415: { errno: "EINVAL", reason: "unsupported-media-type" },
+};
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ProblemError) return sendProblem(reply.headers(error.headers), error.problem, error.status);
@@ -34,13 +43,16 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {
-      const problem: ErrnoError = { errno: "EINVAL", reason: "invalid-request", detail: error.message };
-      return sendProblem(reply, problem, status);
+      const known = CLIENT_ERRORS[status] ?? { errno: "EINVAL", reason: "invalid-request" };
+      // Content-type parser failures (FST_ERR_CTP_*: malformed JSON, empty body, bad length) are the body's.
+      const extra = error.code?.startsWith("FST_ERR_CTP_") ? { errors: [{ field: "body", message: error.message }] } : undefined;
+      const detail = status === 415 ? `the body must be JSON (Content-Type: application/json), not ${request.headers["content-type"] ?? "untyped"}` : error.message;
+      return sendProblem(reply, { ...known, detail }, status, extra);
     }
     request.log.error({ err: error }, "unhandled error");
     return sendProblem(reply, { errno: "EIO", reason: "internal-error", detail: "internal error; see the server log with this request id" }, 500);
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, { errno: "ENOENT", reason: "no-such-route", detail: `no route ${request.method} ${request.url.split("?")[0]}` }, 404));
+  const table = routesOf(app);
+  app.setNotFoundHandler((request, reply) => answerNoRoute(table, request, reply));
 }

@@ -12,7 +12,7 @@ import { performance } from "node:perf_hooks";
 import type { Socket } from "node:net";
 import { DEFAULT_LIMITS, type Limits } from "../config.js";
 import type { ErrnoError } from "../core/result.js";
-import { problemBody, ProblemError } from "./problem.js";
+import { problemDocument, ProblemError } from "./problem.js";
 
 export interface LimitOptions extends Partial<Limits> {
   /** How often under-pressure samples the event loop, ms (tests shorten it). */
@@ -42,7 +42,7 @@ export function resolveLimits(options: LimitOptions = {}): Limits & { pressureSa
 
 /** The Fastify factory options that bound a connection's time and a body's size. */
 export function serverOptions(limits: Limits): Pick<FastifyServerOptions,
-  "bodyLimit" | "connectionTimeout" | "keepAliveTimeout" | "requestTimeout" | "clientErrorHandler"> & { http: ServerOptions } {
+  "bodyLimit" | "connectionTimeout" | "keepAliveTimeout" | "requestTimeout"> & { http: ServerOptions } {
   return {
     bodyLimit: limits.bodyLimit,
     connectionTimeout: limits.socketTimeout,
@@ -55,34 +55,9 @@ export function serverOptions(limits: Limits): Pick<FastifyServerOptions,
       // period bounds how late a slow client is cut off.
       connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(limits.headersTimeout / 4))),
     },
-    clientErrorHandler: answerClientError,
+    // A request that times out is answered by the edge's client-error
+    // handler (src/http/edge.ts), with the other parser refusals.
   };
-}
-
-/**
- * Node's clientError: a request that timed out or could not be parsed. There
- * is no request object yet, so the problem is written to the socket as is,
- * and the connection closed once it is flushed.
- */
-function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
-  if (error.code === "ECONNRESET" || socket.destroyed) return;
-  const [status, problem]: [number, ErrnoError] =
-    error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-      ? [408, { errno: "ETIMEDOUT", reason: "request-timeout", detail: "the request's headers or body did not arrive in time; the connection is closed" }]
-      : error.code === "HPE_HEADER_OVERFLOW"
-        ? [431, { errno: "E2BIG", reason: "headers-too-large", detail: "the request headers exceed the server's limit" }]
-        : [400, { errno: "EINVAL", reason: "invalid-request", detail: "malformed HTTP request" }];
-  this.log.warn({ code: error.code, remoteAddress: socket.remoteAddress, status }, problem.detail);
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify(problemBody(problem, status));
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    () => socket.destroy(),
-  );
 }
 
 /** Register every limit; call before any route is declared (rate limits attach per route). */

@@ -54,25 +54,26 @@ export interface ProblemDocument {
   [id: `${string}Id`]: unknown;
 }
 
-/** The document without what only a parsed request knows (its url and id). */
-export function problemBody(error: ErrnoError, status = statusOf(error)): ProblemDocument {
-  return {
+export function problemOf(error: ErrnoError, request: FastifyRequest, status = statusOf(error)): ProblemDocument {
+  return problemDocument(error, status, { instance: request.url, requestId: String(request.id) });
+}
+
+/**
+ * The document alone, for answers written where there is no request object
+ * (a raw socket the HTTP parser gave up on, src/http/edge.ts).
+ */
+export function problemDocument(error: ErrnoError, status: number, at: { instance?: string; requestId?: string } = {}): ProblemDocument {
+  const doc: ProblemDocument = {
     type: `urn:iommu-arbiter:problem:${error.reason}`,
     title: REASONS[error.reason].title,
     status,
     detail: error.detail,
+    ...(at.instance !== undefined ? { instance: at.instance } : {}),
     errno: error.errno,
     code: errnoCode(error.errno),
     soft: isSoft(error),
     reason: error.reason,
-  };
-}
-
-export function problemOf(error: ErrnoError, request: FastifyRequest, status = statusOf(error)): ProblemDocument {
-  const doc: ProblemDocument = {
-    ...problemBody(error, status),
-    instance: request.url,
-    requestId: String(request.id),
+    ...(at.requestId !== undefined ? { requestId: at.requestId } : {}),
     ...error.ids,
   };
   if (error.driverErrno) doc.driverErrno = error.driverErrno;

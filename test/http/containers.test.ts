@@ -121,7 +121,9 @@ describe("bad input", () => {
     expectInvalid(await c.raw("POST", url, "[{]"));
   });
 
-  it("there is no PATCH for containers: 404 no-such-route", async () => {
-    expectProblem(await c.patch("/v1/containers/1", { name: "x" }), 404, "ENOENT", "no-such-route");
+  it("there is no PATCH for containers: 405 method-not-allowed", async () => {
+    const res = await c.patch("/v1/containers/1", { name: "x" });
+    expectProblem(res, 405, "EOPNOTSUPP", "method-not-allowed");
+    expect(res.headers.allow).toBe("DELETE, GET, HEAD");
   });
 });

@@ -180,7 +180,9 @@ describe("bad input", () => {
     expectInvalid(await c.raw("POST", "/v1/domains", "{'type': 'paging'}"));
   });
 
-  it("there is no PATCH for domains: 404 no-such-route", async () => {
-    expectProblem(await c.patch("/v1/domains/1", { name: "x" }), 404, "ENOENT", "no-such-route");
+  it("there is no PATCH for domains: 405 method-not-allowed", async () => {
+    const res = await c.patch("/v1/domains/1", { name: "x" });
+    expectProblem(res, 405, "EOPNOTSUPP", "method-not-allowed");
+    expect(res.headers.allow).toBe("DELETE, GET, HEAD");
   });
 });

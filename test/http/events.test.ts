@@ -150,10 +150,11 @@ describe("bad input", () => {
     expectInvalid(await c.get(url), field);
   });
 
-  it("there is no POST /v1/events: 404 no-such-route", async () => {
+  it("there is no POST /v1/events: 405 method-not-allowed", async () => {
     const res = await c.post("/v1/events", { op: "claim" });
-    expect(res.status).toBe(404);
-    expect(res.body).toMatchObject({ reason: "no-such-route", errno: "ENOENT" });
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe("GET, HEAD");
+    expect(res.body).toMatchObject({ reason: "method-not-allowed", errno: "EOPNOTSUPP" });
   });
 });
 

@@ -103,8 +103,10 @@ describe("GET /v1/faults, DELETE /v1/faults, DELETE /v1/faults/:id", () => {
     expectProblem(await c.del(`/v1/faults/${f.id}`), 404, "ENOENT", "no-such-fault", { faultId: f.id });
   });
 
-  it("there is no GET /v1/faults/:id: 404 no-such-route", async () => {
-    expectProblem(await c.get("/v1/faults/1"), 404, "ENOENT", "no-such-route");
+  it("there is no GET /v1/faults/:id: 405 method-not-allowed", async () => {
+    const res = await c.get("/v1/faults/1");
+    expectProblem(res, 405, "EOPNOTSUPP", "method-not-allowed");
+    expect(res.headers.allow).toBe("DELETE");
   });
 });
 

@@ -172,7 +172,9 @@ describe("bad input", () => {
       expectInvalid(await c.raw("POST", url, "{oops"));
     });
 
-  it("there is no PATCH for groups: 404 no-such-route", async () => {
-    expectProblem(await c.patch("/v1/groups/1", { name: "x" }), 404, "ENOENT", "no-such-route");
+  it("there is no PATCH for groups: 405 method-not-allowed", async () => {
+    const res = await c.patch("/v1/groups/1", { name: "x" });
+    expectProblem(res, 405, "EOPNOTSUPP", "method-not-allowed");
+    expect(res.headers.allow).toBe("DELETE, GET, HEAD");
   });
 });

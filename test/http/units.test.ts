@@ -200,11 +200,13 @@ describe("bad input", () => {
     const res = await c.raw("POST", "/v1/units", "name=x&driver=mock", "application/x-www-form-urlencoded");
     expect(res.status).toBe(415);
     expect(String(res.headers["content-type"])).toMatch(/^application\/problem\+json/);
-    expect(res.body).toMatchObject({ status: 415, errno: "EINVAL", reason: "invalid-request", soft: false });
+    expect(res.body).toMatchObject({ status: 415, errno: "EINVAL", reason: "unsupported-media-type", soft: false });
   });
 
-  it("unknown routes and methods → 404 no-such-route", async () => {
-    for (const [method, url] of [["GET", "/v1/unit"], ["GET", "/v2/units"], ["PUT", "/v1/units/1"], ["POST", "/v1/units/1"]] as const) {
+  // RFC 9110: a method no route has is 501 (§15.6.2), a method the path
+  // does not have is 405 (§15.5.6); both are in test/http/edge.test.ts.
+  it("unknown routes → 404 no-such-route", async () => {
+    for (const [method, url] of [["GET", "/v1/unit"], ["GET", "/v2/units"], ["POST", "/v1/units/1/x"], ["DELETE", "/v1/unit/1"]] as const) {
       const res = await c.app.inject({ method, url, payload: method === "GET" ? undefined : {} });
       expect(res.statusCode, `${method} ${url}`).toBe(404);
       expect(String(res.headers["content-type"])).toMatch(/^application\/problem\+json/);

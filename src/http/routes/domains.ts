@@ -3,16 +3,16 @@ import { Type } from "@sinclair/typebox";
 import { lookup } from "../../core/lookup.js";
 import { createDomain, deleteDomain } from "../../core/objects.js";
 import { ok } from "../../core/result.js";
-import { IdParams, Page, problems, writeProblems } from "../schemas/common.js";
+import { Id, IdCursor, IdParams, Limit, Page, problems, writeProblems } from "../schemas/common.js";
 import { CreateDomain, Domain } from "../schemas/resources.js";
 import { page, presentDomain, versionTag } from "../present.js";
 import { resource } from "../preconditions.js";
 import { callerOf, respond, respondRead } from "../respond.js";
 
 const DomainQuery = Type.Object({
-  after: Type.Optional(Type.Integer({ minimum: 0 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-  containerId: Type.Optional(Type.Integer({ minimum: 1 })),
+  after: Type.Optional(IdCursor),
+  limit: Type.Optional(Limit),
+  containerId: Type.Optional(Id),
 }, { additionalProperties: false });
 
 export const domainRoutes: FastifyPluginAsyncTypebox = async (app) => {

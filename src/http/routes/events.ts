@@ -1,13 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import { problems } from "../schemas/common.js";
+import { Limit, MAX_ID, problems } from "../schemas/common.js";
 import { Event } from "../schemas/resources.js";
 import { presentEvent } from "../present.js";
 
 const EventQuery = Type.Object({
-  after: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: "Return events with seq strictly greater" })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-  groupId: Type.Optional(Type.Integer({ minimum: 1, description: "Only this group's attempts (indexed)" })),
+  // Sequence numbers are SQLite rowids; a JS number holds them exactly up to 2^53 - 1.
+  after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: "Return events with seq strictly greater" })),
+  limit: Type.Optional(Limit),
+  groupId: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ID, description: "Only this group's attempts (indexed)" })),
 }, { additionalProperties: false });
 
 export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {

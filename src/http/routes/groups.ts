@@ -5,7 +5,7 @@ import { lookup } from "../../core/lookup.js";
 import { createGroup, deleteGroup } from "../../core/objects.js";
 import { attachGroup, claimOwnership, detachGroup, releaseOwnership, replaceDomain } from "../../core/ops.js";
 import { ok } from "../../core/result.js";
-import { Id, IdParams, Page, problems, writeProblems } from "../schemas/common.js";
+import { Id, IdCursor, IdParams, Limit, Page, problems, writeProblems } from "../schemas/common.js";
 import { CreateGroup, DomainTarget, Group, Moved, OwnerBody } from "../schemas/resources.js";
 import { page, presentGroup, presentMove, versionTag } from "../present.js";
 import { resource } from "../preconditions.js";
@@ -25,14 +25,14 @@ const Compatibility = Type.Object({
   next: Type.Union([Id, Type.Null()]),
 });
 const GroupQuery = Type.Object({
-  after: Type.Optional(Type.Integer({ minimum: 0 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  after: Type.Optional(IdCursor),
+  limit: Type.Optional(Limit),
   domainId: Type.Optional(Id),
   unitId: Type.Optional(Id),
 }, { additionalProperties: false });
 const CompatibilityQuery = Type.Object({
-  after: Type.Optional(Type.Integer({ minimum: 0 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  after: Type.Optional(IdCursor),
+  limit: Type.Optional(Limit),
   containerId: Type.Optional(Id),
 }, { additionalProperties: false });
 

@@ -1,19 +1,30 @@
 // Schemas shared by every resource: ids, paging, and the problem document.
 import { Type, type Static } from "@sinclair/typebox";
 
-export const Id = Type.Integer({ minimum: 1, maximum: 2147483647, description: "Service-assigned id" });
+/** Largest id: SQLite stores it exactly, and so does a JS number. */
+export const MAX_ID = 2147483647;
+export const Id = Type.Integer({ minimum: 1, maximum: MAX_ID, description: "Service-assigned id" });
+/** An id cursor ("strictly after this id"): 0 is before the first. */
+export const IdCursor = Type.Integer({ minimum: 0, maximum: MAX_ID, description: "Return ids strictly greater than this" });
+/** Page sizes. */
+export const Limit = Type.Integer({ minimum: 1, maximum: 1000, default: 100 });
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 export type IdParams = Static<typeof IdParams>;
 
-export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: "^[^\\u0000]*$" });
+// Every HTTP string is checked for NUL and lone surrogates (validation.ts);
+// the pattern says the same for the topology file, which has its own Ajv.
+// Ajv compiles patterns with the u flag, where a lone surrogate is a code
+// point in \uD800-\uDFFF and a well-formed pair is not.
+const STORABLE = "^[^\\u0000\\uD800-\\uDFFF]*$";
+export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: STORABLE });
 export const Owner = Type.String({
-  minLength: 1, maxLength: 200, pattern: "^[^\\u0000]*$",
+  minLength: 1, maxLength: 200, pattern: STORABLE,
   description: "Who is asking, in open development mode only; with bearer tokens the token names the caller and this field is refused",
 });
 
 export const PageQuery = Type.Object({
-  after: Type.Optional(Type.Integer({ minimum: 0, description: "Return ids strictly greater than this" })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  after: Type.Optional(IdCursor),
+  limit: Type.Optional(Limit),
 }, { additionalProperties: false });
 export type PageQuery = Static<typeof PageQuery>;
 

@@ -201,7 +201,7 @@ describe("X-Request-Id on the wire", () => {
     const client = await RawClient.connect(port);
     client.write(GET("/v1/units", "X-Request-Id: a\u0001b\r\n"));
     const res = await client.response();
-    expectProblemAnswer(res, 400, "EINVAL", "invalid-request");
+    expectProblemAnswer(res, 400, "EINVAL", "malformed-request");
     expect(client.received).not.toContain("a\u0001b");
     await client.untilClosed();
     expect(client.closed).toBe(true);

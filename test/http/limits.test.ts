@@ -168,7 +168,7 @@ describe("body size", () => {
     const app = await appWith({ bodyLimit: 200 });
     expect((await send(app, unit())).status).toBe(201);
     const res = await send(app, { method: "POST", url: "/v1/units", body: { name: "x".repeat(300), driver: "mock" } });
-    expectProblem(res, 413, "EINVAL", "invalid-request");
+    expectProblem(res, 413, "E2BIG", "body-too-large");
   });
 });
 

@@ -30,7 +30,7 @@ import { isBusy, StoreLockedError, WriterLock } from "./lock.js";
 
 export { StoreLockedError } from "./lock.js";
 
-/** An answer as it was sent, kept under an idempotency key. */
+/** An HTTP answer as sent: replayed byte for byte to a retry with the same idempotency key. */
 export interface StoredAnswer {
   readonly status: number;
   readonly contentType: string;
@@ -78,31 +78,6 @@ export interface ArbiterStore {
   health(): StoreHealth;
   stats(): StoreStats;
   close(): Promise<void>;
-}
-
-export interface ExecuteOptions<T> {
-  /** Remember the answer under an idempotency key, atomically with the operation. */
-  readonly remember?: {
-    readonly client: string;
-    readonly key: string;
-    readonly fingerprint: string;
-    /** Called synchronously right after the operation, with its result; what it returns is stored. */
-    answer(result: Result<T>): StoredAnswer;
-  };
-}
-
-/** An HTTP answer as sent: replayed byte for byte to a retry with the same idempotency key. */
-export interface StoredAnswer {
-  readonly status: number;
-  readonly contentType: string;
-  readonly body: string;
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
-export interface RememberedAnswer extends StoredAnswer {
-  readonly fingerprint: string;
-  /** ms since the epoch */
-  readonly storedAt: number;
 }
 
 /** How long an idempotent answer is remembered unless the store is told otherwise. */

@@ -139,33 +139,46 @@ async function writeThroughFault(base: string, prefix: string, acknowledged: str
   for (const n of acknowledged) expect(listed).toContain(n);
 }
 
+/** Writes acknowledged while the disk is still well. */
+async function writeBeforeFault(base: string): Promise<string[]> {
+  const acknowledged: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    expect((await call(base, "POST", "/v1/units", { name: `before-${i}`, driver: "mock" })).status).toBe(201);
+    acknowledged.push(`before-${i}`);
+  }
+  return acknowledged;
+}
+
+/**
+ * Once the fault is cleared: ready again by itself, takes a change, and
+ * after a kill -9 and a restart has exactly the acknowledged changes.
+ */
+async function recoversAndKeepsEverything(server: Server, file: string, acknowledged: string[], refused: string[]): Promise<void> {
+  await until(async () => (await call(server.base, "GET", "/readyz")).status === 200);
+  expect((await call(server.base, "POST", "/v1/units", { name: "after", driver: "mock" })).status).toBe(201);
+  acknowledged.push("after");
+  await stop(server);
+  checkDisk(file, acknowledged, refused);
+  const again = await start(file);
+  const units = await call(again.base, "GET", "/v1/units?limit=1000");
+  expect((units.body!.items as { name: string }[]).map((u) => u.name).sort()).toEqual([...acknowledged].sort());
+  await stop(again);
+}
+
 describe("a failing disk", () => {
   it("disk full (file-size limit): 503s without a hang, not ready, then recovers by itself; nothing acknowledged is lost", async () => {
     const { dir, file } = tempDbFile();
     dirs.push(dir);
     const server = await start(file);
-    const acknowledged: string[] = [];
+    const acknowledged = await writeBeforeFault(server.base);
     const refused: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      expect((await call(server.base, "POST", "/v1/units", { name: `before-${i}`, driver: "mock" })).status).toBe(201);
-      acknowledged.push(`before-${i}`);
-    }
     const pid = String(server.child.pid);
     // Nothing past the first 4 KiB of any file can be written any more.
     expect(spawnSync("prlimit", ["--pid", pid, "--fsize=4096:unlimited"]).status).toBe(0);
     await writeThroughFault(server.base, "full", acknowledged, refused);
 
     expect(spawnSync("prlimit", ["--pid", pid, "--fsize=unlimited:unlimited"]).status).toBe(0);
-    await until(async () => (await call(server.base, "GET", "/readyz")).status === 200);
-    expect((await call(server.base, "POST", "/v1/units", { name: "after", driver: "mock" })).status).toBe(201);
-    acknowledged.push("after");
-
-    await stop(server);
-    checkDisk(file, acknowledged, refused);
-    const again = await start(file);
-    const units = await call(again.base, "GET", "/v1/units?limit=1000");
-    expect((units.body!.items as { name: string }[]).map((u) => u.name).sort()).toEqual([...acknowledged].sort());
-    await stop(again);
+    await recoversAndKeepsEverything(server, file, acknowledged, refused);
   }, 120_000);
 
   it("I/O errors on write and fsync: 503s without a hang, not ready, then recovers by itself; nothing acknowledged is lost", async () => {
@@ -215,12 +228,8 @@ int fdatasync(int fd) {
     expect(cc.status, cc.stderr).toBe(0);
     const flag = path.join(dir, "fail-now");
     const server = await start(file, { LD_PRELOAD: shim, EIO_FLAG_FILE: flag });
-    const acknowledged: string[] = [];
+    const acknowledged = await writeBeforeFault(server.base);
     const refused: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      expect((await call(server.base, "POST", "/v1/units", { name: `before-${i}`, driver: "mock" })).status).toBe(201);
-      acknowledged.push(`before-${i}`);
-    }
     writeFileSync(flag, "");
     await writeThroughFault(server.base, "eio", acknowledged, refused);
     // Still not ready a while later: the fault has not cleared.
@@ -228,15 +237,6 @@ int fdatasync(int fd) {
     expect((await call(server.base, "GET", "/readyz")).status).toBe(503);
 
     unlinkSync(flag);
-    await until(async () => (await call(server.base, "GET", "/readyz")).status === 200);
-    expect((await call(server.base, "POST", "/v1/units", { name: "after", driver: "mock" })).status).toBe(201);
-    acknowledged.push("after");
-
-    await stop(server);
-    checkDisk(file, acknowledged, refused);
-    const again = await start(file);
-    const units = await call(again.base, "GET", "/v1/units?limit=1000");
-    expect((units.body!.items as { name: string }[]).map((u) => u.name).sort()).toEqual([...acknowledged].sort());
-    await stop(again);
+    await recoversAndKeepsEverything(server, file, acknowledged, refused);
   }, 120_000);
 });

@@ -19,6 +19,8 @@ import type { EventRecord } from "../core/entities.js";
 import { KINDS, type ChangeSet, type Kind, type Topology } from "../core/model.js";
 import { fail, type Result } from "../core/result.js";
 import { Checkpointer, type CheckpointResult } from "./checkpointer.js";
+import type { PageQuery } from "./event-page.js";
+import { EventReader } from "./event-reader.js";
 import { openDatabase, type Prisma } from "./database.js";
 import { encodeChanges, tableOf, touchedRows, UnstorableValueError, type Cell, type Step } from "./encode.js";
 import { loadTopology, type Loaded } from "./load.js";
@@ -73,6 +75,8 @@ export interface ArbiterStore {
   read<T>(view: (model: Topology) => T): Promise<T>;
   /** The event log, oldest first, strictly after `after`; optionally one group's only. */
   events(after: number, limit: number, filter?: { groupId?: number }): Promise<EventRecord[]>;
+  /** The same as the JSON body of GET /v1/events (`items` and `next`), read and serialized off the event loop. */
+  eventPage(query: PageQuery): Promise<string>;
   /** A remembered answer for (client, key), if one is stored and not expired. */
   remembered(client: string, key: string): RememberedAnswer | undefined;
   health(): StoreHealth;
@@ -126,6 +130,8 @@ export interface SqliteStoreOptions {
   readonly eventRetention?: number;
   /** The background checkpointer failed; SQLite checkpoints inline again from then on. */
   readonly onCheckpointerFailure?: (error: Error) => void;
+  /** The event reader's worker failed; event pages are read on the event loop from then on. */
+  readonly onEventReaderFailure?: (error: Error) => void;
   /** Default "full": an answered operation survives a power loss. */
   readonly synchronous?: Synchronous;
   /** How long an idempotency key's answer is kept (ms). Default 24 hours. */
@@ -143,6 +149,7 @@ type EventRow = [number, string, string, string | null, number | null, number | 
 export class SqliteStore implements ArbiterStore {
   private readonly runner: GroupCommitRunner<Stamped>;
   private readonly checkpointer: Checkpointer;
+  private readonly eventReader: EventReader;
   private readonly statements = new Map<string, Statement<unknown[]>>();
   private readonly batchWrite: (items: readonly Stamped[], housekeeping: boolean) => number;
   private closed = false;
@@ -176,6 +183,7 @@ export class SqliteStore implements ArbiterStore {
     this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (failures) => this.writeFailed(failures));
     this.batchWrite = db.transaction((items: readonly Stamped[], housekeeping: boolean) => this.apply(items, housekeeping));
     this.checkpointer = Checkpointer.start(options.file, { onFailure: (error) => this.checkpointInline(error) });
+    this.eventReader = new EventReader(options.file, reader, options.onEventReaderFailure);
   }
 
   static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
@@ -266,6 +274,11 @@ export class SqliteStore implements ArbiterStore {
     }));
   }
 
+  eventPage(query: PageQuery): Promise<string> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError("store is closed"));
+    return this.eventReader.page(query);
+  }
+
   remembered(client: string, key: string): RememberedAnswer | undefined {
     if (this.closed) throw new StoreUnavailableError("store is closed");
     const row = this.readerStatement(`SELECT "fingerprint", "status", "contentType", "headers", "body", "storedAt" FROM "IdempotentAnswer" WHERE "client" = ? AND "key" = ?`)
@@ -298,6 +311,7 @@ export class SqliteStore implements ArbiterStore {
     await this.recovery?.catch(() => undefined);
     await this.reloading;
     await this.checkpointer.close();
+    await this.eventReader.close();
     this.reader.close();
     // The last connection to close checkpoints the rest and removes the WAL.
     await this.prisma.$disconnect();

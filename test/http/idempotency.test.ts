@@ -223,6 +223,7 @@ describe("while the first request is still in flight", () => {
       health: () => store.health(),
       read: (view) => store.read(view),
       events: (after, limit, filter) => store.events(after, limit, filter),
+      eventPage: (query) => store.eventPage(query),
       stats: () => store.stats(),
       close: () => store.close(),
     };

@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { Limit, MAX_ID, problems } from "../schemas/common.js";
 import { Event } from "../schemas/resources.js";
-import { presentEvent } from "../present.js";
 
 const EventQuery = Type.Object({
   // Sequence numbers are SQLite rowids; a JS number holds them exactly up to 2^53 - 1.
@@ -18,9 +17,11 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: EventQuery,
       response: { 200: Type.Object({ items: Type.Array(Event), next: Type.Integer({ description: "Pass as after to continue" }) }), ...problems() },
     },
-  }, async (req) => {
-    const after = req.query.after ?? 0;
-    const events = await app.store.events(after, req.query.limit ?? 100, { groupId: req.query.groupId });
-    return { items: events.map(presentEvent), next: events.length > 0 ? events[events.length - 1]!.seq : after };
+  }, async (req, reply) => {
+    // The page comes serialized (src/store/event-page.ts, in the shape of the
+    // schema above): it is read and built off the event loop.
+    const body = await app.store.eventPage({ after: req.query.after ?? 0, limit: req.query.limit ?? 100, groupId: req.query.groupId });
+    // Fastify sends a string payload as it is; the type provider only knows objects.
+    return reply.type("application/json; charset=utf-8").send(body as never);
   });
 };

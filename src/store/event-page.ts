@@ -1,0 +1,48 @@
+// One page of the event log as the JSON body GET /v1/events answers with,
+// read and serialized in one place: by the event reader's worker thread, and
+// on the caller's thread when that worker is not running.
+import type { Database } from "better-sqlite3";
+
+const COLUMNS = `"seq", "at", "op", "owner", "groupId", "deviceId", "domainId", "containerId", "errno", "code", "reason", "detail"`;
+
+type Row = [number, string, string, string | null, number | null, number | null, number | null, number | null, string | null, number, string | null, string | null];
+
+export interface PageQuery {
+  readonly after: number;
+  readonly limit: number;
+  readonly groupId?: number | undefined;
+}
+
+export interface EventRow {
+  readonly seq: number;
+  /** ISO 8601, UTC. */
+  readonly at: string;
+  readonly op: string;
+  readonly owner: string | null;
+  readonly groupId: number | null;
+  readonly deviceId: number | null;
+  readonly domainId: number | null;
+  readonly containerId: number | null;
+  readonly errno: string | null;
+  readonly code: number;
+  readonly reason: string | null;
+  readonly detail: string | null;
+}
+
+/** Prepared once per connection. */
+export function eventQueries(db: Database): (query: PageQuery) => EventRow[] {
+  const all = db.prepare(`SELECT ${COLUMNS} FROM "Event" WHERE "seq" > ? ORDER BY "seq" LIMIT ?`).raw();
+  const ofGroup = db.prepare(`SELECT ${COLUMNS} FROM "Event" WHERE "groupId" = ? AND "seq" > ? ORDER BY "seq" LIMIT ?`).raw();
+  return ({ after, limit, groupId }) => {
+    const rows = (groupId !== undefined ? ofGroup.all(groupId, after, limit) : all.all(after, limit)) as Row[];
+    return rows.map(([seq, at, op, owner, gid, deviceId, domainId, containerId, errno, code, reason, detail]) => ({
+      // Stored in Prisma's SQLite DateTime text (+00:00); answered as ISO with Z.
+      seq, at: new Date(at).toISOString(), op, owner, groupId: gid, deviceId, domainId, containerId, errno, code, reason, detail,
+    }));
+  };
+}
+
+/** The answer's body: the page and the cursor to continue from (the query's own when the page is empty). */
+export function pageBody(rows: readonly EventRow[], after: number): string {
+  return JSON.stringify({ items: rows, next: rows.length > 0 ? rows[rows.length - 1]!.seq : after });
+}

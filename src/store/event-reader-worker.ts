@@ -1,0 +1,34 @@
+// The event reader's worker thread: its own read-only connection, and the
+// page serialized here, so that paging the log (a thousand rows a request)
+// costs the event loop that serves writes only the hand-over of a string.
+import Database from "better-sqlite3";
+import { parentPort, workerData } from "node:worker_threads";
+import { eventQueries, pageBody, type PageQuery } from "./event-page.js";
+
+export interface PageRequest extends PageQuery {
+  readonly id: number;
+}
+
+export type PageReply =
+  | { readonly id: number; readonly ok: true; readonly body: string }
+  | { readonly id: number; readonly ok: false; readonly message: string };
+
+const port = parentPort!;
+const db = new Database((workerData as { file: string }).file, { readonly: true, timeout: 5000 });
+db.pragma("cache_size = -2000");
+const read = eventQueries(db);
+
+port.on("message", (message: PageRequest | "close") => {
+  if (message === "close") {
+    db.close();
+    port.close();
+    return;
+  }
+  let reply: PageReply;
+  try {
+    reply = { id: message.id, ok: true, body: pageBody(read(message), message.after) };
+  } catch (error) {
+    reply = { id: message.id, ok: false, message: error instanceof Error ? error.message : String(error) };
+  }
+  port.postMessage(reply);
+});

@@ -1,0 +1,109 @@
+// Serves pages of the event log from a worker thread (event-reader-worker.ts)
+// with its own read-only connection. A crowd of clients paging the log then
+// competes for the other core, not for the event loop that answers writes.
+// If the worker cannot start or dies, pages are read on the caller's thread
+// instead: slower under a flood, never unavailable.
+import type { Database } from "better-sqlite3";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import { eventQueries, pageBody, type PageQuery } from "./event-page.js";
+import type { PageReply, PageRequest } from "./event-reader-worker.js";
+
+interface Waiting {
+  readonly query: PageQuery;
+  resolve(body: string): void;
+  reject(error: Error): void;
+}
+
+/**
+ * The worker next to this module. In dist/ it is JavaScript. Under the test
+ * runner it is TypeScript: the worker first registers tsx's loader (a loader
+ * given as --import does not reach worker threads on Node 20), then imports it.
+ */
+function startWorker(file: string): Worker {
+  const typescript = fileURLToPath(import.meta.url).endsWith(".ts");
+  const url = new URL(`./event-reader-worker.${typescript ? "ts" : "js"}`, import.meta.url);
+  if (!typescript) return new Worker(url, { workerData: { file } });
+  // The package's ESM entry of tsx/esm/api (require.resolve would give its CommonJS one).
+  const tsx = pathToFileURL(path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "esm", "api", "index.mjs")).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}); })`;
+  return new Worker(boot, { eval: true, workerData: { file } });
+}
+
+export class EventReader {
+  private worker: Worker | null;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextId = 0;
+  private readonly readHere: (query: PageQuery) => ReturnType<ReturnType<typeof eventQueries>>;
+  private exited: Promise<void> = Promise.resolve();
+
+  /** `fallback`: the caller's own read-only connection, used while there is no worker. */
+  constructor(file: string, fallback: Database, private readonly onFailure: (error: Error) => void = () => undefined) {
+    this.readHere = eventQueries(fallback);
+    this.worker = this.start(file);
+  }
+
+  page(query: PageQuery): Promise<string> {
+    const worker = this.worker;
+    if (!worker) return Promise.resolve(pageBody(this.readHere(query), query.after));
+    const id = ++this.nextId;
+    // A request in flight keeps the process alive until it is answered.
+    if (this.waiting.size === 0) worker.ref();
+    return new Promise<string>((resolve, reject) => {
+      this.waiting.set(id, { query, resolve, reject });
+      worker.postMessage({ ...query, id } satisfies PageRequest);
+    });
+  }
+
+  get running(): boolean {
+    return this.worker !== null;
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = null;
+    worker.ref();
+    worker.postMessage("close");
+    await this.exited;
+  }
+
+  private start(file: string): Worker | null {
+    let worker: Worker;
+    try {
+      worker = startWorker(file);
+    } catch (error) {
+      this.onFailure(error as Error);
+      return null;
+    }
+    worker.unref();
+    this.exited = new Promise((resolve) => worker.once("exit", () => resolve()));
+    worker.on("message", (reply: PageReply) => {
+      const waiting = this.waiting.get(reply.id);
+      if (!waiting) return;
+      this.waiting.delete(reply.id);
+      if (this.waiting.size === 0) worker.unref();
+      if (reply.ok) waiting.resolve(reply.body);
+      else waiting.reject(new Error(reply.message));
+    });
+    const failed = (error: Error) => {
+      if (this.worker !== worker) return;
+      this.worker = null;
+      this.onFailure(error);
+      // What was asked of the dead worker is read here instead.
+      for (const [id, waiting] of this.waiting) {
+        this.waiting.delete(id);
+        try {
+          waiting.resolve(pageBody(this.readHere(waiting.query), waiting.query.after));
+        } catch (readError) {
+          waiting.reject(readError as Error);
+        }
+      }
+    };
+    worker.once("error", failed);
+    worker.once("exit", (code) => failed(new Error(`event reader exited with code ${code}`)));
+    return worker;
+  }
+}

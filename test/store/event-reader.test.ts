@@ -1,0 +1,78 @@
+// Pages of the event log come from a worker thread with its own connection,
+// in exactly the shape GET /v1/events answers; if the worker dies, pages are
+// read on the caller's thread, and nothing asked of the dead worker is lost.
+import { rmSync } from "node:fs";
+import type { Worker } from "node:worker_threads";
+import { afterEach, describe, expect, it } from "vitest";
+import { createContainer, createDevice, createDomain, createGroup, createUnit } from "../../src/core/objects.js";
+import { attachGroup, detachGroup } from "../../src/core/ops.js";
+import type { Result } from "../../src/core/result.js";
+import { SqliteStore } from "../../src/store/store.js";
+import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
+
+const dirs: string[] = [];
+const stores: SqliteStore[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function value<T>(r: Result<T>): T {
+  if (!r.ok) throw new Error(r.error.detail);
+  return r.value;
+}
+
+async function storeWithEvents(failures: Error[] = []) {
+  const { dir, file } = tempDbFile();
+  dirs.push(dir);
+  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, onEventReaderFailure: (e) => failures.push(e) });
+  stores.push(store);
+  const unit = value(await store.execute((m) => createUnit(m, { name: "u", driver: "mock" })));
+  const groups = [];
+  for (let i = 0; i < 2; i++) {
+    const g = value(await store.execute((m) => createGroup(m, { name: `g${i}`, unitId: unit.id })));
+    value(await store.execute((m) => createDevice(m, { name: `d${i}`, groupId: g.id })));
+    groups.push(g);
+  }
+  const domain = value(await store.execute((m) => createDomain(m, { type: "paging", unitId: unit.id })));
+  for (const g of groups) {
+    value(await store.execute((m) => attachGroup(m, { owner: null }, g.id, domain.id)));
+    value(await store.execute((m) => detachGroup(m, { owner: null }, g.id, domain.id)));
+  }
+  return { store, groups };
+}
+
+const readerOf = (store: SqliteStore) => (store as unknown as { eventReader: { running: boolean; worker: Worker | null } }).eventReader;
+
+describe("event pages", () => {
+  it("come from the worker, equal to the events the store reads, paged by seq and by group", async () => {
+    const failures: Error[] = [];
+    const { store, groups } = await storeWithEvents(failures);
+    expect(readerOf(store).running).toBe(true);
+    const all = (await store.events(0, 1000)).map((e) => ({ ...e, at: e.at.toISOString() }));
+    expect(all).toHaveLength(4);
+    expect(JSON.parse(await store.eventPage({ after: 0, limit: 1000 }))).toEqual({ items: all, next: all[3]!.seq });
+    expect(JSON.parse(await store.eventPage({ after: all[1]!.seq, limit: 1 }))).toEqual({ items: [all[2]], next: all[2]!.seq });
+    expect(JSON.parse(await store.eventPage({ after: all[3]!.seq, limit: 10 }))).toEqual({ items: [], next: all[3]!.seq });
+    const mine = JSON.parse(await store.eventPage({ after: 0, limit: 10, groupId: groups[1]!.id })) as { items: { groupId: number }[] };
+    expect(mine.items.map((e) => e.groupId)).toEqual([groups[1]!.id, groups[1]!.id]);
+    // Served by the worker all along, not by the fallback.
+    expect(failures).toEqual([]);
+    expect(readerOf(store).running).toBe(true);
+  });
+
+  it("are read on the caller's thread once the worker has died, and the failure is reported", async () => {
+    const failures: Error[] = [];
+    const { store } = await storeWithEvents(failures);
+    const reader = readerOf(store);
+    const expected = await store.eventPage({ after: 0, limit: 1000 });
+    expect(failures).toEqual([]);
+    await reader.worker!.terminate();
+    expect(reader.running).toBe(false);
+    expect(failures.map((e) => e.message)).toEqual([expect.stringMatching(/event reader exited/)]);
+    expect(await store.eventPage({ after: 0, limit: 1000 })).toBe(expected);
+    // New events are seen too.
+    value(await store.execute((m) => createContainer(m, { name: "c" })));
+    expect(JSON.parse(await store.eventPage({ after: 0, limit: 1000 })).items).toHaveLength(4);
+  });
+});

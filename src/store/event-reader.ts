@@ -33,19 +33,25 @@ function startWorker(file: string): Worker {
 }
 
 export class EventReader {
-  private worker: Worker | null;
+  private worker: Worker | null = null;
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 0;
   private readonly readHere: (query: PageQuery) => ReturnType<ReturnType<typeof eventQueries>>;
   private exited: Promise<void> = Promise.resolve();
 
+  /** The worker is started for the first page: a thread and its connection cost about 9 MB. */
+  private started = false;
+
   /** `fallback`: the caller's own read-only connection, used while there is no worker. */
-  constructor(file: string, fallback: Database, private readonly onFailure: (error: Error) => void = () => undefined) {
+  constructor(private readonly file: string, fallback: Database, private readonly onFailure: (error: Error) => void = () => undefined) {
     this.readHere = eventQueries(fallback);
-    this.worker = this.start(file);
   }
 
   page(query: PageQuery): Promise<string> {
+    if (!this.started) {
+      this.started = true;
+      this.worker = this.start(this.file);
+    }
     const worker = this.worker;
     if (!worker) return Promise.resolve(pageBody(this.readHere(query), query.after));
     const id = ++this.nextId;
@@ -57,11 +63,13 @@ export class EventReader {
     });
   }
 
+  /** A worker serves the pages (false before the first page, and after a failure). */
   get running(): boolean {
     return this.worker !== null;
   }
 
   async close(): Promise<void> {
+    this.started = true;
     const worker = this.worker;
     if (!worker) return;
     this.worker = null;

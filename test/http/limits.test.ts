@@ -78,7 +78,11 @@ describe("rate limits per client", () => {
 
 describe("load shedding", () => {
   it("answers 503 problem+json with Retry-After while the event loop lags; /healthz keeps answering", async () => {
-    const app = await appWith({ maxEventLoopDelay: 1, pressureSampleInterval: 50 }, (a) => {
+    // The lag is sampled every 200 ms; the sample due while the loop is held
+    // runs as soon as it is free and sees the lag, and the next one, 200 ms
+    // later, would see none. So each probe goes 20 ms after the block, well
+    // inside that window.
+    const app = await appWith({ maxEventLoopDelay: 1, pressureSampleInterval: 200 }, (a) => {
       a.get("/test/block", async () => {
         const until = Date.now() + 200;
         while (Date.now() < until) { /* hold the event loop */ }
@@ -88,8 +92,8 @@ describe("load shedding", () => {
     let shed: Res<unknown> | null = null;
     for (let i = 0; i < 50 && shed === null; i++) {
       await send(app, { url: "/test/block" });
-      // inject() runs on promises only; give the lag monitor's timers a turn.
-      await new Promise((r) => setTimeout(r, 60));
+      // inject() runs on promises only; give the lag monitor's timer its turn.
+      await new Promise((r) => setTimeout(r, 20));
       const res = await send(app, { url: "/v1/units" });
       if (res.status === 503) shed = res;
       else expect(res.status).toBe(200);

@@ -48,7 +48,8 @@ describe("event pages", () => {
   it("come from the worker, equal to the events the store reads, paged by seq and by group", async () => {
     const failures: Error[] = [];
     const { store, groups } = await storeWithEvents(failures);
-    expect(readerOf(store).running).toBe(true);
+    // Nobody asked for a page yet: no worker, no thread, no connection.
+    expect(readerOf(store).running).toBe(false);
     const all = (await store.events(0, 1000)).map((e) => ({ ...e, at: e.at.toISOString() }));
     expect(all).toHaveLength(4);
     expect(JSON.parse(await store.eventPage({ after: 0, limit: 1000 }))).toEqual({ items: all, next: all[3]!.seq });

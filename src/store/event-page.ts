@@ -2,10 +2,11 @@
 // read and serialized in one place: by the event reader's worker thread, and
 // on the caller's thread when that worker is not running.
 import type { Database } from "better-sqlite3";
+import type { EventOp, EventRecord } from "../core/entities.js";
 
 const COLUMNS = `"seq", "at", "op", "owner", "groupId", "deviceId", "domainId", "containerId", "errno", "code", "reason", "detail"`;
 
-type Row = [number, string, string, string | null, number | null, number | null, number | null, number | null, string | null, number, string | null, string | null];
+type Row = [number, string, EventOp, string | null, number | null, number | null, number | null, number | null, string | null, number, string | null, string | null];
 
 export interface PageQuery {
   readonly after: number;
@@ -13,21 +14,8 @@ export interface PageQuery {
   readonly groupId?: number | undefined;
 }
 
-export interface EventRow {
-  readonly seq: number;
-  /** ISO 8601, UTC. */
-  readonly at: string;
-  readonly op: string;
-  readonly owner: string | null;
-  readonly groupId: number | null;
-  readonly deviceId: number | null;
-  readonly domainId: number | null;
-  readonly containerId: number | null;
-  readonly errno: string | null;
-  readonly code: number;
-  readonly reason: string | null;
-  readonly detail: string | null;
-}
+/** An event as the API shows it: its time as ISO 8601 text (UTC). */
+export type EventRow = Omit<EventRecord, "at"> & { readonly at: string };
 
 /** Prepared once per connection. */
 export function eventQueries(db: Database): (query: PageQuery) => EventRow[] {

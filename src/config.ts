@@ -56,6 +56,10 @@ export const SETTINGS = {
     flag: "event-retention", env: "EVENT_RETENTION", kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER }, fallback: "1000000",
     help: "most recent events kept; 0 keeps all",
   },
+  eventReadRate: {
+    flag: "event-read-rate", env: "EVENT_READ_RATE", kind: { type: "integer", min: 0, max: 100_000_000 }, fallback: "20000",
+    help: "event rows per second all readers of /v1/events may have read, together; beyond it pages wait their turn (0 = no limit)",
+  },
   synchronous: {
     flag: "synchronous", env: "DB_SYNCHRONOUS", kind: { type: "choice", values: ["full", "normal"] }, fallback: "full",
     help: "full: an answered change survives power loss; normal: survives a crash of the process only",
@@ -167,6 +171,8 @@ export interface Config {
   readonly migrationsDir: string;
   /** Most recent events kept in the log; 0 keeps all. */
   readonly eventRetention: number;
+  /** Event rows per second all readers of the log may have read, together; 0: no limit. */
+  readonly eventReadRate: number;
   /** SQLite's synchronous setting for the store's writer (see src/store/sqlite.ts). */
   readonly synchronous: "full" | "normal";
   readonly limits: Limits;
@@ -283,6 +289,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     migrationsDir: path.join(PROJECT_ROOT, "prisma", "migrations"),
     eventRetention: s.eventRetention,
     synchronous: s.synchronous,
+    eventReadRate: s.eventReadRate,
     limits: limitsOf(s),
     idempotencyTtl: s.idempotencyTtl,
     tokensFile: s.tokensFile === null ? null : path.resolve(s.tokensFile),

@@ -3,7 +3,7 @@
 import type { FastifyError, FastifyInstance } from "fastify";
 import type { ErrnoName } from "../core/errno.js";
 import type { Reason } from "../core/reasons.js";
-import { StoreUnavailableError } from "../store/store.js";
+import { ReadsThrottledError, StoreUnavailableError } from "../store/store.js";
 import { answerNoRoute, routesOf } from "./edge.js";
 import { ProblemError, sendProblem } from "./problem.js";
 
@@ -35,6 +35,10 @@ export function installErrorHandling(app: FastifyInstance): void {
       const errors = fieldOf(error);
       const detail = errors.map((e) => `${e.field} ${e.message}`).join("; ");
       return sendProblem(reply, { errno: "EINVAL", reason: "invalid-request", detail }, 400, { errors });
+    }
+    if (error instanceof ReadsThrottledError) {
+      reply.header("retry-after", String(error.retryAfterSeconds));
+      return sendProblem(reply, { errno: "EAGAIN", reason: "overloaded", detail: error.message }, 503);
     }
     if (error instanceof StoreUnavailableError) {
       request.log.error({ err: error.cause }, "database write failed");

@@ -21,6 +21,7 @@ import { fail, type Result } from "../core/result.js";
 import { Checkpointer, type CheckpointResult } from "./checkpointer.js";
 import type { PageQuery } from "./event-page.js";
 import { EventReader } from "./event-reader.js";
+import { ReadBudget } from "./read-budget.js";
 import { openDatabase, type Prisma } from "./database.js";
 import { encodeChanges, tableOf, touchedRows, UnstorableValueError, type Cell, type Step } from "./encode.js";
 import { loadTopology, type Loaded } from "./load.js";
@@ -31,6 +32,7 @@ import { openReader, openWriter, type Connection, type Synchronous } from "./sql
 import { isBusy, StoreLockedError, WriterLock } from "./lock.js";
 
 export { StoreLockedError } from "./lock.js";
+export { ReadsThrottledError } from "./read-budget.js";
 
 /** An HTTP answer as sent: replayed byte for byte to a retry with the same idempotency key. */
 export interface StoredAnswer {
@@ -130,6 +132,8 @@ export interface SqliteStoreOptions {
   readonly eventRetention?: number;
   /** The background checkpointer failed; SQLite checkpoints inline again from then on. */
   readonly onCheckpointerFailure?: (error: Error) => void;
+  /** Event rows per second all readers of the log may have read, together (0: no limit). Default 0. */
+  readonly eventReadRate?: number;
   /** The event reader's worker failed; event pages are read on the event loop from then on. */
   readonly onEventReaderFailure?: (error: Error) => void;
   /** Default "full": an answered operation survives a power loss. */
@@ -150,6 +154,7 @@ export class SqliteStore implements ArbiterStore {
   private readonly runner: GroupCommitRunner<Stamped>;
   private readonly checkpointer: Checkpointer;
   private readonly eventReader: EventReader;
+  private readonly readBudget: ReadBudget;
   private readonly statements = new Map<string, Statement<unknown[]>>();
   private readonly batchWrite: (items: readonly Stamped[], housekeeping: boolean) => number;
   private closed = false;
@@ -184,6 +189,7 @@ export class SqliteStore implements ArbiterStore {
     this.batchWrite = db.transaction((items: readonly Stamped[], housekeeping: boolean) => this.apply(items, housekeeping));
     this.checkpointer = Checkpointer.start(options.file, { onFailure: (error) => this.checkpointInline(error) });
     this.eventReader = new EventReader(options.file, reader, options.onEventReaderFailure);
+    this.readBudget = new ReadBudget(options.eventReadRate ?? 0);
   }
 
   static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
@@ -274,8 +280,10 @@ export class SqliteStore implements ArbiterStore {
     }));
   }
 
-  eventPage(query: PageQuery): Promise<string> {
-    if (this.closed) return Promise.reject(new StoreUnavailableError("store is closed"));
+  async eventPage(query: PageQuery): Promise<string> {
+    if (this.closed) throw new StoreUnavailableError("store is closed");
+    await this.readBudget.take(query.limit);
+    if (this.closed) throw new StoreUnavailableError("store is closed");
     return this.eventReader.page(query);
   }
 
@@ -311,6 +319,7 @@ export class SqliteStore implements ArbiterStore {
     await this.recovery?.catch(() => undefined);
     await this.reloading;
     await this.checkpointer.close();
+    this.readBudget.close();
     await this.eventReader.close();
     this.reader.close();
     // The last connection to close checkpoints the rest and removes the WAL.

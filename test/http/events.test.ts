@@ -1,6 +1,10 @@
 // /v1/events: every attach-family attempt is logged, in order, with its
 // outcome; the log pages by seq.
+import { rmSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { buildApp } from "../../src/http/app.js";
+import { SqliteStore } from "../../src/store/store.js";
+import { MIGRATIONS, tempDbFile, TEST_LIMITS } from "../helpers/app.js";
 import { clientForFile, expectInvalid, type EventView, type UnitView } from "../helpers/http.js";
 
 const c = clientForFile();
@@ -174,5 +178,36 @@ describe("GET /v1/events?groupId=", () => {
     ]);
     const rest = await c.ok<{ items: { seq: number }[] }>("GET", `/v1/events?groupId=${a.id}&after=${onlyA.items[1]!.seq}`);
     expect(rest.items.map((e) => e.seq)).toEqual(onlyA.items.slice(2).map((e) => e.seq));
+  });
+});
+
+describe("GET /v1/events under a flood of readers", () => {
+  it("pages past the shared read budget wait their turn; past the queue, 503 overloaded with Retry-After", async () => {
+    const { dir, file } = tempDbFile();
+    // One row a second, so almost nothing refills while the test runs: the
+    // first page goes at once, the next 256 wait, and the rest are refused.
+    const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, eventReadRate: 1 });
+    const app = await buildApp({ store, logger: false, limits: TEST_LIMITS });
+    try {
+      const page = () => app.inject({ method: "GET", url: "/v1/events?limit=100" });
+      expect((await page()).statusCode).toBe(200);
+      const flood = Array.from({ length: 300 }, page);
+      const refused = await Promise.race(flood.map(async (p) => {
+        const r = await p;
+        if (r.statusCode !== 503) await new Promise(() => undefined);
+        return r;
+      }));
+      expect(refused.headers["content-type"]).toMatch(/^application\/problem\+json/);
+      expect(refused.json()).toMatchObject({ errno: "EAGAIN", reason: "overloaded", soft: false });
+      expect(Number(refused.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+      // Closing lets the waiting pages go; each gets an answer, none hangs.
+      await app.close();
+      await store.close();
+      const answers = await Promise.all(flood);
+      for (const r of answers) expect([200, 503]).toContain(r.statusCode);
+      expect(answers.filter((r) => r.statusCode === 503).length).toBeGreaterThanOrEqual(300 - 256 - 5);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

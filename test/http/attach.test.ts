@@ -196,7 +196,7 @@ const cases: Case[] = [
     },
   },
   {
-    // kernel-contract.md §1: EINVAL from attach_dev means "incompatible", and
+    // include/linux/iommu.h (attach_dev): EINVAL means "incompatible", and
     // the caller's classification is by errno: it is soft whoever returned it.
     name: "EINVAL injected is soft like any driver EINVAL",
     status: 409, errno: "EINVAL", reason: "injected-fault", soft: true,

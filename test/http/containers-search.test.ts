@@ -1,5 +1,5 @@
 // POST /v1/containers/:id/attach and /detach: iommufd's automatic-domain
-// search over HTTP (kernel-contract.md §4). Reuse a compatible automatic
+// search over HTTP (iommufd_device_auto_get_domain). Reuse a compatible automatic
 // domain, skip soft EINVALs, stop at the first hard error, allocate when
 // nothing fits; detach frees an automatic domain left empty.
 import { describe, expect, it } from "vitest";
@@ -109,7 +109,7 @@ describe("search", () => {
     const r = await c.ok<SearchView>("POST", `/v1/containers/${ct.id}/attach`, { groupId: b.group.id });
     expect(r.allocated).toBe(true);
     expect(r.attempts[0]).toMatchObject({ domainId: first.domain.id, errno: "EINVAL", reason: "injected-fault" });
-    // kernel-contract.md §1: EINVAL is the soft class; the search treated it so.
+    // include/linux/iommu.h: EINVAL is the soft class; the search treated it so.
     expect(r.attempts[0]!.soft).toBe(true);
   });
 

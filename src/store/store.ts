@@ -19,7 +19,7 @@ import type { EventRecord } from "../core/entities.js";
 import { KINDS, type ChangeSet, type Kind, type Topology } from "../core/model.js";
 import { fail, type Result } from "../core/result.js";
 import { Checkpointer, type CheckpointResult } from "./checkpointer.js";
-import type { PageQuery } from "./event-page.js";
+import { eventQueries, type PageQuery } from "./event-page.js";
 import { EventReader } from "./event-reader.js";
 import { ReadBudget } from "./read-budget.js";
 import { openDatabase, type Prisma } from "./database.js";
@@ -147,14 +147,12 @@ export interface SqliteStoreOptions {
 }
 
 
-const EVENT_COLUMNS = `"seq", "at", "op", "owner", "groupId", "deviceId", "domainId", "containerId", "errno", "code", "reason", "detail"`;
-type EventRow = [number, string, string, string | null, number | null, number | null, number | null, number | null, string | null, number, string | null, string | null];
-
 export class SqliteStore implements ArbiterStore {
   private readonly runner: GroupCommitRunner<Stamped>;
   private readonly checkpointer: Checkpointer;
   private readonly eventReader: EventReader;
   private readonly readBudget: ReadBudget;
+  private readEvents: ReturnType<typeof eventQueries> | null = null;
   private readonly statements = new Map<string, Statement<unknown[]>>();
   private readonly batchWrite: (items: readonly Stamped[], housekeeping: boolean) => number;
   private closed = false;
@@ -272,12 +270,8 @@ export class SqliteStore implements ArbiterStore {
   /** Straight from the reader connection: what it sees is durable, and it never waits for a write. */
   async events(after: number, limit: number, filter: { groupId?: number } = {}): Promise<EventRecord[]> {
     if (this.closed) throw new StoreUnavailableError("store is closed");
-    const rows = filter.groupId !== undefined
-      ? this.readerStatement(`SELECT ${EVENT_COLUMNS} FROM "Event" WHERE "groupId" = ? AND "seq" > ? ORDER BY "seq" LIMIT ?`).raw().all(filter.groupId, after, limit)
-      : this.readerStatement(`SELECT ${EVENT_COLUMNS} FROM "Event" WHERE "seq" > ? ORDER BY "seq" LIMIT ?`).raw().all(after, limit);
-    return (rows as EventRow[]).map(([seq, at, op, owner, groupId, deviceId, domainId, containerId, errno, code, reason, detail]) => ({
-      seq, at: new Date(at), op: op as EventRecord["op"], owner, groupId, deviceId, domainId, containerId, errno, code, reason, detail,
-    }));
+    this.readEvents ??= eventQueries(this.reader);
+    return this.readEvents({ after, limit, groupId: filter.groupId }).map((e) => ({ ...e, at: new Date(e.at) }));
   }
 
   async eventPage(query: PageQuery): Promise<string> {

@@ -24,7 +24,8 @@ export class UnstorableValueError extends Error {
   }
 }
 
-function checked(value: Cell, field: string): Cell {
+/** The value, if the database stores it exactly; else UnstorableValueError naming the field. */
+export function storable(value: Cell, field: string): Cell {
   if (typeof value === "string") {
     if (!value.isWellFormed()) throw new UnstorableValueError(field, "text with a lone UTF-16 surrogate");
     if (value.includes("\0")) throw new UnstorableValueError(field, "text with a NUL character");
@@ -48,7 +49,7 @@ function insert<T>(map: TableMap<T>, row: T): Step {
   const cells = map.toRow(row);
   const sql = sqlFor(`i:${map.table}`, () =>
     `INSERT INTO ${q(map.table)} (${map.columns.map(q).join(", ")}) VALUES (${map.columns.map(() => "?").join(", ")})`);
-  return { sql, params: cells.map((c, i) => checked(c, `${map.table}.${map.columns[i]!}`)) };
+  return { sql, params: cells.map((c, i) => storable(c, `${map.table}.${map.columns[i]!}`)) };
 }
 
 function remove(map: TableMap<unknown>, id: number): Step {
@@ -67,7 +68,7 @@ function update<T>(map: TableMap<T>, before: T, after: T): Step | null {
   if (changed.length === 0) return null;
   const sql = sqlFor(`u:${map.table}:${changed.join(",")}`, () =>
     `UPDATE ${q(map.table)} SET ${changed.map((i) => `${q(map.columns[i]!)} = ?`).join(", ")} WHERE "id" = ?`);
-  return { sql, params: [...changed.map((i) => checked(now[i]!, `${map.table}.${map.columns[i]!}`)), now[0]!] };
+  return { sql, params: [...changed.map((i) => storable(now[i]!, `${map.table}.${map.columns[i]!}`)), now[0]!] };
 }
 
 /**

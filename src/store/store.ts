@@ -23,7 +23,7 @@ import { eventQueries, type PageQuery } from "./event-page.js";
 import { EventReader } from "./event-reader.js";
 import { ReadBudget } from "./read-budget.js";
 import { openDatabase, type Prisma } from "./database.js";
-import { encodeChanges, tableOf, touchedRows, UnstorableValueError, type Cell, type Step } from "./encode.js";
+import { encodeChanges, storable, tableOf, touchedRows, UnstorableValueError, type Step } from "./encode.js";
 import { loadTopology, type Loaded } from "./load.js";
 import { applyMigrations } from "./migrate.js";
 import { GroupCommitRunner, type ItemFailure, type RunnerStats } from "./runner.js";
@@ -347,7 +347,9 @@ export class SqliteStore implements ArbiterStore {
         sql: `INSERT INTO "IdempotentAnswer" ("client", "key", "fingerprint", "status", "contentType", "headers", "body", "storedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?)
               ON CONFLICT ("client", "key") DO UPDATE SET "fingerprint" = excluded."fingerprint", "status" = excluded."status", "contentType" = excluded."contentType",
               "headers" = excluded."headers", "body" = excluded."body", "storedAt" = excluded."storedAt"`,
-        params: checkedCells([remember.client, remember.key, remember.fingerprint, answer.status, answer.contentType, JSON.stringify(answer.headers ?? {}), answer.body, this.now()]),
+        params: [
+          remember.client, remember.key, remember.fingerprint, answer.status, answer.contentType, JSON.stringify(answer.headers ?? {}), answer.body, this.now(),
+        ].map((cell) => storable(cell, "IdempotentAnswer")),
       });
     }
     return { steps, touched: touchedRows(changes), lastIds: this.model.lastIds(), lastSeq: this.lastSeq, events: events.length };
@@ -554,11 +556,4 @@ export class SqliteStore implements ArbiterStore {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function checkedCells(cells: Cell[]): Cell[] {
-  for (const c of cells) {
-    if (typeof c === "string" && (!c.isWellFormed() || c.includes("\0"))) throw new UnstorableValueError("IdempotentAnswer", "text that is not well-formed");
-  }
-  return cells;
 }

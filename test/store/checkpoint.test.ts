@@ -77,6 +77,18 @@ describe("writer lock", () => {
   });
 });
 
+describe("durability setting", () => {
+  it.each([
+    [undefined, 2],
+    ["full", 2],
+    ["normal", 1],
+  ] as const)("synchronous %s: the writer connection runs with PRAGMA synchronous = %i", async (synchronous, pragma) => {
+    const store = await SqliteStore.open({ file: newFile(), migrationsDir: MIGRATIONS, ...(synchronous ? { synchronous } : {}) });
+    open.push(store);
+    expect(writerOf(store).pragma("synchronous", { simple: true })).toBe(pragma);
+  });
+});
+
 describe("background checkpointer", () => {
   it("keeps the store's own connection from checkpointing", async () => {
     const store = await openStore(newFile());

@@ -8,7 +8,7 @@ import { fail, ok, type Result } from "./result.js";
 /** While a group has a DMA owner, only that owner (or an administrator) may move it. */
 export function checkOwner(group: Group, caller: Caller): Result<void> {
   if (group.owner !== null && caller.owner !== group.owner && !caller.admin) {
-    return fail("EPERM", "owned-by-other", `group ${group.name} is owned by ${group.owner}`, { groupId: group.id });
+    return fail("owned-by-other", `group ${group.name} is owned by ${group.owner}`, { groupId: group.id });
   }
   return ok(undefined);
 }
@@ -20,7 +20,7 @@ export function checkOwner(group: Group, caller: Caller): Result<void> {
 export function checkCreator(kind: "domain" | "container", object: Domain | Container, caller: Caller): Result<void> {
   if (object.owner !== null && caller.owner !== object.owner && !caller.admin) {
     const label = kind === "domain" ? `domain ${object.id}` : `container ${(object as Container).name}`;
-    return fail("EPERM", "owned-by-other", `${label} belongs to ${object.owner}`, { [`${kind}Id`]: object.id });
+    return fail("owned-by-other", `${label} belongs to ${object.owner}`, { [`${kind}Id`]: object.id });
   }
   return ok(undefined);
 }

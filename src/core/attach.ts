@@ -7,20 +7,20 @@
 import { driverOf } from "../drivers/index.js";
 import type { Device, Domain, Fault, Group, Unit } from "./entities.js";
 import { isErrnoName } from "./errno.js";
-import type { Topology } from "./model.js";
+import type { Model } from "./model.js";
 import { driverFailure, fail, ok, withIds, type Result } from "./result.js";
 
 /** Probe: report what an attach would do and change nothing (the dry run). */
 export type AttachMode = "commit" | "probe";
 
 /** The injected fault that the next driver op on this device would hit. */
-export function pendingFault(model: Topology, unit: Unit, device: Device): Fault | undefined {
+export function pendingFault(model: Model, unit: Unit, device: Device): Fault | undefined {
   return model.faultsOn({ deviceId: device.id })[0] ?? model.faultsOn({ unitId: unit.id })[0];
 }
 
-function consumeFault(model: Topology, fault: Fault): void {
+function consumeFault(model: Model, fault: Fault): void {
   const remaining = fault.remaining - 1;
-  model.putDurable("fault", remaining > 0 ? { ...fault, remaining } : null, fault.id);
+  model.putSurvivingRollback("fault", remaining > 0 ? { ...fault, remaining } : null, fault.id);
 }
 
 /**
@@ -31,13 +31,13 @@ function consumeFault(model: Topology, fault: Fault): void {
  * rule (a device needing identity mappings cannot be blocked) applies, never
  * the driver's, so a detach succeeds even on a unit gone offline.
  */
-function attachDev(model: Topology, unit: Unit, device: Device, domain: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
+function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
   if (domain.type === "blocked" && device.flags.requiresIdentity) {
-    return fail("EINVAL", "requires-identity", `${device.name} has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked`);
+    return fail("requires-identity", `${device.name} has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked`);
   }
   if (mustSucceed) return ok(domain);
-  if (!unit.online) return fail("ENODEV", "unit-offline", `${unit.name} is offline`);
-  if (device.faulty) return fail("ENODEV", "device-faulty", `${device.name} is faulty`);
+  if (!unit.online) return fail("unit-offline", `${unit.name} is offline`);
+  if (device.faulty) return fail("device-faulty", `${device.name} is faulty`);
   const fault = pendingFault(model, unit, device);
   if (fault) {
     if (mode === "commit") consumeFault(model, fault);
@@ -50,7 +50,7 @@ function attachDev(model: Topology, unit: Unit, device: Device, domain: Domain, 
   if (driver.bindsToInstance) {
     if (domain.unitId !== null && domain.unitId !== unit.id) {
       const other = model.get("unit", domain.unitId);
-      return fail("EINVAL", "different-instance", `domain ${domain.id} is finalised on ${other?.name ?? `unit ${domain.unitId}`}, ${device.name} is behind ${unit.name}`);
+      return fail("different-instance", `domain ${domain.id} is finalised on ${other?.name ?? `unit ${domain.unitId}`}, ${device.name} is behind ${unit.name}`);
     }
     if (domain.unitId === null) {
       const finalised = driver.finalise(domain, unit, model);
@@ -66,18 +66,18 @@ function attachDev(model: Topology, unit: Unit, device: Device, domain: Domain, 
  * Would every device of the group accept `domain`? Checks only: on success it
  * returns the domain as binding leaves it, without storing anything.
  */
-export function checkGroupAttach(model: Topology, group: Group, domain: Domain, mode: AttachMode, mustSucceed = false): Result<Domain> {
+export function checkGroupAttach(model: Model, group: Group, domain: Domain, mode: AttachMode, mustSucceed = false): Result<Domain> {
   const r = checkDevices(model, group, domain, mode, mustSucceed);
   return r.ok ? r : { ok: false, error: withIds(r.error, { groupId: group.id, domainId: domain.id }) };
 }
 
-function checkDevices(model: Topology, group: Group, domain: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
+function checkDevices(model: Model, group: Group, domain: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
   const unit = model.get("unit", group.unitId)!;
   if (domain.driver !== unit.driver) {
-    return fail("EINVAL", "different-driver", `domain ${domain.id} belongs to ${domain.driver}; group ${group.name} is behind ${unit.driver} unit ${unit.name}`);
+    return fail("different-driver", `domain ${domain.id} belongs to ${domain.driver}; group ${group.name} is behind ${unit.driver} unit ${unit.name}`);
   }
   if (isAnotherGroupsCoreDomain(model, group, domain)) {
-    return fail("EINVAL", "domain-not-attachable", `domain ${domain.id} is the ${domain.type === "dma" ? "default" : "blocking"} domain of another group`);
+    return fail("domain-not-attachable", `domain ${domain.id} is the ${domain.type === "dma" ? "default" : "blocking"} domain of another group`);
   }
   const devices = model.devicesOf(group.id);
   // The kernel has no empty groups (a group goes with its last device, and
@@ -86,7 +86,7 @@ function checkDevices(model: Topology, group: Group, domain: Domain, mode: Attac
   // the group's own core domains are reachable.
   const ownCore = domain.id === group.defaultDomainId || domain.id === group.blockingDomainId;
   if (devices.length === 0 && !ownCore) {
-    return fail("ENODEV", "group-empty", `group ${group.name} has no devices; add one before attaching it to domain ${domain.id}`);
+    return fail("group-empty", `group ${group.name} has no devices; add one before attaching it to domain ${domain.id}`);
   }
   let bound = domain;
   for (const device of devices) {
@@ -101,7 +101,7 @@ function checkDevices(model: Topology, group: Group, domain: Domain, mode: Attac
  * The group's way back to its core domain (__iommu_group_set_core_domain):
  * blocking while owned, else default, and it must not fail.
  */
-export function returnToCoreDomain(model: Topology, group: Group): Result<{ changed: boolean; domainId: number }> {
+export function returnToCoreDomain(model: Model, group: Group): Result<{ changed: boolean; domainId: number }> {
   const target = model.get("domain", coreDomainId(group))!;
   const r = setGroupDomain(model, group, target, true);
   return r.ok ? ok({ changed: r.value.changed, domainId: target.id }) : r;
@@ -111,7 +111,7 @@ export function returnToCoreDomain(model: Topology, group: Group): Result<{ chan
  * __iommu_group_set_domain: move the group, all or nothing. Attaching the
  * domain the group already has is a no-op without a driver call.
  */
-export function setGroupDomain(model: Topology, group: Group, domain: Domain, mustSucceed = false): Result<{ changed: boolean }> {
+export function setGroupDomain(model: Model, group: Group, domain: Domain, mustSucceed = false): Result<{ changed: boolean }> {
   if (group.domainId === domain.id) return ok({ changed: false });
   const checked = checkGroupAttach(model, group, domain, "commit", mustSucceed);
   if (!checked.ok) return checked;
@@ -122,7 +122,7 @@ export function setGroupDomain(model: Topology, group: Group, domain: Domain, mu
 }
 
 /** A group's default and blocking domains are its own (the kernel never shares them). */
-export function isAnotherGroupsCoreDomain(model: Topology, group: Group, domain: Domain): boolean {
+export function isAnotherGroupsCoreDomain(model: Model, group: Group, domain: Domain): boolean {
   if (domain.id === group.defaultDomainId || domain.id === group.blockingDomainId) return false;
   return domain.type === "dma" || model.isCoreDomainOfAGroup(domain.id);
 }
@@ -137,15 +137,7 @@ export function isOnCoreDomain(group: Group): boolean {
 }
 
 /** iommufd frees an automatic domain once nothing is attached to it. */
-function freeIfUnusedAuto(model: Topology, domainId: number): void {
+function freeIfUnusedAuto(model: Model, domainId: number): void {
   const domain = model.get("domain", domainId);
   if (domain?.auto && model.attachedGroupCount(domainId) === 0) model.remove("domain", domainId);
-}
-
-/** Runs `fn`; if it fails, every model change it made is undone. */
-export function atomically<T>(model: Topology, fn: () => Result<T>): Result<T> {
-  const savepoint = model.savepoint();
-  const result = fn();
-  if (!result.ok) model.rollbackTo(savepoint);
-  return result;
 }

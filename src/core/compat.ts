@@ -6,7 +6,7 @@ import { checkGroupAttach, isOnCoreDomain, isAnotherGroupsCoreDomain } from "./a
 import type { Domain } from "./entities.js";
 import { errnoCode } from "./errno.js";
 import { lookup } from "./lookup.js";
-import type { Topology } from "./model.js";
+import type { Model } from "./model.js";
 import { isSoft, ok, type Result } from "./result.js";
 
 export interface Verdict {
@@ -27,7 +27,7 @@ export interface CompatibilityQuery {
   readonly containerId?: number;
 }
 
-export function groupCompatibility(model: Topology, groupId: number, query: CompatibilityQuery): Result<{ groupId: number; attachable: boolean; verdicts: Verdict[]; next: number | null }> {
+export function groupCompatibility(model: Model, groupId: number, query: CompatibilityQuery): Result<{ groupId: number; attachable: boolean; verdicts: Verdict[]; next: number | null }> {
   const found = lookup(model, "group", groupId);
   if (!found.ok) return found;
   const group = found.value;

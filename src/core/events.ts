@@ -6,7 +6,7 @@
 import type { Caller } from "./caller.js";
 import type { EventOp } from "./entities.js";
 import { errnoCode } from "./errno.js";
-import type { Topology } from "./model.js";
+import type { Model } from "./model.js";
 import type { Result } from "./result.js";
 
 export interface EventSubject {
@@ -22,7 +22,7 @@ export interface EventSubject {
  * is not one of them: refusing to attach an existing group to a missing
  * domain is still a decision about that group.
  */
-function subjectExists(model: Topology, subject: EventSubject): boolean {
+function subjectExists(model: Model, subject: EventSubject): boolean {
   if (subject.deviceId != null && !model.get("device", subject.deviceId)) return false;
   if (subject.groupId != null && !model.get("group", subject.groupId)) return false;
   if (subject.containerId != null && !model.get("container", subject.containerId)) return false;
@@ -30,7 +30,7 @@ function subjectExists(model: Topology, subject: EventSubject): boolean {
 }
 
 export function recordAttempt<T>(
-  model: Topology, op: EventOp, caller: Caller, subject: EventSubject,
+  model: Model, op: EventOp, caller: Caller, subject: EventSubject,
   result: Result<T>, resolvedDomainId?: number,
 ): Result<T> {
   const failed = result.ok ? null : result.error;

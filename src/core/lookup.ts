@@ -1,14 +1,14 @@
 // Finding objects by id, with the ENOENT a caller gets when one is missing.
-import type { Entities, Kind, Topology } from "./model.js";
+import type { Entities, Kind, Model } from "./model.js";
 import { fail, ok, type Result } from "./result.js";
-import type { Reason } from "./reasons.js";
+import type { FixedReason } from "./reasons.js";
 
-const MISSING: Record<Kind, Reason> = {
+const MISSING: Record<Kind, FixedReason> = {
   unit: "no-such-unit", container: "no-such-container", domain: "no-such-domain",
   group: "no-such-group", device: "no-such-device", fault: "no-such-fault",
 };
 
-export function lookup<K extends Kind>(model: Topology, kind: K, id: number): Result<Entities[K]> {
+export function lookup<K extends Kind>(model: Model, kind: K, id: number): Result<Entities[K]> {
   const row = model.get(kind, id);
-  return row ? ok(row) : fail("ENOENT", MISSING[kind], `${kind} ${id} does not exist`, { [`${kind}Id`]: id });
+  return row ? ok(row) : fail(MISSING[kind], `${kind} ${id} does not exist`, { [`${kind}Id`]: id });
 }

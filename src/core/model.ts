@@ -1,7 +1,7 @@
 // The in-memory topology the core rules run against. It is plain data with
 // secondary indexes kept exact on every change, an undo log for all-or-nothing
 // operations (savepoint / rollback, like the kernel putting devices back on
-// their old domain), and a dirty set the store drains to persist.
+// their old domain), and a set of changed rows the store takes to persist.
 //
 // Nothing here does I/O. The store decides where the records come from and
 // where changes go.
@@ -23,20 +23,21 @@ export type Kind = keyof Entities;
 /** Parent-before-child order: inserts go this way, deletes the other way. */
 export const KINDS: readonly Kind[] = ["unit", "container", "domain", "group", "device", "fault"];
 
-/** A row as it was at the first change since the last drain, and as it is now (null: absent). */
+/** A row as it was at the first change since the last takeChanges, and as it is now (null: absent). */
 export interface RowChange<T> {
   readonly before: T | null;
   readonly after: T | null;
 }
 
-/** What one drained set of changes holds. */
+/** What one taken set of changes holds. */
 export type ChangeSet = {
   readonly rows: { readonly [K in Kind]: ReadonlyMap<number, RowChange<Entities[K]>> };
   readonly events: EventDraft[];
 };
 
 type Row = Entities[Kind];
-type UndoEntry = { kind: Kind; id: number; before: Row | undefined };
+/** `firstChange`: this change made the row dirty, so undoing it makes the row clean again. */
+type UndoEntry = { kind: Kind; id: number; before: Row | undefined; firstChange: boolean };
 
 /**
  * key -> set of ids, for one foreign key. Most keys hold one id (a group's
@@ -105,7 +106,7 @@ class RefCounts {
   }
 }
 
-export class Topology {
+export class Model {
   /**
    * Rows by id (ids are dense and never reused, see SetIndex for why indexed by
    * id and not a Map). Id order is the storage order, so all() needs no
@@ -143,7 +144,7 @@ export class Topology {
   private readonly objectsByOwner = new Map<string, number>();
 
   private undo: UndoEntry[] = [];
-  /** Changed rows since the last drain, with their state before the first change. */
+  /** Changed rows since the last takeChanges, with their state before the first change. */
   private dirty: { [K in Kind]?: Map<number, Row | null> } = {};
   private events: EventDraft[] = [];
 
@@ -170,7 +171,7 @@ export class Topology {
     return this.counts[kind];
   }
 
-  idByName(kind: keyof Topology["names"], name: string): number | undefined {
+  idByName(kind: keyof Model["names"], name: string): number | undefined {
     return this.names[kind].get(name);
   }
 
@@ -250,19 +251,19 @@ export class Topology {
 
   put<K extends Kind>(kind: K, row: Entities[K]): void {
     const before = this.tables[kind].get(row.id);
-    this.undo.push({ kind, id: row.id, before });
+    this.undo.push({ kind, id: row.id, before, firstChange: !this.isDirty(kind, row.id) });
     this.write(kind, row.id, before, row);
   }
 
   remove(kind: Kind, id: number): void {
     const before = this.tables[kind].get(id);
     if (!before) return;
-    this.undo.push({ kind, id, before });
+    this.undo.push({ kind, id, before, firstChange: !this.isDirty(kind, id) });
     this.write(kind, id, before, undefined);
   }
 
   /** A change that survives rollback (a consumed injected fault stays consumed). */
-  putDurable<K extends Kind>(kind: K, row: Entities[K] | null, id: number): void {
+  putSurvivingRollback<K extends Kind>(kind: K, row: Entities[K] | null, id: number): void {
     const before = this.tables[kind].get(id);
     this.write(kind, id, before, row ?? undefined);
   }
@@ -279,15 +280,27 @@ export class Topology {
     while (this.undo.length > savepoint) {
       const entry = this.undo.pop()!;
       const current = this.tables[entry.kind].get(entry.id);
-      this.write(entry.kind, entry.id, current, entry.before);
+      this.write(entry.kind, entry.id, current, entry.before, !entry.firstChange);
+      if (entry.firstChange) this.forgetDirty(entry.kind, entry.id);
     }
   }
 
+  private isDirty(kind: Kind, id: number): boolean {
+    return this.dirty[kind]?.has(id) ?? false;
+  }
+
+  private forgetDirty(kind: Kind, id: number): void {
+    const dirty = this.dirty[kind];
+    if (dirty === undefined) return;
+    dirty.delete(id);
+    if (dirty.size === 0) delete this.dirty[kind];
+  }
+
   /**
-   * Hands the changes since the last drain to the store and forgets the undo
-   * log: what is drained is committed as far as the model is concerned.
+   * Hands the changes since the last takeChanges to the store and forgets the undo
+   * log: what is taken is committed as far as the model is concerned.
    */
-  drain(): ChangeSet {
+  takeChanges(): ChangeSet {
     const rows = {} as Record<Kind, ReadonlyMap<number, RowChange<Row>>>;
     for (const kind of KINDS) {
       const dirty = this.dirty[kind];
@@ -307,9 +320,9 @@ export class Topology {
   }
 
   /**
-   * Puts back the state a drained change set started from, without marking
+   * Puts back the state a taken change set started from, without marking
    * anything dirty: used when the store could not take the changes at all,
-   * right after drain, before anything else ran.
+   * right after takeChanges, before anything else ran.
    */
   restore(changes: ChangeSet): void {
     for (const kind of [...KINDS].reverse()) {
@@ -319,7 +332,7 @@ export class Topology {
     }
   }
 
-  /** How many events are recorded and not yet drained (a mark for forgetEventsAfter). */
+  /** How many events are recorded and not yet taken (a mark for forgetEventsAfter). */
   eventCount(): number {
     return this.events.length;
   }
@@ -430,7 +443,7 @@ export class Topology {
   }
 }
 
-/** The drained rows of a kind nothing changed: shared, so an operation allocates maps only for what it touched. */
+/** The taken rows of a kind nothing changed: shared, so an operation allocates maps only for what it touched. */
 const NO_CHANGES: ReadonlyMap<number, never> = new Map<number, never>();
 
 function byNumber(a: number, b: number): number {

@@ -12,14 +12,14 @@ import { DEFAULT_DEVICE_FLAGS } from "./entities.js";
 import type { ErrnoName } from "./errno.js";
 import { interned } from "./intern.js";
 import { lookup } from "./lookup.js";
-import type { Topology } from "./model.js";
+import type { Model } from "./model.js";
 import { checkFaultQuota, checkObjectQuota, NO_QUOTAS, type Quotas } from "./quota.js";
 import { fail, ok, type Result } from "./result.js";
 
-function nameFree(model: Topology, kind: "unit" | "group" | "device" | "container", name: string): Result<void> {
+function nameFree(model: Model, kind: "unit" | "group" | "device" | "container", name: string): Result<void> {
   return model.idByName(kind, name) === undefined
     ? ok(undefined)
-    : fail("EEXIST", "name-taken", `a ${kind} named ${name} exists`, { [`${kind}Id`]: model.idByName(kind, name)! });
+    : fail("name-taken", `a ${kind} named ${name} exists`, { [`${kind}Id`]: model.idByName(kind, name)! });
 }
 
 // ---- units ---------------------------------------------------------------
@@ -31,7 +31,7 @@ export interface UnitSpec {
   readonly online?: boolean;
 }
 
-export function createUnit(model: Topology, spec: UnitSpec): Result<Unit> {
+export function createUnit(model: Model, spec: UnitSpec): Result<Unit> {
   const free = nameFree(model, "unit", spec.name);
   if (!free.ok) return free;
   const unit: Unit = {
@@ -43,7 +43,7 @@ export function createUnit(model: Topology, spec: UnitSpec): Result<Unit> {
   return ok(unit);
 }
 
-export function updateUnit(model: Topology, id: number, patch: { online?: boolean }): Result<Unit> {
+export function updateUnit(model: Model, id: number, patch: { online?: boolean }): Result<Unit> {
   const unit = lookup(model, "unit", id);
   if (!unit.ok) return unit;
   const next: Unit = { ...unit.value, online: patch.online ?? unit.value.online };
@@ -51,13 +51,13 @@ export function updateUnit(model: Topology, id: number, patch: { online?: boolea
   return ok(next);
 }
 
-export function deleteUnit(model: Topology, id: number): Result<void> {
+export function deleteUnit(model: Model, id: number): Result<void> {
   const unit = lookup(model, "unit", id);
   if (!unit.ok) return unit;
   const groups = model.groupCountOnUnit(id);
   const domains = model.domainCountBoundTo(id);
   if (groups > 0 || domains > 0) {
-    return fail("EBUSY", "unit-in-use", `${unit.value.name} still has ${groups} group(s) and ${domains} domain(s)`, { unitId: id });
+    return fail("unit-in-use", `${unit.value.name} still has ${groups} group(s) and ${domains} domain(s)`, { unitId: id });
   }
   for (const f of model.faultsOn({ unitId: id })) model.remove("fault", f.id);
   model.remove("unit", id);
@@ -74,7 +74,7 @@ function defaultDomainConfig(unit: Unit): DomainConfig {
   });
 }
 
-export function createGroup(model: Topology, spec: { name: string; unitId: number }): Result<Group> {
+export function createGroup(model: Model, spec: { name: string; unitId: number }): Result<Group> {
   const unit = lookup(model, "unit", spec.unitId);
   if (!unit.ok) return unit;
   const free = nameFree(model, "group", spec.name);
@@ -93,15 +93,15 @@ export function createGroup(model: Topology, spec: { name: string; unitId: numbe
   return ok(group);
 }
 
-export function deleteGroup(model: Topology, id: number): Result<void> {
+export function deleteGroup(model: Model, id: number): Result<void> {
   const group = lookup(model, "group", id);
   if (!group.ok) return group;
   const g = group.value;
   const devices = model.devicesOf(id).length;
-  if (devices > 0) return fail("EBUSY", "group-has-devices", `group ${g.name} still has ${devices} device(s)`, { groupId: id });
-  if (g.owner !== null) return fail("EBUSY", "group-not-default", `group ${g.name} is owned by ${g.owner}`, { groupId: id });
+  if (devices > 0) return fail("group-has-devices", `group ${g.name} still has ${devices} device(s)`, { groupId: id });
+  if (g.owner !== null) return fail("group-not-default", `group ${g.name} is owned by ${g.owner}`, { groupId: id });
   if (g.domainId !== g.defaultDomainId) {
-    return fail("EBUSY", "group-not-default", `group ${g.name} is attached to domain ${g.domainId}`, { groupId: id, domainId: g.domainId });
+    return fail("group-not-default", `group ${g.name} is attached to domain ${g.domainId}`, { groupId: id, domainId: g.domainId });
   }
   model.remove("group", id);
   model.remove("domain", g.defaultDomainId);
@@ -111,13 +111,13 @@ export function deleteGroup(model: Topology, id: number): Result<void> {
 
 // ---- devices -------------------------------------------------------------
 
-export function createDevice(model: Topology, spec: { name: string; groupId: number; flags?: Partial<DeviceFlags> }): Result<Device> {
+export function createDevice(model: Model, spec: { name: string; groupId: number; flags?: Partial<DeviceFlags> }): Result<Device> {
   const group = lookup(model, "group", spec.groupId);
   if (!group.ok) return group;
   const free = nameFree(model, "device", spec.name);
   if (!free.ok) return free;
   if (!isOnCoreDomain(group.value)) {
-    return fail("EBUSY", "group-attached", `group ${group.value.name} is attached to domain ${group.value.domainId}; a device can join it only on its core domain`, { groupId: spec.groupId });
+    return fail("group-attached", `group ${group.value.name} is attached to domain ${group.value.domainId}; a device can join it only on its core domain`, { groupId: spec.groupId });
   }
   const device: Device = {
     id: model.allocateId("device"), name: spec.name, groupId: spec.groupId,
@@ -127,7 +127,7 @@ export function createDevice(model: Topology, spec: { name: string; groupId: num
   return ok(device);
 }
 
-export function updateDevice(model: Topology, id: number, patch: { flags?: Partial<DeviceFlags>; faulty?: boolean }): Result<Device> {
+export function updateDevice(model: Model, id: number, patch: { flags?: Partial<DeviceFlags>; faulty?: boolean }): Result<Device> {
   const device = lookup(model, "device", id);
   if (!device.ok) return device;
   const next: Device = {
@@ -139,12 +139,12 @@ export function updateDevice(model: Topology, id: number, patch: { flags?: Parti
   return ok(next);
 }
 
-export function deleteDevice(model: Topology, id: number): Result<void> {
+export function deleteDevice(model: Model, id: number): Result<void> {
   const device = lookup(model, "device", id);
   if (!device.ok) return device;
   const group = model.get("group", device.value.groupId)!;
   if (!isOnCoreDomain(group)) {
-    return fail("EBUSY", "group-attached", `group ${group.name} is attached to domain ${group.domainId}; detach it before removing ${device.value.name}`, { deviceId: id, groupId: group.id });
+    return fail("group-attached", `group ${group.name} is attached to domain ${group.domainId}; detach it before removing ${device.value.name}`, { deviceId: id, groupId: group.id });
   }
   for (const f of model.faultsOn({ deviceId: id })) model.remove("fault", f.id);
   model.remove("device", id);
@@ -167,7 +167,7 @@ export interface DomainSpec {
  * unit's device and, on drivers that bind, finalised there at once. A client
  * is recorded as its creator and may put it only in a container it may use.
  */
-export function createDomain(model: Topology, spec: DomainSpec, caller: Caller = ANONYMOUS, quotas: Quotas = NO_QUOTAS): Result<Domain> {
+export function createDomain(model: Model, spec: DomainSpec, caller: Caller = ANONYMOUS, quotas: Quotas = NO_QUOTAS): Result<Domain> {
   let unit: Unit | null = null;
   if (spec.unitId !== undefined) {
     const found = lookup(model, "unit", spec.unitId);
@@ -183,9 +183,9 @@ export function createDomain(model: Topology, spec: DomainSpec, caller: Caller =
   const quota = checkObjectQuota(model, creatorOf(caller), quotas);
   if (!quota.ok) return quota;
   const driverName = spec.driver ?? unit?.driver;
-  if (!driverName) return fail("EINVAL", "invalid-argument", "a domain needs a driver or a unitId");
+  if (!driverName) return fail("invalid-argument", "a domain needs a driver or a unitId");
   if (unit && unit.driver !== driverName) {
-    return fail("EINVAL", "different-driver", `unit ${unit.name} is ${unit.driver}, not ${driverName}`, { unitId: unit.id });
+    return fail("different-driver", `unit ${unit.name} is ${unit.driver}, not ${driverName}`, { unitId: unit.id });
   }
   const driver = driverOf(driverName);
   const caps = unit?.capabilities ?? driver.defaults;
@@ -210,15 +210,15 @@ export function createDomain(model: Topology, spec: DomainSpec, caller: Caller =
   return ok(domain);
 }
 
-export function deleteDomain(model: Topology, id: number, caller: Caller = ANONYMOUS): Result<void> {
+export function deleteDomain(model: Model, id: number, caller: Caller = ANONYMOUS): Result<void> {
   const domain = lookup(model, "domain", id);
   if (!domain.ok) return domain;
   const mine = checkCreator("domain", domain.value, caller);
   if (!mine.ok) return mine;
   const attached = model.attachedGroupCount(id);
-  if (attached > 0) return fail("EBUSY", "domain-in-use", `domain ${id} is attached to ${attached} group(s)`, { domainId: id });
+  if (attached > 0) return fail("domain-in-use", `domain ${id} is attached to ${attached} group(s)`, { domainId: id });
   if (model.isCoreDomainOfAGroup(id)) {
-    return fail("EBUSY", "domain-in-use", `domain ${id} is a group's default or blocking domain`, { domainId: id });
+    return fail("domain-in-use", `domain ${id} is a group's default or blocking domain`, { domainId: id });
   }
   model.remove("domain", id);
   return ok(undefined);
@@ -227,7 +227,7 @@ export function deleteDomain(model: Topology, id: number, caller: Caller = ANONY
 // ---- containers ----------------------------------------------------------
 
 export function createContainer(
-  model: Topology, spec: { name: string; config?: Partial<ContainerConfig> }, caller: Caller = ANONYMOUS, quotas: Quotas = NO_QUOTAS,
+  model: Model, spec: { name: string; config?: Partial<ContainerConfig> }, caller: Caller = ANONYMOUS, quotas: Quotas = NO_QUOTAS,
 ): Result<Container> {
   const free = nameFree(model, "container", spec.name);
   if (!free.ok) return free;
@@ -242,14 +242,14 @@ export function createContainer(
   return ok(container);
 }
 
-export function deleteContainer(model: Topology, id: number, caller: Caller = ANONYMOUS): Result<void> {
+export function deleteContainer(model: Model, id: number, caller: Caller = ANONYMOUS): Result<void> {
   const container = lookup(model, "container", id);
   if (!container.ok) return container;
   const mine = checkCreator("container", container.value, caller);
   if (!mine.ok) return mine;
   const domains = model.domainsOf(id);
   if (domains.length > 0) {
-    return fail("EBUSY", "container-in-use", `container ${container.value.name} still holds ${domains.length} domain(s)`, { containerId: id });
+    return fail("container-in-use", `container ${container.value.name} still holds ${domains.length} domain(s)`, { containerId: id });
   }
   model.remove("container", id);
   return ok(undefined);
@@ -258,10 +258,10 @@ export function deleteContainer(model: Topology, id: number, caller: Caller = AN
 // ---- injected faults -----------------------------------------------------
 
 export function injectFault(
-  model: Topology, spec: { unitId?: number; deviceId?: number; errno: ErrnoName; count: number }, quotas: Quotas = NO_QUOTAS,
+  model: Model, spec: { unitId?: number; deviceId?: number; errno: ErrnoName; count: number }, quotas: Quotas = NO_QUOTAS,
 ): Result<Fault> {
   if ((spec.unitId === undefined) === (spec.deviceId === undefined)) {
-    return fail("EINVAL", "invalid-argument", "name exactly one of unitId and deviceId");
+    return fail("invalid-argument", "name exactly one of unitId and deviceId");
   }
   if (spec.unitId !== undefined) {
     const unit = lookup(model, "unit", spec.unitId);
@@ -281,14 +281,14 @@ export function injectFault(
   return ok(fault);
 }
 
-export function deleteFault(model: Topology, id: number): Result<void> {
+export function deleteFault(model: Model, id: number): Result<void> {
   const fault = lookup(model, "fault", id);
   if (!fault.ok) return fault;
   model.remove("fault", id);
   return ok(undefined);
 }
 
-export function clearFaults(model: Topology): Result<{ cleared: number }> {
+export function clearFaults(model: Model): Result<{ cleared: number }> {
   const ids = [...model.all("fault")].map((f) => f.id);
   for (const id of ids) model.remove("fault", id);
   return ok({ cleared: ids.length });

@@ -1,6 +1,6 @@
 // Bounds on what one caller can make the arbiter hold. Unset quotas are
 // unlimited, so the core and its tests need no configuration.
-import type { Topology } from "./model.js";
+import type { Model } from "./model.js";
 import { fail, ok, type Result } from "./result.js";
 
 export interface Quotas {
@@ -21,23 +21,23 @@ export const NO_QUOTAS: Quotas = Object.freeze({});
 export const DEFAULT_QUOTAS = Object.freeze({ objectsPerClient: 1000, activeFaults: 1000, faultCount: 1000 }) satisfies Required<Quotas>;
 
 /** Room for one more object of `creator`'s (null: an administrator's, not counted). */
-export function checkObjectQuota(model: Topology, creator: string | null, quotas: Quotas): Result<void> {
+export function checkObjectQuota(model: Model, creator: string | null, quotas: Quotas): Result<void> {
   const max = quotas.objectsPerClient;
   if (creator === null || max === undefined) return ok(undefined);
   const held = model.ownedObjectCount(creator);
   return held < max
     ? ok(undefined)
-    : fail("EDQUOT", "quota-exceeded", `${creator} has created ${held} containers and domains, the most a client may hold (${max}); delete some first`);
+    : fail("quota-exceeded", `${creator} has created ${held} containers and domains, the most a client may hold (${max}); delete some first`);
 }
 
 /** A fault of `count` attach failures fits the fault quotas. */
-export function checkFaultQuota(model: Topology, count: number, quotas: Quotas): Result<void> {
+export function checkFaultQuota(model: Model, count: number, quotas: Quotas): Result<void> {
   if (quotas.faultCount !== undefined && count > quotas.faultCount) {
-    return fail("EDQUOT", "quota-exceeded", `a fault may fail at most ${quotas.faultCount} attach ops, asked for ${count}`);
+    return fail("quota-exceeded", `a fault may fail at most ${quotas.faultCount} attach ops, asked for ${count}`);
   }
   const active = model.count("fault");
   if (quotas.activeFaults !== undefined && active >= quotas.activeFaults) {
-    return fail("EDQUOT", "quota-exceeded", `${active} faults are active, the most the service holds (${quotas.activeFaults}); delete or clear some first`);
+    return fail("quota-exceeded", `${active} faults are active, the most the service holds (${quotas.activeFaults}); delete or clear some first`);
   }
   return ok(undefined);
 }

@@ -1,7 +1,7 @@
 // Errors are values: every core operation returns a Result. The store and the
 // HTTP layer translate, nobody throws for a rule that failed.
 import { Errno, type ErrnoName, normaliseAttachErrno } from "./errno.js";
-import { isSoftReason, type Reason } from "./reasons.js";
+import { errnoOf, isSoftReason, type FixedReason, type Reason } from "./reasons.js";
 
 export interface ErrnoError {
   /** The errno the caller acts on (after the "other codes are ENODEV" rule). */
@@ -22,13 +22,15 @@ export function ok<T>(value: T): Result<T> {
   return { ok: true, value };
 }
 
-export function fail<T = never>(
-  errno: ErrnoName,
-  reason: Reason,
-  detail: string,
-  ids?: Record<string, number>,
-): Result<T> {
-  return { ok: false, error: ids ? { errno, reason, detail, ids } : { errno, reason, detail } };
+/** The failure of a rule: its errno comes from the catalogue entry of its reason. */
+export function fail<T = never>(reason: FixedReason, detail: string, ids?: Record<string, number>): Result<T> {
+  return { ok: false, error: failure(reason, detail, ids) };
+}
+
+/** The error value of a rule that failed (see fail). */
+export function failure(reason: FixedReason, detail: string, ids?: Record<string, number>): ErrnoError {
+  const errno = errnoOf(reason);
+  return ids ? { errno, reason, detail, ids } : { errno, reason, detail };
 }
 
 /** A driver's raw code as the attach caller sees it. */

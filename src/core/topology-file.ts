@@ -11,7 +11,7 @@
 // device's flags and a group's attachment are the service's state, not the
 // host's description.
 import type { ContainerConfig, DeviceFlags, DomainConfig, DriverName, UnitCapabilities } from "./entities.js";
-import type { Topology } from "./model.js";
+import type { Model } from "./model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit } from "./objects.js";
 
 export interface TopologySpec {
@@ -42,7 +42,7 @@ const zero = (): TopologyCounts => ({ units: 0, groups: 0, devices: 0, container
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-export function applyTopology(model: Topology, spec: TopologySpec): TopologyReport {
+export function applyTopology(model: Model, spec: TopologySpec): TopologyReport {
   const savepoint = model.savepoint();
   const created = zero();
   const present = zero();

@@ -1,7 +1,7 @@
 // AMD-Vi (drivers/iommu/amd/iommu.c): dirty tracking is per unit; domains
 // span units and each unit spends a domain ID on a domain it serves.
 import type { IommuDriver } from "./types.js";
-import { OK, takeDomainId, unitSupports } from "./rules.js";
+import { OK, checkDomainIdAvailable, unitSupports } from "./rules.js";
 import { fail } from "../core/result.js";
 
 export const amdIommu: IommuDriver = {
@@ -15,8 +15,8 @@ export const amdIommu: IommuDriver = {
   finalise: () => OK,
   attachDev({ unit, domain, model }) {
     if (domain.config.dirtyTracking && !unit.capabilities.dirtyTracking) {
-      return fail("EINVAL", "dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no dirty tracking`);
+      return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no dirty tracking`);
     }
-    return takeDomainId(unit, domain, model);
+    return checkDomainIdAvailable(unit, domain, model);
   },
 };

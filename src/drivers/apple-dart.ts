@@ -17,7 +17,7 @@ export const appleDart: IommuDriver = {
   attachDev({ unit, domain }) {
     const pgsize = smallest(unit.capabilities.pageSizes);
     if (pgsize > unit.capabilities.cpuPageSize) {
-      return fail("EINVAL", "page-size", `${unit.name} page size ${pgsize} exceeds the CPU page size ${unit.capabilities.cpuPageSize} (domain ${domain.id})`);
+      return fail("page-size", `${unit.name} page size ${pgsize} exceeds the CPU page size ${unit.capabilities.cpuPageSize} (domain ${domain.id})`);
     }
     return OK;
   },

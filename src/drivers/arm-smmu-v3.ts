@@ -2,7 +2,7 @@
 // finalised on one SMMU, taking an ASID (stage 1) or VMID (stage 2, the
 // nesting parent); arm_smmu_attach_prepare() refuses coherency it cannot give.
 import type { IommuDriver } from "./types.js";
-import { OK, takeInstanceId, unitSupports } from "./rules.js";
+import { OK, checkInstanceIdAvailable, unitSupports } from "./rules.js";
 import { fail } from "../core/result.js";
 
 export const armSmmuV3: IommuDriver = {
@@ -14,16 +14,16 @@ export const armSmmuV3: IommuDriver = {
   bindsToInstance: true,
   checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: true, nesting: true }),
   finalise: (domain, unit, model) =>
-    takeInstanceId(unit, model, "asids-exhausted", domain.config.nestParent ? "VMIDs" : "ASIDs"),
+    checkInstanceIdAvailable(unit, model, "asids-exhausted", domain.config.nestParent ? "VMIDs" : "ASIDs"),
   attachDev({ unit, device, domain }) {
     if (domain.config.enforceCacheCoherency && !device.flags.canwbs) {
-      return fail("EINVAL", "cache-coherency", `domain ${domain.id} enforces cache coherency; ${device.name} lacks CANWBS`);
+      return fail("cache-coherency", `domain ${domain.id} enforces cache coherency; ${device.name} lacks CANWBS`);
     }
     if (domain.config.dirtyTracking && !unit.capabilities.dirtyTracking) {
-      return fail("EINVAL", "dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no HTTU dirty tracking`);
+      return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no HTTU dirty tracking`);
     }
     if (domain.config.nestParent && device.flags.pasid) {
-      return fail("EBUSY", "pasid-in-use", `${device.name} has PASIDs in use; a stage-2 domain cannot replace its CD table`);
+      return fail("pasid-in-use", `${device.name} has PASIDs in use; a stage-2 domain cannot replace its CD table`);
     }
     return OK;
   },

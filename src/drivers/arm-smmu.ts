@@ -1,7 +1,7 @@
 // ARM SMMU v1/v2 (drivers/iommu/arm/arm-smmu/arm-smmu.c): a domain is
 // finalised on one SMMU and holds one of its context banks.
 import type { IommuDriver } from "./types.js";
-import { OK, takeInstanceId, unitSupports } from "./rules.js";
+import { OK, checkInstanceIdAvailable, unitSupports } from "./rules.js";
 
 export const armSmmu: IommuDriver = {
   name: "arm-smmu",
@@ -11,6 +11,6 @@ export const armSmmu: IommuDriver = {
   },
   bindsToInstance: true,
   checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: false, nesting: false }),
-  finalise: (_domain, unit, model) => takeInstanceId(unit, model, "context-banks-exhausted", "context banks"),
+  finalise: (_domain, unit, model) => checkInstanceIdAvailable(unit, model, "context-banks-exhausted", "context banks"),
   attachDev: () => OK,
 };

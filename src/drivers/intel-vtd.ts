@@ -2,7 +2,7 @@
 // one DMAR unit; paging_domain_compatible() decides per unit, and every unit
 // a domain is attached on spends one domain ID on it.
 import type { IommuDriver } from "./types.js";
-import { OK, sameSet, takeDomainId, unitSupports } from "./rules.js";
+import { OK, sameSet, checkDomainIdAvailable, unitSupports } from "./rules.js";
 import { fail } from "../core/result.js";
 
 export const intelVtd: IommuDriver = {
@@ -18,20 +18,20 @@ export const intelVtd: IommuDriver = {
     const caps = unit.capabilities;
     const cfg = domain.config;
     if (cfg.enforceCacheCoherency && !caps.snoopControl) {
-      return fail("EINVAL", "snoop-control", `domain ${domain.id} enforces cache coherency (force_snooping); ${unit.name} has no snoop control`);
+      return fail("snoop-control", `domain ${domain.id} enforces cache coherency (force_snooping); ${unit.name} has no snoop control`);
     }
     if (cfg.dirtyTracking && !caps.dirtyTracking) {
-      return fail("EINVAL", "dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no second-stage dirty tracking`);
+      return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no second-stage dirty tracking`);
     }
     if (cfg.addressWidth > caps.addressWidth) {
-      return fail("EINVAL", "address-width", `domain ${domain.id} is ${cfg.addressWidth}-bit; ${unit.name} translates ${caps.addressWidth} bits`);
+      return fail("address-width", `domain ${domain.id} is ${cfg.addressWidth}-bit; ${unit.name} translates ${caps.addressWidth} bits`);
     }
     if (!sameSet(cfg.pageSizes, caps.pageSizes)) {
-      return fail("EINVAL", "page-size", `domain ${domain.id} superpage sizes differ from ${unit.name}'s`);
+      return fail("page-size", `domain ${domain.id} superpage sizes differ from ${unit.name}'s`);
     }
     if (cfg.nestParent && !caps.nesting) {
-      return fail("EINVAL", "nesting", `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`);
+      return fail("nesting", `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`);
     }
-    return takeDomainId(unit, domain, model);
+    return checkDomainIdAvailable(unit, domain, model);
   },
 };

@@ -15,7 +15,7 @@ export const mock: IommuDriver = {
   finalise: () => OK,
   attachDev({ device, domain }) {
     if (domain.config.dirtyTracking && device.flags.noDirty) {
-      return fail("EINVAL", "dirty-tracking", `domain ${domain.id} tracks dirty pages; ${device.name} was created no-dirty`);
+      return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${device.name} was created no-dirty`);
     }
     return OK;
   },

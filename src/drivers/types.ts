@@ -3,7 +3,7 @@
 // is side-effect free: the core applies what a successful op implies (binding
 // a domain to an instance), so the same code serves the dry run.
 import type { Device, Domain, DomainConfig, DriverName, Unit, UnitCapabilities } from "../core/entities.js";
-import type { Topology } from "../core/model.js";
+import type { Model } from "../core/model.js";
 import type { Result } from "../core/result.js";
 
 export interface AttachContext {
@@ -12,7 +12,7 @@ export interface AttachContext {
   /** A paging domain of this driver. */
   readonly domain: Domain;
   /** Read-only view for resource accounting. */
-  readonly model: Topology;
+  readonly model: Model;
 }
 
 export interface IommuDriver {
@@ -33,7 +33,7 @@ export interface IommuDriver {
    * Finalise an unbound domain on `unit` (allocate its ASID / context bank).
    * Only called for drivers that bind to an instance.
    */
-  finalise(domain: Domain, unit: Unit, model: Topology): Result<void>;
+  finalise(domain: Domain, unit: Unit, model: Model): Result<void>;
   /** attach_dev for a paging domain already bound (or not binding) to the unit. */
   attachDev(ctx: AttachContext): Result<void>;
 }

@@ -16,7 +16,7 @@ export const virtioIommu: IommuDriver = {
   finalise(domain, unit) {
     const granule = smallest(unit.capabilities.pageSizes);
     if (granule > unit.capabilities.cpuPageSize) {
-      return fail("ENODEV", "granule-too-large", `${unit.name} granule ${granule} exceeds the CPU page size ${unit.capabilities.cpuPageSize} (domain ${domain.id})`);
+      return fail("granule-too-large", `${unit.name} granule ${granule} exceeds the CPU page size ${unit.capabilities.cpuPageSize} (domain ${domain.id})`);
     }
     return OK;
   },

@@ -2,7 +2,7 @@
 // evaluated inside the store's synchronous step, against the state the
 // operation itself sees, so no other write can come between the check and
 // the change.
-import type { Topology } from "../core/model.js";
+import type { Model } from "../core/model.js";
 import { fail, ok, type Result } from "../core/result.js";
 import type { Parsed } from "./problem.js";
 import { currentVersion, type VersionedKind } from "./present.js";
@@ -15,7 +15,7 @@ export type IfMatch = { readonly any: true } | { readonly any: false; readonly t
  * null when it does not exist. A route without a target (a collection) has
  * no entity tag: only `If-Match: *` passes there.
  */
-export type Target = (model: Topology) => string | null;
+export type Target = (model: Model) => string | null;
 
 // entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text
 const ENTITY_TAG = /[ \t]*(W\/)?"([\x21\x23-\x7E\x80-\xFF]*)"[ \t]*(?:,|$)/y;
@@ -51,11 +51,11 @@ export function parseIfMatch(header: string | undefined): Parsed<IfMatch | null>
 /** The condition, judged against the target's version now (undefined: the route has no target). */
 export function checkIfMatch(ifMatch: IfMatch | null, current: string | null | undefined): Result<void> {
   if (ifMatch === null) return ok(undefined);
-  if (current === null) return fail("ESTALE", "precondition-failed", "If-Match: the resource does not exist");
+  if (current === null) return fail("precondition-failed", "If-Match: the resource does not exist");
   if (ifMatch.any) return ok(undefined);
-  if (current === undefined) return fail("ESTALE", "precondition-failed", "If-Match: this resource has no entity tag; only * matches");
+  if (current === undefined) return fail("precondition-failed", "If-Match: this resource has no entity tag; only * matches");
   if (ifMatch.tags.includes(current)) return ok(undefined);
-  return fail("ESTALE", "precondition-failed", `If-Match does not match the current version "${current}"; read the resource again and decide anew`);
+  return fail("precondition-failed", `If-Match does not match the current version "${current}"; read the resource again and decide anew`);
 }
 
 /** The target of PATCH/DELETE /<kind>/:id: that resource. */

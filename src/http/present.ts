@@ -3,30 +3,30 @@
 // Each carries its `version` (src/http/version.ts): a digest of the rest of
 // the representation, sent as the ETag and compared with If-Match.
 import type { Container, Device, Domain, EventRecord, Fault, Group, Unit } from "../core/entities.js";
-import type { Topology } from "../core/model.js";
+import type { Model } from "../core/model.js";
 import { withVersion } from "./version.js";
 
 export const presentUnit = (u: Unit) => withVersion(u);
 export const presentDevice = (d: Device) => withVersion(d);
 export const presentFault = (f: Fault) => withVersion(f);
 
-export function presentGroup(model: Topology, g: Group) {
+export function presentGroup(model: Model, g: Group) {
   return withVersion({ ...g, deviceIds: model.devicesOf(g.id).map((d) => d.id) });
 }
 
-export function presentDomain(model: Topology, d: Domain) {
+export function presentDomain(model: Model, d: Domain) {
   // A count, not the ids: a domain may serve thousands of groups.
   return withVersion({ ...d, attachedGroupCount: model.attachedGroupCount(d.id) });
 }
 
-export function presentContainer(model: Topology, c: Container) {
+export function presentContainer(model: Model, c: Container) {
   return withVersion({ ...c, domainIds: model.domainsOf(c.id).map((d) => d.id) });
 }
 
 export type VersionedKind = "unit" | "device" | "group" | "domain" | "container" | "fault";
 
 /** The version a resource has now, as its representation would show it; null if it does not exist. */
-export function currentVersion(model: Topology, kind: VersionedKind, id: number): string | null {
+export function currentVersion(model: Model, kind: VersionedKind, id: number): string | null {
   switch (kind) {
     case "unit": { const r = model.get(kind, id); return r ? presentUnit(r).version : null; }
     case "device": { const r = model.get(kind, id); return r ? presentDevice(r).version : null; }
@@ -45,13 +45,13 @@ export function presentEvent(e: EventRecord) {
 }
 
 /** A group with the domain it is on now. */
-export function presentPlacement(model: Topology, groupId: number) {
+export function presentPlacement(model: Model, groupId: number) {
   const group = model.get("group", groupId)!;
   return { group: presentGroup(model, group), domain: presentDomain(model, model.get("domain", group.domainId)!) };
 }
 
 /** The answer to attach / replace / detach / claim / release. */
-export function presentMove(model: Topology, moved: { groupId: number; changed: boolean }) {
+export function presentMove(model: Model, moved: { groupId: number; changed: boolean }) {
   return { changed: moved.changed, ...presentPlacement(model, moved.groupId) };
 }
 

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { errnoCode, type ErrnoName } from "../core/errno.js";
 import { REASONS, type Reason } from "../core/reasons.js";
 import { isSoft, type ErrnoError } from "../core/result.js";
-import type { Attempt } from "../core/search.js";
+import type { Attempt } from "../core/container-attach.js";
 import { answer, PROBLEM_TYPE, sendAnswer, type Answer } from "./answer.js";
 
 /** HTTP status for each errno the service answers with. */

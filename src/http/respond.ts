@@ -1,7 +1,7 @@
 // Running a core operation for a request and answering with its outcome.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Caller } from "../core/caller.js";
-import type { Topology } from "../core/model.js";
+import type { Model } from "../core/model.js";
 import { ok, type Result } from "../core/result.js";
 import { answer, sendAnswer, type Answer } from "./answer.js";
 import { admit, keyedRequest, REPLAYED, type Keyed } from "./idempotency.js";
@@ -37,8 +37,8 @@ export interface RespondOptions<V> {
  */
 export async function respond<T, V>(
   reply: FastifyReply,
-  op: (model: Topology) => Result<T>,
-  view: (model: Topology, value: T) => V,
+  op: (model: Model) => Result<T>,
+  view: (model: Model, value: T) => V,
   options: RespondOptions<V> = {},
 ): Promise<void> {
   const request = reply.request;
@@ -66,8 +66,8 @@ export async function respond<T, V>(
 
 async function run<T, V>(
   reply: FastifyReply,
-  op: (model: Topology) => Result<T>,
-  view: (model: Topology, value: T) => V,
+  op: (model: Model) => Result<T>,
+  view: (model: Model, value: T) => V,
   options: RespondOptions<V>,
   ifMatch: IfMatch | null,
   keyed: Keyed | null,
@@ -89,7 +89,7 @@ async function run<T, V>(
 
 /** Read-only: answer from the model, or 404 with the lookup's problem. */
 export async function respondRead<V>(
-  reply: FastifyReply, view: (model: Topology) => Result<V>, options: Pick<RespondOptions<V>, "etag"> = {},
+  reply: FastifyReply, view: (model: Model) => Result<V>, options: Pick<RespondOptions<V>, "etag"> = {},
 ): Promise<void> {
   const result = await reply.server.store.read(view);
   if (!result.ok) return finish(reply, problemAnswer(reply, result.error));

@@ -1,4 +1,4 @@
-// Topology files at start-up: the preset, applied once to a database that
+// Model files at start-up: the preset, applied once to a database that
 // has never held an object, and `--topology-apply FILE`, the explicit way to
 // apply one later. A preset re-applied at every start would bring back, under
 // new ids, the objects deleted through the API, and a state reachable through
@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { Ajv } from "ajv";
 import type { Logger } from "pino";
 import { ConfigError } from "../config.js";
-import { KINDS, Topology } from "../core/model.js";
+import { KINDS, Model } from "../core/model.js";
 import { ok } from "../core/result.js";
 import { applyTopology, describeTopologyReport, type TopologyReport } from "../core/topology-file.js";
 import { TopologyFile } from "../http/schemas/topology.js";
@@ -61,7 +61,7 @@ export async function applyPreset(store: ArbiterStore, file: string, spec: Topol
   }
   // A dry run on an empty model first: a file that cannot be applied must
   // not leave ids handed out, which would make the database no longer new.
-  const dry = applyTopology(new Topology(), spec);
+  const dry = applyTopology(new Model(), spec);
   if (dry.conflicts.length > 0) throw new TopologyConflictError(`topology file ${file} cannot be applied: ${firstConflicts(dry)}`);
   const report = await apply(store, spec);
   if (report.conflicts.length > 0) throw new TopologyConflictError(`topology file ${file} cannot be applied: ${firstConflicts(report)}`);

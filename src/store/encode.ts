@@ -1,4 +1,4 @@
-// Turns one operation's drained changes into the statements that make them
+// Turns one operation's changes into the statements that make them
 // durable: one prepared statement per row change, with bound parameters.
 //
 // Encoding happens right after the operation ran, before it joins a

@@ -2,7 +2,7 @@
 // large database does not need all its rows as Prisma objects at once.
 import type { ContainerConfig, DeviceFlags, DomainConfig, DomainType, DriverName, UnitCapabilities } from "../core/entities.js";
 import { interned } from "../core/intern.js";
-import { KINDS, Topology, type Kind } from "../core/model.js";
+import { KINDS, Model, type Kind } from "../core/model.js";
 import { TABLES } from "./rows.js";
 import type { Prisma } from "./database.js";
 
@@ -23,7 +23,7 @@ async function paged<T extends { id: number }>(fetch: (cursor: number) => Promis
 const page = (cursor: number) => ({ where: { id: { gt: cursor } }, orderBy: { id: "asc" as const }, take: PAGE });
 
 export interface Loaded {
-  readonly model: Topology;
+  readonly model: Model;
   readonly lastEventSeq: number;
   /** The oldest event kept (lastEventSeq + 1 when there is none). */
   readonly firstEventSeq: number;
@@ -32,7 +32,7 @@ export interface Loaded {
 }
 
 export async function loadTopology(prisma: Prisma): Promise<Loaded> {
-  const model = new Topology();
+  const model = new Model();
   await paged((c) => prisma.unit.findMany(page(c)), (u) => model.load("unit", {
     id: u.id, name: u.name, driver: u.driver as DriverName,
     capabilities: interned(u.capabilities as unknown as UnitCapabilities), online: u.online,

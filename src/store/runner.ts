@@ -56,7 +56,7 @@ export class GroupCommitRunner<C> {
   }
 
   /** Resolves when everything committed so far has been written or refused. */
-  async drain(): Promise<void> {
+  async settled(): Promise<void> {
     while (this.flushed) await this.flushed;
   }
 

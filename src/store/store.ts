@@ -16,7 +16,8 @@
 // are refused at once (readiness says why) until a probe write succeeds
 // again; then the store carries on by itself.
 import type { EventRecord } from "../core/entities.js";
-import { KINDS, type ChangeSet, type Kind, type Topology } from "../core/model.js";
+import { KINDS, type ChangeSet, type Kind, type Model } from "../core/model.js";
+import { perform } from "../core/operation.js";
 import { fail, type Result } from "../core/result.js";
 import { Checkpointer, type CheckpointResult } from "./checkpointer.js";
 import { eventQueries, type PageQuery } from "./event-page.js";
@@ -72,9 +73,9 @@ export interface ArbiterStore {
    * is as it was (but for what a refusal must keep: consumed injected faults
    * and the attempt's event). Resolves once its effects are durable.
    */
-  execute<T>(op: (model: Topology) => Result<T>, options?: ExecuteOptions<T>): Promise<Result<T>>;
+  execute<T>(op: (model: Model) => Result<T>, options?: ExecuteOptions<T>): Promise<Result<T>>;
   /** Read the model; resolves once everything the read could observe is durable. */
-  read<T>(view: (model: Topology) => T): Promise<T>;
+  read<T>(view: (model: Model) => T): Promise<T>;
   /** The event log, oldest first, strictly after `after`; optionally one group's only. */
   events(after: number, limit: number, filter?: { groupId?: number }): Promise<EventRecord[]>;
   /** The same as the JSON body of GET /v1/events (`items` and `next`), read and serialized off the event loop. */
@@ -163,7 +164,7 @@ export class SqliteStore implements ArbiterStore {
   private writeFault: unknown = null;
   private recovery: Promise<void> | null = null;
 
-  private model: Topology;
+  private model: Model;
   private lastSeq: number;
   /** Events with seq up to this have been pruned (or never existed). */
   private prunedUpTo: number;
@@ -211,32 +212,18 @@ export class SqliteStore implements ArbiterStore {
     }
   }
 
-  async execute<T>(op: (model: Topology) => Result<T>, options?: ExecuteOptions<T>): Promise<Result<T>> {
+  async execute<T>(op: (model: Model) => Result<T>, options?: ExecuteOptions<T>): Promise<Result<T>> {
     await this.ready();
     if (this.writeFault !== null) throw new StoreUnavailableError(this.writeFault);
     const model = this.model;
-    const undoMark = model.savepoint();
-    const eventMark = model.eventCount();
-    let result: Result<T>;
-    let answer: StoredAnswer | undefined;
-    try {
-      result = op(model);
-      // All or nothing: a refusal keeps only what the core made durable on
-      // purpose (consumed faults) and the attempt's event.
-      if (!result.ok) model.rollbackTo(undoMark);
-      answer = options?.remember?.answer(result);
-    } catch (error) {
-      model.rollbackTo(undoMark);
-      model.forgetEventsAfter(eventMark);
-      throw error;
-    }
+    const { result, presented: answer } = perform(model, op, options?.remember?.answer);
     const remember = options?.remember && answer ? { ...options.remember, answer } : null;
     if (!model.hasChanges() && !remember) {
       // Nothing to write, but the answer may rest on changes not yet durable.
       await this.commit(null);
       return result;
     }
-    const changes = model.drain();
+    const changes = model.takeChanges();
     const firstSeq = this.lastSeq;
     let stamped: Stamped;
     try {
@@ -246,7 +233,7 @@ export class SqliteStore implements ArbiterStore {
       // Nothing else ran since the operation: put its changes back, alone.
       model.restore(changes);
       this.lastSeq = firstSeq;
-      return fail("EINVAL", "invalid-request", `${error.message}; nothing was changed`);
+      return fail("invalid-request", `${error.message}; nothing was changed`);
     }
     await this.commit(stamped);
     return result;
@@ -260,7 +247,7 @@ export class SqliteStore implements ArbiterStore {
     return this.now() - answer.storedAt >= this.idempotencyTtl();
   }
 
-  async read<T>(view: (model: Topology) => T): Promise<T> {
+  async read<T>(view: (model: Model) => T): Promise<T> {
     await this.ready();
     const value = view(this.model);
     await this.commit(null);
@@ -309,7 +296,7 @@ export class SqliteStore implements ArbiterStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.runner.drain();
+    await this.runner.settled();
     await this.recovery?.catch(() => undefined);
     await this.reloading;
     await this.checkpointer.close();
@@ -538,7 +525,7 @@ export class SqliteStore implements ArbiterStore {
   private reload(): Promise<void> {
     this.reloading ??= (async () => {
       try {
-        await this.runner.drain();
+        await this.runner.settled();
         const loaded = await loadTopology(this.prisma);
         this.model = loaded.model;
         this.lastSeq = loaded.lastEventSeq;

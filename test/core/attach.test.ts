@@ -3,17 +3,17 @@
 import { describe, expect, it } from "vitest";
 import type { Caller } from "../../src/core/caller.js";
 import { errnoCode, type ErrnoName } from "../../src/core/errno.js";
-import type { Topology } from "../../src/core/model.js";
+import type { Model } from "../../src/core/model.js";
 import { updateDevice, updateUnit } from "../../src/core/objects.js";
 import {
   attachDevice, attachGroup, detachDevice, detachGroup, replaceDomain, type Moved,
-} from "../../src/core/ops.js";
+} from "../../src/core/group-moves.js";
 import type { Reason } from "../../src/core/reasons.js";
 import { isSoft, type Result } from "../../src/core/result.js";
-import { containerAttach } from "../../src/core/search.js";
+import { containerAttach } from "../../src/core/container-attach.js";
 import { ANON, build, errorOf, snapshot, unwrap, type Fixture } from "./fixtures.js";
 
-type Op = (model: Topology, caller: Caller, id: number, domainId: number) => Result<Moved>;
+type Op = (model: Model, caller: Caller, id: number, domainId: number) => Result<Moved>;
 
 /** A mock unit, a one-device group on it and a paging domain. */
 function basic(driver: "mock" | "intel-vtd" | "arm-smmu-v3" = "mock") {
@@ -84,12 +84,12 @@ describe("attach-device needs a group with exactly one device", () => {
   it("attachDevice on a one-device group moves the group and records the group id", () => {
     const { fx, group, device, domain } = basic();
     fx.commit();
-    expect(attachDevice(fx.model, ANON, device.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: true } });
+    expect(fx.op(attachDevice, ANON, device.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: true } });
     expect(fx.groupNow(group.id).domainId).toBe(domain.id);
     expect(fx.events()).toEqual([expect.objectContaining({
       op: "attach-device", deviceId: device.id, groupId: group.id, domainId: domain.id, errno: null, code: 0,
     })]);
-    expect(detachDevice(fx.model, ANON, device.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
+    expect(fx.op(detachDevice, ANON, device.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
     expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
   });
 });
@@ -97,9 +97,9 @@ describe("attach-device needs a group with exactly one device", () => {
 describe("attach / replace / detach", () => {
   it("attach while on another non-default domain → EBUSY group-attached (use replace)", () => {
     const { fx, group, domain, other } = basic();
-    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, domain.id));
     fx.commit();
-    const error = errorOf(attachGroup(fx.model, ANON, group.id, other.id));
+    const error = errorOf(fx.op(attachGroup, ANON, group.id, other.id));
     expect(error).toMatchObject({ errno: "EBUSY", reason: "group-attached", ids: { groupId: group.id, domainId: domain.id } });
     expect(isSoft(error)).toBe(false);
     expect(fx.groupNow(group.id).domainId).toBe(domain.id);
@@ -108,13 +108,13 @@ describe("attach / replace / detach", () => {
 
   it("attach the same domain twice → ok, changed false, no driver call (an injected fault is not consumed)", () => {
     const { fx, group, device, domain } = basic();
-    expect(attachGroup(fx.model, ANON, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: true } });
+    expect(fx.op(attachGroup, ANON, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: true } });
     const fault = fx.fault({ deviceId: device.id, errno: "ENOMEM", count: 1 });
     fx.commit();
-    expect(attachGroup(fx.model, ANON, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: false } });
-    expect(attachDevice(fx.model, ANON, device.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: false } });
+    expect(fx.op(attachGroup, ANON, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: false } });
+    expect(fx.op(attachDevice, ANON, device.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: false } });
     expect(fx.model.get("fault", fault.id)).toEqual(fault);
-    const drained = fx.model.drain();
+    const drained = fx.model.takeChanges();
     expect(drained.rows.fault.size).toBe(0);
     expect(drained.rows.group.size).toBe(0);
     expect(drained.events.map((e) => [e.op, e.code])).toEqual([["attach-group", 0], ["attach-device", 0]]);
@@ -122,9 +122,9 @@ describe("attach / replace / detach", () => {
 
   it("replace moves a group between paging domains without EBUSY", () => {
     const { fx, group, domain, other } = basic();
-    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, domain.id));
     fx.commit();
-    expect(replaceDomain(fx.model, ANON, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: other.id, changed: true } });
+    expect(fx.op(replaceDomain, ANON, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: other.id, changed: true } });
     expect(fx.groupNow(group.id).domainId).toBe(other.id);
     expect(fx.model.attachedGroupCount(domain.id)).toBe(0);
     expect([...fx.model.groupsAttachedTo(other.id)]).toEqual([group.id]);
@@ -133,45 +133,45 @@ describe("attach / replace / detach", () => {
 
   it("replace from the default domain works like attach", () => {
     const { fx, group, domain } = basic();
-    expect(unwrap(replaceDomain(fx.model, ANON, group.id, domain.id)).changed).toBe(true);
+    expect(unwrap(fx.op(replaceDomain, ANON, group.id, domain.id)).changed).toBe(true);
     expect(fx.groupNow(group.id).domainId).toBe(domain.id);
   });
 
   it("replace to the current domain → ok, changed false, no driver call", () => {
     const { fx, group, device, domain } = basic();
-    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, domain.id));
     const fault = fx.fault({ deviceId: device.id, errno: "ENOMEM" });
     fx.commit();
-    expect(replaceDomain(fx.model, ANON, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: false } });
+    expect(fx.op(replaceDomain, ANON, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: false } });
     expect(fx.model.get("fault", fault.id)?.remaining).toBe(1);
   });
 
   it("a failing replace (injected ENOMEM) leaves the old domain attached", () => {
     const { fx, group, device, domain, other } = basic();
-    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, domain.id));
     fx.fault({ deviceId: device.id, errno: "ENOMEM" });
     fx.commit();
-    expect(errorOf(replaceDomain(fx.model, ANON, group.id, other.id))).toMatchObject({ errno: "ENOMEM", reason: "injected-fault" });
+    expect(errorOf(fx.op(replaceDomain, ANON, group.id, other.id))).toMatchObject({ errno: "ENOMEM", reason: "injected-fault" });
     expect(fx.groupNow(group.id).domainId).toBe(domain.id);
     expect([...fx.model.groupsAttachedTo(domain.id)]).toEqual([group.id]);
   });
 
   it("detaching a domain that is not the current one changes nothing", () => {
     const { fx, group, domain, other } = basic();
-    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, domain.id));
     fx.commit();
-    expect(detachGroup(fx.model, ANON, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: false } });
+    expect(fx.op(detachGroup, ANON, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: false } });
     expect(fx.groupNow(group.id).domainId).toBe(domain.id);
-    const drained = fx.model.drain();
+    const drained = fx.model.takeChanges();
     expect(drained.rows.group.size).toBe(0);
     expect(drained.events).toEqual([expect.objectContaining({ op: "detach-group", errno: null, code: 0 })]);
   });
 
   it("detach → back to the default domain", () => {
     const { fx, group, domain } = basic();
-    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, domain.id));
     fx.commit();
-    expect(detachGroup(fx.model, ANON, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
+    expect(fx.op(detachGroup, ANON, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
     expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
     expect(fx.model.attachedGroupCount(domain.id)).toBe(0);
     expect(fx.model.pagingDomainsAttachedOn(group.unitId)).toBe(0);
@@ -185,7 +185,7 @@ describe("attach / replace / detach", () => {
     const { group } = fx.groupWith(unit.id);
     const amd = fx.domain({ driver: "amd-iommu" });
     fx.commit();
-    const error = errorOf(attachGroup(fx.model, ANON, group.id, amd.id));
+    const error = errorOf(fx.op(attachGroup, ANON, group.id, amd.id));
     expect(error).toMatchObject({ errno: "EINVAL", reason: "different-driver" });
     expect(isSoft(error)).toBe(true);
     expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
@@ -211,7 +211,7 @@ describe("attach / replace / detach", () => {
     const { fx, unit, group, domain } = basic();
     unwrap(updateUnit(fx.model, unit.id, { online: false }));
     fx.commit();
-    const error = errorOf(attachGroup(fx.model, ANON, group.id, domain.id));
+    const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));
     expect(error).toMatchObject({ errno: "ENODEV", reason: "unit-offline" });
     expect(isSoft(error)).toBe(false);
     expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
@@ -222,7 +222,7 @@ describe("attach / replace / detach", () => {
     const { fx, group, device, domain } = basic();
     unwrap(updateDevice(fx.model, device.id, { faulty: true }));
     fx.commit();
-    const error = errorOf(attachGroup(fx.model, ANON, group.id, domain.id));
+    const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));
     expect(error).toMatchObject({ errno: "ENODEV", reason: "device-faulty", ids: { deviceId: device.id } });
     expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
   });
@@ -246,7 +246,7 @@ describe("injected faults", () => {
       const { fx, unit, group, device, domain } = basic();
       const fault = fx.fault({ ...(scope === "device" ? { deviceId: device.id } : { unitId: unit.id }), errno: injected, count: 1 });
       fx.commit();
-      const error = errorOf(attachGroup(fx.model, ANON, group.id, domain.id));
+      const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));
       expect(error.errno).toBe(errno);
       expect(error.reason).toBe("injected-fault");
       expect(error.driverErrno).toBe(driverErrno);
@@ -254,7 +254,7 @@ describe("injected faults", () => {
       // A driver's EINVAL from attach_dev means "incompatible" by contract.
       expect(isSoft(error)).toBe(errno === "EINVAL");
       expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
-      const drained = fx.model.drain();
+      const drained = fx.model.takeChanges();
       // The fault was consumed (count 1 → gone) even though the attach failed.
       expect(drained.rows.fault.get(fault.id)?.after).toBeNull();
       expect(drained.rows.group.size).toBe(0);
@@ -265,12 +265,12 @@ describe("injected faults", () => {
   it("the count decrements on every failed attempt and the fault then expires", () => {
     const { fx, group, device, domain } = basic();
     const fault = fx.fault({ deviceId: device.id, errno: "ENOMEM", count: 2 });
-    expect(errorOf(attachGroup(fx.model, ANON, group.id, domain.id)).errno).toBe("ENOMEM");
+    expect(errorOf(fx.op(attachGroup, ANON, group.id, domain.id)).errno).toBe("ENOMEM");
     expect(fx.model.get("fault", fault.id)?.remaining).toBe(1);
-    expect(errorOf(attachGroup(fx.model, ANON, group.id, domain.id)).errno).toBe("ENOMEM");
+    expect(errorOf(fx.op(attachGroup, ANON, group.id, domain.id)).errno).toBe("ENOMEM");
     expect(fx.model.get("fault", fault.id)).toBeUndefined();
     expect(fx.model.faultsOn({ deviceId: device.id })).toEqual([]);
-    expect(unwrap(attachGroup(fx.model, ANON, group.id, domain.id)).changed).toBe(true);
+    expect(unwrap(fx.op(attachGroup, ANON, group.id, domain.id)).changed).toBe(true);
     expect(fx.events().map((e) => e.code)).toEqual([-12, -12, 0]);
   });
 
@@ -278,16 +278,16 @@ describe("injected faults", () => {
     const { fx, unit, group, device, domain } = basic();
     const unitFault = fx.fault({ unitId: unit.id, errno: "ENOSPC" });
     const devFault = fx.fault({ deviceId: device.id, errno: "ENOMEM" });
-    expect(errorOf(attachGroup(fx.model, ANON, group.id, domain.id)).errno).toBe("ENOMEM");
+    expect(errorOf(fx.op(attachGroup, ANON, group.id, domain.id)).errno).toBe("ENOMEM");
     expect(fx.model.get("fault", devFault.id)).toBeUndefined();
     expect(fx.model.get("fault", unitFault.id)?.remaining).toBe(1);
-    expect(errorOf(attachGroup(fx.model, ANON, group.id, domain.id)).errno).toBe("ENOSPC");
+    expect(errorOf(fx.op(attachGroup, ANON, group.id, domain.id)).errno).toBe("ENOSPC");
   });
 
   it("an unknown errno name in a fault row is treated as ENODEV", () => {
     const { fx, group, device, domain } = basic();
     fx.model.put("fault", { id: fx.model.allocateId("fault"), unitId: null, deviceId: device.id, errno: "EWHATEVER", remaining: 1 });
-    const error = errorOf(attachGroup(fx.model, ANON, group.id, domain.id));
+    const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));
     expect(error.errno).toBe("ENODEV");
     expect(error.driverErrno).toBeUndefined();
   });
@@ -301,13 +301,13 @@ describe("all or nothing", () => {
     const domain = fx.domain({ driver: "mock", config: { dirtyTracking: true } });
     fx.commit();
     const before = snapshot(fx.model);
-    const error = errorOf(attachGroup(fx.model, ANON, group.id, domain.id));
+    const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));
     expect(error).toMatchObject({ errno: "EINVAL", reason: "dirty-tracking", ids: { deviceId: devices[2]!.id } });
     expect(isSoft(error)).toBe(true);
     expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
     expect(snapshot(fx.model)).toBe(before);
     expect(fx.model.hasChanges()).toBe(true); // the event
-    expect(fx.model.drain().rows.group.size).toBe(0);
+    expect(fx.model.takeChanges().rows.group.size).toBe(0);
   });
 
   it("arm-smmu-v3: the 3rd device lacks CANWBS → EINVAL; the domain is not finalised, no ASID is taken", () => {
@@ -317,7 +317,7 @@ describe("all or nothing", () => {
     const domain = fx.domain({ driver: "arm-smmu-v3", config: { enforceCacheCoherency: true } });
     fx.commit();
     const before = snapshot(fx.model);
-    const error = errorOf(attachGroup(fx.model, ANON, group.id, domain.id));
+    const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));
     expect(error).toMatchObject({ errno: "EINVAL", reason: "cache-coherency", ids: { deviceId: devices[2]!.id } });
     expect(fx.domainNow(domain.id)?.unitId).toBeNull();
     expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(0);
@@ -333,7 +333,7 @@ describe("all or nothing", () => {
     const f2 = fx.fault({ deviceId: devices[1]!.id, errno: "ENOMEM" });
     const f3 = fx.fault({ deviceId: devices[2]!.id, errno: "ENOSPC" });
     fx.commit();
-    const error = errorOf(attachGroup(fx.model, ANON, group.id, domain.id));
+    const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));
     expect(error).toMatchObject({ errno: "ENOMEM", ids: { deviceId: devices[1]!.id } });
     expect(fx.model.get("fault", f2.id)).toBeUndefined();
     expect(fx.model.get("fault", f3.id)?.remaining).toBe(1);
@@ -345,7 +345,7 @@ describe("all or nothing", () => {
     const unit = fx.unit("arm-smmu-v3");
     const { group } = fx.groupWith(unit.id, [{ canwbs: true }, { canwbs: true }, { canwbs: true }]);
     const domain = fx.domain({ driver: "arm-smmu-v3", config: { enforceCacheCoherency: true } });
-    expect(unwrap(attachGroup(fx.model, ANON, group.id, domain.id)).changed).toBe(true);
+    expect(unwrap(fx.op(attachGroup, ANON, group.id, domain.id)).changed).toBe(true);
     expect(fx.domainNow(domain.id)?.unitId).toBe(unit.id);
     expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(1);
   });
@@ -367,7 +367,7 @@ describe("detach always succeeds", () => {
     it.each(breakers)("%s: the group returns to its default domain, no fault consumed", (_name, breakIt) => {
       const s = basic();
       const { fx, group, domain } = s;
-      unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+      unwrap(fx.op(attachGroup, ANON, group.id, domain.id));
       breakIt(s);
       const faultsBefore = JSON.stringify([...fx.model.all("fault")]);
       expect(detach(s)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
@@ -385,15 +385,15 @@ describe("automatic domains", () => {
     const { group } = fx.groupWith(unit.id);
     const ioas = fx.container();
     const manual = fx.domain({ driver: "mock" });
-    const found = unwrap(containerAttach(fx.model, ANON, ioas.id, group.id));
+    const found = unwrap(fx.op(containerAttach, ANON, ioas.id, group.id));
     expect(found.allocated).toBe(true);
     const auto = fx.domainNow(found.domainId);
     expect(auto).toMatchObject({ auto: true, containerId: ioas.id, type: "paging" });
     fx.commit();
-    expect(unwrap(replaceDomain(fx.model, ANON, group.id, manual.id)).changed).toBe(true);
+    expect(unwrap(fx.op(replaceDomain, ANON, group.id, manual.id)).changed).toBe(true);
     expect(fx.domainNow(found.domainId)).toBeUndefined();
     expect(fx.model.domainsOf(ioas.id)).toEqual([]);
-    const drained = fx.model.drain();
+    const drained = fx.model.takeChanges();
     expect(drained.rows.domain.get(found.domainId)?.after).toBeNull();
     expect(drained.rows.group.get(group.id)?.after?.domainId).toBe(manual.id);
   });
@@ -403,8 +403,8 @@ describe("automatic domains", () => {
     const unit = fx.unit("mock");
     const { group } = fx.groupWith(unit.id);
     const ioas = fx.container();
-    const found = unwrap(containerAttach(fx.model, ANON, ioas.id, group.id));
-    unwrap(detachGroup(fx.model, ANON, group.id, found.domainId));
+    const found = unwrap(fx.op(containerAttach, ANON, ioas.id, group.id));
+    unwrap(fx.op(detachGroup, ANON, group.id, found.domainId));
     expect(fx.domainNow(found.domainId)).toBeUndefined();
   });
 
@@ -415,12 +415,12 @@ describe("automatic domains", () => {
     const b = fx.groupWith(unit.id).group;
     const ioas = fx.container();
     const manual = fx.domain({ driver: "mock" });
-    const first = unwrap(containerAttach(fx.model, ANON, ioas.id, a.id));
-    const second = unwrap(containerAttach(fx.model, ANON, ioas.id, b.id));
+    const first = unwrap(fx.op(containerAttach, ANON, ioas.id, a.id));
+    const second = unwrap(fx.op(containerAttach, ANON, ioas.id, b.id));
     expect(second).toMatchObject({ domainId: first.domainId, allocated: false });
-    unwrap(replaceDomain(fx.model, ANON, a.id, manual.id));
+    unwrap(fx.op(replaceDomain, ANON, a.id, manual.id));
     expect(fx.domainNow(first.domainId)).toBeDefined();
-    unwrap(replaceDomain(fx.model, ANON, b.id, manual.id));
+    unwrap(fx.op(replaceDomain, ANON, b.id, manual.id));
     expect(fx.domainNow(first.domainId)).toBeUndefined();
   });
 });
@@ -429,16 +429,16 @@ describe("events", () => {
   it("every attempt is recorded, in order, with its errno and negative code", () => {
     const { fx, unit, group, device, domain, other } = basic();
     fx.commit();
-    attachGroup(fx.model, ANON, group.id, domain.id); // ok
-    attachGroup(fx.model, ANON, group.id, other.id); // EBUSY
-    attachGroup(fx.model, ANON, group.id, domain.id); // ok, unchanged
+    fx.op(attachGroup, ANON, group.id, domain.id); // ok
+    fx.op(attachGroup, ANON, group.id, other.id); // EBUSY
+    fx.op(attachGroup, ANON, group.id, domain.id); // ok, unchanged
     fx.fault({ deviceId: device.id, errno: "EIO" });
-    replaceDomain(fx.model, ANON, group.id, other.id); // ENODEV (EIO)
+    fx.op(replaceDomain, ANON, group.id, other.id); // ENODEV (EIO)
     unwrap(updateUnit(fx.model, unit.id, { online: false }));
-    replaceDomain(fx.model, ANON, group.id, other.id); // ENODEV unit-offline
-    detachGroup(fx.model, { owner: "nobody" }, group.id, domain.id); // ok
-    attachGroup(fx.model, ANON, 4242, domain.id); // ENOENT, no such group: not logged
-    attachGroup(fx.model, ANON, group.id, 4242); // ENOENT, no such domain: logged
+    fx.op(replaceDomain, ANON, group.id, other.id); // ENODEV unit-offline
+    fx.op(detachGroup, { owner: "nobody" }, group.id, domain.id); // ok
+    fx.op(attachGroup, ANON, 4242, domain.id); // ENOENT, no such group: not logged
+    fx.op(attachGroup, ANON, group.id, 4242); // ENOENT, no such domain: logged
     const events = fx.events();
     expect(events.map((e) => [e.op, e.errno, e.code, e.reason])).toEqual([
       ["attach-group", null, 0, null],
@@ -452,6 +452,6 @@ describe("events", () => {
     expect(events[5]).toMatchObject({ owner: "nobody", groupId: group.id, domainId: domain.id });
     expect(events[3]?.detail).toContain("EIO");
     expect(events.every((e) => e.owner === null || e.owner === "nobody")).toBe(true);
-    expect(fx.model.drain().events).toEqual([]);
+    expect(fx.model.takeChanges().events).toEqual([]);
   });
 });

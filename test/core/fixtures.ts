@@ -1,4 +1,4 @@
-// A small builder for core tests: makes a Topology through the real creation
+// A small builder for core tests: makes a Model through the real creation
 // functions of src/core/objects.ts and unwraps their Results (a failing
 // fixture step throws, which fails the test that needed it).
 import { ANONYMOUS, type Caller } from "../../src/core/caller.js";
@@ -7,11 +7,12 @@ import type {
   Unit, UnitCapabilities,
 } from "../../src/core/entities.js";
 import type { ErrnoName } from "../../src/core/errno.js";
-import { KINDS, Topology } from "../../src/core/model.js";
+import { KINDS, Model } from "../../src/core/model.js";
 import {
   createContainer, createDevice, createDomain, createGroup, createUnit, injectFault,
   type DomainSpec,
 } from "../../src/core/objects.js";
+import { perform } from "../../src/core/operation.js";
 import type { ErrnoError, Result } from "../../src/core/result.js";
 
 export function unwrap<T>(r: Result<T>, what = "fixture step"): T {
@@ -31,7 +32,7 @@ export function as(owner: string): Caller & { owner: string } {
 export const ANON: Caller = ANONYMOUS;
 
 /** Every row of every kind, ordered, as plain JSON: compare to prove "nothing changed". */
-export function snapshot(model: Topology, opts: { withFaults?: boolean } = {}): string {
+export function snapshot(model: Model, opts: { withFaults?: boolean } = {}): string {
   const out: Record<string, unknown[]> = {};
   for (const kind of KINDS) {
     if (kind === "fault" && opts.withFaults === false) continue;
@@ -41,7 +42,7 @@ export function snapshot(model: Topology, opts: { withFaults?: boolean } = {}): 
 }
 
 export class Fixture {
-  readonly model = new Topology();
+  readonly model = new Model();
   private seq = 0;
 
   private name(prefix: string): string {
@@ -82,6 +83,14 @@ export class Fixture {
     return unwrap(injectFault(this.model, { ...spec, count: spec.count ?? 1 }), "injectFault");
   }
 
+  /**
+   * Runs a core operation the way the store does: all or nothing (see
+   * src/core/operation.ts), so a test sees what a client would.
+   */
+  op<A extends unknown[], T>(fn: (model: Model, ...args: A) => Result<T>, ...args: A): Result<T> {
+    return perform(this.model, (m) => fn(m, ...args)).result;
+  }
+
   // ---- reads of the current state -----------------------------------------
 
   groupNow(id: number): Group {
@@ -96,12 +105,12 @@ export class Fixture {
 
   /** Forget the changes made so far (as the store does after a commit). */
   commit(): void {
-    this.model.drain();
+    this.model.takeChanges();
   }
 
   /** The events recorded since the last drain (drains). */
   events(): EventDraft[] {
-    return this.model.drain().events;
+    return this.model.takeChanges().events;
   }
 }
 

@@ -1,11 +1,11 @@
-// The in-memory Topology: savepoint / rollback (rows and every index), the
+// The in-memory Model: savepoint / rollback (rows and every index), the
 // drained change set, durable writes, loading.
 import { describe, expect, it } from "vitest";
 import type { Domain, Unit } from "../../src/core/entities.js";
-import { Topology } from "../../src/core/model.js";
-import { createDomain, deleteDomain } from "../../src/core/objects.js";
-import { attachGroup, replaceDomain } from "../../src/core/ops.js";
-import { containerAttach } from "../../src/core/search.js";
+import { Model } from "../../src/core/model.js";
+import { createDomain, deleteDomain, updateUnit } from "../../src/core/objects.js";
+import { attachGroup, replaceDomain } from "../../src/core/group-moves.js";
+import { containerAttach } from "../../src/core/container-attach.js";
 import { ANON, build, snapshot, unwrap, type Fixture } from "./fixtures.js";
 
 /** Everything the indexes answer for the objects of a small world. */
@@ -59,8 +59,8 @@ describe("savepoint / rollback", () => {
     const sp = fx.model.savepoint();
     // A device, an attach (binds the domain), a search that allocates, a deleted fault.
     const late = fx.device(w.g1.id, {}, "late");
-    unwrap(attachGroup(fx.model, ANON, w.g1.id, w.paging.id));
-    unwrap(containerAttach(fx.model, ANON, w.ioas.id, w.g2.id));
+    unwrap(fx.op(attachGroup, ANON, w.g1.id, w.paging.id));
+    unwrap(fx.op(containerAttach, ANON, w.ioas.id, w.g2.id));
     fx.model.remove("fault", w.fault.id);
     expect(fx.model.devicesOf(w.g1.id).map((d) => d.id)).toEqual([w.d1.id, late.id]);
     expect([...fx.model.groupsAttachedTo(w.paging.id)].includes(w.g1.id)).toBe(true);
@@ -81,11 +81,11 @@ describe("savepoint / rollback", () => {
   it("restores the paging refcount when an automatic domain freed by a replace comes back", () => {
     const w = world();
     const { fx } = w;
-    const auto = unwrap(containerAttach(fx.model, ANON, w.ioas.id, w.g1.id)).domainId;
+    const auto = unwrap(fx.op(containerAttach, ANON, w.ioas.id, w.g1.id)).domainId;
     fx.commit();
     expect(fx.model.isPagingDomainAttachedOn(w.unit.id, auto)).toBe(true);
     const sp = fx.model.savepoint();
-    unwrap(replaceDomain(fx.model, ANON, w.g1.id, w.paging.id));
+    unwrap(fx.op(replaceDomain, ANON, w.g1.id, w.paging.id));
     expect(fx.model.get("domain", auto)).toBeUndefined();
     expect(fx.model.isPagingDomainAttachedOn(w.unit.id, auto)).toBe(false);
     expect(fx.model.isPagingDomainAttachedOn(w.unit.id, w.paging.id)).toBe(true);
@@ -127,32 +127,32 @@ describe("savepoint / rollback", () => {
   });
 });
 
-describe("putDurable", () => {
+describe("putSurvivingRollback", () => {
   it("survives a rollback (a consumed fault stays consumed)", () => {
     const w = world();
     const { fx } = w;
     const sp = fx.model.savepoint();
     fx.model.put("unit", { ...w.unit, online: false });
-    fx.model.putDurable("fault", { ...w.fault, remaining: 4 }, w.fault.id);
+    fx.model.putSurvivingRollback("fault", { ...w.fault, remaining: 4 }, w.fault.id);
     fx.model.rollbackTo(sp);
     expect(fx.model.get("unit", w.unit.id)?.online).toBe(true);
     expect(fx.model.get("fault", w.fault.id)?.remaining).toBe(4);
-    expect(fx.model.drain().rows.fault.get(w.fault.id)?.after).toMatchObject({ remaining: 4 });
+    expect(fx.model.takeChanges().rows.fault.get(w.fault.id)?.after).toMatchObject({ remaining: 4 });
   });
 
   it("a durable delete survives a rollback and updates the indexes", () => {
     const w = world();
     const { fx } = w;
     const sp = fx.model.savepoint();
-    fx.model.putDurable("fault", null, w.fault.id);
+    fx.model.putSurvivingRollback("fault", null, w.fault.id);
     fx.model.rollbackTo(sp);
     expect(fx.model.get("fault", w.fault.id)).toBeUndefined();
     expect(fx.model.faultsOn({ deviceId: w.d3.id })).toEqual([]);
-    expect(fx.model.drain().rows.fault.get(w.fault.id)?.after).toBeNull();
+    expect(fx.model.takeChanges().rows.fault.get(w.fault.id)?.after).toBeNull();
   });
 });
 
-describe("drain", () => {
+describe("takeChanges", () => {
   it("returns the final row of each changed object, null for deleted ones, and the events", () => {
     const fx = build();
     const unit = fx.unit("mock");
@@ -164,7 +164,7 @@ describe("drain", () => {
     fx.model.record({ op: "claim", owner: "x", groupId: null, deviceId: null, domainId: null, containerId: null, errno: null, code: 0, reason: null, detail: null });
     expect(fx.model.hasChanges()).toBe(true);
 
-    const drained = fx.model.drain();
+    const drained = fx.model.takeChanges();
     expect(drained.rows.domain.get(kept.id)?.after).toMatchObject({ id: kept.id, name: "renamed" });
     expect(drained.rows.domain.get(gone.id)?.after).toBeNull();
     expect(drained.rows.domain.size).toBe(2);
@@ -174,7 +174,7 @@ describe("drain", () => {
 
     // Drained is committed: nothing pending, and the undo log is gone.
     expect(fx.model.hasChanges()).toBe(false);
-    const again = fx.model.drain();
+    const again = fx.model.takeChanges();
     expect(again.events).toEqual([]);
     for (const rows of Object.values(again.rows)) expect(rows.size).toBe(0);
     fx.model.rollbackTo(0);
@@ -182,18 +182,32 @@ describe("drain", () => {
     expect(fx.model.get("unit", unit.id)?.online).toBe(false);
   });
 
-  it("a row created and rolled back drains as null (the store deletes nothing that exists)", () => {
+  it("a row created and rolled back is no change at all (the store writes nothing for it)", () => {
     const fx = build();
     const sp = fx.model.savepoint();
     const d = unwrap(createDomain(fx.model, { type: "paging", driver: "mock" }));
     fx.model.rollbackTo(sp);
-    expect(fx.model.drain().rows.domain.get(d.id)?.after).toBeNull();
+    expect(fx.model.takeChanges().rows.domain.has(d.id)).toBe(false);
+    expect(fx.model.hasChanges()).toBe(false);
+  });
+
+  it("a row changed before a savepoint stays changed when a later change to it is rolled back", () => {
+    const fx = build();
+    const u = fx.unit("mock");
+    fx.commit();
+    unwrap(updateUnit(fx.model, u.id, { online: false }));
+    const sp = fx.model.savepoint();
+    unwrap(updateUnit(fx.model, u.id, { online: true }));
+    fx.model.rollbackTo(sp);
+    const change = fx.model.takeChanges().rows.unit.get(u.id);
+    expect(change?.before).toMatchObject({ online: true });
+    expect(change?.after).toMatchObject({ online: false });
   });
 });
 
 describe("load / reserveIds", () => {
   it("load indexes rows without marking them dirty or undoable", () => {
-    const model = new Topology();
+    const model = new Model();
     const unit: Unit = {
       id: 7, name: "loaded", driver: "mock", online: true,
       capabilities: { addressWidth: 64, pageSizes: [4096], snoopControl: true, dirtyTracking: true, nesting: true, domainIds: 10, cpuPageSize: 4096 },
@@ -216,7 +230,7 @@ describe("load / reserveIds", () => {
   });
 
   it("reserveIds never goes backwards", () => {
-    const model = new Topology();
+    const model = new Model();
     model.reserveIds("group", 10);
     model.reserveIds("group", 5);
     expect(model.allocateId("group")).toBe(11);
@@ -226,9 +240,9 @@ describe("load / reserveIds", () => {
 
 describe("id order of tables", () => {
   it("rows stay in id order when a rollback puts back a row deleted earlier", async () => {
-    const { Topology } = await import("../../src/core/model.js");
+    const { Model } = await import("../../src/core/model.js");
     const { createUnit, deleteUnit } = await import("../../src/core/objects.js");
-    const m = new Topology();
+    const m = new Model();
     for (const name of ["a", "b", "c"]) createUnit(m, { name, driver: "mock" });
     const sp = m.savepoint();
     deleteUnit(m, 1);
@@ -240,7 +254,7 @@ describe("id order of tables", () => {
 
 describe("column-stored kinds", () => {
   it("read back exactly what was stored, nulls and shared objects included, past the columns' first growth", () => {
-    const m = new Topology();
+    const m = new Model();
     const config = { addressWidth: 48, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false };
     const flags = { noDirty: true, canwbs: false, requiresIdentity: false, pasid: false };
     const domains: Domain[] = [
@@ -271,7 +285,7 @@ describe("column-stored kinds", () => {
     expect(m.get("domain", 5001)).toBeUndefined();
     expect(m.get("group", 4000)!.owner).toBeNull();
     expect(m.count("domain")).toBe(2);
-    const drained = m.drain();
+    const drained = m.takeChanges();
     expect(drained.rows.domain.get(5001)).toStrictEqual({ before: null, after: null });
     expect(drained.rows.group.get(4000)!.after).toStrictEqual({ ...groups[1]!, owner: null });
   });

@@ -7,10 +7,10 @@ import {
   createContainer, createDevice, createDomain, createGroup, createUnit, deleteContainer, deleteDevice,
   deleteDomain, deleteGroup, deleteUnit, injectFault,
 } from "../../src/core/objects.js";
-import * as ops from "../../src/core/ops.js";
-import { attachGroup, claimOwnership } from "../../src/core/ops.js";
+import * as ops from "../../src/core/group-moves.js";
+import { attachGroup, claimOwnership } from "../../src/core/group-moves.js";
 import type { Reason } from "../../src/core/reasons.js";
-import { containerAttach } from "../../src/core/search.js";
+import { containerAttach } from "../../src/core/container-attach.js";
 import { ANON, as, build, errorOf, snapshot, unwrap, type Fixture } from "./fixtures.js";
 
 describe("names", () => {
@@ -77,7 +77,7 @@ describe("units", () => {
     const fault = fx.fault({ unitId: unit.id, errno: "ENOMEM" });
     fx.commit();
     expect(deleteUnit(fx.model, unit.id).ok).toBe(true);
-    const drained = fx.model.drain();
+    const drained = fx.model.takeChanges();
     expect(drained.rows.unit.get(unit.id)?.after).toBeNull();
     expect(drained.rows.fault.get(fault.id)?.after).toBeNull();
     expect(errorOf(deleteUnit(fx.model, unit.id))).toMatchObject({ errno: "ENOENT", reason: "no-such-unit" });
@@ -117,7 +117,7 @@ describe("groups and devices", () => {
     const unit = fx.unit("mock");
     const group = fx.group(unit.id);
     const domain = fx.domain({ driver: "mock" });
-    expect(errorOf(attachGroup(fx.model, ANON, group.id, domain.id))).toMatchObject({ errno: "ENODEV", reason: "group-empty" });
+    expect(errorOf(fx.op(attachGroup, ANON, group.id, domain.id))).toMatchObject({ errno: "ENODEV", reason: "group-empty" });
     fx.model.put("group", { ...fx.model.get("group", group.id)!, domainId: domain.id });
     expect(errorOf(deleteGroup(fx.model, group.id))).toMatchObject({ errno: "EBUSY", reason: "group-not-default" });
   });
@@ -126,12 +126,12 @@ describe("groups and devices", () => {
     const fx = build();
     const unit = fx.unit("mock");
     const group = fx.group(unit.id);
-    unwrap(claimOwnership(fx.model, as("o"), group.id));
-    unwrap(ops.releaseOwnership(fx.model, as("o"), group.id));
+    unwrap(fx.op(claimOwnership, as("o"), group.id));
+    unwrap(fx.op(ops.releaseOwnership, as("o"), group.id));
     const blocking = fx.groupNow(group.id).blockingDomainId!;
     fx.commit();
     expect(deleteGroup(fx.model, group.id).ok).toBe(true);
-    const drained = fx.model.drain();
+    const drained = fx.model.takeChanges();
     expect(drained.rows.group.get(group.id)?.after).toBeNull();
     expect(drained.rows.domain.get(group.defaultDomainId)?.after).toBeNull();
     expect(drained.rows.domain.get(blocking)?.after).toBeNull();
@@ -144,7 +144,7 @@ describe("groups and devices", () => {
     const unit = fx.unit("mock");
     const { group, devices } = fx.groupWith(unit.id);
     const domain = fx.domain({ driver: "mock" });
-    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, domain.id));
     expect(errorOf(createDevice(fx.model, { name: "late", groupId: group.id }))).toMatchObject({ errno: "EBUSY", reason: "group-attached" });
     expect(errorOf(deleteDevice(fx.model, devices[0]!.id))).toMatchObject({ errno: "EBUSY", reason: "group-attached" });
     expect(fx.model.devicesOf(group.id).map((d) => d.id)).toEqual([devices[0]!.id]);
@@ -172,12 +172,12 @@ describe("domains", () => {
     let id: number;
     if (how === "attached") {
       id = fx.domain({ driver: "mock" }).id;
-      unwrap(attachGroup(fx.model, ANON, group.id, id));
+      unwrap(fx.op(attachGroup, ANON, group.id, id));
     } else if (how === "default") {
       id = group.defaultDomainId;
     } else {
-      id = unwrap(claimOwnership(fx.model, as("o"), group.id)).domainId;
-      unwrap(ops.releaseOwnership(fx.model, as("o"), group.id));
+      id = unwrap(fx.op(claimOwnership, as("o"), group.id)).domainId;
+      unwrap(fx.op(ops.releaseOwnership, as("o"), group.id));
     }
     fx.commit();
     const before = snapshot(fx.model);
@@ -190,9 +190,9 @@ describe("domains", () => {
     const unit = fx.unit("mock");
     const group = fx.groupWith(unit.id).group;
     const domain = fx.domain({ driver: "mock" });
-    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, domain.id));
     expect(errorOf(deleteDomain(fx.model, domain.id)).errno).toBe("EBUSY");
-    unwrap(ops.detachGroup(fx.model, ANON, group.id, domain.id));
+    unwrap(fx.op(ops.detachGroup, ANON, group.id, domain.id));
     expect(deleteDomain(fx.model, domain.id).ok).toBe(true);
     expect(errorOf(deleteDomain(fx.model, domain.id))).toMatchObject({ errno: "ENOENT", reason: "no-such-domain" });
   });
@@ -285,7 +285,7 @@ describe("containers and faults", () => {
     const fx = build();
     const unit = fx.unit("mock");
     const ioas = fx.container();
-    unwrap(containerAttach(fx.model, ANON, ioas.id, fx.groupWith(unit.id).group.id));
+    unwrap(fx.op(containerAttach, ANON, ioas.id, fx.groupWith(unit.id).group.id));
     expect(errorOf(deleteContainer(fx.model, ioas.id))).toMatchObject({ errno: "EBUSY", reason: "container-in-use" });
     expect(deleteContainer(fx.model, fx.container().id).ok).toBe(true);
   });

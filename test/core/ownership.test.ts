@@ -6,9 +6,9 @@ import { deleteGroup, updateUnit } from "../../src/core/objects.js";
 import {
   attachDevice, attachGroup, claimOwnership, detachDevice, detachGroup, releaseOwnership, replaceDomain,
   type Moved,
-} from "../../src/core/ops.js";
+} from "../../src/core/group-moves.js";
 import { isSoft, type Result } from "../../src/core/result.js";
-import { containerAttach, containerDetach } from "../../src/core/search.js";
+import { containerAttach, containerDetach } from "../../src/core/container-attach.js";
 import { ANON, as, build, errorOf, snapshot, unwrap } from "./fixtures.js";
 
 const VFIO = as("vfio");
@@ -28,7 +28,7 @@ describe("claim", () => {
     const { fx, unit, group } = setup();
     fx.commit();
     const domainsBefore = fx.model.count("domain");
-    const r = unwrap(claimOwnership(fx.model, VFIO, group.id));
+    const r = unwrap(fx.op(claimOwnership, VFIO, group.id));
     const g = fx.groupNow(group.id);
     expect(g.owner).toBe("vfio");
     expect(g.blockingDomainId).not.toBeNull();
@@ -39,18 +39,18 @@ describe("claim", () => {
     expect(fx.events()).toEqual([expect.objectContaining({ op: "claim", owner: "vfio", groupId: group.id, domainId: g.blockingDomainId, errno: null, code: 0 })]);
 
     // Release and claim again: the same blocking domain, nothing new allocated.
-    unwrap(releaseOwnership(fx.model, VFIO, group.id));
-    unwrap(claimOwnership(fx.model, OTHER, group.id));
+    unwrap(fx.op(releaseOwnership, VFIO, group.id));
+    unwrap(fx.op(claimOwnership, OTHER, group.id));
     expect(fx.groupNow(group.id)).toMatchObject({ owner: "other", domainId: g.blockingDomainId, blockingDomainId: g.blockingDomainId });
     expect(fx.model.count("domain")).toBe(domainsBefore + 1);
   });
 
   it("by another owner → EPERM owned-by-other", () => {
     const { fx, group } = setup();
-    unwrap(claimOwnership(fx.model, VFIO, group.id));
+    unwrap(fx.op(claimOwnership, VFIO, group.id));
     fx.commit();
     const before = snapshot(fx.model);
-    const error = errorOf(claimOwnership(fx.model, OTHER, group.id));
+    const error = errorOf(fx.op(claimOwnership, OTHER, group.id));
     expect(error).toMatchObject({ errno: "EPERM", reason: "owned-by-other", ids: { groupId: group.id } });
     expect(isSoft(error)).toBe(false);
     expect(snapshot(fx.model)).toBe(before);
@@ -59,18 +59,18 @@ describe("claim", () => {
 
   it("by the same owner again → ok, changed false", () => {
     const { fx, group } = setup();
-    const first = unwrap(claimOwnership(fx.model, VFIO, group.id));
+    const first = unwrap(fx.op(claimOwnership, VFIO, group.id));
     fx.commit();
-    expect(claimOwnership(fx.model, VFIO, group.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: first.domainId, changed: false } });
-    expect(fx.model.drain().rows.group.size).toBe(0);
+    expect(fx.op(claimOwnership, VFIO, group.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: first.domainId, changed: false } });
+    expect(fx.model.takeChanges().rows.group.size).toBe(0);
   });
 
   it("while attached to a paging domain → EBUSY group-not-default, no blocking domain allocated", () => {
     const { fx, group, domain } = setup();
-    unwrap(attachGroup(fx.model, ANON, group.id, domain.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, domain.id));
     fx.commit();
     const before = snapshot(fx.model);
-    const error = errorOf(claimOwnership(fx.model, VFIO, group.id));
+    const error = errorOf(fx.op(claimOwnership, VFIO, group.id));
     expect(error).toMatchObject({ errno: "EBUSY", reason: "group-not-default", ids: { groupId: group.id, domainId: domain.id } });
     expect(snapshot(fx.model)).toBe(before);
     expect(fx.groupNow(group.id)).toMatchObject({ owner: null, blockingDomainId: null, domainId: domain.id });
@@ -84,13 +84,13 @@ describe("claim", () => {
     fx.commit();
     const before = snapshot(fx.model);
     const domainsBefore = fx.model.count("domain");
-    const error = errorOf(claimOwnership(fx.model, VFIO, group.id));
+    const error = errorOf(fx.op(claimOwnership, VFIO, group.id));
     expect(error).toMatchObject({ errno: "EINVAL", reason: "requires-identity", ids: { deviceId: devices[devices.length - 1]!.id } });
     expect(fx.groupNow(group.id)).toMatchObject({ owner: null, blockingDomainId: null, domainId: group.defaultDomainId });
     expect(fx.model.count("domain")).toBe(domainsBefore);
     expect([...fx.model.all("domain")].some((d) => d.type === "blocked")).toBe(false);
     expect(snapshot(fx.model)).toBe(before);
-    const drained = fx.model.drain();
+    const drained = fx.model.takeChanges();
     // Rolled back rows may be listed, but only with their original values.
     for (const [id, { after: row }] of drained.rows.domain) expect(row === null ? fx.domainNow(id) : row).toEqual(fx.domainNow(id) ?? undefined);
     expect(drained.rows.group.get(group.id)?.after ?? fx.groupNow(group.id)).toEqual(fx.groupNow(group.id));
@@ -102,24 +102,24 @@ describe("claim", () => {
     unwrap(updateUnit(fx.model, unit.id, { online: false }));
     fx.commit();
     const before = snapshot(fx.model);
-    expect(errorOf(claimOwnership(fx.model, VFIO, group.id))).toMatchObject({ errno: "ENODEV", reason: "unit-offline" });
+    expect(errorOf(fx.op(claimOwnership, VFIO, group.id))).toMatchObject({ errno: "ENODEV", reason: "unit-offline" });
     expect(snapshot(fx.model)).toBe(before);
   });
 
   it("with an injected fault → fails, the fault stays consumed, the claim is rolled back", () => {
     const { fx, group, devices } = setup();
     const fault = fx.fault({ deviceId: devices[0]!.id, errno: "ENOMEM" });
-    expect(errorOf(claimOwnership(fx.model, VFIO, group.id)).errno).toBe("ENOMEM");
+    expect(errorOf(fx.op(claimOwnership, VFIO, group.id)).errno).toBe("ENOMEM");
     expect(fx.model.get("fault", fault.id)).toBeUndefined();
     expect(fx.groupNow(group.id)).toMatchObject({ owner: null, blockingDomainId: null });
-    expect(unwrap(claimOwnership(fx.model, VFIO, group.id)).changed).toBe(true);
+    expect(unwrap(fx.op(claimOwnership, VFIO, group.id)).changed).toBe(true);
   });
 
   it("of a missing group → ENOENT", () => {
     const { fx } = setup();
     fx.commit();
-    expect(errorOf(claimOwnership(fx.model, VFIO, 999))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
-    expect(errorOf(releaseOwnership(fx.model, VFIO, 999))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
+    expect(errorOf(fx.op(claimOwnership, VFIO, 999))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
+    expect(errorOf(fx.op(releaseOwnership, VFIO, 999))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
     expect(fx.events()).toEqual([]); // no such subject: answered, not logged
   });
 });
@@ -153,19 +153,19 @@ describe("an owned group: who may move it", () => {
 
   it("by the owner: attach from the blocking domain (no EBUSY), replace, detach back to the blocking domain", () => {
     const { fx, group, domain, other } = setup();
-    const blocking = unwrap(claimOwnership(fx.model, VFIO, group.id)).domainId;
-    expect(attachGroup(fx.model, VFIO, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: true } });
-    expect(errorOf(attachGroup(fx.model, VFIO, group.id, other.id))).toMatchObject({ errno: "EBUSY", reason: "group-attached" });
-    expect(replaceDomain(fx.model, VFIO, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: other.id, changed: true } });
-    expect(detachGroup(fx.model, VFIO, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: blocking, changed: true } });
+    const blocking = unwrap(fx.op(claimOwnership, VFIO, group.id)).domainId;
+    expect(fx.op(attachGroup, VFIO, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: domain.id, changed: true } });
+    expect(errorOf(fx.op(attachGroup, VFIO, group.id, other.id))).toMatchObject({ errno: "EBUSY", reason: "group-attached" });
+    expect(fx.op(replaceDomain, VFIO, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: other.id, changed: true } });
+    expect(fx.op(detachGroup, VFIO, group.id, other.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: blocking, changed: true } });
     expect(fx.groupNow(group.id)).toMatchObject({ owner: "vfio", domainId: blocking });
   });
 
   it("by the owner: detachDevice also returns to the blocking domain", () => {
     const { fx, group, devices, domain } = setup();
-    const blocking = unwrap(claimOwnership(fx.model, VFIO, group.id)).domainId;
-    unwrap(attachDevice(fx.model, VFIO, devices[0]!.id, domain.id));
-    expect(unwrap(detachDevice(fx.model, VFIO, devices[0]!.id, domain.id)).domainId).toBe(blocking);
+    const blocking = unwrap(fx.op(claimOwnership, VFIO, group.id)).domainId;
+    unwrap(fx.op(attachDevice, VFIO, devices[0]!.id, domain.id));
+    expect(unwrap(fx.op(detachDevice, VFIO, devices[0]!.id, domain.id)).domainId).toBe(blocking);
     expect(fx.groupNow(group.id).domainId).toBe(blocking);
   });
 
@@ -173,10 +173,10 @@ describe("an owned group: who may move it", () => {
     // The core domain (blocking while owned) must always be reachable: the
     // kernel sets it with IOMMU_SET_DOMAIN_MUST_SUCCEED.
     const { fx, unit, group, domain } = setup();
-    const blocking = unwrap(claimOwnership(fx.model, VFIO, group.id)).domainId;
-    unwrap(attachGroup(fx.model, VFIO, group.id, domain.id));
+    const blocking = unwrap(fx.op(claimOwnership, VFIO, group.id)).domainId;
+    unwrap(fx.op(attachGroup, VFIO, group.id, domain.id));
     unwrap(updateUnit(fx.model, unit.id, { online: false }));
-    expect(detachGroup(fx.model, VFIO, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: blocking, changed: true } });
+    expect(fx.op(detachGroup, VFIO, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: blocking, changed: true } });
     expect(fx.groupNow(group.id).domainId).toBe(blocking);
   });
 
@@ -184,7 +184,7 @@ describe("an owned group: who may move it", () => {
     const fx = build();
     const unit = fx.unit("mock");
     const group = fx.group(unit.id);
-    unwrap(claimOwnership(fx.model, VFIO, group.id));
+    unwrap(fx.op(claimOwnership, VFIO, group.id));
     expect(errorOf(deleteGroup(fx.model, group.id))).toMatchObject({ errno: "EBUSY", reason: "group-not-default" });
   });
 });
@@ -192,10 +192,10 @@ describe("an owned group: who may move it", () => {
 describe("release", () => {
   it("by a non-owner → EPERM owned-by-other", () => {
     const { fx, group } = setup();
-    unwrap(claimOwnership(fx.model, VFIO, group.id));
+    unwrap(fx.op(claimOwnership, VFIO, group.id));
     fx.commit();
     const before = snapshot(fx.model);
-    expect(errorOf(releaseOwnership(fx.model, OTHER, group.id))).toMatchObject({ errno: "EPERM", reason: "owned-by-other" });
+    expect(errorOf(fx.op(releaseOwnership, OTHER, group.id))).toMatchObject({ errno: "EPERM", reason: "owned-by-other" });
     expect(snapshot(fx.model)).toBe(before);
     expect(fx.events()).toEqual([expect.objectContaining({ op: "release", errno: "EPERM", code: -1 })]);
   });
@@ -203,16 +203,16 @@ describe("release", () => {
   it.each([["the would-be owner", VFIO], ["anonymous", ANON]] as const)("of an unowned group by %s → EPERM not-owned", (_who, caller) => {
     const { fx, group } = setup();
     fx.commit();
-    const error = errorOf(releaseOwnership(fx.model, caller, group.id));
+    const error = errorOf(fx.op(releaseOwnership, caller, group.id));
     expect(error).toMatchObject({ errno: "EPERM", reason: "not-owned", ids: { groupId: group.id } });
     expect(fx.groupNow(group.id)).toMatchObject({ owner: null, domainId: group.defaultDomainId });
   });
 
   it("→ default domain, owner null; the blocking domain is kept for the next claim", () => {
     const { fx, group } = setup();
-    const blocking = unwrap(claimOwnership(fx.model, VFIO, group.id)).domainId;
+    const blocking = unwrap(fx.op(claimOwnership, VFIO, group.id)).domainId;
     fx.commit();
-    expect(releaseOwnership(fx.model, VFIO, group.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
+    expect(fx.op(releaseOwnership, VFIO, group.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
     expect(fx.groupNow(group.id)).toMatchObject({ owner: null, domainId: group.defaultDomainId, blockingDomainId: blocking });
     expect(fx.domainNow(blocking)?.type).toBe("blocked");
     expect(fx.events()).toEqual([expect.objectContaining({ op: "release", owner: "vfio", errno: null, code: 0, domainId: group.defaultDomainId })]);
@@ -220,20 +220,20 @@ describe("release", () => {
 
   it("while the owner has it on an automatic domain → default domain, the automatic domain freed", () => {
     const { fx, group } = setup();
-    unwrap(claimOwnership(fx.model, VFIO, group.id));
+    unwrap(fx.op(claimOwnership, VFIO, group.id));
     const ioas = fx.container();
-    const found = unwrap(containerAttach(fx.model, VFIO, ioas.id, group.id));
+    const found = unwrap(fx.op(containerAttach, VFIO, ioas.id, group.id));
     expect(found.allocated).toBe(true);
-    unwrap(releaseOwnership(fx.model, VFIO, group.id));
+    unwrap(fx.op(releaseOwnership, VFIO, group.id));
     expect(fx.groupNow(group.id)).toMatchObject({ owner: null, domainId: group.defaultDomainId });
     expect(fx.domainNow(found.domainId)).toBeUndefined();
   });
 
   it("release works with the unit offline (the default domain is always reachable)", () => {
     const { fx, unit, group } = setup();
-    unwrap(claimOwnership(fx.model, VFIO, group.id));
+    unwrap(fx.op(claimOwnership, VFIO, group.id));
     unwrap(updateUnit(fx.model, unit.id, { online: false }));
-    expect(unwrap(releaseOwnership(fx.model, VFIO, group.id)).domainId).toBe(group.defaultDomainId);
+    expect(unwrap(fx.op(releaseOwnership, VFIO, group.id)).domainId).toBe(group.defaultDomainId);
   });
 });
 
@@ -243,9 +243,9 @@ describe("blocking domains are private to their group", () => {
     const unit = fx.unit("mock");
     const a = fx.groupWith(unit.id).group;
     const b = fx.groupWith(unit.id).group;
-    const blocking = unwrap(claimOwnership(fx.model, VFIO, a.id)).domainId;
-    unwrap(releaseOwnership(fx.model, VFIO, a.id));
-    const r: Result<Moved> = attachGroup(fx.model, ANON, b.id, blocking);
+    const blocking = unwrap(fx.op(claimOwnership, VFIO, a.id)).domainId;
+    unwrap(fx.op(releaseOwnership, VFIO, a.id));
+    const r: Result<Moved> = fx.op(attachGroup, ANON, b.id, blocking);
     expect(r.ok).toBe(false);
     expect(errorOf(r)).toMatchObject({ errno: "EINVAL", reason: "domain-not-attachable" });
     expect(fx.groupNow(b.id).domainId).toBe(b.defaultDomainId);

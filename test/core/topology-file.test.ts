@@ -1,6 +1,6 @@
 // applyTopology: created / already present / conflicts, all or nothing.
 import { describe, expect, it } from "vitest";
-import { KINDS, Topology } from "../../src/core/model.js";
+import { KINDS, Model } from "../../src/core/model.js";
 import { applyTopology, describeTopologyReport, type TopologySpec } from "../../src/core/topology-file.js";
 
 const BASE: TopologySpec = {
@@ -10,14 +10,14 @@ const BASE: TopologySpec = {
   domains: [{ name: "p0", type: "paging", unit: "dmar0", container: "vm" }],
 };
 
-function applied(): Topology {
-  const model = new Topology();
+function applied(): Model {
+  const model = new Model();
   expect(applyTopology(model, BASE).conflicts).toEqual([]);
-  model.drain();
+  model.takeChanges();
   return model;
 }
 
-const counts = (model: Topology) => Object.fromEntries(KINDS.map((k) => [k, model.count(k)]));
+const counts = (model: Model) => Object.fromEntries(KINDS.map((k) => [k, model.count(k)]));
 
 describe("applyTopology", () => {
   it("creates what is missing and counts what is present", () => {
@@ -62,7 +62,7 @@ describe("applyTopology", () => {
     const p0 = [...model.all("domain")].find((d) => d.name === "p0")!;
     model.remove("device", model.idByName("device", "d0")!);
     model.put("group", { ...model.get("group", g0)!, domainId: p0.id });
-    model.drain();
+    model.takeChanges();
     const report = applyTopology(model, { ...BASE, units: [{ name: "dmar1", driver: "arm-smmu-v3" }, ...BASE.units] });
     expect(report.conflicts).toEqual([
       "unit dmar1 exists with driver intel-vtd, the file says arm-smmu-v3",

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { DeviceFlags, DriverName } from "../../src/core/entities.js";
 import { ERRNO_VALUES, type ErrnoName } from "../../src/core/errno.js";
-import { attachDevice, attachGroup } from "../../src/core/ops.js";
+import { attachDevice, attachGroup } from "../../src/core/group-moves.js";
 import * as objects from "../../src/core/objects.js";
 import type { Reason } from "../../src/core/reasons.js";
 import { isSoft } from "../../src/core/result.js";
@@ -36,7 +36,7 @@ function single(fx: Fixture, unitId: number, domainId: number, flags: Partial<De
 /** Spend the unit's only domain ID / ASID: another group attached to another paging domain. */
 function occupyDomainId(fx: Fixture, unitId: number, driver: DriverName): void {
   const other = single(fx, unitId, fx.domain({ driver }).id);
-  const r = attachGroup(fx.model, ANON, other.groupId, other.domainId);
+  const r = fx.op(attachGroup, ANON, other.groupId, other.domainId);
   if (!r.ok) throw new Error(`setup attach failed: ${r.error.reason}`);
 }
 
@@ -55,7 +55,7 @@ const TABLES: Record<DriverName, Row[]> = {
       const unit = fx.unit("intel-vtd", { domainIds: 1 });
       const domain = fx.domain({ driver: "intel-vtd" });
       const first = single(fx, unit.id, domain.id);
-      if (!attachGroup(fx.model, ANON, first.groupId, domain.id).ok) throw new Error("setup");
+      if (!fx.op(attachGroup, ANON, first.groupId, domain.id).ok) throw new Error("setup");
       return single(fx, unit.id, domain.id);
     }),
     soft("snoop-control", (fx) =>
@@ -177,9 +177,9 @@ describe.each(Object.entries(TABLES) as [DriverName, Row[]][])("%s", (driver, ro
       expect(oldDomainId).not.toBe(s.domainId);
 
       const r = via === "attachGroup"
-        ? attachGroup(fx.model, ANON, s.groupId, s.domainId)
-        : attachDevice(fx.model, ANON, s.deviceId, s.domainId);
-      const events = fx.model.drain().events;
+        ? fx.op(attachGroup, ANON, s.groupId, s.domainId)
+        : fx.op(attachDevice, ANON, s.deviceId, s.domainId);
+      const events = fx.model.takeChanges().events;
       expect(events).toHaveLength(1);
       const event = events[0]!;
       expect(event.op).toBe(via === "attachGroup" ? "attach-group" : "attach-device");
@@ -218,9 +218,9 @@ describe("binding drivers: finalisation", () => {
       expect(domain.unitId).toBeNull();
       const ga = single(fx, a.id, domain.id);
       const gb = single(fx, b.id, domain.id);
-      expect(attachGroup(fx.model, ANON, ga.groupId, domain.id).ok).toBe(true);
+      expect(fx.op(attachGroup, ANON, ga.groupId, domain.id).ok).toBe(true);
       expect(fx.domainNow(domain.id)?.unitId).toBe(a.id);
-      const error = errorOf(attachGroup(fx.model, ANON, gb.groupId, domain.id));
+      const error = errorOf(fx.op(attachGroup, ANON, gb.groupId, domain.id));
       expect(error).toMatchObject({ errno: "EINVAL", reason: "different-instance" });
       expect(isSoft(error)).toBe(true);
       expect(fx.groupNow(gb.groupId).domainId).toBe(fx.groupNow(gb.groupId).defaultDomainId);
@@ -234,8 +234,8 @@ describe("binding drivers: finalisation", () => {
     const domain = fx.domain({ driver });
     const ga = single(fx, a.id, domain.id);
     const gb = single(fx, b.id, domain.id);
-    expect(attachGroup(fx.model, ANON, ga.groupId, domain.id).ok).toBe(true);
-    expect(attachGroup(fx.model, ANON, gb.groupId, domain.id).ok).toBe(true);
+    expect(fx.op(attachGroup, ANON, ga.groupId, domain.id).ok).toBe(true);
+    expect(fx.op(attachGroup, ANON, gb.groupId, domain.id).ok).toBe(true);
     expect(fx.domainNow(domain.id)?.unitId).toBeNull();
     expect([...fx.model.groupsAttachedTo(domain.id)].sort()).toEqual([ga.groupId, gb.groupId].sort());
   });
@@ -255,7 +255,7 @@ describe("binding drivers: finalisation", () => {
     const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
     fx.domain({ unitId: unit.id });
     const s = single(fx, unit.id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id);
-    const error = errorOf(attachGroup(fx.model, ANON, s.groupId, s.domainId));
+    const error = errorOf(fx.op(attachGroup, ANON, s.groupId, s.domainId));
     expect(error).toMatchObject({ errno: "ENOSPC", reason: "asids-exhausted" });
     expect(fx.domainNow(s.domainId)?.unitId).toBeNull();
   });
@@ -265,8 +265,8 @@ describe("binding drivers: finalisation", () => {
     const unit = fx.unit("arm-smmu", { domainIds: 1 });
     const first = fx.domain({ unitId: unit.id });
     const s = single(fx, unit.id, fx.domain({ driver: "arm-smmu" }).id);
-    expect(errorOf(attachGroup(fx.model, ANON, s.groupId, s.domainId)).errno).toBe("ENOSPC");
+    expect(errorOf(fx.op(attachGroup, ANON, s.groupId, s.domainId)).errno).toBe("ENOSPC");
     expect(objects.deleteDomain(fx.model, first.id).ok).toBe(true);
-    expect(attachGroup(fx.model, ANON, s.groupId, s.domainId).ok).toBe(true);
+    expect(fx.op(attachGroup, ANON, s.groupId, s.domainId).ok).toBe(true);
   });
 });

@@ -3,9 +3,9 @@
 // the database could not store faithfully refused before any write.
 import { describe, expect, it } from "vitest";
 import { ANONYMOUS } from "../../src/core/caller.js";
-import { Topology } from "../../src/core/model.js";
+import { Model } from "../../src/core/model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit, deleteDevice, deleteGroup } from "../../src/core/objects.js";
-import { attachGroup } from "../../src/core/ops.js";
+import { attachGroup } from "../../src/core/group-moves.js";
 import type { Result } from "../../src/core/result.js";
 import { encodeChanges, touchedRows, UnstorableValueError } from "../../src/store/encode.js";
 
@@ -15,12 +15,12 @@ function unwrap<T>(r: Result<T>): T {
 }
 
 function world() {
-  const model = new Topology();
+  const model = new Model();
   const unit = unwrap(createUnit(model, { name: "u0", driver: "mock" }));
   const g1 = unwrap(createGroup(model, { name: "g1", unitId: unit.id }));
   unwrap(createDevice(model, { name: "d1", groupId: g1.id }));
   const domain = unwrap(createDomain(model, { type: "paging", unitId: unit.id }));
-  model.drain(); // as if stored
+  model.takeChanges(); // as if stored
   return { model, unit, g1, domain };
 }
 
@@ -30,7 +30,7 @@ describe("encodeChanges", () => {
   it("a group move updates only its domainId, with bound parameters, then inserts its event", () => {
     const { model, g1, domain } = world();
     unwrap(attachGroup(model, ANONYMOUS, g1.id, domain.id));
-    const changes = model.drain();
+    const changes = model.takeChanges();
     const steps = encodeChanges(changes, changes.events.map((e) => ({ ...e, seq: 1, at })));
     expect(steps.map((s) => s.sql)).toEqual([
       `UPDATE "Group" SET "domainId" = ? WHERE "id" = ?`,
@@ -46,7 +46,7 @@ describe("encodeChanges", () => {
     unwrap(deleteDevice(model, model.devicesOf(g1.id)[0]!.id));
     unwrap(deleteGroup(model, g1.id));
     unwrap(createGroup(model, { name: "g1", unitId: unit.id }));
-    const steps = encodeChanges(model.drain(), []);
+    const steps = encodeChanges(model.takeChanges(), []);
     const kinds = steps.map((s) => s.sql.split(" ").slice(0, 3).join(" "));
     const firstInsert = kinds.findIndex((k) => k.startsWith("INSERT"));
     const lastDelete = kinds.map((k) => k.startsWith("DELETE")).lastIndexOf(true);
@@ -60,7 +60,7 @@ describe("encodeChanges", () => {
     const original = g1.domainId;
     unwrap(attachGroup(model, ANONYMOUS, g1.id, domain.id));
     model.put("group", { ...model.get("group", g1.id)!, domainId: original });
-    const changes = model.drain();
+    const changes = model.takeChanges();
     expect(encodeChanges({ ...changes, events: [] }, [])).toEqual([]);
   });
 
@@ -69,28 +69,28 @@ describe("encodeChanges", () => {
     ["a lone low surrogate", "\udc00bad", /Container\.name cannot be stored: text with a lone UTF-16 surrogate/],
     ["a NUL", "nul\u0000", /Container\.name cannot be stored: text with a NUL character/],
   ])("refuses %s, naming the column", (_what, name, message) => {
-    const model = new Topology();
+    const model = new Model();
     unwrap(createContainer(model, { name }));
-    expect(() => encodeChanges(model.drain(), [])).toThrow(UnstorableValueError);
+    expect(() => encodeChanges(model.takeChanges(), [])).toThrow(UnstorableValueError);
     unwrap(createContainer(model, { name: `${name}2` }));
-    expect(() => encodeChanges(model.drain(), [])).toThrow(message);
+    expect(() => encodeChanges(model.takeChanges(), [])).toThrow(message);
   });
 
   it("accepts well-formed text, astral characters included", () => {
-    const model = new Topology();
+    const model = new Model();
     unwrap(createContainer(model, { name: "ok 😀 ünïcødé 'quoted'" }));
-    const steps = encodeChanges(model.drain(), []);
+    const steps = encodeChanges(model.takeChanges(), []);
     expect(steps[0]!.params).toContain("ok 😀 ünïcødé 'quoted'");
   });
 });
 
-describe("Topology.restore", () => {
-  it("puts back exactly the state a drained change set started from", () => {
+describe("Model.restore", () => {
+  it("puts back exactly the state a taken change set started from", () => {
     const { model, unit, g1, domain } = world();
     const before = [...model.all("group")];
     unwrap(attachGroup(model, ANONYMOUS, g1.id, domain.id));
     unwrap(createGroup(model, { name: "g2", unitId: unit.id }));
-    model.restore(model.drain());
+    model.restore(model.takeChanges());
     expect([...model.all("group")]).toEqual(before);
     expect(model.idByName("group", "g2")).toBeUndefined();
     expect([...model.groupsAttachedTo(domain.id)]).toEqual([]);

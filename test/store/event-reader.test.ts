@@ -5,7 +5,7 @@ import { rmSync } from "node:fs";
 import type { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { createContainer, createDevice, createDomain, createGroup, createUnit } from "../../src/core/objects.js";
-import { attachGroup, detachGroup } from "../../src/core/ops.js";
+import { attachGroup, detachGroup } from "../../src/core/group-moves.js";
 import type { Result } from "../../src/core/result.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";

@@ -4,7 +4,7 @@ import { rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { ANONYMOUS } from "../../src/core/caller.js";
 import { createContainer, createDomain, createGroup, createUnit } from "../../src/core/objects.js";
-import { attachGroup, detachGroup } from "../../src/core/ops.js";
+import { attachGroup, detachGroup } from "../../src/core/group-moves.js";
 import { parseConfig, ConfigError } from "../../src/config.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";

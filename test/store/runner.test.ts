@@ -3,7 +3,7 @@
 import { rmSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createContainer, createDevice, createDomain, createGroup, createUnit, updateUnit } from "../../src/core/objects.js";
-import { attachGroup, replaceDomain } from "../../src/core/ops.js";
+import { attachGroup, replaceDomain } from "../../src/core/group-moves.js";
 import { buildApp } from "../../src/http/app.js";
 import type { Prisma } from "../../src/store/database.js";
 import { GroupCommitRunner, type ItemFailure } from "../../src/store/runner.js";
@@ -125,13 +125,13 @@ describe("GroupCommitRunner", () => {
     await expect(runner.commit(3)).resolves.toBeUndefined();
   });
 
-  it("drain waits for the queued batch, and does not throw for a failed one", async () => {
+  it("settled waits for the queued batch, and does not throw for a failed one", async () => {
     const w = fakeWriter();
     w.failing.set(1, new Error("nope"));
     const runner = new GroupCommitRunner<number>(w.writer, () => undefined);
     const p1 = runner.commit(1);
     const p2 = runner.commit(2);
-    await expect(runner.drain()).resolves.toBeUndefined();
+    await expect(runner.settled()).resolves.toBeUndefined();
     await expect(p1).rejects.toThrow("nope");
     await expect(p2).resolves.toBeUndefined();
     expect(w.calls).toEqual([[1, 2]]);

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import { lookup } from "../../core/lookup.js";
 import { createContainer, deleteContainer } from "../../core/objects.js";
 import { ok } from "../../core/result.js";
-import { containerAttach, containerDetach } from "../../core/search.js";
+import { containerAttach, containerDetach } from "../../core/container-attach.js";
 import { Attempt, Id, IdParams, Page, PageQuery, problems, writeProblems } from "../schemas/common.js";
 import { Container, CreateContainer, Domain, Group, GroupTarget } from "../schemas/resources.js";
 import { page, presentContainer, presentPlacement, versionTag } from "../present.js";

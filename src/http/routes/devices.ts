@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { createDevice, deleteDevice, updateDevice } from "../../core/objects.js";
-import { attachDevice, detachDevice } from "../../core/ops.js";
+import { attachDevice, detachDevice } from "../../core/group-moves.js";
 import { lookup } from "../../core/lookup.js";
 import { ok } from "../../core/result.js";
 import { IdParams, Page, PageQuery, problems, writeProblems } from "../schemas/common.js";

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import { groupCompatibility } from "../../core/compat.js";
 import { lookup } from "../../core/lookup.js";
 import { createGroup, deleteGroup } from "../../core/objects.js";
-import { attachGroup, claimOwnership, detachGroup, releaseOwnership, replaceDomain } from "../../core/ops.js";
+import { attachGroup, claimOwnership, detachGroup, releaseOwnership, replaceDomain } from "../../core/group-moves.js";
 import { ok } from "../../core/result.js";
 import { Id, IdCursor, IdParams, Limit, Page, problems, writeProblems } from "../schemas/common.js";
 import { CreateGroup, DomainTarget, Group, Moved, OwnerBody } from "../schemas/resources.js";

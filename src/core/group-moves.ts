@@ -1,12 +1,12 @@
 // The attach / replace / detach / ownership entry points, with the checks
 // drivers/iommu/iommu.c makes before it touches a driver.
 import { checkCreator, checkOwner } from "./access.js";
-import { atomically, isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
+import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
 import type { Domain, Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { lookup } from "./lookup.js";
-import type { Topology } from "./model.js";
+import type { Model } from "./model.js";
 import { fail, ok, type Result } from "./result.js";
 
 export interface Moved {
@@ -19,7 +19,7 @@ export interface Moved {
 export { checkOwner };
 
 /** The group, if it exists and the caller may move it. */
-export function movableGroup(model: Topology, caller: Caller, groupId: number): Result<Group> {
+export function movableGroup(model: Model, caller: Caller, groupId: number): Result<Group> {
   const group = lookup(model, "group", groupId);
   if (!group.ok) return group;
   const owner = checkOwner(group.value, caller);
@@ -27,7 +27,7 @@ export function movableGroup(model: Topology, caller: Caller, groupId: number): 
 }
 
 /** The group the caller may move and the domain it names. */
-function groupAndDomain(model: Topology, caller: Caller, groupId: number, domainId: number): Result<{ group: Group; domain: Domain }> {
+function groupAndDomain(model: Model, caller: Caller, groupId: number, domainId: number): Result<{ group: Group; domain: Domain }> {
   const group = lookup(model, "group", groupId);
   if (!group.ok) return group;
   const domain = lookup(model, "domain", domainId);
@@ -39,26 +39,26 @@ function groupAndDomain(model: Topology, caller: Caller, groupId: number, domain
 }
 
 /** iommu_attach_group: EBUSY when the group is on a domain of someone's choosing. */
-function attach(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+function attach(model: Model, caller: Caller, groupId: number, domainId: number): Result<Moved> {
   const found = groupAndDomain(model, caller, groupId, domainId);
   if (!found.ok) return found;
   const g = found.value.group;
   if (g.domainId === domainId) return ok({ groupId, domainId, changed: false });
   if (!isOnCoreDomain(g)) {
-    return fail("EBUSY", "group-attached", `group ${g.name} is attached to domain ${g.domainId}; use replace`, { groupId, domainId: g.domainId });
+    return fail("group-attached", `group ${g.name} is attached to domain ${g.domainId}; use replace`, { groupId, domainId: g.domainId });
   }
   return moved(setGroupDomain(model, g, found.value.domain), groupId, domainId);
 }
 
 /** iommu_group_replace_domain: no EBUSY, any domain to any domain. */
-function replace(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+function replace(model: Model, caller: Caller, groupId: number, domainId: number): Result<Moved> {
   const found = groupAndDomain(model, caller, groupId, domainId);
   if (!found.ok) return found;
   return moved(setGroupDomain(model, found.value.group, found.value.domain), groupId, domainId);
 }
 
 /** iommu_detach_group: back to the core domain; another domain changes nothing. */
-function detach(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+function detach(model: Model, caller: Caller, groupId: number, domainId: number): Result<Moved> {
   const group = movableGroup(model, caller, groupId);
   if (!group.ok) return group;
   const g = group.value;
@@ -66,7 +66,7 @@ function detach(model: Topology, caller: Caller, groupId: number, domainId: numb
   return backToCore(model, g);
 }
 
-function backToCore(model: Topology, group: Group): Result<Moved> {
+function backToCore(model: Model, group: Group): Result<Moved> {
   const r = returnToCoreDomain(model, group);
   return r.ok ? ok({ groupId: group.id, ...r.value }) : r;
 }
@@ -75,36 +75,36 @@ function moved(r: Result<{ changed: boolean }>, groupId: number, domainId: numbe
   return r.ok ? ok({ groupId, domainId, changed: r.value.changed }) : r;
 }
 
-export function attachGroup(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+export function attachGroup(model: Model, caller: Caller, groupId: number, domainId: number): Result<Moved> {
   return recordAttempt(model, "attach-group", caller, { groupId, domainId }, attach(model, caller, groupId, domainId));
 }
 
-export function replaceDomain(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+export function replaceDomain(model: Model, caller: Caller, groupId: number, domainId: number): Result<Moved> {
   return recordAttempt(model, "replace-group", caller, { groupId, domainId }, replace(model, caller, groupId, domainId));
 }
 
-export function detachGroup(model: Topology, caller: Caller, groupId: number, domainId: number): Result<Moved> {
+export function detachGroup(model: Model, caller: Caller, groupId: number, domainId: number): Result<Moved> {
   return recordAttempt(model, "detach-group", caller, { groupId, domainId }, detach(model, caller, groupId, domainId));
 }
 
 /** iommu_attach_device: only for a device alone in its group. */
-function soleDeviceGroup(model: Topology, deviceId: number): Result<number> {
+function soleDeviceGroup(model: Model, deviceId: number): Result<number> {
   const device = lookup(model, "device", deviceId);
   if (!device.ok) return device;
   const n = model.devicesOf(device.value.groupId).length;
   if (n !== 1) {
-    return fail("EINVAL", "group-has-multiple-devices", `${device.value.name} shares group ${device.value.groupId} with ${n - 1} other device(s); attach the group`, { deviceId, groupId: device.value.groupId });
+    return fail("group-has-multiple-devices", `${device.value.name} shares group ${device.value.groupId} with ${n - 1} other device(s); attach the group`, { deviceId, groupId: device.value.groupId });
   }
   return ok(device.value.groupId);
 }
 
-export function attachDevice(model: Topology, caller: Caller, deviceId: number, domainId: number): Result<Moved> {
+export function attachDevice(model: Model, caller: Caller, deviceId: number, domainId: number): Result<Moved> {
   const group = soleDeviceGroup(model, deviceId);
   const result = group.ok ? attach(model, caller, group.value, domainId) : group;
   return recordAttempt(model, "attach-device", caller, { deviceId, domainId, groupId: model.get("device", deviceId)?.groupId }, result);
 }
 
-export function detachDevice(model: Topology, caller: Caller, deviceId: number, domainId: number): Result<Moved> {
+export function detachDevice(model: Model, caller: Caller, deviceId: number, domainId: number): Result<Moved> {
   const group = soleDeviceGroup(model, deviceId);
   const result = group.ok ? detach(model, caller, group.value, domainId) : group;
   return recordAttempt(model, "detach-device", caller, { deviceId, domainId, groupId: model.get("device", deviceId)?.groupId }, result);
@@ -116,16 +116,16 @@ export function detachDevice(model: Topology, caller: Caller, deviceId: number, 
  * (allocated on first claim). Claiming again as the same owner is a no-op, so
  * a client may retry a claim whose answer it lost.
  */
-export function claimOwnership(model: Topology, caller: Caller, groupId: number): Result<Moved> {
-  const result = atomically(model, (): Result<Moved> => {
-    if (caller.owner === null) return fail("EINVAL", "invalid-argument", "a claim needs an owner");
+export function claimOwnership(model: Model, caller: Caller, groupId: number): Result<Moved> {
+  const result = ((): Result<Moved> => {
+    if (caller.owner === null) return fail("invalid-argument", "a claim needs an owner");
     const found = lookup(model, "group", groupId);
     if (!found.ok) return found;
     const g = found.value;
     if (g.owner === caller.owner) return ok({ groupId, domainId: g.domainId, changed: false });
-    if (g.owner !== null) return fail("EPERM", "owned-by-other", `group ${g.name} is owned by ${g.owner}`, { groupId });
+    if (g.owner !== null) return fail("owned-by-other", `group ${g.name} is owned by ${g.owner}`, { groupId });
     if (g.domainId !== g.defaultDomainId) {
-      return fail("EBUSY", "group-not-default", `group ${g.name} is on domain ${g.domainId}, not its default domain`, { groupId, domainId: g.domainId });
+      return fail("group-not-default", `group ${g.name} is on domain ${g.domainId}, not its default domain`, { groupId, domainId: g.domainId });
     }
     let blockingDomainId = g.blockingDomainId;
     if (blockingDomainId === null) {
@@ -141,17 +141,17 @@ export function claimOwnership(model: Topology, caller: Caller, groupId: number)
     model.put("group", withOwner);
     const r = setGroupDomain(model, withOwner, model.get("domain", blockingDomainId)!);
     return moved(r, groupId, blockingDomainId);
-  });
+  })();
   return recordAttempt(model, "claim", caller, { groupId }, result, result.ok ? result.value.domainId : undefined);
 }
 
 /** iommu_group_release_dma_owner: only the owner may; back to the default domain. */
-export function releaseOwnership(model: Topology, caller: Caller, groupId: number): Result<Moved> {
+export function releaseOwnership(model: Model, caller: Caller, groupId: number): Result<Moved> {
   const result = ((): Result<Moved> => {
     const found = lookup(model, "group", groupId);
     if (!found.ok) return found;
     const g = found.value;
-    if (g.owner === null) return fail("EPERM", "not-owned", `group ${g.name} has no DMA owner`, { groupId });
+    if (g.owner === null) return fail("not-owned", `group ${g.name} has no DMA owner`, { groupId });
     const owner = checkOwner(g, caller);
     if (!owner.ok) return owner;
     const released: Group = { ...g, owner: null };

@@ -5,15 +5,15 @@
 // unit, attach it, and free it again if that attach fails.
 import { driverOf } from "../drivers/index.js";
 import { checkCreator } from "./access.js";
-import { atomically, isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
+import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
 import type { Domain, DomainConfig, Group } from "./entities.js";
 import { errnoCode } from "./errno.js";
 import { recordAttempt } from "./events.js";
 import { interned } from "./intern.js";
 import { lookup } from "./lookup.js";
-import type { Topology } from "./model.js";
-import { movableGroup } from "./ops.js";
+import type { Model } from "./model.js";
+import { movableGroup } from "./group-moves.js";
 import { fail, isSoft, ok, type ErrnoError, type Result } from "./result.js";
 
 export interface Attempt {
@@ -50,7 +50,7 @@ function attempt(domainId: number, allocated: boolean, error: ErrnoError | null)
 }
 
 /** The configuration iommufd asks for when it allocates for a device. */
-function autoDomainConfig(model: Topology, group: Group, containerId: number): DomainConfig {
+function autoDomainConfig(model: Model, group: Group, containerId: number): DomainConfig {
   const unit = model.get("unit", group.unitId)!;
   const container = model.get("container", containerId)!;
   return interned({
@@ -63,7 +63,7 @@ function autoDomainConfig(model: Topology, group: Group, containerId: number): D
 }
 
 /** Allocate the domain for the group's unit, finalised there as iommufd does. */
-function allocateAutoDomain(model: Topology, group: Group, containerId: number): Result<Domain> {
+function allocateAutoDomain(model: Model, group: Group, containerId: number): Result<Domain> {
   const unit = model.get("unit", group.unitId)!;
   const driver = driverOf(unit.driver);
   const config = autoDomainConfig(model, group, containerId);
@@ -84,7 +84,7 @@ function allocateAutoDomain(model: Topology, group: Group, containerId: number):
 }
 
 /** The container, if the caller may use it, and the group the caller may move through it. */
-function containerGroup(model: Topology, caller: Caller, containerId: number, groupId: number): Result<Group> {
+function containerGroup(model: Model, caller: Caller, containerId: number, groupId: number): Result<Group> {
   const container = lookup(model, "container", containerId);
   if (!container.ok) return container;
   const group = movableGroup(model, caller, groupId);
@@ -93,7 +93,7 @@ function containerGroup(model: Topology, caller: Caller, containerId: number, gr
   return usable.ok ? group : usable;
 }
 
-function search(model: Topology, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
+function search(model: Model, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
   const found = containerGroup(model, caller, containerId, groupId);
   if (!found.ok) return found;
   const group = found.value;
@@ -102,7 +102,7 @@ function search(model: Topology, caller: Caller, containerId: number, groupId: n
     return ok({ groupId, domainId: current.id, allocated: false, attempts: [] });
   }
   if (!isOnCoreDomain(group)) {
-    return fail("EBUSY", "group-attached", `group ${group.name} is attached to domain ${group.domainId}; detach it first`, { groupId, domainId: group.domainId });
+    return fail("group-attached", `group ${group.name} is attached to domain ${group.domainId}; detach it first`, { groupId, domainId: group.domainId });
   }
   const attempts: Attempt[] = [];
   for (const domain of model.domainsOf(containerId)) {
@@ -112,13 +112,13 @@ function search(model: Topology, caller: Caller, containerId: number, groupId: n
     if (r.ok) return ok({ groupId, domainId: domain.id, allocated: false, attempts });
     if (r.error.errno !== "EINVAL") return searchFailed(r.error, attempts);
   }
-  const allocated = atomically(model, () => {
+  const allocated = ((): Result<Domain> => {
     const domain = allocateAutoDomain(model, group, containerId);
     if (!domain.ok) return domain;
     const r = setGroupDomain(model, group, domain.value);
     attempts.push(attempt(domain.value.id, true, r.ok ? null : r.error));
     return r.ok ? ok(domain.value) : r;
-  });
+  })();
   if (!allocated.ok) return searchFailed(allocated.error, attempts);
   return ok({ groupId, domainId: allocated.value.id, allocated: true, attempts });
 }
@@ -128,20 +128,20 @@ function searchFailed(error: ErrnoError, attempts: Attempt[]): Result<SearchOutc
   return { ok: false, error: withAttempts };
 }
 
-export function containerAttach(model: Topology, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
+export function containerAttach(model: Model, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
   const result = search(model, caller, containerId, groupId);
   return recordAttempt(model, "container-attach", caller, { containerId, groupId }, result, result.ok ? result.value.domainId : undefined);
 }
 
 /** Detach through the container; an automatic domain left empty is freed. */
-export function containerDetach(model: Topology, caller: Caller, containerId: number, groupId: number): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> {
+export function containerDetach(model: Model, caller: Caller, containerId: number, groupId: number): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> {
   const result = ((): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> => {
     const found = containerGroup(model, caller, containerId, groupId);
     if (!found.ok) return found;
     const group = found.value;
     const current = model.get("domain", group.domainId)!;
     if (current.containerId !== containerId) {
-      return fail("EINVAL", "not-in-container", `group ${group.name} is not attached through container ${containerId}`, { groupId, containerId });
+      return fail("not-in-container", `group ${group.name} is not attached through container ${containerId}`, { groupId, containerId });
     }
     const r = returnToCoreDomain(model, group);
     if (!r.ok) return r;

@@ -3,9 +3,9 @@
 // allocate when none fits and free that domain again if its attach fails.
 import { describe, expect, it } from "vitest";
 import type { DriverName } from "../../src/core/entities.js";
-import { attachGroup } from "../../src/core/ops.js";
+import { attachGroup } from "../../src/core/group-moves.js";
 import type { ErrnoError } from "../../src/core/result.js";
-import { containerAttach, containerDetach, type Attempt, type SearchError } from "../../src/core/search.js";
+import { containerAttach, containerDetach, type Attempt, type SearchError } from "../../src/core/container-attach.js";
 import { ANON, build, errorOf, snapshot, unwrap, type Fixture } from "./fixtures.js";
 
 function attemptsOf(error: ErrnoError): readonly Attempt[] {
@@ -32,14 +32,14 @@ describe("containerAttach", () => {
     const b = fx.groupWith(unit.id).group;
     const ioas = fx.container();
     fx.commit();
-    const first = unwrap(containerAttach(fx.model, ANON, ioas.id, a.id));
+    const first = unwrap(fx.op(containerAttach, ANON, ioas.id, a.id));
     expect(first.allocated).toBe(true);
     expect(first.attempts).toEqual([okAttempt(first.domainId, true)]);
     expect(fx.domainNow(first.domainId)).toMatchObject({
       type: "paging", auto: true, containerId: ioas.id, driver: "mock", name: null,
       config: { addressWidth: unit.capabilities.addressWidth, pageSizes: unit.capabilities.pageSizes, enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
     });
-    const second = unwrap(containerAttach(fx.model, ANON, ioas.id, b.id));
+    const second = unwrap(fx.op(containerAttach, ANON, ioas.id, b.id));
     expect(second).toEqual({ groupId: b.id, domainId: first.domainId, allocated: false, attempts: [okAttempt(first.domainId, false)] });
     expect(fx.model.domainsOf(ioas.id).map((d) => d.id)).toEqual([first.domainId]);
     expect(fx.events()).toEqual([
@@ -53,7 +53,7 @@ describe("containerAttach", () => {
     const unit = fx.unit("mock");
     const group = fx.groupWith(unit.id).group;
     const ioas = fx.container({ enforceCacheCoherency: true, dirtyTracking: true });
-    const found = unwrap(containerAttach(fx.model, ANON, ioas.id, group.id));
+    const found = unwrap(fx.op(containerAttach, ANON, ioas.id, group.id));
     expect(fx.domainNow(found.domainId)?.config).toMatchObject({ enforceCacheCoherency: true, dirtyTracking: true });
   });
 
@@ -61,10 +61,10 @@ describe("containerAttach", () => {
     const fx = build();
     const [u1, u2, u3] = units(fx, "arm-smmu-v3", 3);
     const ioas = fx.container();
-    const d1 = unwrap(containerAttach(fx.model, ANON, ioas.id, u1!.group.id)).domainId;
-    const d2 = unwrap(containerAttach(fx.model, ANON, ioas.id, u2!.group.id)).domainId;
+    const d1 = unwrap(fx.op(containerAttach, ANON, ioas.id, u1!.group.id)).domainId;
+    const d2 = unwrap(fx.op(containerAttach, ANON, ioas.id, u2!.group.id)).domainId;
     fx.commit();
-    const r = unwrap(containerAttach(fx.model, ANON, ioas.id, u3!.group.id));
+    const r = unwrap(fx.op(containerAttach, ANON, ioas.id, u3!.group.id));
     expect(r.allocated).toBe(true);
     expect(r.attempts.map((a) => [a.domainId, a.allocated, a.errno, a.code, a.soft, a.reason])).toEqual([
       [d1, false, "EINVAL", -22, true, "different-instance"],
@@ -85,8 +85,8 @@ describe("containerAttach", () => {
     const mockUnit = fx.unit("mock");
     const vtd = fx.unit("intel-vtd");
     const ioas = fx.container();
-    const dMock = unwrap(containerAttach(fx.model, ANON, ioas.id, fx.groupWith(mockUnit.id).group.id)).domainId;
-    const r = unwrap(containerAttach(fx.model, ANON, ioas.id, fx.groupWith(vtd.id).group.id));
+    const dMock = unwrap(fx.op(containerAttach, ANON, ioas.id, fx.groupWith(mockUnit.id).group.id)).domainId;
+    const r = unwrap(fx.op(containerAttach, ANON, ioas.id, fx.groupWith(vtd.id).group.id));
     expect(r.attempts[0]).toMatchObject({ domainId: dMock, errno: "EINVAL", soft: true, reason: "different-driver" });
     expect(r.allocated).toBe(true);
   });
@@ -95,10 +95,10 @@ describe("containerAttach", () => {
     const fx = build();
     const unit = fx.unit("mock");
     const ioas = fx.container();
-    const d1 = unwrap(containerAttach(fx.model, ANON, ioas.id, fx.groupWith(unit.id).group.id)).domainId;
+    const d1 = unwrap(fx.op(containerAttach, ANON, ioas.id, fx.groupWith(unit.id).group.id)).domainId;
     const { group, devices } = fx.groupWith(unit.id);
     fx.fault({ deviceId: devices[0]!.id, errno: "EINVAL" });
-    const r = unwrap(containerAttach(fx.model, ANON, ioas.id, group.id));
+    const r = unwrap(fx.op(containerAttach, ANON, ioas.id, group.id));
     expect(r.attempts.map((a) => [a.domainId, a.errno, a.reason])).toEqual([[d1, "EINVAL", "injected-fault"], [r.domainId, null, null]]);
     expect(r.allocated).toBe(true);
   });
@@ -110,12 +110,12 @@ describe("containerAttach", () => {
     const fx = build();
     const [u1, u2] = units(fx, "arm-smmu-v3", 2);
     const ioas = fx.container();
-    const d1 = unwrap(containerAttach(fx.model, ANON, ioas.id, u1!.group.id)).domainId;
+    const d1 = unwrap(fx.op(containerAttach, ANON, ioas.id, u1!.group.id)).domainId;
     const { group, devices } = fx.groupWith(u2!.unit.id);
     const fault = fx.fault({ deviceId: devices[0]!.id, errno: errno === "ENOMEM" ? "ENOMEM" : "EIO" });
     fx.commit();
     const before = snapshot(fx.model, { withFaults: false });
-    const error = errorOf(containerAttach(fx.model, ANON, ioas.id, group.id));
+    const error = errorOf(fx.op(containerAttach, ANON, ioas.id, group.id));
     expect(error).toMatchObject({ errno, reason });
     expect(attemptsOf(error).map((a) => [a.domainId, a.allocated, a.errno, a.soft])).toEqual([[d1, false, errno, false]]);
     expect(snapshot(fx.model, { withFaults: false })).toBe(before);
@@ -131,20 +131,20 @@ describe("containerAttach", () => {
     const roomy = fx.unit("intel-vtd");
     const ioas = fx.container({ enforceCacheCoherency: true });
     // d1: allocated for the roomy unit; fits the full unit too but needs an ID.
-    const d1 = unwrap(containerAttach(fx.model, ANON, ioas.id, fx.groupWith(roomy.id).group.id)).domainId;
+    const d1 = unwrap(fx.op(containerAttach, ANON, ioas.id, fx.groupWith(roomy.id).group.id)).domainId;
     // Spend the full unit's only domain ID on a manual domain.
     const manual = fx.domain({ driver: "intel-vtd" });
-    unwrap(attachGroup(fx.model, ANON, fx.groupWith(full.id).group.id, manual.id));
+    unwrap(fx.op(attachGroup, ANON, fx.groupWith(full.id).group.id, manual.id));
     // A group on the no-snoop unit cannot use d1 and cannot get a coherent domain at all.
     const ns = fx.groupWith(nosnoop.id).group;
-    const nsError = errorOf(containerAttach(fx.model, ANON, ioas.id, ns.id));
+    const nsError = errorOf(fx.op(containerAttach, ANON, ioas.id, ns.id));
     expect(nsError).toMatchObject({ errno: "EINVAL", reason: "snoop-control" });
     expect(attemptsOf(nsError).map((a) => [a.domainId === d1, a.allocated, a.reason])).toEqual([[true, false, "snoop-control"], [false, true, "snoop-control"]]);
     expect(fx.model.domainsOf(ioas.id).map((d) => d.id)).toEqual([d1]);
 
     const g = fx.groupWith(full.id).group;
     const domains = fx.model.count("domain");
-    const error = errorOf(containerAttach(fx.model, ANON, ioas.id, g.id));
+    const error = errorOf(fx.op(containerAttach, ANON, ioas.id, g.id));
     expect(error).toMatchObject({ errno: "ENOSPC", reason: "domain-ids-exhausted" });
     expect(attemptsOf(error)).toEqual([expect.objectContaining({ domainId: d1, allocated: false, errno: "ENOSPC", code: -28, soft: false })]);
     expect(fx.model.count("domain")).toBe(domains);
@@ -158,7 +158,7 @@ describe("containerAttach", () => {
     const ioas = fx.container();
     const manual = fx.domain({ driver: "mock", containerId: ioas.id });
     expect(manual.auto).toBe(false);
-    const r = unwrap(containerAttach(fx.model, ANON, ioas.id, group.id));
+    const r = unwrap(fx.op(containerAttach, ANON, ioas.id, group.id));
     expect(r.allocated).toBe(true);
     expect(r.domainId).not.toBe(manual.id);
     expect(r.attempts.map((a) => a.domainId)).toEqual([r.domainId]);
@@ -170,8 +170,8 @@ describe("containerAttach", () => {
     const unit = fx.unit("mock");
     const c1 = fx.container();
     const c2 = fx.container();
-    const d1 = unwrap(containerAttach(fx.model, ANON, c1.id, fx.groupWith(unit.id).group.id)).domainId;
-    const r = unwrap(containerAttach(fx.model, ANON, c2.id, fx.groupWith(unit.id).group.id));
+    const d1 = unwrap(fx.op(containerAttach, ANON, c1.id, fx.groupWith(unit.id).group.id)).domainId;
+    const r = unwrap(fx.op(containerAttach, ANON, c2.id, fx.groupWith(unit.id).group.id));
     expect(r.allocated).toBe(true);
     expect(r.domainId).not.toBe(d1);
     expect(r.attempts).toHaveLength(1);
@@ -185,12 +185,12 @@ describe("containerAttach", () => {
     const ioas = fx.container();
     fx.commit();
     const before = snapshot(fx.model);
-    const error = errorOf(containerAttach(fx.model, ANON, ioas.id, group.id));
+    const error = errorOf(fx.op(containerAttach, ANON, ioas.id, group.id));
     expect(error).toMatchObject({ errno: "ENOSPC", reason: "context-banks-exhausted" });
     expect(attemptsOf(error)).toEqual([]);
     expect(snapshot(fx.model)).toBe(before);
     expect(fx.model.domainsOf(ioas.id)).toEqual([]);
-    const drained = fx.model.drain();
+    const drained = fx.model.takeChanges();
     for (const row of drained.rows.domain.values()) expect(row.after).toBeNull(); // nothing new persisted
     expect(drained.events).toEqual([expect.objectContaining({ op: "container-attach", errno: "ENOSPC", code: -28, reason: "context-banks-exhausted" })]);
   });
@@ -201,7 +201,7 @@ describe("containerAttach", () => {
     const group = fx.groupWith(unit.id).group;
     const ioas = fx.container({ dirtyTracking: true });
     const before = snapshot(fx.model);
-    expect(errorOf(containerAttach(fx.model, ANON, ioas.id, group.id))).toMatchObject({ errno: "EOPNOTSUPP", reason: "unsupported" });
+    expect(errorOf(fx.op(containerAttach, ANON, ioas.id, group.id))).toMatchObject({ errno: "EOPNOTSUPP", reason: "unsupported" });
     expect(snapshot(fx.model)).toBe(before);
   });
 
@@ -209,11 +209,11 @@ describe("containerAttach", () => {
     const fx = build();
     const unit = fx.unit("mock");
     const ioas = fx.container({ dirtyTracking: true });
-    const d1 = unwrap(containerAttach(fx.model, ANON, ioas.id, fx.groupWith(unit.id).group.id)).domainId;
+    const d1 = unwrap(fx.op(containerAttach, ANON, ioas.id, fx.groupWith(unit.id).group.id)).domainId;
     const { group, devices } = fx.groupWith(unit.id, [{ noDirty: true }]);
     fx.commit();
     const before = snapshot(fx.model);
-    const error = errorOf(containerAttach(fx.model, ANON, ioas.id, group.id));
+    const error = errorOf(fx.op(containerAttach, ANON, ioas.id, group.id));
     expect(error).toMatchObject({ errno: "EINVAL", reason: "dirty-tracking", ids: { deviceId: devices[0]!.id } });
     const attempts = attemptsOf(error);
     expect(attempts.map((a) => [a.allocated, a.reason, a.soft])).toEqual([[false, "dirty-tracking", true], [true, "dirty-tracking", true]]);
@@ -228,13 +228,13 @@ describe("containerAttach", () => {
     const unit = fx.unit("mock");
     const group = fx.groupWith(unit.id).group;
     const ioas = fx.container();
-    const first = unwrap(containerAttach(fx.model, ANON, ioas.id, group.id));
+    const first = unwrap(fx.op(containerAttach, ANON, ioas.id, group.id));
     fx.commit();
-    expect(containerAttach(fx.model, ANON, ioas.id, group.id)).toEqual({
+    expect(fx.op(containerAttach, ANON, ioas.id, group.id)).toEqual({
       ok: true, value: { groupId: group.id, domainId: first.domainId, allocated: false, attempts: [] },
     });
     expect(fx.model.domainsOf(ioas.id)).toHaveLength(1);
-    expect(fx.model.drain().rows.domain.size).toBe(0);
+    expect(fx.model.takeChanges().rows.domain.size).toBe(0);
   });
 
   it("a group attached elsewhere → EBUSY group-attached", () => {
@@ -242,18 +242,18 @@ describe("containerAttach", () => {
     const unit = fx.unit("mock");
     const group = fx.groupWith(unit.id).group;
     const manual = fx.domain({ driver: "mock" });
-    unwrap(attachGroup(fx.model, ANON, group.id, manual.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, manual.id));
     const ioas = fx.container();
     const c2 = fx.container();
     fx.commit();
-    const error = errorOf(containerAttach(fx.model, ANON, ioas.id, group.id));
+    const error = errorOf(fx.op(containerAttach, ANON, ioas.id, group.id));
     expect(error).toMatchObject({ errno: "EBUSY", reason: "group-attached", ids: { groupId: group.id, domainId: manual.id } });
     expect(fx.model.domainsOf(ioas.id)).toEqual([]);
     // Attached through another container: also EBUSY.
-    unwrap(attachGroup(fx.model, ANON, group.id, manual.id));
+    unwrap(fx.op(attachGroup, ANON, group.id, manual.id));
     const other = fx.groupWith(unit.id).group;
-    unwrap(containerAttach(fx.model, ANON, c2.id, other.id));
-    expect(errorOf(containerAttach(fx.model, ANON, ioas.id, other.id))).toMatchObject({ errno: "EBUSY", reason: "group-attached" });
+    unwrap(fx.op(containerAttach, ANON, c2.id, other.id));
+    expect(errorOf(fx.op(containerAttach, ANON, ioas.id, other.id))).toMatchObject({ errno: "EBUSY", reason: "group-attached" });
   });
 
   it.each([
@@ -265,7 +265,7 @@ describe("containerAttach", () => {
     const group = fx.groupWith(unit.id).group;
     const ioas = fx.container();
     fx.commit();
-    const r = what === "container" ? containerAttach(fx.model, ANON, 99, group.id) : containerAttach(fx.model, ANON, ioas.id, 99);
+    const r = what === "container" ? fx.op(containerAttach, ANON, 99, group.id) : fx.op(containerAttach, ANON, ioas.id, 99);
     expect(errorOf(r)).toMatchObject({ errno: "ENOENT", reason });
     expect(fx.events()).toEqual([]); // no such subject: answered, not logged
   });
@@ -276,7 +276,7 @@ describe("containerAttach", () => {
     const ioas = fx.container();
     const domainIds: number[] = [];
     for (const [i, { unit, group }] of all.entries()) {
-      const r = unwrap(containerAttach(fx.model, ANON, ioas.id, group.id));
+      const r = unwrap(fx.op(containerAttach, ANON, ioas.id, group.id));
       expect(r.allocated).toBe(true);
       expect(r.attempts).toHaveLength(i + 1);
       expect(r.attempts.slice(0, i).every((a) => a.soft && a.reason === "different-instance")).toBe(true);
@@ -286,7 +286,7 @@ describe("containerAttach", () => {
     const last = all[16]!;
     const second = fx.groupWith(last.unit.id).group;
     fx.commit();
-    const r = unwrap(containerAttach(fx.model, ANON, ioas.id, second.id));
+    const r = unwrap(fx.op(containerAttach, ANON, ioas.id, second.id));
     expect(r.allocated).toBe(false);
     expect(r.domainId).toBe(domainIds[16]);
     expect(r.attempts).toHaveLength(17);
@@ -298,7 +298,7 @@ describe("containerAttach", () => {
     expect(fx.model.domainsOf(ioas.id)).toHaveLength(17);
     expect([...fx.model.groupsAttachedTo(domainIds[16]!)].sort((a, b) => a - b)).toEqual([last.group.id, second.id]);
     // The 16 soft probes changed nothing.
-    const drained = fx.model.drain();
+    const drained = fx.model.takeChanges();
     expect([...drained.rows.domain.keys()]).toEqual([]);
     expect([...drained.rows.group.keys()]).toEqual([second.id]);
   });
@@ -311,15 +311,15 @@ describe("containerDetach", () => {
     const a = fx.groupWith(unit.id).group;
     const b = fx.groupWith(unit.id).group;
     const ioas = fx.container();
-    const d = unwrap(containerAttach(fx.model, ANON, ioas.id, a.id)).domainId;
-    unwrap(containerAttach(fx.model, ANON, ioas.id, b.id));
+    const d = unwrap(fx.op(containerAttach, ANON, ioas.id, a.id)).domainId;
+    unwrap(fx.op(containerAttach, ANON, ioas.id, b.id));
     fx.commit();
-    expect(containerDetach(fx.model, ANON, ioas.id, a.id)).toEqual({ ok: true, value: { groupId: a.id, domainId: a.defaultDomainId, freedDomainId: null } });
+    expect(fx.op(containerDetach, ANON, ioas.id, a.id)).toEqual({ ok: true, value: { groupId: a.id, domainId: a.defaultDomainId, freedDomainId: null } });
     expect(fx.domainNow(d)).toBeDefined();
-    expect(containerDetach(fx.model, ANON, ioas.id, b.id)).toEqual({ ok: true, value: { groupId: b.id, domainId: b.defaultDomainId, freedDomainId: d } });
+    expect(fx.op(containerDetach, ANON, ioas.id, b.id)).toEqual({ ok: true, value: { groupId: b.id, domainId: b.defaultDomainId, freedDomainId: d } });
     expect(fx.domainNow(d)).toBeUndefined();
     expect(fx.model.domainsOf(ioas.id)).toEqual([]);
-    const drained = fx.model.drain();
+    const drained = fx.model.takeChanges();
     expect(drained.rows.domain.get(d)?.after).toBeNull();
     expect(drained.events.map((e) => [e.op, e.groupId, e.domainId, e.code])).toEqual([
       ["container-detach", a.id, a.defaultDomainId, 0],
@@ -333,8 +333,8 @@ describe("containerDetach", () => {
     const group = fx.groupWith(unit.id).group;
     const ioas = fx.container();
     const manual = fx.domain({ driver: "mock", containerId: ioas.id });
-    unwrap(attachGroup(fx.model, ANON, group.id, manual.id));
-    expect(unwrap(containerDetach(fx.model, ANON, ioas.id, group.id)).freedDomainId).toBeNull();
+    unwrap(fx.op(attachGroup, ANON, group.id, manual.id));
+    expect(unwrap(fx.op(containerDetach, ANON, ioas.id, group.id)).freedDomainId).toBeNull();
     expect(fx.domainNow(manual.id)).toBeDefined();
   });
 
@@ -345,10 +345,10 @@ describe("containerDetach", () => {
     const ioas = fx.container();
     const c2 = fx.container();
     fx.commit();
-    const error = errorOf(containerDetach(fx.model, ANON, ioas.id, group.id));
+    const error = errorOf(fx.op(containerDetach, ANON, ioas.id, group.id));
     expect(error).toMatchObject({ errno: "EINVAL", reason: "not-in-container", ids: { groupId: group.id, containerId: ioas.id } });
-    unwrap(containerAttach(fx.model, ANON, c2.id, group.id));
-    expect(errorOf(containerDetach(fx.model, ANON, ioas.id, group.id))).toMatchObject({ errno: "EINVAL", reason: "not-in-container" });
+    unwrap(fx.op(containerAttach, ANON, c2.id, group.id));
+    expect(errorOf(fx.op(containerDetach, ANON, ioas.id, group.id))).toMatchObject({ errno: "EINVAL", reason: "not-in-container" });
     expect(fx.events().map((e) => [e.op, e.code])).toEqual([["container-detach", -22], ["container-attach", 0], ["container-detach", -22]]);
   });
 
@@ -358,8 +358,8 @@ describe("containerDetach", () => {
     const group = fx.groupWith(unit.id).group;
     const ioas = fx.container();
     fx.commit();
-    expect(errorOf(containerDetach(fx.model, ANON, 77, group.id))).toMatchObject({ errno: "ENOENT", reason: "no-such-container" });
-    expect(errorOf(containerDetach(fx.model, ANON, ioas.id, 77))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
+    expect(errorOf(fx.op(containerDetach, ANON, 77, group.id))).toMatchObject({ errno: "ENOENT", reason: "no-such-container" });
+    expect(errorOf(fx.op(containerDetach, ANON, ioas.id, 77))).toMatchObject({ errno: "ENOENT", reason: "no-such-group" });
     expect(fx.events()).toEqual([]); // no such subject: answered, not logged
   });
 });

@@ -1,0 +1,38 @@
+// Every operation is all or nothing, by construction: this is the one place
+// that runs an operation against the model. A savepoint is taken before it;
+// when its result is a failure, or it (or whatever presents its result)
+// throws, the model goes back to the savepoint. What a refusal must still
+// leave behind is kept through one named path only: a consumed injected
+// fault (Model.putSurvivingRollback, as a real driver's failure happened
+// whatever the caller does next) and the attempt's event (Model.record), the
+// latter dropped as well when the operation threw, since a crash decides
+// nothing.
+import type { Model } from "./model.js";
+import type { Result } from "./result.js";
+
+export type Operation<T> = (model: Model) => Result<T>;
+
+export interface Performed<T, A> {
+  readonly result: Result<T>;
+  /** What `present` made of the result (undefined without one). */
+  readonly presented: A | undefined;
+}
+
+/**
+ * Runs `op` all or nothing; `present` turns its result into what must be
+ * stored with its changes (an idempotent answer) and runs inside the same
+ * scope, so a presenter that throws undoes the operation too.
+ */
+export function perform<T, A = never>(model: Model, op: Operation<T>, present?: (result: Result<T>) => A): Performed<T, A> {
+  const savepoint = model.savepoint();
+  const eventMark = model.eventCount();
+  try {
+    const result = op(model);
+    if (!result.ok) model.rollbackTo(savepoint);
+    return { result, presented: present?.(result) };
+  } catch (error) {
+    model.rollbackTo(savepoint);
+    model.forgetEventsAfter(eventMark);
+    throw error;
+  }
+}

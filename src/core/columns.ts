@@ -1,26 +1,19 @@
 // Row storage for the model's tables, by id (dense positive integers, never
-// reused). The few-row kinds keep one immutable object per row; the three
-// kinds that grow with the machine (groups, devices, domains) are stored
-// column-wise and a record is rebuilt on every read.
+// reused). The few-row kinds keep one immutable object per row; the kinds
+// that grow with the machine (groups, devices, domains: declared with
+// "columns" storage) are stored column-wise, laid out from their declared
+// fields, and a record is rebuilt on every read.
 //
-// Why columns: Node runs V8 without pointer compression, so a Group object is
-// 24 bytes of header plus 8 per field (80 bytes) and its array slot 8 more; as
-// columns it is 4 Int32 cells, a name reference, a presence byte and, once any
-// group has an owner, an owner reference (25-33 bytes, the typed cells outside
-// the V8 heap). Measured loading 50,000 groups + 50,000 devices + 50,004
-// domains (heapUsed after GC once loaded, 3 runs each): 44.0 -> 31.3 MB, and
-// heapTotal 61 -> 40 MB; the typed columns add 2.2 MB of ArrayBuffer memory
-// outside the heap (doubling leaves up to half of it spare). A read now builds
-// an object: 100,000 get("group") take ~3.5 ms instead of ~0.4 ms.
+// Why columns: Node runs V8 without pointer compression, so a record object
+// costs 24 bytes of header plus 8 per field and its array slot 8 more; as
+// columns a reference is a 4-byte Int32 cell outside the V8 heap, a boolean or
+// an enum one byte, and a mostly-null string nothing past its last value.
+// The price is a read that builds an object.
 //
-// Reads return a fresh object each call, with the fields in the entity
-// interface's order and the same interned flags / config references that were
-// stored: records are values, nothing compares whole records by identity
-// across two reads.
-import {
-  DOMAIN_TYPES, DRIVER_NAMES,
-  type Device, type DeviceFlags, type Domain, type DomainConfig, type DomainType, type DriverName, type Group,
-} from "./entities.js";
+// Reads return a fresh object each call, with the fields in declared order
+// and the same interned shared-object references that were stored: records
+// are values, nothing compares whole records by identity across two reads.
+import type { FieldSpec } from "./declare.js";
 
 /** A table: the row stored under each id. */
 export interface Rows<T> {
@@ -28,6 +21,8 @@ export interface Rows<T> {
   readonly end: number;
   has(id: number): boolean;
   get(id: number): T | undefined;
+  /** One field of a row without building the record (undefined: no such row). */
+  field<F extends keyof T>(id: number, name: F): T[F] | undefined;
   /** Stores `row` under `id` (its own id). */
   set(id: number, row: T): void;
   delete(id: number): void;
@@ -57,6 +52,9 @@ export class ObjectRows<T> implements Rows<T> {
   get(id: number): T | undefined {
     return this.rows[id];
   }
+  field<F extends keyof T>(id: number, name: F): T[F] | undefined {
+    return this.rows[id]?.[name];
+  }
   set(id: number, row: T): void {
     this.rows[id] = row;
   }
@@ -65,46 +63,79 @@ export class ObjectRows<T> implements Rows<T> {
   }
 }
 
-/** The null of an id column (ids are positive; 0 is left valid all the same). */
+/** The null of an int32 cell (ids are positive; 0 is left valid all the same). */
 const NONE = -1;
-const toCell = (id: number | null): number => id ?? NONE;
-const fromCell = (cell: number): number | null => (cell === NONE ? null : cell);
 
-function growInt32(col: Int32Array, capacity: number): Int32Array<ArrayBuffer> {
-  const next = new Int32Array(capacity);
-  next.set(col);
-  return next;
+/** One field of every row, indexed by id. */
+interface Column {
+  get(id: number): unknown;
+  set(id: number, value: unknown): void;
+  /** Drops what the row referenced (strings, shared objects). */
+  clear(id: number): void;
+  /** Makes room for ids below `capacity`, keeping the values. */
+  grow(capacity: number): void;
 }
 
-function growUint8(col: Uint8Array, capacity: number): Uint8Array<ArrayBuffer> {
-  const next = new Uint8Array(capacity);
-  next.set(col);
-  return next;
+class Int32Column implements Column {
+  private cells = new Int32Array(0);
+  constructor(private readonly nullable: boolean) {}
+  get(id: number): number | null {
+    const cell = this.cells[id]!;
+    return this.nullable && cell === NONE ? null : cell;
+  }
+  set(id: number, value: unknown): void {
+    this.cells[id] = value === null ? NONE : (value as number);
+  }
+  clear(): void {}
+  grow(capacity: number): void {
+    const next = new Int32Array(capacity);
+    next.set(this.cells);
+    this.cells = next;
+  }
+}
+
+class BoolColumn implements Column {
+  private cells = new Uint8Array(0);
+  get(id: number): boolean {
+    return this.cells[id] === 1;
+  }
+  set(id: number, value: unknown): void {
+    this.cells[id] = value ? 1 : 0;
+  }
+  clear(): void {}
+  grow(capacity: number): void {
+    const next = new Uint8Array(capacity);
+    next.set(this.cells);
+    this.cells = next;
+  }
 }
 
 /**
- * A column of values that are mostly null (a group's owner, most domains'
- * names): a null past the array's end does not lengthen it, so a table
- * without any costs no slots at all.
+ * Text from a small set, as a byte: codes index the declared values first. A
+ * value outside them (storage holds any text) is given the next code, so it
+ * reads back unchanged.
  */
-function setSparse<T>(col: (T | undefined)[], id: number, value: T | null): void {
-  if (value !== null) col[id] = value;
-  else if (id < col.length) col[id] = undefined;
-}
-
-/**
- * A string enum as a byte: codes index the entity module's constant list
- * (DOMAIN_TYPES, DRIVER_NAMES). A value outside it (storage holds any text) is
- * given the next code, so it reads back unchanged as before.
- */
-class Codes<T extends string> {
-  private readonly values: T[];
+class EnumColumn implements Column {
+  private cells = new Uint8Array(0);
+  private readonly values: string[];
   private readonly codes = new Map<string, number>();
-  constructor(known: readonly T[]) {
+  constructor(known: readonly string[]) {
     this.values = [...known];
     this.values.forEach((v, i) => this.codes.set(v, i));
   }
-  code(value: T): number {
+  get(id: number): string {
+    return this.values[this.cells[id]!]!;
+  }
+  set(id: number, value: unknown): void {
+    this.cells[id] = this.code(value as string);
+  }
+  clear(): void {}
+  grow(capacity: number): void {
+    const next = new Uint8Array(capacity);
+    next.set(this.cells);
+    this.cells = next;
+  }
+  private code(value: string): number {
     let code = this.codes.get(value);
     if (code === undefined) {
       code = this.values.length;
@@ -114,25 +145,86 @@ class Codes<T extends string> {
     }
     return code;
   }
-  value(code: number): T {
-    return this.values[code]!;
-  }
 }
 
 /**
- * Columns indexed by id, grown by doubling as ids grow, and a presence byte per
- * id. Subclasses hold the columns of one kind.
+ * A slot per row for strings and shared objects. A null past the array's end
+ * does not lengthen it, so a mostly-null column (a group's owner, most
+ * domains' names) costs slots only up to its last non-null value.
  */
-abstract class ColumnRows<T> implements Rows<T> {
+class SlotColumn implements Column {
+  private readonly slots: unknown[] = [];
+  get(id: number): unknown {
+    return this.slots[id] ?? null;
+  }
+  set(id: number, value: unknown): void {
+    if (value !== null) this.slots[id] = value;
+    else if (id < this.slots.length) this.slots[id] = undefined;
+  }
+  clear(id: number): void {
+    if (id < this.slots.length) this.slots[id] = undefined;
+  }
+  grow(): void {}
+}
+
+function column(f: FieldSpec): Column {
+  switch (f.storage) {
+    case "int32": return new Int32Column(f.nullable);
+    case "bool": return new BoolColumn();
+    case "enum": return new EnumColumn(f.values);
+    case "text":
+    case "shared": return new SlotColumn();
+  }
+}
+
+type Reader = (id: number) => unknown;
+type Writer = (id: number, row: unknown) => void;
+
+/**
+ * The record reader and writer of one field list, compiled once per table
+ * the way fast-json-stringify compiles a serializer from a schema: an object
+ * literal with fixed keys, and one call site per column, is what V8 runs
+ * fastest; a loop of keyed stores over the field names builds the same
+ * record several times slower. Names enter the code only as JSON string
+ * literals, and columns by index.
+ */
+function compile(names: readonly string[], columns: readonly Column[]): { read: Reader; write: Writer } {
+  const key = (name: string) => JSON.stringify(name);
+  const read = `return (id) => ({ id, ${names.map((n, i) => `${key(n)}: c[${i}].get(id)`).join(", ")} });`;
+  const write = `return (id, row) => { ${names.map((n, i) => `c[${i}].set(id, row[${key(n)}]);`).join(" ")} };`;
+  return { read: new Function("c", read)(columns) as Reader, write: new Function("c", write)(columns) as Writer };
+}
+
+/**
+ * Rows stored column-wise, one column per declared field but the id, grown
+ * by doubling as ids grow, with a presence byte per id.
+ */
+export class ColumnRows<T extends { id: number }> implements Rows<T> {
   end = 0;
   private capacity = 0;
   private live = new Uint8Array(0);
+  private readonly columns: readonly Column[];
+  private readonly byName = new Map<string, Column>();
+  private readonly read: Reader;
+  private readonly write: Writer;
+
+  /** `fields`: the entity's, in declared order, id first. */
+  constructor(fields: readonly FieldSpec[]) {
+    const stored = fields.slice(1);
+    this.columns = stored.map(column);
+    stored.forEach((f, i) => this.byName.set(f.name, this.columns[i]!));
+    ({ read: this.read, write: this.write } = compile(stored.map((f) => f.name), this.columns));
+  }
 
   has(id: number): boolean {
     return this.live[id] === 1;
   }
   get(id: number): T | undefined {
-    return this.live[id] === 1 ? this.read(id) : undefined;
+    return this.live[id] === 1 ? (this.read(id) as T) : undefined;
+  }
+  field<F extends keyof T>(id: number, name: F): T[F] | undefined {
+    if (this.live[id] !== 1) return undefined;
+    return (name === "id" ? id : this.byName.get(name as string)!.get(id)) as T[F];
   }
   set(id: number, row: T): void {
     if ((id >>> 0) !== id || id >= this.capacity) this.grow(id);
@@ -143,7 +235,7 @@ abstract class ColumnRows<T> implements Rows<T> {
   delete(id: number): void {
     if (this.live[id] !== 1) return;
     this.live[id] = 0;
-    this.clear(id);
+    for (const c of this.columns) c.clear(id);
     while (this.end > 0 && this.live[this.end - 1] !== 1) this.end--;
   }
 
@@ -151,143 +243,10 @@ abstract class ColumnRows<T> implements Rows<T> {
     if ((id >>> 0) !== id || id >= 2 ** 31) throw new RangeError(`row id ${id} out of range`);
     let capacity = Math.max(this.capacity, 1024);
     while (capacity <= id) capacity *= 2;
-    this.live = growUint8(this.live, capacity);
-    this.resize(capacity);
+    const live = new Uint8Array(capacity);
+    live.set(this.live);
+    this.live = live;
+    for (const c of this.columns) c.grow(capacity);
     this.capacity = capacity;
-  }
-
-  protected abstract read(id: number): T;
-  protected abstract write(id: number, row: T): void;
-  /** Drops what the row referenced (strings, shared objects). */
-  protected abstract clear(id: number): void;
-  /** Replaces each typed column with one of `capacity` cells holding the same values. */
-  protected abstract resize(capacity: number): void;
-}
-
-export class GroupColumns extends ColumnRows<Group> {
-  private readonly name: (string | undefined)[] = [];
-  private unitId = new Int32Array(0);
-  private domainId = new Int32Array(0);
-  private defaultDomainId = new Int32Array(0);
-  private blockingDomainId = new Int32Array(0);
-  private readonly owner: (string | undefined)[] = [];
-
-  protected read(id: number): Group {
-    return {
-      id,
-      name: this.name[id]!,
-      unitId: this.unitId[id]!,
-      domainId: this.domainId[id]!,
-      defaultDomainId: this.defaultDomainId[id]!,
-      blockingDomainId: fromCell(this.blockingDomainId[id]!),
-      owner: this.owner[id] ?? null,
-    };
-  }
-  protected write(id: number, g: Group): void {
-    this.name[id] = g.name;
-    this.unitId[id] = g.unitId;
-    this.domainId[id] = g.domainId;
-    this.defaultDomainId[id] = g.defaultDomainId;
-    this.blockingDomainId[id] = toCell(g.blockingDomainId);
-    setSparse(this.owner, id, g.owner);
-  }
-  protected clear(id: number): void {
-    this.name[id] = undefined;
-    setSparse(this.owner, id, null);
-  }
-  protected resize(capacity: number): void {
-    this.unitId = growInt32(this.unitId, capacity);
-    this.domainId = growInt32(this.domainId, capacity);
-    this.defaultDomainId = growInt32(this.defaultDomainId, capacity);
-    this.blockingDomainId = growInt32(this.blockingDomainId, capacity);
-  }
-}
-
-export class DeviceColumns extends ColumnRows<Device> {
-  private readonly name: (string | undefined)[] = [];
-  private groupId = new Int32Array(0);
-  /** Interned: nearly every device shares one object. */
-  private readonly flags: (DeviceFlags | undefined)[] = [];
-  private faulty = new Uint8Array(0);
-
-  protected read(id: number): Device {
-    return {
-      id,
-      name: this.name[id]!,
-      groupId: this.groupId[id]!,
-      flags: this.flags[id]!,
-      faulty: this.faulty[id] === 1,
-    };
-  }
-  protected write(id: number, d: Device): void {
-    this.name[id] = d.name;
-    this.groupId[id] = d.groupId;
-    this.flags[id] = d.flags;
-    this.faulty[id] = d.faulty ? 1 : 0;
-  }
-  protected clear(id: number): void {
-    this.name[id] = undefined;
-    this.flags[id] = undefined;
-  }
-  protected resize(capacity: number): void {
-    this.groupId = growInt32(this.groupId, capacity);
-    this.faulty = growUint8(this.faulty, capacity);
-  }
-}
-
-export class DomainColumns extends ColumnRows<Domain> {
-  private readonly types = new Codes<DomainType>(DOMAIN_TYPES);
-  private readonly drivers = new Codes<DriverName>(DRIVER_NAMES);
-  /** Mostly null: a group's default domain is unnamed. */
-  private readonly name: (string | undefined)[] = [];
-  private type = new Uint8Array(0);
-  private driver = new Uint8Array(0);
-  private unitId = new Int32Array(0);
-  /** Interned: the domains of one unit share one object. */
-  private readonly config: (DomainConfig | undefined)[] = [];
-  private auto = new Uint8Array(0);
-  private containerId = new Int32Array(0);
-  /** Mostly null: only domains a client created (or its containers allocated) have one. */
-  private readonly owner: (string | undefined)[] = [];
-
-  /** The domain's type without building the record (undefined: no such domain). */
-  typeOf(id: number): DomainType | undefined {
-    return this.has(id) ? this.types.value(this.type[id]!) : undefined;
-  }
-
-  protected read(id: number): Domain {
-    return {
-      id,
-      name: this.name[id] ?? null,
-      type: this.types.value(this.type[id]!),
-      driver: this.drivers.value(this.driver[id]!),
-      unitId: fromCell(this.unitId[id]!),
-      config: this.config[id]!,
-      auto: this.auto[id] === 1,
-      containerId: fromCell(this.containerId[id]!),
-      owner: this.owner[id] ?? null,
-    };
-  }
-  protected write(id: number, d: Domain): void {
-    setSparse(this.name, id, d.name);
-    this.type[id] = this.types.code(d.type);
-    this.driver[id] = this.drivers.code(d.driver);
-    this.unitId[id] = toCell(d.unitId);
-    this.config[id] = d.config;
-    this.auto[id] = d.auto ? 1 : 0;
-    this.containerId[id] = toCell(d.containerId);
-    setSparse(this.owner, id, d.owner);
-  }
-  protected clear(id: number): void {
-    setSparse(this.name, id, null);
-    setSparse(this.owner, id, null);
-    this.config[id] = undefined;
-  }
-  protected resize(capacity: number): void {
-    this.type = growUint8(this.type, capacity);
-    this.driver = growUint8(this.driver, capacity);
-    this.unitId = growInt32(this.unitId, capacity);
-    this.auto = growUint8(this.auto, capacity);
-    this.containerId = growInt32(this.containerId, capacity);
   }
 }

@@ -7,7 +7,7 @@ import { driverOf } from "../drivers/index.js";
 import { checkCreator } from "./access.js";
 import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
-import type { Domain, DomainConfig, Group } from "./entities.js";
+import { Domain, type DomainConfig, type Group } from "./entities.js";
 import { errnoCode } from "./errno.js";
 import { recordAttempt } from "./events.js";
 import { interned } from "./intern.js";
@@ -69,12 +69,12 @@ function allocateAutoDomain(model: Model, group: Group, containerId: number): Re
   const config = autoDomainConfig(model, group, containerId);
   const allowed = driver.checkAlloc(config, unit);
   if (!allowed.ok) return allowed;
-  const domain: Domain = {
-    id: model.allocateId("domain"), name: null, type: "paging", driver: unit.driver,
+  const domain = Domain.make({
+    id: model.allocateId("domain"), type: "paging", driver: unit.driver,
     unitId: unit.id, config, auto: true, containerId,
     // The container's creator owns what it allocates: another client cannot attach to it directly.
     owner: model.get("container", containerId)!.owner,
-  };
+  });
   if (driver.bindsToInstance) {
     const finalised = driver.finalise(domain, unit, model);
     if (!finalised.ok) return finalised;

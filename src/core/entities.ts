@@ -1,5 +1,10 @@
-// The simulated objects. Records are immutable: the model replaces a record to
-// change it, which is what lets it keep indexes and an undo log exact.
+// The simulated objects, each declared once (see declare.ts for the field
+// kinds): the record type, the in-memory layout, the database row mapping and
+// the HTTP representation all come from these declarations. Records are
+// immutable: the model replaces a record to change it, which is what lets it
+// keep indexes and an undo log exact.
+import { Type, type Static } from "@sinclair/typebox";
+import { bool, entity, enumText, id, int, ref, shared, text, type Immutable, type RecordOf } from "./declare.js";
 
 export const DRIVER_NAMES = [
   "intel-vtd", "arm-smmu-v3", "arm-smmu", "amd-iommu", "apple-dart", "virtio-iommu", "mock",
@@ -9,104 +14,143 @@ export type DriverName = (typeof DRIVER_NAMES)[number];
 export const DOMAIN_TYPES = ["paging", "identity", "blocked", "dma"] as const;
 export type DomainType = (typeof DOMAIN_TYPES)[number];
 
-export interface UnitCapabilities {
+const PageSize = Type.Integer({ minimum: 512, maximum: 2 ** 40, multipleOf: 512 });
+const AddressWidth = Type.Integer({ minimum: 32, maximum: 64 });
+const PageSizes = Type.Array(PageSize, { minItems: 1, maxItems: 16, uniqueItems: true });
+
+// ---- value objects rows share ----------------------------------------------------
+
+export const UnitCapabilities = Type.Object({
   /** Input address bits the unit translates (VT-d MGAW, SMMU IAS). */
-  readonly addressWidth: number;
+  addressWidth: AddressWidth,
   /** Supported page sizes in bytes (the unit's pgsize_bitmap). */
-  readonly pageSizes: readonly number[];
+  pageSizes: PageSizes,
   /** Can enforce cache coherency (VT-d snoop control, SMMU coherent walks). */
-  readonly snoopControl: boolean;
-  readonly dirtyTracking: boolean;
-  readonly nesting: boolean;
+  snoopControl: Type.Boolean(),
+  dirtyTracking: Type.Boolean(),
+  nesting: Type.Boolean(),
   /** Domain IDs, ASIDs/VMIDs or context banks the unit has. */
-  readonly domainIds: number;
+  domainIds: Type.Integer({ minimum: 1, maximum: 1 << 24 }),
   /** PAGE_SIZE of the CPU the unit serves. */
-  readonly cpuPageSize: number;
-}
+  cpuPageSize: PageSize,
+}, { additionalProperties: false });
+export type UnitCapabilities = Immutable<Static<typeof UnitCapabilities>>;
 
-export interface Unit {
-  readonly id: number;
-  readonly name: string;
-  readonly driver: DriverName;
-  readonly capabilities: UnitCapabilities;
-  readonly online: boolean;
-}
+export const DomainConfig = Type.Object({
+  addressWidth: AddressWidth,
+  pageSizes: PageSizes,
+  enforceCacheCoherency: Type.Boolean(),
+  dirtyTracking: Type.Boolean(),
+  nestParent: Type.Boolean(),
+}, { additionalProperties: false });
+export type DomainConfig = Immutable<Static<typeof DomainConfig>>;
 
-export interface DomainConfig {
-  readonly addressWidth: number;
-  readonly pageSizes: readonly number[];
-  readonly enforceCacheCoherency: boolean;
-  readonly dirtyTracking: boolean;
-  readonly nestParent: boolean;
-}
-
-export interface Domain {
-  readonly id: number;
-  readonly name: string | null;
-  readonly type: DomainType;
-  readonly driver: DriverName;
-  /** The unit the domain is finalised on; null until its first attach. */
-  readonly unitId: number | null;
-  readonly config: DomainConfig;
-  /** Allocated by the container search (iommufd's automatic domain). */
-  readonly auto: boolean;
-  readonly containerId: number | null;
-  /** The client that created it (its automatic domains: the container's); null: an administrator or the service. */
-  readonly owner: string | null;
-}
-
-export interface Group {
-  readonly id: number;
-  readonly name: string;
-  readonly unitId: number;
-  readonly domainId: number;
-  readonly defaultDomainId: number;
-  /** Allocated on the first DMA-ownership claim, as the kernel does. */
-  readonly blockingDomainId: number | null;
-  readonly owner: string | null;
-}
-
-export interface DeviceFlags {
+export const DeviceFlags = Type.Object({
   /** iommufd mock: the device cannot track dirty pages. */
-  readonly noDirty: boolean;
+  noDirty: Type.Boolean(),
   /** SMMUv3: the device's writes are coherent with the CPU caches (CANWBS). */
-  readonly canwbs: boolean;
+  canwbs: Type.Boolean(),
   /** Firmware-reserved regions (Intel RMRR): cannot be blocked. */
-  readonly requiresIdentity: boolean;
+  requiresIdentity: Type.Boolean(),
   /** PASIDs are in use on the device (SMMUv3 refuses a stage-2 domain). */
-  readonly pasid: boolean;
-}
+  pasid: Type.Boolean(),
+}, { additionalProperties: false });
+export type DeviceFlags = Immutable<Static<typeof DeviceFlags>>;
 
-export interface Device {
-  readonly id: number;
-  readonly name: string;
-  readonly groupId: number;
-  readonly flags: DeviceFlags;
-  readonly faulty: boolean;
-}
-
-export interface ContainerConfig {
+export const ContainerConfig = Type.Object({
   /** Ask for domains that enforce cache coherency (VFIO/iommufd enforce_cc). */
-  readonly enforceCacheCoherency: boolean;
-  readonly dirtyTracking: boolean;
-}
+  enforceCacheCoherency: Type.Boolean(),
+  dirtyTracking: Type.Boolean(),
+}, { additionalProperties: false });
+export type ContainerConfig = Immutable<Static<typeof ContainerConfig>>;
 
-export interface Container {
-  readonly id: number;
-  readonly name: string;
-  readonly config: ContainerConfig;
+const CREATOR = "The client that created it; null: an administrator's (every client may use it)";
+
+// ---- the entities, parent kinds before child kinds -----------------------------
+
+/** An IOMMU hardware instance (a DMAR unit, an SMMU, a DART, ...). */
+export const Unit = entity("Unit", "objects", {
+  id: id(),
+  name: text({ unique: true }),
+  driver: enumText(),
+  capabilities: shared(UnitCapabilities),
+  online: bool({ default: true }),
+});
+export type Unit = RecordOf<typeof Unit>;
+
+/** A set of domains groups are attached through (iommufd IOAS / VFIO container). */
+export const Container = entity("Container", "objects", {
+  id: id(),
+  name: text({ unique: true }),
+  /** Given to the domains the container search allocates. */
+  config: shared(ContainerConfig),
   /** The client that created it; null: an administrator (usable by every client). */
-  readonly owner: string | null;
-}
+  owner: text({ nullable: true, description: CREATOR }),
+});
+export type Container = RecordOf<typeof Container>;
 
-export interface Fault {
-  readonly id: number;
-  readonly unitId: number | null;
-  readonly deviceId: number | null;
+export const Domain = entity("Domain", "columns", {
+  id: id(),
+  /** Mostly null: a group's default domain is unnamed. */
+  name: text({ nullable: true }),
+  type: enumText(DOMAIN_TYPES),
+  driver: enumText(),
+  /** The unit the domain is finalised on; null until its first attach. */
+  unitId: ref({ nullable: true, description: "Unit the domain is finalised on" }),
+  /** Interned: the domains of one unit share one object. */
+  config: shared(DomainConfig),
+  /** Allocated by the container search (iommufd's automatic domain). */
+  auto: bool({ default: false }),
+  containerId: ref({ nullable: true }),
+  /**
+   * The client that created it (its automatic domains: the container's); null:
+   * an administrator or the service. Mostly null.
+   */
+  owner: text({ nullable: true, description: CREATOR }),
+});
+export type Domain = RecordOf<typeof Domain>;
+
+export const Group = entity("Group", "columns", {
+  id: id(),
+  name: text({ unique: true }),
+  unitId: ref(),
+  domainId: ref(),
+  defaultDomainId: ref(),
+  /** Allocated on the first DMA-ownership claim, as the kernel does. */
+  blockingDomainId: ref({ nullable: true }),
+  /** The DMA owner (iommu_group_claim_dma_owner); null when unowned. */
+  owner: text({ nullable: true }),
+});
+export type Group = RecordOf<typeof Group>;
+
+export const Device = entity("Device", "columns", {
+  id: id(),
+  name: text({ unique: true }),
+  groupId: ref(),
+  /** Interned: nearly every device shares one object. */
+  flags: shared(DeviceFlags),
+  faulty: bool({ default: false }),
+});
+export type Device = RecordOf<typeof Device>;
+
+/** An injected failure: the next `remaining` driver attach ops on the unit or device fail with `errno`. */
+export const Fault = entity("Fault", "objects", {
+  id: id(),
+  unitId: ref({ nullable: true }),
+  deviceId: ref({ nullable: true }),
   /** Any Linux errno name; codes outside the contract exercise the ENODEV rule. */
-  readonly errno: string;
-  readonly remaining: number;
-}
+  errno: text(),
+  remaining: int(),
+});
+export type Fault = RecordOf<typeof Fault>;
+
+/** Every entity by kind, parent kinds first: inserts go this way, deletes the other way. */
+export const ENTITIES = {
+  unit: Unit, container: Container, domain: Domain, group: Group, device: Device, fault: Fault,
+} as const;
+export type Kind = keyof typeof ENTITIES;
+export const KINDS = Object.keys(ENTITIES) as readonly Kind[];
+export type Entities = { [K in Kind]: RecordOf<(typeof ENTITIES)[K]> };
 
 export type EventOp =
   | "attach-device" | "detach-device" | "attach-group" | "replace-group" | "detach-group"

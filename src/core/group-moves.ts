@@ -3,7 +3,7 @@
 import { checkCreator, checkOwner } from "./access.js";
 import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
-import type { Domain, Group } from "./entities.js";
+import { Domain, type Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { lookup } from "./lookup.js";
 import type { Model } from "./model.js";
@@ -132,10 +132,10 @@ export function claimOwnership(model: Model, caller: Caller, groupId: number): R
       blockingDomainId = model.allocateId("domain");
       const unit = model.get("unit", g.unitId)!;
       const dma = model.get("domain", g.defaultDomainId)!;
-      model.put("domain", {
+      model.put("domain", Domain.make({
         id: blockingDomainId, name: `${g.name}-blocking`, type: "blocked", driver: unit.driver,
-        unitId: unit.id, config: dma.config, auto: false, containerId: null, owner: null,
-      });
+        unitId: unit.id, config: dma.config,
+      }));
     }
     const withOwner: Group = { ...g, owner: caller.owner!, blockingDomainId };
     model.put("group", withOwner);

@@ -5,23 +5,12 @@
 //
 // Nothing here does I/O. The store decides where the records come from and
 // where changes go.
-import { clearSlot, DeviceColumns, DomainColumns, GroupColumns, ObjectRows, type Rows } from "./columns.js";
-import type {
-  Container, Device, Domain, EventDraft, Fault, Group, Unit,
+import { clearSlot, ColumnRows, ObjectRows, type Rows } from "./columns.js";
+import {
+  ENTITIES, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group, type Kind,
 } from "./entities.js";
 
-export interface Entities {
-  unit: Unit;
-  container: Container;
-  domain: Domain;
-  group: Group;
-  device: Device;
-  fault: Fault;
-}
-export type Kind = keyof Entities;
-
-/** Parent-before-child order: inserts go this way, deletes the other way. */
-export const KINDS: readonly Kind[] = ["unit", "container", "domain", "group", "device", "fault"];
+export { KINDS, type Entities, type Kind };
 
 /** A row as it was at the first change since the last takeChanges, and as it is now (null: absent). */
 export interface RowChange<T> {
@@ -42,14 +31,12 @@ type UndoEntry = { kind: Kind; id: number; before: Row | undefined; firstChange:
 /**
  * key -> set of ids, for one foreign key. Most keys hold one id (a group's
  * default domain, a group's device), so a lone id is stored as a number and a
- * Set is made only for the second: at 100,000 groups that is tens of MB less.
+ * Set is made only for the second.
  *
  * Keys are ids (dense positive integers, never reused), so the entries live in
  * a plain array indexed by key rather than a Map: a Map entry costs ~28-36
  * bytes plus power-of-two growth (old and new tables coexist while it grows),
- * an array slot 8. With the tables below also indexed by id rather than Maps,
- * loading 50,000 groups + 50,000 devices + 50,004 domains left 8 MB less heap
- * after GC (46.9 -> 38.8 MB), and the model's inserts got no slower.
+ * an array slot 8.
  */
 class SetIndex {
   private readonly entries: (number | Set<number> | undefined)[] = [];
@@ -106,42 +93,149 @@ class RefCounts {
   }
 }
 
+// ---- the indexes, declared ------------------------------------------------------
+
+/** Keeps an index exact as rows of one kind come and go. */
+interface RowIndex<K extends Kind> {
+  readonly kind: K;
+  update(row: Entities[K], add: boolean): void;
+}
+
+/** The fields of a kind that hold an id (or null). */
+type KeyField<K extends Kind> = { [F in keyof Entities[K]]: Entities[K][F] extends number | null ? F : never }[keyof Entities[K]];
+
+/** Rows of `kind` by the id in any of the `keys` fields, for rows `where` accepts. */
+class KeyIndex<K extends Kind> extends SetIndex implements RowIndex<K> {
+  constructor(
+    readonly kind: K,
+    private readonly keys: readonly KeyField<K>[],
+    private readonly where?: (row: Entities[K]) => boolean,
+  ) {
+    super();
+  }
+  update(row: Entities[K], add: boolean): void {
+    if (this.where && !this.where(row)) return;
+    for (const key of this.keys) {
+      const value = row[key] as number | null;
+      if (add) this.add(value, row.id);
+      else this.delete(value, row.id);
+    }
+  }
+}
+
+/** value -> id, for a field declared unique (names). */
+class UniqueIndex<K extends Kind> implements RowIndex<K> {
+  private readonly ids = new Map<unknown, number>();
+  constructor(readonly kind: K, private readonly field: string) {}
+  update(row: Entities[K], add: boolean): void {
+    const value = (row as Record<string, unknown>)[this.field];
+    if (add) this.ids.set(value, row.id);
+    else this.ids.delete(value);
+  }
+  get(value: unknown): number | undefined {
+    return this.ids.get(value);
+  }
+}
+
+/** How many rows of the kinds hold each non-null value of `field`. */
+class CountIndex {
+  private readonly counts = new Map<string, number>();
+  constructor(readonly kinds: readonly Kind[], private readonly field: string) {}
+  forKind<K extends Kind>(kind: K): RowIndex<K> {
+    return { kind, update: (row, add) => this.update((row as Record<string, unknown>)[this.field] as string | null, add) };
+  }
+  private update(value: string | null, add: boolean): void {
+    if (value === null) return;
+    const n = (this.counts.get(value) ?? 0) + (add ? 1 : -1);
+    if (n > 0) this.counts.set(value, n);
+    else this.counts.delete(value);
+  }
+  get(value: string): number {
+    return this.counts.get(value) ?? 0;
+  }
+}
+
+/**
+ * Paging domains attached per unit, counted (domain IDs in use): a group
+ * counts when the domain it is attached to is a paging domain, which is in
+ * another table, so this index reads the domain table it is given.
+ */
+class AttachedPagingDomains implements RowIndex<"group"> {
+  readonly kind = "group";
+  readonly counts = new RefCounts();
+  constructor(private readonly domains: Rows<Domain>) {}
+  update(g: Group, add: boolean): void {
+    if (this.domains.field(g.domainId, "type") !== "paging") return;
+    if (add) this.counts.add(g.unitId, g.domainId);
+    else this.counts.delete(g.unitId, g.domainId);
+  }
+}
+
+type Tables = { [K in Kind]: Rows<Entities[K]> };
+
+function tables(): Tables {
+  const out: Partial<Record<Kind, Rows<Entities[Kind]>>> = {};
+  for (const kind of KINDS) {
+    const e = ENTITIES[kind];
+    out[kind] = e.storage === "columns" ? new ColumnRows<Entities[Kind]>(e.fields) : new ObjectRows<Entities[Kind]>();
+  }
+  return out as Tables;
+}
+
+const perKind = <T>(value: () => T): Record<Kind, T> =>
+  Object.fromEntries(KINDS.map((k) => [k, value()])) as Record<Kind, T>;
+
+/** Kinds with a unique `name`, which idByName looks up. */
+export type NamedKind = { [K in Kind]: Entities[K] extends { readonly name: string } ? K : never }[Kind];
+
 export class Model {
   /**
    * Rows by id (ids are dense and never reused, see SetIndex for why indexed by
    * id and not a Map). Id order is the storage order, so all() needs no
-   * sorting, and a row a rollback puts back lands in its place. Groups,
-   * devices and domains are stored column-wise (see columns.ts: 13 MB less
-   * heap at 50,000 groups), so reading one of them builds a fresh record.
+   * sorting, and a row a rollback puts back lands in its place. Kinds
+   * declared with "columns" storage are stored column-wise (columns.ts), so
+   * reading one of their rows builds a fresh record.
    */
-  private readonly domains = new DomainColumns();
-  private readonly tables: { [K in Kind]: Rows<Entities[K]> } = {
-    unit: new ObjectRows(), container: new ObjectRows(), domain: this.domains,
-    group: new GroupColumns(), device: new DeviceColumns(), fault: new ObjectRows(),
-  };
+  private readonly tables = tables();
   /** Rows per table (a table's end counts the empty slots too). */
-  private readonly counts: Record<Kind, number> = {
-    unit: 0, container: 0, domain: 0, group: 0, device: 0, fault: 0,
-  };
-  private readonly lastId: Record<Kind, number> = {
-    unit: 0, container: 0, domain: 0, group: 0, device: 0, fault: 0,
-  };
-  private readonly names = {
-    unit: new Map<string, number>(), container: new Map<string, number>(),
-    group: new Map<string, number>(), device: new Map<string, number>(),
-  };
-  private readonly devicesByGroup = new SetIndex();
-  private readonly groupsByDomain = new SetIndex();
-  private readonly groupsByCoreDomain = new SetIndex();
-  private readonly groupsByUnit = new SetIndex();
-  private readonly domainsByUnit = new SetIndex();
-  private readonly pagingDomainsByUnit = new SetIndex();
-  private readonly domainsByContainer = new SetIndex();
-  private readonly faultsByUnit = new SetIndex();
-  private readonly faultsByDevice = new SetIndex();
-  private readonly pagingAttached = new RefCounts();
+  private readonly counts = perKind(() => 0);
+  private readonly lastId = perKind(() => 0);
+
+  // The secondary indexes: what the core asks "which rows point at X".
+  private readonly devicesByGroup = new KeyIndex("device", ["groupId"]);
+  private readonly groupsByDomain = new KeyIndex("group", ["domainId"]);
+  /** A group's default and blocking domains: its core domains. */
+  private readonly groupsByCoreDomain = new KeyIndex("group", ["defaultDomainId", "blockingDomainId"]);
+  private readonly groupsByUnit = new KeyIndex("group", ["unitId"]);
+  private readonly domainsByUnit = new KeyIndex("domain", ["unitId"]);
+  private readonly pagingDomainsByUnit = new KeyIndex("domain", ["unitId"], (d) => d.type === "paging");
+  private readonly domainsByContainer = new KeyIndex("domain", ["containerId"]);
+  private readonly faultsByUnit = new KeyIndex("fault", ["unitId"]);
+  private readonly faultsByDevice = new KeyIndex("fault", ["deviceId"]);
+  private readonly pagingAttached = new AttachedPagingDomains(this.tables.domain);
   /** Containers + domains per creating client, for the object quota. */
-  private readonly objectsByOwner = new Map<string, number>();
+  private readonly objectsByOwner = new CountIndex(["container", "domain"], "owner");
+  /** Each field declared unique (names), per kind. */
+  private readonly unique = perKind(() => new Map<string, UniqueIndex<Kind>>());
+  /** Every index above, by the kind whose rows it follows. */
+  private readonly indexes = perKind((): RowIndex<Kind>[] => []);
+
+  constructor() {
+    const add = (index: RowIndex<Kind>) => this.indexes[index.kind].push(index);
+    for (const kind of KINDS) {
+      for (const f of ENTITIES[kind].fields) {
+        if (!f.unique) continue;
+        const index = new UniqueIndex(kind, f.name);
+        this.unique[kind].set(f.name, index);
+        add(index);
+      }
+    }
+    for (const index of [
+      this.devicesByGroup, this.groupsByDomain, this.groupsByCoreDomain, this.groupsByUnit, this.domainsByUnit,
+      this.pagingDomainsByUnit, this.domainsByContainer, this.faultsByUnit, this.faultsByDevice, this.pagingAttached,
+    ]) add(index as RowIndex<Kind>);
+    for (const kind of this.objectsByOwner.kinds) add(this.objectsByOwner.forKind(kind));
+  }
 
   private undo: UndoEntry[] = [];
   /** Changed rows since the last takeChanges, with their state before the first change. */
@@ -171,8 +265,8 @@ export class Model {
     return this.counts[kind];
   }
 
-  idByName(kind: keyof Model["names"], name: string): number | undefined {
-    return this.names[kind].get(name);
+  idByName(kind: NamedKind, name: string): number | undefined {
+    return this.unique[kind].get("name")!.get(name);
   }
 
   devicesOf(groupId: number): Device[] {
@@ -220,21 +314,21 @@ export class Model {
 
   /** Distinct paging domains attached to groups of the unit (domain IDs in use). */
   pagingDomainsAttachedOn(unitId: number): number {
-    return this.pagingAttached.distinct(unitId);
+    return this.pagingAttached.counts.distinct(unitId);
   }
 
   isPagingDomainAttachedOn(unitId: number, domainId: number): boolean {
-    return this.pagingAttached.has(unitId, domainId);
+    return this.pagingAttached.counts.has(unitId, domainId);
   }
 
   /** The container's domains in allocation order (the search's order). */
   domainsOf(containerId: number): Domain[] {
-    return [...this.domainsByContainer.get(containerId)].sort(byNumber).map((id) => this.domains.get(id)!);
+    return [...this.domainsByContainer.get(containerId)].sort(byNumber).map((id) => this.tables.domain.get(id)!);
   }
 
   /** Containers and domains the client created (its automatic domains included). */
   ownedObjectCount(owner: string): number {
-    return this.objectsByOwner.get(owner) ?? 0;
+    return this.objectsByOwner.get(owner);
   }
 
   faultsOn(scope: { unitId: number } | { deviceId: number }): Fault[] {
@@ -382,64 +476,11 @@ export class Model {
   }
 
   private index(kind: Kind, row: Row): void {
-    this.reindex(kind, row, true);
+    for (const index of this.indexes[kind]) index.update(row, true);
   }
 
   private unindex(kind: Kind, row: Row): void {
-    this.reindex(kind, row, false);
-  }
-
-  private countOwned(owner: string | null, add: boolean): void {
-    if (owner === null) return;
-    const n = (this.objectsByOwner.get(owner) ?? 0) + (add ? 1 : -1);
-    if (n > 0) this.objectsByOwner.set(owner, n);
-    else this.objectsByOwner.delete(owner);
-  }
-
-  private reindex(kind: Kind, row: Row, add: boolean): void {
-    const op = add ? "add" : "delete";
-    switch (kind) {
-      case "unit":
-      case "container": {
-        const r = row as Unit | Container;
-        if (add) this.names[kind].set(r.name, r.id);
-        else this.names[kind].delete(r.name);
-        if (kind === "container") this.countOwned((r as Container).owner, add);
-        break;
-      }
-      case "group": {
-        const g = row as Group;
-        if (add) this.names.group.set(g.name, g.id);
-        else this.names.group.delete(g.name);
-        this.groupsByDomain[op](g.domainId, g.id);
-        this.groupsByCoreDomain[op](g.defaultDomainId, g.id);
-        this.groupsByCoreDomain[op](g.blockingDomainId, g.id);
-        this.groupsByUnit[op](g.unitId, g.id);
-        if (this.domains.typeOf(g.domainId) === "paging") this.pagingAttached[op](g.unitId, g.domainId);
-        break;
-      }
-      case "device": {
-        const d = row as Device;
-        if (add) this.names.device.set(d.name, d.id);
-        else this.names.device.delete(d.name);
-        this.devicesByGroup[op](d.groupId, d.id);
-        break;
-      }
-      case "domain": {
-        const d = row as Domain;
-        this.domainsByUnit[op](d.unitId, d.id);
-        if (d.type === "paging") this.pagingDomainsByUnit[op](d.unitId, d.id);
-        this.domainsByContainer[op](d.containerId, d.id);
-        this.countOwned(d.owner, add);
-        break;
-      }
-      case "fault": {
-        const f = row as Fault;
-        this.faultsByUnit[op](f.unitId, f.id);
-        this.faultsByDevice[op](f.deviceId, f.id);
-        break;
-      }
-    }
+    for (const index of this.indexes[kind]) index.update(row, false);
   }
 }
 

@@ -4,11 +4,10 @@ import { driverOf } from "../drivers/index.js";
 import { checkCreator, creatorOf } from "./access.js";
 import { isOnCoreDomain } from "./attach.js";
 import { ANONYMOUS, type Caller } from "./caller.js";
-import type {
-  Container, ContainerConfig, Device, DeviceFlags, Domain, DomainConfig, DomainType,
-  DriverName, Fault, Group, Unit, UnitCapabilities,
+import {
+  Container, DEFAULT_DEVICE_FLAGS, Device, Domain, Fault, Group, Unit,
+  type ContainerConfig, type DeviceFlags, type DomainConfig, type DomainType, type DriverName, type UnitCapabilities,
 } from "./entities.js";
-import { DEFAULT_DEVICE_FLAGS } from "./entities.js";
 import type { ErrnoName } from "./errno.js";
 import { interned } from "./intern.js";
 import { lookup } from "./lookup.js";
@@ -34,11 +33,11 @@ export interface UnitSpec {
 export function createUnit(model: Model, spec: UnitSpec): Result<Unit> {
   const free = nameFree(model, "unit", spec.name);
   if (!free.ok) return free;
-  const unit: Unit = {
+  const unit = Unit.make({
     id: model.allocateId("unit"), name: spec.name, driver: spec.driver,
     capabilities: interned({ ...driverOf(spec.driver).defaults, ...spec.capabilities }),
-    online: spec.online ?? true,
-  };
+    online: spec.online,
+  });
   model.put("unit", unit);
   return ok(unit);
 }
@@ -81,14 +80,12 @@ export function createGroup(model: Model, spec: { name: string; unitId: number }
   if (!free.ok) return free;
   const domainId = model.allocateId("domain");
   // Unnamed: defaultDomainId names it, and 100,000 "-default" strings are MBs.
-  model.put("domain", {
-    id: domainId, name: null, type: "dma", driver: unit.value.driver,
-    unitId: unit.value.id, config: defaultDomainConfig(unit.value), auto: false, containerId: null, owner: null,
+  model.put("domain", Domain.make({
+    id: domainId, type: "dma", driver: unit.value.driver, unitId: unit.value.id, config: defaultDomainConfig(unit.value),
+  }));
+  const group = Group.make({
+    id: model.allocateId("group"), name: spec.name, unitId: unit.value.id, domainId, defaultDomainId: domainId,
   });
-  const group: Group = {
-    id: model.allocateId("group"), name: spec.name, unitId: unit.value.id,
-    domainId, defaultDomainId: domainId, blockingDomainId: null, owner: null,
-  };
   model.put("group", group);
   return ok(group);
 }
@@ -119,10 +116,10 @@ export function createDevice(model: Model, spec: { name: string; groupId: number
   if (!isOnCoreDomain(group.value)) {
     return fail("group-attached", `group ${group.value.name} is attached to domain ${group.value.domainId}; a device can join it only on its core domain`, { groupId: spec.groupId });
   }
-  const device: Device = {
+  const device = Device.make({
     id: model.allocateId("device"), name: spec.name, groupId: spec.groupId,
-    flags: interned({ ...DEFAULT_DEVICE_FLAGS, ...spec.flags }), faulty: false,
-  };
+    flags: interned({ ...DEFAULT_DEVICE_FLAGS, ...spec.flags }),
+  });
   model.put("device", device);
   return ok(device);
 }
@@ -194,10 +191,10 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
     enforceCacheCoherency: false, dirtyTracking: false, nestParent: false,
     ...spec.config,
   });
-  const domain: Domain = {
+  const domain = Domain.make({
     id: model.allocateId("domain"), name: spec.name ?? null, type: spec.type, driver: driverName,
-    unitId: unit?.id ?? null, config, auto: false, containerId: spec.containerId ?? null, owner: creatorOf(caller),
-  };
+    unitId: unit?.id ?? null, config, containerId: spec.containerId ?? null, owner: creatorOf(caller),
+  });
   if (spec.type === "paging") {
     const allowed = driver.checkAlloc(config, unit);
     if (!allowed.ok) return allowed;
@@ -233,11 +230,11 @@ export function createContainer(
   if (!free.ok) return free;
   const quota = checkObjectQuota(model, creatorOf(caller), quotas);
   if (!quota.ok) return quota;
-  const container: Container = {
+  const container = Container.make({
     id: model.allocateId("container"), name: spec.name,
     config: interned({ enforceCacheCoherency: false, dirtyTracking: false, ...spec.config }),
     owner: creatorOf(caller),
-  };
+  });
   model.put("container", container);
   return ok(container);
 }
@@ -273,10 +270,10 @@ export function injectFault(
   }
   const quota = checkFaultQuota(model, spec.count, quotas);
   if (!quota.ok) return quota;
-  const fault: Fault = {
+  const fault = Fault.make({
     id: model.allocateId("fault"), unitId: spec.unitId ?? null, deviceId: spec.deviceId ?? null,
     errno: spec.errno, remaining: spec.count,
-  };
+  });
   model.put("fault", fault);
   return ok(fault);
 }

@@ -19,8 +19,11 @@ export const DRIVERS: Readonly<Record<DriverName, IommuDriver>> = {
   mock,
 };
 
-export function driverOf(name: DriverName): IommuDriver {
-  return DRIVERS[name];
+/** Records carry the driver's name as text (storage holds any). */
+export function driverOf(name: string): IommuDriver {
+  const driver = (DRIVERS as Readonly<Record<string, IommuDriver | undefined>>)[name];
+  if (driver === undefined) throw new RangeError(`no driver named ${JSON.stringify(name)}`);
+  return driver;
 }
 
 export type { IommuDriver, AttachContext } from "./types.js";

@@ -1,7 +1,10 @@
-// The mapping between model records and table rows, one place per kind, used
-// both to load the model and to write it back.
-import type { Container, Device, Domain, EventRecord, Fault, Group, Unit } from "../core/entities.js";
-import type { Entities, Kind } from "../core/model.js";
+// The mapping between model records and table rows, derived per kind from
+// the entity declarations (src/core/entities.ts), used both to load the
+// model and to write it back. A record's fields are the table's columns, in
+// declared order.
+import type { FieldSpec } from "../core/declare.js";
+import { ENTITIES, KINDS, type Entities, type EventRecord, type Kind } from "../core/entities.js";
+import { interned } from "../core/intern.js";
 
 import type { Cell } from "./encode.js";
 
@@ -11,46 +14,44 @@ export interface TableMap<T> {
   toRow(entity: T): Cell[];
 }
 
-const bool = (b: boolean): number => (b ? 1 : 0);
-const json = (v: unknown): string => JSON.stringify(v);
-
 /** Prisma's DateTime text format on SQLite (the adapter's iso8601 default). */
 export function sqliteTimestamp(at: Date): string {
   return at.toISOString().replace("Z", "+00:00");
 }
 
-export const TABLES: { [K in Kind]: TableMap<Entities[K]> } = {
-  unit: {
-    table: "Unit",
-    columns: ["id", "name", "driver", "capabilities", "online"],
-    toRow: (u: Unit) => [u.id, u.name, u.driver, json(u.capabilities), bool(u.online)],
-  },
-  container: {
-    table: "Container",
-    columns: ["id", "name", "config", "owner"],
-    toRow: (c: Container) => [c.id, c.name, json(c.config), c.owner],
-  },
-  domain: {
-    table: "Domain",
-    columns: ["id", "name", "type", "driver", "unitId", "config", "auto", "containerId", "owner"],
-    toRow: (d: Domain) => [d.id, d.name, d.type, d.driver, d.unitId, json(d.config), bool(d.auto), d.containerId, d.owner],
-  },
-  group: {
-    table: "Group",
-    columns: ["id", "name", "unitId", "domainId", "defaultDomainId", "blockingDomainId", "owner"],
-    toRow: (g: Group) => [g.id, g.name, g.unitId, g.domainId, g.defaultDomainId, g.blockingDomainId, g.owner],
-  },
-  device: {
-    table: "Device",
-    columns: ["id", "name", "groupId", "flags", "faulty"],
-    toRow: (d: Device) => [d.id, d.name, d.groupId, json(d.flags), bool(d.faulty)],
-  },
-  fault: {
-    table: "Fault",
-    columns: ["id", "unitId", "deviceId", "errno", "remaining"],
-    toRow: (f: Fault) => [f.id, f.unitId, f.deviceId, f.errno, f.remaining],
-  },
-};
+/** A field's value as the database stores it: booleans as 0/1, shared objects as JSON text. */
+function toCell(f: FieldSpec, value: unknown): Cell {
+  switch (f.storage) {
+    case "bool": return value ? 1 : 0;
+    case "shared": return JSON.stringify(value);
+    default: return value as Cell;
+  }
+}
+
+function tableMap<K extends Kind>(kind: K): TableMap<Entities[K]> {
+  const { table, fields } = ENTITIES[kind];
+  return {
+    table,
+    columns: fields.map((f) => f.name),
+    toRow: (row) => fields.map((f) => toCell(f, (row as Record<string, unknown>)[f.name])),
+  };
+}
+
+export const TABLES = Object.fromEntries(KINDS.map((kind) => [kind, tableMap(kind)])) as { [K in Kind]: TableMap<Entities[K]> };
+
+/**
+ * A record from a row as Prisma returns it (booleans as booleans, JSON
+ * parsed): fields in declared order, shared objects interned so that the rows
+ * holding equal ones share one.
+ */
+export function fromStored<K extends Kind>(kind: K, row: Readonly<Record<string, unknown>>): Entities[K] {
+  const record: Record<string, unknown> = {};
+  for (const f of ENTITIES[kind].fields) {
+    const value = row[f.name];
+    record[f.name] = f.storage === "shared" ? interned(value as object) : value;
+  }
+  return record as Entities[K];
+}
 
 export const EVENTS: TableMap<EventRecord> = {
   table: "Event",

@@ -1,38 +1,23 @@
 // A thin client over app.inject for the HTTP tests: typed views of the
 // resources, builders that fail loudly when a setup step is refused, and the
 // assertions every problem document must satisfy.
+import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, expect } from "vitest";
 import { makeTestApp, type TestApp } from "./app.js";
 import { ERRNO_VALUES, type ErrnoName } from "../../src/core/errno.js";
+import type * as Resources from "../../src/http/schemas/resources.js";
 
-// ---- resource views (what the API answers) ---------------------------------
+// ---- resource views (what the API answers: the representations' types) -----
 
-export interface UnitView {
-  id: number; name: string; driver: string; online: boolean;
-  capabilities: {
-    addressWidth: number; pageSizes: number[]; snoopControl: boolean; dirtyTracking: boolean;
-    nesting: boolean; domainIds: number; cpuPageSize: number;
-  };
-  version: string;
-}
-export interface GroupView {
-  id: number; name: string; unitId: number; domainId: number; defaultDomainId: number;
-  blockingDomainId: number | null; owner: string | null; deviceIds: number[]; version: string;
-}
-export interface DeviceFlagsView { noDirty: boolean; canwbs: boolean; requiresIdentity: boolean; pasid: boolean }
-export interface DeviceView { id: number; name: string; groupId: number; flags: DeviceFlagsView; faulty: boolean; version: string }
-export interface DomainConfigView {
-  addressWidth: number; pageSizes: number[]; enforceCacheCoherency: boolean; dirtyTracking: boolean; nestParent: boolean;
-}
-export interface DomainView {
-  id: number; name: string | null; type: string; driver: string; unitId: number | null;
-  config: DomainConfigView; auto: boolean; containerId: number | null; owner: string | null; attachedGroupCount: number; version: string;
-}
-export interface ContainerView {
-  id: number; name: string; config: { enforceCacheCoherency: boolean; dirtyTracking: boolean }; owner: string | null; domainIds: number[]; version: string;
-}
-export interface FaultView { id: number; unitId: number | null; deviceId: number | null; errno: string; remaining: number; version: string }
+export type UnitView = Static<typeof Resources.Unit>;
+export type GroupView = Static<typeof Resources.Group>;
+export type DeviceFlagsView = Static<typeof Resources.DeviceFlags>;
+export type DeviceView = Static<typeof Resources.Device>;
+export type DomainConfigView = Static<typeof Resources.DomainConfig>;
+export type DomainView = Static<typeof Resources.Domain>;
+export type ContainerView = Static<typeof Resources.Container>;
+export type FaultView = Static<typeof Resources.Fault>;
 export interface EventView {
   seq: number; at: string; op: string; owner: string | null; groupId: number | null; deviceId: number | null;
   domainId: number | null; containerId: number | null; errno: string | null; code: number; reason: string | null; detail: string | null;

@@ -1,9 +1,8 @@
 // Schemas shared by every resource: ids, paging, and the problem document.
 import { Type, type Static } from "@sinclair/typebox";
+import { Id, MAX_ID } from "../../core/declare.js";
 
-/** Largest id: SQLite stores it exactly, and so does a JS number. */
-export const MAX_ID = 2147483647;
-export const Id = Type.Integer({ minimum: 1, maximum: MAX_ID, description: "Service-assigned id" });
+export { Id, MAX_ID };
 /** An id cursor ("strictly after this id"): 0 is before the first. */
 export const IdCursor = Type.Integer({ minimum: 0, maximum: MAX_ID, description: "Return ids strictly greater than this" });
 /** Page sizes. */

@@ -1,6 +1,10 @@
-// Representations of the simulated objects, one schema per resource.
-import { Type, type Static } from "@sinclair/typebox";
-import { DOMAIN_TYPES, DRIVER_NAMES } from "../../core/entities.js";
+// Representations of the simulated objects, one schema per resource: the
+// entity as declared in src/core/entities.ts plus what the representation
+// adds (its version, the ids or counts of related rows).
+import { Type, type Static, type TObject, type TProperties, type TSchema } from "@sinclair/typebox";
+import type { Entity } from "../../core/declare.js";
+import * as E from "../../core/entities.js";
+import { DRIVER_NAMES } from "../../core/entities.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
 import { Id, Name, Owner, Version } from "./common.js";
 
@@ -11,21 +15,22 @@ const literalUnion = <T extends readonly string[]>(values: T, description?: stri
 export const DriverName = literalUnion(DRIVER_NAMES, "Simulated IOMMU driver");
 export const ErrnoName = literalUnion(Object.keys(ERRNO_VALUES) as (keyof typeof ERRNO_VALUES)[], "A Linux errno name");
 
-const PageSize = Type.Integer({ minimum: 512, maximum: 2 ** 40, multipleOf: 512 });
+export const { UnitCapabilities: Capabilities, DeviceFlags, DomainConfig, ContainerConfig } = E;
 
-export const Capabilities = Type.Object({
-  addressWidth: Type.Integer({ minimum: 32, maximum: 64 }),
-  pageSizes: Type.Array(PageSize, { minItems: 1, maxItems: 16, uniqueItems: true }),
-  snoopControl: Type.Boolean(),
-  dirtyTracking: Type.Boolean(),
-  nesting: Type.Boolean(),
-  domainIds: Type.Integer({ minimum: 1, maximum: 1 << 24 }),
-  cpuPageSize: PageSize,
-}, { additionalProperties: false });
+/**
+ * An entity's representation: its declared fields in order, some given a
+ * narrower schema for clients (`narrowed`, e.g. the registered driver
+ * names), then the representation's own fields (`extra`).
+ */
+function representation<P extends TProperties, N extends { [K in keyof P]?: TSchema }, X extends TProperties>(
+  entity: Entity<P>, narrowed: N, extra: X,
+) {
+  return Type.Object({ ...entity.schema.properties, ...narrowed, ...extra } as Omit<P, keyof N> & N & X) as TObject<Omit<P, keyof N> & N & X>;
+}
 
-export const Unit = Type.Object({
-  id: Id, name: Type.String(), driver: DriverName, capabilities: Capabilities, online: Type.Boolean(), version: Version,
-});
+const withDriver = { driver: DriverName };
+
+export const Unit = representation(E.Unit, withDriver, { version: Version });
 export const CreateUnit = Type.Object({
   name: Name, driver: DriverName,
   capabilities: Type.Optional(Type.Partial(Capabilities, { additionalProperties: false })),
@@ -33,12 +38,7 @@ export const CreateUnit = Type.Object({
 }, { additionalProperties: false });
 export const PatchUnit = Type.Object({ online: Type.Optional(Type.Boolean()) }, { additionalProperties: false, minProperties: 1 });
 
-export const DeviceFlags = Type.Object({
-  noDirty: Type.Boolean(), canwbs: Type.Boolean(), requiresIdentity: Type.Boolean(), pasid: Type.Boolean(),
-}, { additionalProperties: false });
-export const Device = Type.Object({
-  id: Id, name: Type.String(), groupId: Id, flags: DeviceFlags, faulty: Type.Boolean(), version: Version,
-});
+export const Device = representation(E.Device, {}, { version: Version });
 export const CreateDevice = Type.Object({
   name: Name, groupId: Id, flags: Type.Optional(Type.Partial(DeviceFlags, { additionalProperties: false })),
 }, { additionalProperties: false });
@@ -47,26 +47,10 @@ export const PatchDevice = Type.Object({
   faulty: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false, minProperties: 1 });
 
-export const Group = Type.Object({
-  id: Id, name: Type.String(), unitId: Id, domainId: Id, defaultDomainId: Id,
-  blockingDomainId: Type.Union([Id, Type.Null()]), owner: Type.Union([Type.String(), Type.Null()]),
-  deviceIds: Type.Array(Id), version: Version,
-});
+export const Group = representation(E.Group, {}, { deviceIds: Type.Array(Id), version: Version });
 export const CreateGroup = Type.Object({ name: Name, unitId: Id }, { additionalProperties: false });
 
-export const DomainConfig = Type.Object({
-  addressWidth: Type.Integer({ minimum: 32, maximum: 64 }),
-  pageSizes: Type.Array(PageSize, { minItems: 1, maxItems: 16, uniqueItems: true }),
-  enforceCacheCoherency: Type.Boolean(),
-  dirtyTracking: Type.Boolean(),
-  nestParent: Type.Boolean(),
-}, { additionalProperties: false });
-export const Domain = Type.Object({
-  id: Id, name: Type.Union([Type.String(), Type.Null()]),
-  type: literalUnion(DOMAIN_TYPES), driver: DriverName,
-  unitId: Type.Union([Id, Type.Null()], { description: "Unit the domain is finalised on" }),
-  config: DomainConfig, auto: Type.Boolean(), containerId: Type.Union([Id, Type.Null()]),
-  owner: Type.Union([Type.String(), Type.Null()], { description: "The client that created it; null: an administrator's (every client may use it)" }),
+export const Domain = representation(E.Domain, withDriver, {
   attachedGroupCount: Type.Integer({ description: "Groups attached now (list them with GET /v1/groups?domainId=)" }),
   version: Version,
 });
@@ -79,22 +63,12 @@ export const CreateDomain = Type.Object({
   config: Type.Optional(Type.Partial(DomainConfig, { additionalProperties: false })),
 }, { additionalProperties: false });
 
-export const ContainerConfig = Type.Object({
-  enforceCacheCoherency: Type.Boolean(), dirtyTracking: Type.Boolean(),
-}, { additionalProperties: false });
-export const Container = Type.Object({
-  id: Id, name: Type.String(), config: ContainerConfig,
-  owner: Type.Union([Type.String(), Type.Null()], { description: "The client that created it; null: an administrator's (every client may use it)" }),
-  domainIds: Type.Array(Id), version: Version,
-});
+export const Container = representation(E.Container, {}, { domainIds: Type.Array(Id), version: Version });
 export const CreateContainer = Type.Object({
   name: Name, config: Type.Optional(Type.Partial(ContainerConfig, { additionalProperties: false })),
 }, { additionalProperties: false });
 
-export const Fault = Type.Object({
-  id: Id, unitId: Type.Union([Id, Type.Null()]), deviceId: Type.Union([Id, Type.Null()]),
-  errno: Type.String(), remaining: Type.Integer(), version: Version,
-});
+export const Fault = representation(E.Fault, {}, { version: Version });
 export const CreateFault = Type.Object({
   unitId: Type.Optional(Id), deviceId: Type.Optional(Id), errno: ErrnoName,
   count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),

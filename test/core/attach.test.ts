@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { Caller } from "../../src/core/caller.js";
 import { errnoCode, type ErrnoName } from "../../src/core/errno.js";
+import { Fault } from "../../src/core/entities.js";
 import type { Model } from "../../src/core/model.js";
 import { updateDevice, updateUnit } from "../../src/core/objects.js";
 import {
@@ -286,7 +287,7 @@ describe("injected faults", () => {
 
   it("an unknown errno name in a fault row is treated as ENODEV", () => {
     const { fx, group, device, domain } = basic();
-    fx.model.put("fault", { id: fx.model.allocateId("fault"), unitId: null, deviceId: device.id, errno: "EWHATEVER", remaining: 1 });
+    fx.model.put("fault", Fault.make({ id: fx.model.allocateId("fault"), deviceId: device.id, errno: "EWHATEVER", remaining: 1 }));
     const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));
     expect(error.errno).toBe("ENODEV");
     expect(error.driverErrno).toBeUndefined();

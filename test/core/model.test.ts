@@ -1,7 +1,7 @@
 // The in-memory Model: savepoint / rollback (rows and every index), the
 // drained change set, durable writes, loading.
 import { describe, expect, it } from "vitest";
-import type { Domain, Unit } from "../../src/core/entities.js";
+import { Device, Domain, Group, Unit } from "../../src/core/entities.js";
 import { Model } from "../../src/core/model.js";
 import { createDomain, deleteDomain, updateUnit } from "../../src/core/objects.js";
 import { attachGroup, replaceDomain } from "../../src/core/group-moves.js";
@@ -208,14 +208,14 @@ describe("takeChanges", () => {
 describe("load / reserveIds", () => {
   it("load indexes rows without marking them dirty or undoable", () => {
     const model = new Model();
-    const unit: Unit = {
+    const unit = Unit.make({
       id: 7, name: "loaded", driver: "mock", online: true,
       capabilities: { addressWidth: 64, pageSizes: [4096], snoopControl: true, dirtyTracking: true, nesting: true, domainIds: 10, cpuPageSize: 4096 },
-    };
-    const domain: Domain = {
-      id: 3, name: null, type: "paging", driver: "mock", unitId: 7, auto: false, containerId: null, owner: null,
+    });
+    const domain = Domain.make({
+      id: 3, type: "paging", driver: "mock", unitId: 7,
       config: { addressWidth: 64, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
-    };
+    });
     model.load("unit", unit);
     model.load("domain", domain);
     expect(model.hasChanges()).toBe(false);
@@ -257,23 +257,24 @@ describe("column-stored kinds", () => {
     const m = new Model();
     const config = { addressWidth: 48, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false };
     const flags = { noDirty: true, canwbs: false, requiresIdentity: false, pasid: false };
-    const domains: Domain[] = [
-      { id: 1, name: null, type: "dma", driver: "intel-vtd", unitId: null, config, auto: false, containerId: null, owner: null },
-      { id: 5000, name: "p", type: "paging", driver: "mock", unitId: 0, config, auto: true, containerId: 3, owner: "vmm-a" },
+    const domains = [
+      Domain.make({ id: 1, name: null, type: "dma", driver: "intel-vtd", unitId: null, config, auto: false, containerId: null, owner: null }),
+      Domain.make({ id: 5000, name: "p", type: "paging", driver: "mock", unitId: 0, config, auto: true, containerId: 3, owner: "vmm-a" }),
       // Storage holds any text: a value outside the enum reads back unchanged.
-      { id: 5001, name: "x", type: "future" as Domain["type"], driver: "other" as Domain["driver"], unitId: 2, config, auto: false, containerId: null, owner: null },
+      Domain.make({ id: 5001, name: "x", type: "future" as Domain["type"], driver: "other", unitId: 2, config, auto: false, containerId: null, owner: null }),
     ];
     for (const d of domains) m.put("domain", d);
     const groups = [
-      { id: 3, name: "g3", unitId: 1, domainId: 1, defaultDomainId: 1, blockingDomainId: null, owner: null },
-      { id: 4000, name: "g4000", unitId: 2, domainId: 5000, defaultDomainId: 1, blockingDomainId: 0, owner: "vfio" },
+      Group.make({ id: 3, name: "g3", unitId: 1, domainId: 1, defaultDomainId: 1, blockingDomainId: null, owner: null }),
+      Group.make({ id: 4000, name: "g4000", unitId: 2, domainId: 5000, defaultDomainId: 1, blockingDomainId: 0, owner: "vfio" }),
     ];
     for (const g of groups) m.put("group", g);
-    m.put("device", { id: 2, name: "d2", groupId: 4000, flags, faulty: true });
+    const device = Device.make({ id: 2, name: "d2", groupId: 4000, flags, faulty: true });
+    m.put("device", device);
     for (const d of domains) expect(m.get("domain", d.id)).toStrictEqual(d);
     for (const g of groups) expect(m.get("group", g.id)).toStrictEqual(g);
     expect(Object.keys(m.get("group", 3)!)).toEqual(Object.keys(groups[0]!));
-    expect(m.get("device", 2)).toStrictEqual({ id: 2, name: "d2", groupId: 4000, flags, faulty: true });
+    expect(m.get("device", 2)).toStrictEqual(device);
     expect(m.get("device", 2)!.flags).toBe(flags);
     expect(m.get("domain", 5000)!.config).toBe(config);
     for (const id of [0, 2, 4999, 5002, 1 << 20, -1, 1.5]) expect(m.get("domain", id)).toBeUndefined();

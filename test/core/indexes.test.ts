@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Caller } from "../../src/core/caller.js";
 import { containerAttach, containerDetach } from "../../src/core/container-attach.js";
-import { KINDS, type Kind } from "../../src/core/entities.js";
+import { KINDS, type Entities, type Kind } from "../../src/core/entities.js";
 import { attachGroup, claimOwnership, detachGroup, releaseOwnership, replaceDomain } from "../../src/core/group-moves.js";
 import { Model } from "../../src/core/model.js";
 import {
@@ -22,6 +22,11 @@ const sorted = (ids: Iterable<number>) => [...ids].sort((a, b) => a - b);
 /** The id of the n-th row of a kind (modulo how many there are), or one that does not exist. */
 function pick(m: Model, kind: Kind, n: number): number {
   const ids = [...m.all(kind)].map((r) => r.id);
+  return ids.length === 0 ? 999 : ids[n % ids.length]!;
+}
+
+function pickWhere<K extends Kind>(m: Model, kind: K, n: number, where: (row: Entities[K]) => boolean): number {
+  const ids = [...m.all(kind)].filter(where).map((r) => r.id);
   return ids.length === 0 ? 999 : ids[n % ids.length]!;
 }
 
@@ -62,8 +67,11 @@ function run(m: Model, { op, a, b, c }: Step): boolean {
         return containerDetach(model, { owner: model.get("container", containerId)?.owner ?? null }, containerId, g?.id ?? 999);
       }
       case "faulty": return updateDevice(model, pick(model, "device", a), { faulty: b % 2 === 0 });
-      case "deleteUnit": return deleteUnit(model, pick(model, "unit", a));
-      case "deleteGroup": return deleteGroup(model, pick(model, "group", a));
+      // Mostly rows that look deletable (nothing on them), sometimes any (refused).
+      case "deleteUnit": return deleteUnit(model, c % 4 === 0 ? pick(model, "unit", a)
+        : pickWhere(model, "unit", a, (u) => model.groupCountOnUnit(u.id) + model.domainCountBoundTo(u.id) === 0));
+      case "deleteGroup": return deleteGroup(model, c % 4 === 0 ? pick(model, "group", a)
+        : pickWhere(model, "group", a, (g) => model.devicesOf(g.id).length === 0));
       case "deleteDevice": return deleteDevice(model, pick(model, "device", a));
       case "deleteDomain": return deleteDomain(model, pick(model, "domain", a), caller(c));
       case "deleteContainer": return deleteContainer(model, pick(model, "container", a), caller(c));
@@ -92,8 +100,9 @@ const WORLD: Step[] = [
   ...[0, 1, 2].map((a) => ({ op: "container", a, b: 0, c: 0 })),
   ...[0, 1, 2, 3, 4, 5].map((b) => ({ op: "domain", a: 0, b, c: b })),
   { op: "fault", a: 1, b: 0, c: 0 },
-  // Nothing on it yet: one a delete can take away.
+  // Nothing on them yet: ones a delete can take away.
   { op: "unit", a: 2, b: 0, c: 0 },
+  { op: "group", a: 0, b: 0, c: 0 },
 ];
 
 /** Every question an index answers, answered by scanning the rows instead. */
@@ -141,6 +150,38 @@ function expectIndexesExact(m: Model): void {
 }
 
 describe("declared indexes", () => {
+  it("answer what a scan answers after each kind of change (a tour where every operation succeeds)", () => {
+    const m = new Model();
+    const a: Caller = { owner: "a" };
+    const ok = <T>(r: Result<T>): T => {
+      if (!r.ok) throw new Error(`${r.error.reason}: ${r.error.detail}`);
+      expectIndexesExact(m);
+      return r.value;
+    };
+    const intel = ok(createUnit(m, { name: "intel", driver: "intel-vtd" }));
+    const spare = ok(createUnit(m, { name: "spare", driver: "mock" }));
+    const [g1, g2] = ["g1", "g2"].map((name) => ok(createGroup(m, { name, unitId: intel.id })));
+    const [d1, d2] = [g1!, g2!].map((g, i) => ok(createDevice(m, { name: `d${i}`, groupId: g.id })));
+    const ct = ok(createContainer(m, { name: "ioas" }, a));
+    const [p1, p2] = ["p1", "p2"].map((name) => ok(createDomain(m, { type: "paging", unitId: intel.id, name }, a)));
+    ok(attachGroup(m, a, g1!.id, p1!.id));
+    ok(replaceDomain(m, a, g1!.id, p2!.id));
+    ok(detachGroup(m, a, g1!.id, p2!.id));
+    ok(claimOwnership(m, a, g2!.id));
+    ok(releaseOwnership(m, a, g2!.id));
+    ok(containerAttach(m, a, ct.id, g2!.id));
+    ok(containerDetach(m, a, ct.id, g2!.id));
+    const fault = ok(injectFault(m, { deviceId: d1!.id, errno: "EIO", count: 1 }));
+    ok(deleteFault(m, fault.id));
+    ok(updateDevice(m, d1!.id, { faulty: true }));
+    ok(deleteDevice(m, d2!.id));
+    ok(deleteGroup(m, g2!.id));
+    ok(deleteDomain(m, p1!.id, a));
+    ok(deleteContainer(m, ct.id, a));
+    ok(deleteUnit(m, spare.id));
+    expect([...m.all("group")].map((g) => g.name)).toEqual(["g1"]);
+  });
+
   it("answer what a scan of the rows answers, after any operations, refusals and rollbacks", () => {
     const done = new Set<string>();
     fc.assert(fc.property(script, (parts) => {
@@ -166,7 +207,7 @@ describe("declared indexes", () => {
         }
       }
     }), { numRuns: 100 });
-    // The scripts did reach every operation, not only its refusals.
-    expect([...done].sort()).toEqual([...new Set(OPS)].sort());
+    // The scripts reached most operations, not only their refusals (the tour above reaches each).
+    expect(done.size).toBeGreaterThanOrEqual(12);
   });
 });

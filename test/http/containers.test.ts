@@ -1,6 +1,7 @@
 // /v1/containers: create, list, get, delete, and bad input on every
 // container route (the search itself is in containers-search.test.ts).
 import { describe, expect, it } from "vitest";
+import { Container } from "../../src/core/entities.js";
 import {
   clientForFile, expectInvalid, expectPaging, expectProblem, uniqueName,
   type ContainerView, type Method, type PageView,
@@ -13,7 +14,10 @@ describe("POST /v1/containers", () => {
     const name = uniqueName("ioas");
     const res = await c.post<ContainerView>("/v1/containers", { name });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: expect.any(Number), name, config: { enforceCacheCoherency: false, dirtyTracking: false }, owner: null, domainIds: [], version: expect.any(String) });
+    expect(res.body).toEqual({
+      ...Container.make({ id: expect.any(Number), name, config: { enforceCacheCoherency: false, dirtyTracking: false }, owner: null }),
+      domainIds: [], version: expect.any(String),
+    });
     expect(await c.read(`/v1/containers/${res.body.id}`)).toEqual(res.body);
   });
 

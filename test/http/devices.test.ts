@@ -1,6 +1,7 @@
 // /v1/devices: create, list, get, patch, delete, and bad input on every
 // device route (attach / detach outcomes live in attach.test.ts).
 import { beforeAll, describe, expect, it } from "vitest";
+import { Device } from "../../src/core/entities.js";
 import {
   clientForFile, expectInvalid, expectPaging, expectProblem, uniqueName,
   type DeviceView, type GroupView, type Method, type PageView, type UnitView,
@@ -22,7 +23,7 @@ describe("POST /v1/devices", () => {
     const name = uniqueName("0000:00:02.0");
     const res = await c.post<DeviceView>("/v1/devices", { name, groupId: group.id });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: expect.any(Number), name, groupId: group.id, flags: NO_FLAGS, faulty: false, version: expect.any(String) });
+    expect(res.body).toEqual({ ...Device.make({ id: expect.any(Number), name, groupId: group.id, flags: NO_FLAGS, faulty: false }), version: expect.any(String) });
     expect((await c.groupNow(group.id)).deviceIds).toContain(res.body.id);
   });
 

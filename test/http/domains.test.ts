@@ -1,6 +1,7 @@
 // /v1/domains: allocation (domain_alloc_paging and its refusals), listing,
 // lookup, freeing (EBUSY while in use) and bad input.
 import { beforeAll, describe, expect, it } from "vitest";
+import { Domain } from "../../src/core/entities.js";
 import {
   clientForFile, expectInvalid, expectPaging, expectProblem,
   type DomainView, type Method, type PageView, type UnitView,
@@ -18,9 +19,12 @@ describe("POST /v1/domains", () => {
     const res = await c.post<DomainView>("/v1/domains", { type: "paging", unitId: intel.id, name: "vm0-dma" });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
-      id: expect.any(Number), name: "vm0-dma", type: "paging", driver: "intel-vtd", unitId: intel.id,
-      config: { addressWidth: 39, pageSizes: intel.capabilities.pageSizes, enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
-      auto: false, containerId: null, owner: null, attachedGroupCount: 0, version: expect.any(String),
+      ...Domain.make({
+        id: expect.any(Number), name: "vm0-dma", type: "paging", driver: "intel-vtd", unitId: intel.id,
+        config: { addressWidth: 39, pageSizes: intel.capabilities.pageSizes, enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
+        auto: false, containerId: null, owner: null,
+      }),
+      attachedGroupCount: 0, version: expect.any(String),
     });
     expect(await c.read(`/v1/domains/${res.body.id}`)).toEqual(res.body);
   });

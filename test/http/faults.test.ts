@@ -1,6 +1,7 @@
 // /v1/faults: injecting driver failures, their consumption, listing,
 // clearing, and bad input.
 import { beforeAll, describe, expect, it } from "vitest";
+import { Fault } from "../../src/core/entities.js";
 import {
   clientForFile, expectInvalid, expectPaging, expectProblem,
   type DeviceView, type DomainView, type FaultView, type GroupView, type Method, type UnitView,
@@ -23,7 +24,7 @@ describe("POST /v1/faults", () => {
   it("injects a unit fault; count defaults to 1; answers 201", async () => {
     const res = await c.post<FaultView>("/v1/faults", { unitId: unit.id, errno: "ENOMEM" });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: expect.any(Number), unitId: unit.id, deviceId: null, errno: "ENOMEM", remaining: 1, version: expect.any(String) });
+    expect(res.body).toEqual({ ...Fault.make({ id: expect.any(Number), unitId: unit.id, deviceId: null, errno: "ENOMEM", remaining: 1 }), version: expect.any(String) });
     expect(await c.faults()).toContainEqual(res.body);
     expect((await c.del(`/v1/faults/${res.body.id}`)).status).toBe(204);
   });

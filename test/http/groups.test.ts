@@ -1,6 +1,7 @@
 // /v1/groups: create, list, get, delete, and bad input on every group route
 // (the attach family is exercised for its outcomes in attach.test.ts).
 import { beforeAll, describe, expect, it } from "vitest";
+import { Group } from "../../src/core/entities.js";
 import {
   clientForFile, expectInvalid, expectPaging, expectProblem, uniqueName,
   type DomainView, type GroupView, type Method, type MovedView, type PageView, type UnitView,
@@ -20,8 +21,11 @@ describe("POST /v1/groups", () => {
     expect(res.status).toBe(201);
     const g = res.body;
     expect(g).toEqual({
-      id: expect.any(Number), name, unitId: unit.id, domainId: g.defaultDomainId, defaultDomainId: expect.any(Number),
-      blockingDomainId: null, owner: null, deviceIds: [], version: expect.any(String),
+      ...Group.make({
+        id: expect.any(Number), name, unitId: unit.id, domainId: g.defaultDomainId, defaultDomainId: expect.any(Number),
+        blockingDomainId: null, owner: null,
+      }),
+      deviceIds: [], version: expect.any(String),
     });
     const dma = await c.read<DomainView>(`/v1/domains/${g.defaultDomainId}`);
     expect(dma).toMatchObject({

@@ -103,10 +103,6 @@ export const REASONS = { ...CORE_REASONS, ...SERVICE_REASONS };
 
 export type Reason = keyof typeof REASONS;
 
-export function isSoftReason(reason: Reason): boolean {
-  return REASONS[reason].soft;
-}
-
 /**
  * Whether an answer is soft: an EINVAL whose reason's entry says so. Takes
  * strings so that a stored event (whose reason may predate today's

@@ -48,7 +48,10 @@ export function problemDocument(error: ErrnoError, at: { instance?: string; requ
  * The answer for a problem, logged as the kernel would have it: a soft EINVAL
  * is a legitimate probe (debug), other refusals are warnings, 5xx are errors.
  */
-export function problemAnswer(reply: FastifyReply, error: ErrnoError, extra?: Partial<ProblemDocument>): Answer {
+/** What a caller may add to the document: the fields at fault (status, errno and the rest come from the catalogue). */
+export type ProblemExtra = Pick<ProblemDocument, "errors">;
+
+export function problemAnswer(reply: FastifyReply, error: ErrnoError, extra?: ProblemExtra): Answer {
   const doc = { ...problemOf(error, reply.request), ...extra };
   const status = doc.status;
   const log = reply.log;
@@ -70,7 +73,7 @@ export function headerProblem(reply: FastifyReply, refused: Extract<Parsed<unkno
   return problemAnswer(reply, failure(refused.reason, detail), { errors: [{ field: refused.field, message: refused.message }] });
 }
 
-export function sendProblem(reply: FastifyReply, error: ErrnoError, extra?: Partial<ProblemDocument>): FastifyReply {
+export function sendProblem(reply: FastifyReply, error: ErrnoError, extra?: ProblemExtra): FastifyReply {
   return sendAnswer(reply, problemAnswer(reply, error, extra));
 }
 

@@ -2,13 +2,13 @@
 // per driver, each row run through both public entry points (attachGroup and
 // attachDevice) so the whole core path is exercised.
 import { describe, expect, it } from "vitest";
-import type { DeviceFlags, DriverName } from "../../src/core/entities.js";
+import type { DeviceFlags } from "../../src/core/entities.js";
 import { ERRNO_VALUES, type ErrnoName } from "../../src/core/errno.js";
 import { attachDevice, attachGroup } from "../../src/core/group-moves.js";
 import * as objects from "../../src/core/objects.js";
 import type { Reason } from "../../src/core/reasons.js";
 import { isSoft } from "../../src/core/result.js";
-import { driverOf } from "../../src/drivers/index.js";
+import { DRIVERS, type DriverName } from "../../src/drivers/index.js";
 import { ANON, build, errorOf, snapshot, type Fixture } from "../core/fixtures.js";
 
 interface Setup {
@@ -187,7 +187,7 @@ describe.each(Object.entries(TABLES) as [DriverName, Row[]][])("%s", (driver, ro
       if (row.errno === null) {
         expect(r).toEqual({ ok: true, value: { groupId: s.groupId, domainId: s.domainId, changed: true } });
         expect(fx.groupNow(s.groupId).domainId).toBe(s.domainId);
-        if (driverOf(driver).bindsToInstance) expect(fx.domainNow(s.domainId)?.unitId).toBe(s.unitId);
+        if (DRIVERS[driver].finalise) expect(fx.domainNow(s.domainId)?.unitId).toBe(s.unitId);
         expect(event).toMatchObject({ errno: null, code: 0, reason: null, groupId: s.groupId, domainId: s.domainId });
         return;
       }

@@ -14,11 +14,7 @@
 // test/store/rows.test.ts checks the migrated tables against these fields.
 import { Type, type Static } from "@sinclair/typebox";
 import { bool, entity, enumText, id, int, ref, shared, text, type Immutable, type RecordOf } from "./declare.js";
-
-export const DRIVER_NAMES = [
-  "intel-vtd", "arm-smmu-v3", "arm-smmu", "amd-iommu", "apple-dart", "virtio-iommu", "mock",
-] as const;
-export type DriverName = (typeof DRIVER_NAMES)[number];
+import type { Outcome } from "./outcome.js";
 
 export const DOMAIN_TYPES = ["paging", "identity", "blocked", "dma"] as const;
 export type DomainType = (typeof DOMAIN_TYPES)[number];
@@ -81,6 +77,7 @@ const CREATOR = "The client that created it; null: an administrator's (every cli
 export const Unit = entity("Unit", "objects", {
   id: id(),
   name: text({ unique: true }),
+  /** The name of a driver in the model's driver table (src/core/driver.ts). */
   driver: enumText(),
   capabilities: shared(UnitCapabilities),
   online: bool({ default: true }),
@@ -165,18 +162,14 @@ export type EventOp =
   | "attach-device" | "detach-device" | "attach-group" | "replace-group" | "detach-group"
   | "claim" | "release" | "container-attach" | "container-detach";
 
-/** An attempt as the core records it; the store stamps seq and time. */
-export interface EventDraft {
+/** An attempt as the core records it; the store stamps seq and time (and stores no soft: it is derived). */
+export interface EventDraft extends Outcome {
   readonly op: EventOp;
   readonly owner: string | null;
   readonly groupId: number | null;
   readonly deviceId: number | null;
   readonly domainId: number | null;
   readonly containerId: number | null;
-  readonly errno: string | null;
-  readonly code: number;
-  readonly reason: string | null;
-  readonly detail: string | null;
 }
 
 export interface EventRecord extends EventDraft {

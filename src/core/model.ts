@@ -6,6 +6,7 @@
 // Nothing here does I/O. The store decides where the records come from and
 // where changes go.
 import { clearSlot, ColumnRows, ObjectRows, type Rows } from "./columns.js";
+import type { DriverTable, IommuDriver, UnitUsage } from "./driver.js";
 import {
   ENTITIES, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group, type Kind,
 } from "./entities.js";
@@ -220,7 +221,17 @@ export class Model {
   /** Every index above, by the kind whose rows it follows. */
   private readonly indexes = perKind((): RowIndex<Kind>[] => []);
 
-  constructor() {
+  private readonly drivers: ReadonlyMap<string, IommuDriver>;
+  /** The read-only view drivers get (see driver.ts): counts, never the model. */
+  readonly usage: UnitUsage;
+
+  private undo: UndoEntry[] = [];
+  /** Changed rows since the last takeChanges, with their state before the first change. */
+  private dirty: { [K in Kind]?: Map<number, Row | null> } = {};
+  private events: EventDraft[] = [];
+
+  /** `drivers`: the driver table (src/drivers/index.ts in the service); the core imports none. */
+  constructor(drivers: DriverTable) {
     const add = (index: RowIndex<Kind>) => this.indexes[index.kind].push(index);
     for (const kind of KINDS) {
       for (const f of ENTITIES[kind].fields) {
@@ -235,14 +246,24 @@ export class Model {
       this.pagingDomainsByUnit, this.domainsByContainer, this.faultsByUnit, this.faultsByDevice, this.pagingAttached,
     ]) add(index as RowIndex<Kind>);
     for (const kind of this.objectsByOwner.kinds) add(this.objectsByOwner.forKind(kind));
+
+    this.drivers = new Map(Object.entries(drivers));
+    for (const [name, driver] of this.drivers) {
+      if (driver.name !== name) throw new Error(`driver table: key ${name} holds driver ${driver.name}`);
+    }
+    this.usage = Object.freeze({
+      pagingDomainsBoundTo: (unitId: number) => this.pagingDomainsBoundTo(unitId),
+      pagingDomainsAttachedOn: (unitId: number) => this.pagingDomainsAttachedOn(unitId),
+      isPagingDomainAttachedOn: (unitId: number, domainId: number) => this.isPagingDomainAttachedOn(unitId, domainId),
+    });
   }
 
-  private undo: UndoEntry[] = [];
-  /** Changed rows since the last takeChanges, with their state before the first change. */
-  private dirty: { [K in Kind]?: Map<number, Row | null> } = {};
-  private events: EventDraft[] = [];
-
   // ---- reads ------------------------------------------------------------
+
+  /** The registered driver of that name; undefined: none is (see lookupDriver). */
+  driver(name: string): IommuDriver | undefined {
+    return this.drivers.get(name);
+  }
 
   get<K extends Kind>(kind: K, id: number): Entities[K] | undefined {
     return this.tables[kind].get(id);

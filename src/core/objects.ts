@@ -1,16 +1,16 @@
 // Creating and removing units, groups, devices, domains, containers and
 // injected faults, with the rules that keep the topology consistent.
-import { driverOf } from "../drivers/index.js";
 import { checkCreator, creatorOf } from "./access.js";
 import { isOnCoreDomain } from "./attach.js";
 import { ANONYMOUS, type Caller } from "./caller.js";
+import { checkAllocFlags, finaliseOn } from "./domain-alloc.js";
 import {
   Container, DEFAULT_DEVICE_FLAGS, Device, Domain, Fault, Group, Unit,
-  type ContainerConfig, type DeviceFlags, type DomainConfig, type DomainType, type DriverName, type UnitCapabilities,
+  type ContainerConfig, type DeviceFlags, type DomainConfig, type DomainType, type UnitCapabilities,
 } from "./entities.js";
 import type { ErrnoName } from "./errno.js";
 import { interned } from "./intern.js";
-import { lookup } from "./lookup.js";
+import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { checkFaultQuota, checkObjectQuota, NO_QUOTAS, type Quotas } from "./quota.js";
 import { fail, ok, type Result } from "./result.js";
@@ -25,7 +25,8 @@ function nameFree(model: Model, kind: "unit" | "group" | "device" | "container",
 
 export interface UnitSpec {
   readonly name: string;
-  readonly driver: DriverName;
+  /** A driver of the model's driver table. */
+  readonly driver: string;
   readonly capabilities?: Partial<UnitCapabilities>;
   readonly online?: boolean;
 }
@@ -33,9 +34,11 @@ export interface UnitSpec {
 export function createUnit(model: Model, spec: UnitSpec): Result<Unit> {
   const free = nameFree(model, "unit", spec.name);
   if (!free.ok) return free;
+  const driver = lookupDriver(model, spec.driver);
+  if (!driver.ok) return driver;
   const unit = Unit.make({
     id: model.allocateId("unit"), name: spec.name, driver: spec.driver,
-    capabilities: interned({ ...driverOf(spec.driver).defaults, ...spec.capabilities }),
+    capabilities: interned({ ...driver.value.defaults, ...spec.capabilities }),
     online: spec.online,
   });
   model.put("unit", unit);
@@ -153,7 +156,7 @@ export function deleteDevice(model: Model, id: number): Result<void> {
 export interface DomainSpec {
   readonly name?: string | null;
   readonly type: Exclude<DomainType, "dma">;
-  readonly driver?: DriverName;
+  readonly driver?: string;
   readonly unitId?: number;
   readonly containerId?: number;
   readonly config?: Partial<DomainConfig>;
@@ -184,7 +187,9 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
   if (unit && unit.driver !== driverName) {
     return fail("different-driver", `unit ${unit.name} is ${unit.driver}, not ${driverName}`, { unitId: unit.id });
   }
-  const driver = driverOf(driverName);
+  const found = lookupDriver(model, driverName);
+  if (!found.ok) return found;
+  const driver = found.value;
   const caps = unit?.capabilities ?? driver.defaults;
   const config: DomainConfig = interned({
     addressWidth: caps.addressWidth, pageSizes: caps.pageSizes,
@@ -196,10 +201,10 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
     unitId: unit?.id ?? null, config, containerId: spec.containerId ?? null, owner: creatorOf(caller),
   });
   if (spec.type === "paging") {
-    const allowed = driver.checkAlloc(config, unit);
+    const allowed = checkAllocFlags(driver, config, unit);
     if (!allowed.ok) return allowed;
-    if (unit && driver.bindsToInstance) {
-      const finalised = driver.finalise(domain, unit, model);
+    if (unit) {
+      const finalised = finaliseOn(model, driver, domain, unit);
       if (!finalised.ok) return finalised;
     }
   }

@@ -1,5 +1,6 @@
 // Reads the durable image into a fresh model, a page at a time so that a
 // large database does not need all its rows as Prisma objects at once.
+import type { DriverTable } from "../core/driver.js";
 import { ENTITIES } from "../core/entities.js";
 import { KINDS, Model, type Kind } from "../core/model.js";
 import { fromStored, TABLES } from "./rows.js";
@@ -40,8 +41,8 @@ export interface Loaded {
   readonly idWatermarks: Record<Kind, number>;
 }
 
-export async function loadTopology(prisma: Prisma): Promise<Loaded> {
-  const model = new Model();
+export async function loadTopology(prisma: Prisma, drivers: DriverTable): Promise<Loaded> {
+  const model = new Model(drivers);
   for (const kind of KINDS) await loadKind(prisma, model, kind);
   // AUTOINCREMENT tables remember the highest id ever used, deleted rows
   // included: ids are never handed out twice, across restarts too.

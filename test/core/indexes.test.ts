@@ -8,6 +8,7 @@ import { containerAttach, containerDetach } from "../../src/core/container-attac
 import { KINDS, type Entities, type Kind } from "../../src/core/entities.js";
 import { attachGroup, claimOwnership, detachGroup, releaseOwnership, replaceDomain } from "../../src/core/group-moves.js";
 import { Model } from "../../src/core/model.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 import {
   createContainer, createDevice, createDomain, createGroup, createUnit, deleteContainer, deleteDevice, deleteDomain,
   deleteFault, deleteGroup, deleteUnit, injectFault, updateDevice,
@@ -151,7 +152,7 @@ function expectIndexesExact(m: Model): void {
 
 describe("declared indexes", () => {
   it("answer what a scan answers after each kind of change (a tour where every operation succeeds)", () => {
-    const m = new Model();
+    const m = new Model(DRIVERS);
     const a: Caller = { owner: "a" };
     const ok = <T>(r: Result<T>): T => {
       if (!r.ok) throw new Error(`${r.error.reason}: ${r.error.detail}`);
@@ -185,7 +186,7 @@ describe("declared indexes", () => {
   it("answer what a scan of the rows answers, after any operations, refusals and rollbacks", () => {
     const done = new Set<string>();
     fc.assert(fc.property(script, (parts) => {
-      const m = new Model();
+      const m = new Model(DRIVERS);
       for (const s of WORLD) run(m, s);
       const names = new Set<string>();
       for (const part of parts) {

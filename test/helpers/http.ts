@@ -20,7 +20,7 @@ export type ContainerView = Static<typeof Resources.Container>;
 export type FaultView = Static<typeof Resources.Fault>;
 export interface EventView {
   seq: number; at: string; op: string; owner: string | null; groupId: number | null; deviceId: number | null;
-  domainId: number | null; containerId: number | null; errno: string | null; code: number; reason: string | null; detail: string | null;
+  domainId: number | null; containerId: number | null; errno: string | null; code: number; soft: boolean; reason: string | null; detail: string | null;
 }
 export interface PageView<T> { items: T[]; next: number | null }
 export interface MovedView { changed: boolean; group: GroupView; domain: DomainView }

@@ -10,6 +10,7 @@ import { ENTITIES, KINDS } from "../../src/core/entities.js";
 import { containerAttach } from "../../src/core/container-attach.js";
 import { claimOwnership } from "../../src/core/group-moves.js";
 import { Model } from "../../src/core/model.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 import {
   createContainer, createDevice, createDomain, createGroup, createUnit, injectFault, updateDevice,
 } from "../../src/core/objects.js";
@@ -55,7 +56,7 @@ describe("tables and declarations", () => {
 
 describe("write and load", () => {
   it("every record comes back identical, fields in declared order, equal shared objects interned", async () => {
-    const model = new Model();
+    const model = new Model(DRIVERS);
     const intel = unwrap(createUnit(model, { name: "it's intel", driver: "intel-vtd", capabilities: { domainIds: 9 } }));
     const smmu = unwrap(createUnit(model, { name: "smmu", driver: "arm-smmu-v3" }));
     unwrap(createUnit(model, { name: "off", driver: "mock", online: false }));
@@ -78,7 +79,7 @@ describe("write and load", () => {
     })();
     db.close();
     const prisma = await openDatabase(file);
-    const loaded = await loadTopology(prisma).finally(() => prisma.$disconnect());
+    const loaded = await loadTopology(prisma, DRIVERS).finally(() => prisma.$disconnect());
 
     for (const kind of KINDS) {
       const want = [...model.all(kind)];

@@ -16,7 +16,7 @@
 // are refused at once (readiness says why) until a probe write succeeds
 // again; then the store carries on by itself.
 import type { EventRecord } from "../core/entities.js";
-import { KINDS, type ChangeSet, type Kind, type Model } from "../core/model.js";
+import { KINDS, type ChangeSet, type Model } from "../core/model.js";
 import { perform } from "../core/operation.js";
 import { fail, type Result } from "../core/result.js";
 import { Checkpointer, type CheckpointResult } from "./checkpointer.js";
@@ -24,7 +24,9 @@ import { eventQueries, type PageQuery } from "./event-page.js";
 import { EventReader } from "./event-reader.js";
 import { ReadBudget } from "./read-budget.js";
 import { openDatabase, type Prisma } from "./database.js";
-import { encodeChanges, storable, tableOf, touchedRows, UnstorableValueError, type Step } from "./encode.js";
+import {
+  encodeChanges, storable, touchedRows, UnstorableValueError, WATERMARK_KINDS, watermarkSteps, type Step, type Watermarks,
+} from "./encode.js";
 import { loadTopology, type Loaded } from "./load.js";
 import { applyMigrations } from "./migrate.js";
 import { GroupCommitRunner, type ItemFailure, type RunnerStats } from "./runner.js";
@@ -117,9 +119,8 @@ class BuiltOnRefusedWrite extends Error {
 interface Stamped {
   readonly steps: Step[];
   readonly touched: ReadonlySet<string>;
-  /** The model's id watermarks after the operation. */
-  readonly lastIds: Readonly<Record<Kind, number>>;
-  readonly lastSeq: number;
+  /** The model's id watermarks and the last event seq after the operation. */
+  readonly watermarks: Readonly<Watermarks>;
   readonly events: number;
 }
 
@@ -155,7 +156,7 @@ export class SqliteStore implements ArbiterStore {
   private readonly readBudget: ReadBudget;
   private readEvents: ReturnType<typeof eventQueries> | null = null;
   private readonly statements = new Map<string, Statement<unknown[]>>();
-  private readonly batchWrite: (items: readonly Stamped[], housekeeping: boolean) => number;
+  private readonly batchWrite: (items: readonly Stamped[], housekeeping: boolean) => { prunedUpTo: number; watermarks: Watermarks };
   private closed = false;
   /** The model may hold changes the disk refused: nothing is served until it is rebuilt. */
   private diverged = false;
@@ -168,8 +169,8 @@ export class SqliteStore implements ArbiterStore {
   private lastSeq: number;
   /** Events with seq up to this have been pruned (or never existed). */
   private prunedUpTo: number;
-  /** Ids storage knows were handed out; an id shown to a client is never reused. */
-  private idWatermarks: Record<Kind, number>;
+  /** Ids (and event seqs) storage knows were handed out; an id shown to a client is never reused. */
+  private idWatermarks: Watermarks;
   private lastAnswerPrune = 0;
 
   private constructor(
@@ -339,7 +340,8 @@ export class SqliteStore implements ArbiterStore {
         ].map((cell) => storable(cell, "IdempotentAnswer")),
       });
     }
-    return { steps, touched: touchedRows(changes), lastIds: this.model.lastIds(), lastSeq: this.lastSeq, events: events.length };
+    const watermarks = { ...this.model.lastIds(), event: this.lastSeq };
+    return { steps, touched: touchedRows(changes), watermarks, events: events.length };
   }
 
   /**
@@ -373,11 +375,10 @@ export class SqliteStore implements ArbiterStore {
   private transaction(items: readonly Stamped[], housekeeping: boolean): void {
     this.settleConnection();
     // Counters change only once the transaction has committed.
-    this.prunedUpTo = this.batchWrite(items, housekeeping);
+    const { prunedUpTo, watermarks } = this.batchWrite(items, housekeeping);
+    this.prunedUpTo = prunedUpTo;
+    this.idWatermarks = watermarks;
     this.checkpointer.nudge();
-    for (const kind of KINDS) {
-      for (const item of items) this.idWatermarks[kind] = Math.max(this.idWatermarks[kind], item.lastIds[kind]);
-    }
   }
 
   /**
@@ -393,29 +394,23 @@ export class SqliteStore implements ArbiterStore {
 
   /**
    * Inside the transaction (better-sqlite3 commits, or rolls back on any
-   * throw, commit failures included). Returns how far events are pruned.
+   * throw, commit failures included). Returns how far events are pruned
+   * and the watermarks now stored.
    */
-  private apply(items: readonly Stamped[], housekeeping: boolean): number {
+  private apply(items: readonly Stamped[], housekeeping: boolean): { prunedUpTo: number; watermarks: Watermarks } {
     this.statement("PRAGMA defer_foreign_keys = ON").run();
-    let lastSeq = 0;
     let events = 0;
     const watermarks = { ...this.idWatermarks };
     for (const item of items) {
       for (const step of item.steps) this.statement(step.sql).run(...step.params);
-      lastSeq = Math.max(lastSeq, item.lastSeq);
       events += item.events;
-      for (const kind of KINDS) watermarks[kind] = Math.max(watermarks[kind], item.lastIds[kind]);
+      for (const kind of WATERMARK_KINDS) watermarks[kind] = Math.max(watermarks[kind], item.watermarks[kind]);
     }
-    // AUTOINCREMENT tables keep their highest id in sqlite_sequence; ids the
-    // service handed out but never stored (an automatic domain allocated and
-    // rolled back in the same operation) are recorded there too.
-    for (const kind of KINDS) {
-      if (watermarks[kind] <= this.idWatermarks[kind]) continue;
-      const table = tableOf(kind);
-      this.statement(`UPDATE sqlite_sequence SET seq = ? WHERE name = ? AND seq < ?`).run(watermarks[kind], table, watermarks[kind]);
-      this.statement(`INSERT INTO sqlite_sequence (name, seq) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?)`).run(table, watermarks[kind], table);
-    }
-    return housekeeping ? this.prune(lastSeq, events) : this.prunedUpTo;
+    // Ids the service handed out but never stored (an automatic domain
+    // allocated and rolled back in the same operation) are covered too.
+    for (const step of watermarkSteps(this.idWatermarks, watermarks)) this.statement(step.sql).run(...step.params);
+    const prunedUpTo = housekeeping ? this.prune(watermarks.event, events) : this.prunedUpTo;
+    return { prunedUpTo, watermarks };
   }
 
   /**

@@ -31,6 +31,7 @@ import { loadTopology, type Loaded } from "./load.js";
 import { applyMigrations } from "./migrate.js";
 import { GroupCommitRunner, type ItemFailure, type RunnerStats } from "./runner.js";
 import type { Statement } from "better-sqlite3";
+import { pino, type Logger } from "pino";
 import { openReader, openWriter, type Connection, type Synchronous } from "./sqlite.js";
 import { isBusy, StoreLockedError, WriterLock } from "./lock.js";
 
@@ -127,17 +128,17 @@ interface Stamped {
 export interface SqliteStoreOptions {
   readonly file: string;
   readonly migrationsDir: string;
-  /** Reports a write the disk refused, a failed read-back, and recovery. */
-  readonly onWriteFailure?: (error: unknown) => void;
-  readonly onRecovered?: () => void;
+  /**
+   * Where the store reports what happens to it: migrations applied, a write
+   * the disk refused, the model rebuilt from disk (or not), recovery, a
+   * worker thread lost. The service hands it the logger it made first.
+   * Default: silent.
+   */
+  readonly logger?: Logger;
   /** Keep this many most recent events (0: all). Older ones are pruned as new ones are written. */
   readonly eventRetention?: number;
-  /** The background checkpointer failed; SQLite checkpoints inline again from then on. */
-  readonly onCheckpointerFailure?: (error: Error) => void;
   /** Event rows per second all readers of the log may have read, together (0: no limit). Default 0. */
   readonly eventReadRate?: number;
-  /** The event reader's worker failed; event pages are read on the event loop from then on. */
-  readonly onEventReaderFailure?: (error: Error) => void;
   /** Default "full": an answered operation survives a power loss. */
   readonly synchronous?: Synchronous;
   /** How long an idempotency key's answer is kept (ms). Default 24 hours. */
@@ -172,6 +173,7 @@ export class SqliteStore implements ArbiterStore {
   /** Ids (and event seqs) storage knows were handed out; an id shown to a client is never reused. */
   private idWatermarks: Watermarks;
   private lastAnswerPrune = 0;
+  private readonly log: Logger;
 
   private constructor(
     private readonly prisma: Prisma,
@@ -181,6 +183,7 @@ export class SqliteStore implements ArbiterStore {
     loaded: Loaded,
     private readonly options: SqliteStoreOptions,
   ) {
+    this.log = options.logger ?? SILENT;
     this.model = loaded.model;
     this.lastSeq = loaded.lastEventSeq;
     this.idWatermarks = loaded.idWatermarks;
@@ -188,7 +191,9 @@ export class SqliteStore implements ArbiterStore {
     this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (failures) => this.writeFailed(failures));
     this.batchWrite = db.transaction((items: readonly Stamped[], housekeeping: boolean) => this.apply(items, housekeeping));
     this.checkpointer = Checkpointer.start(options.file, { onFailure: (error) => this.checkpointInline(error) });
-    this.eventReader = new EventReader(options.file, reader, options.onEventReaderFailure);
+    this.eventReader = new EventReader(options.file, reader, (error) => {
+      this.log.warn({ err: error }, "event reader worker failed; event pages are read on the event loop from now on");
+    });
     this.readBudget = new ReadBudget(options.eventReadRate ?? 0);
   }
 
@@ -198,7 +203,8 @@ export class SqliteStore implements ArbiterStore {
     const opened: { close(): unknown }[] = [];
     let prisma: Prisma | null = null;
     try {
-      applyMigrations(options.file, options.migrationsDir);
+      const { applied } = applyMigrations(options.file, options.migrationsDir);
+      if (applied.length > 0) options.logger?.info({ file: options.file, migrations: applied }, "database migrated");
       prisma = await openDatabase(options.file);
       const db = openWriter(options.file, options.synchronous ?? "full");
       opened.push(db);
@@ -454,7 +460,7 @@ export class SqliteStore implements ArbiterStore {
   }
 
   private checkpointInline(error: Error): void {
-    this.options.onCheckpointerFailure?.(error);
+    this.log.warn({ err: error }, "background WAL checkpointer failed; SQLite checkpoints inline from now on");
     try {
       this.db.pragma("wal_autocheckpoint = 1000");
     } catch {
@@ -473,7 +479,8 @@ export class SqliteStore implements ArbiterStore {
     const error = failures.find((f) => !(f.error instanceof BuiltOnRefusedWrite))?.error ?? failures[0]!.error;
     this.diverged = true;
     this.writeFault = error;
-    this.options.onWriteFailure?.(error);
+    this.log.error({ err: error, refused: failures.length },
+      "a database write failed: its operations were answered 503; changes are refused until the model is rebuilt from the database and the disk takes writes again");
     this.recovery ??= this.recover().finally(() => { this.recovery = null; });
   }
 
@@ -482,7 +489,7 @@ export class SqliteStore implements ArbiterStore {
       if (this.diverged) await this.reload();
       if (!this.diverged && this.probe()) {
         this.writeFault = null;
-        this.options.onRecovered?.();
+        this.log.warn("the database takes writes again; changes are accepted");
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, this.options.recoveryIntervalMs ?? 500).unref());
@@ -526,8 +533,9 @@ export class SqliteStore implements ArbiterStore {
         this.lastSeq = loaded.lastEventSeq;
         this.idWatermarks = loaded.idWatermarks;
         this.diverged = false;
+        this.log.warn({ lastEventSeq: loaded.lastEventSeq }, "the model was rebuilt from the database after a failed write");
       } catch (error) {
-        this.options.onWriteFailure?.(error);
+        this.log.error({ err: error }, "the model could not be rebuilt from the database after a failed write; nothing is served until it can");
       } finally {
         this.reloading = null;
       }
@@ -535,6 +543,8 @@ export class SqliteStore implements ArbiterStore {
     return this.reloading;
   }
 }
+
+const SILENT = pino({ level: "silent" });
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -12,6 +12,7 @@ import path from "node:path";
 import type { Statement } from "better-sqlite3";
 import { PROJECT_ROOT } from "../src/config.js";
 import { Model } from "../src/core/model.js";
+import { DRIVERS } from "../src/drivers/index.js";
 import { createDevice, createDomain, createGroup, createUnit } from "../src/core/objects.js";
 import type { Result } from "../src/core/result.js";
 import { encodeChanges, watermarkSteps, WATERMARK_KINDS, type Step, type Watermarks } from "../src/store/encode.js";
@@ -45,7 +46,7 @@ function made<T>(result: Result<T>): T {
 
 /** The model `spec` describes, made by the core's operations. */
 function build(spec: SeedSpec): { model: Model; seeded: Seeded } {
-  const model = new Model();
+  const model = new Model(DRIVERS);
   const G = spec.groups;
   const units = Array.from({ length: spec.units }, (_, u) => made(createUnit(model, { name: `bench-dmar${u + 1}`, driver: DRIVER })));
   const groupIds = new Int32Array(G);

@@ -7,6 +7,7 @@ import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
 import { HelpRequested, parseConfig, type Config } from "./config.js";
+import { DRIVERS } from "./drivers/index.js";
 import { buildApp } from "./http/app.js";
 import { reportStartupFailure, STARTUP_FAILED } from "./startup/fatal.js";
 import { checkListenAddress, listenError } from "./startup/listen.js";
@@ -25,6 +26,8 @@ export function createLogger(config: Config): Logger {
 async function openStore(config: Config, logger: Logger): Promise<SqliteStore> {
   checkDatabasePath(config.databaseFile);
   return SqliteStore.open({
+    // The core is handed its drivers here: it imports none of them.
+    drivers: DRIVERS,
     file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention,
     synchronous: config.synchronous, idempotencyTtlMs: config.idempotencyTtl * 1000, eventReadRate: config.eventReadRate,
     logger: logger.child({ component: "store" }),
@@ -54,7 +57,7 @@ export async function start(config: Config, logger: Logger = createLogger(config
   const store = await openStore(config, logger);
   let app: FastifyInstance | null = null;
   try {
-    if (preset) await applyPreset(store, config.topologyFile!, preset, logger);
+    if (preset) await applyPreset(store, config.topologyFile!, preset, logger, DRIVERS);
     app = await buildApp({
       store, loggerInstance: logger, limits: config.limits, tokens,
       quotas: { objectsPerClient: config.objectQuota, activeFaults: config.maxFaults, faultCount: config.maxFaultCount },

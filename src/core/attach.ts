@@ -4,9 +4,10 @@
 // All devices are checked before anything changes, so a failed group attach
 // leaves no trace but the injected faults it consumed (the kernel gets the
 // same all-or-nothing by putting devices back on the old domain).
-import { driverOf } from "../drivers/index.js";
+import { finaliseOn } from "./domain-alloc.js";
 import type { Device, Domain, Fault, Group, Unit } from "./entities.js";
 import { isErrnoName } from "./errno.js";
+import { lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { driverFailure, fail, ok, withIds, type Result } from "./result.js";
 
@@ -45,20 +46,23 @@ function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, mod
     return driverFailure(raw, "injected-fault", `injected ${fault.errno} on ${fault.deviceId !== null ? device.name : unit.name}`);
   }
   if (domain.type !== "paging") return ok(domain);
-  const driver = driverOf(unit.driver);
+  const found = lookupDriver(model, unit.driver);
+  if (!found.ok) return found;
+  const driver = found.value;
   let bound = domain;
-  if (driver.bindsToInstance) {
+  // A driver with a finalise op binds a domain to one instance.
+  if (driver.finalise) {
     if (domain.unitId !== null && domain.unitId !== unit.id) {
       const other = model.get("unit", domain.unitId);
       return fail("different-instance", `domain ${domain.id} is finalised on ${other?.name ?? `unit ${domain.unitId}`}, ${device.name} is behind ${unit.name}`);
     }
     if (domain.unitId === null) {
-      const finalised = driver.finalise(domain, unit, model);
+      const finalised = finaliseOn(model, driver, domain, unit);
       if (!finalised.ok) return finalised;
       bound = { ...domain, unitId: unit.id };
     }
   }
-  const attached = driver.attachDev({ unit, device, domain: bound, model });
+  const attached = driver.attachDev({ unit, device, domain: bound, usage: model.usage });
   return attached.ok ? ok(bound) : attached;
 }
 

@@ -18,8 +18,8 @@
 // stored: records are values, nothing compares whole records by identity
 // across two reads.
 import {
-  DOMAIN_TYPES, DRIVER_NAMES,
-  type Device, type DeviceFlags, type Domain, type DomainConfig, type DomainType, type DriverName, type Group,
+  DOMAIN_TYPES,
+  type Device, type DeviceFlags, type Domain, type DomainConfig, type DomainType, type Group,
 } from "./entities.js";
 
 /** A table: the row stored under each id. */
@@ -94,8 +94,9 @@ function setSparse<T>(col: (T | undefined)[], id: number, value: T | null): void
 
 /**
  * A string enum as a byte: codes index the entity module's constant list
- * (DOMAIN_TYPES, DRIVER_NAMES). A value outside it (storage holds any text) is
- * given the next code, so it reads back unchanged as before.
+ * (DOMAIN_TYPES), or start empty (driver names: the core knows none). A value
+ * outside it (storage holds any text) is given the next code, so it reads back
+ * unchanged as before.
  */
 class Codes<T extends string> {
   private readonly values: T[];
@@ -237,7 +238,7 @@ export class DeviceColumns extends ColumnRows<Device> {
 
 export class DomainColumns extends ColumnRows<Domain> {
   private readonly types = new Codes<DomainType>(DOMAIN_TYPES);
-  private readonly drivers = new Codes<DriverName>(DRIVER_NAMES);
+  private readonly drivers = new Codes<string>([]);
   /** Mostly null: a group's default domain is unnamed. */
   private readonly name: (string | undefined)[] = [];
   private type = new Uint8Array(0);

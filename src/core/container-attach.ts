@@ -3,15 +3,15 @@
 // in order; EINVAL means "incompatible, try the next"; any other error ends
 // the search; if none fits, allocate a fresh paging domain for the group's
 // unit, attach it, and free it again if that attach fails.
-import { driverOf } from "../drivers/index.js";
 import { checkCreator } from "./access.js";
 import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
+import { checkAllocFlags, finaliseOn } from "./domain-alloc.js";
 import type { Domain, DomainConfig, Group } from "./entities.js";
 import { errnoCode } from "./errno.js";
 import { recordAttempt } from "./events.js";
 import { interned } from "./intern.js";
-import { lookup } from "./lookup.js";
+import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { movableGroup } from "./group-moves.js";
 import { fail, isSoft, ok, type ErrnoError, type Result } from "./result.js";
@@ -65,9 +65,10 @@ function autoDomainConfig(model: Model, group: Group, containerId: number): Doma
 /** Allocate the domain for the group's unit, finalised there as iommufd does. */
 function allocateAutoDomain(model: Model, group: Group, containerId: number): Result<Domain> {
   const unit = model.get("unit", group.unitId)!;
-  const driver = driverOf(unit.driver);
+  const driver = lookupDriver(model, unit.driver);
+  if (!driver.ok) return driver;
   const config = autoDomainConfig(model, group, containerId);
-  const allowed = driver.checkAlloc(config, unit);
+  const allowed = checkAllocFlags(driver.value, config, unit);
   if (!allowed.ok) return allowed;
   const domain: Domain = {
     id: model.allocateId("domain"), name: null, type: "paging", driver: unit.driver,
@@ -75,10 +76,8 @@ function allocateAutoDomain(model: Model, group: Group, containerId: number): Re
     // The container's creator owns what it allocates: another client cannot attach to it directly.
     owner: model.get("container", containerId)!.owner,
   };
-  if (driver.bindsToInstance) {
-    const finalised = driver.finalise(domain, unit, model);
-    if (!finalised.ok) return finalised;
-  }
+  const finalised = finaliseOn(model, driver.value, domain, unit);
+  if (!finalised.ok) return finalised;
   model.put("domain", domain);
   return ok(domain);
 }

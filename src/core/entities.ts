@@ -1,11 +1,6 @@
 // The simulated objects. Records are immutable: the model replaces a record to
 // change it, which is what lets it keep indexes and an undo log exact.
 
-export const DRIVER_NAMES = [
-  "intel-vtd", "arm-smmu-v3", "arm-smmu", "amd-iommu", "apple-dart", "virtio-iommu", "mock",
-] as const;
-export type DriverName = (typeof DRIVER_NAMES)[number];
-
 export const DOMAIN_TYPES = ["paging", "identity", "blocked", "dma"] as const;
 export type DomainType = (typeof DOMAIN_TYPES)[number];
 
@@ -27,7 +22,8 @@ export interface UnitCapabilities {
 export interface Unit {
   readonly id: number;
   readonly name: string;
-  readonly driver: DriverName;
+  /** The name of a driver in the model's driver table (src/core/driver.ts). */
+  readonly driver: string;
   readonly capabilities: UnitCapabilities;
   readonly online: boolean;
 }
@@ -44,7 +40,7 @@ export interface Domain {
   readonly id: number;
   readonly name: string | null;
   readonly type: DomainType;
-  readonly driver: DriverName;
+  readonly driver: string;
   /** The unit the domain is finalised on; null until its first attach. */
   readonly unitId: number | null;
   readonly config: DomainConfig;

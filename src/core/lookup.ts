@@ -1,4 +1,6 @@
-// Finding objects by id, with the ENOENT a caller gets when one is missing.
+// Finding objects by id, with the ENOENT a caller gets when one is missing,
+// and drivers by name.
+import type { IommuDriver } from "./driver.js";
 import type { Entities, Kind, Model } from "./model.js";
 import { fail, ok, type Result } from "./result.js";
 import type { FixedReason } from "./reasons.js";
@@ -11,4 +13,14 @@ const MISSING: Record<Kind, FixedReason> = {
 export function lookup<K extends Kind>(model: Model, kind: K, id: number): Result<Entities[K]> {
   const row = model.get(kind, id);
   return row ? ok(row) : fail(MISSING[kind], `${kind} ${id} does not exist`, { [`${kind}Id`]: id });
+}
+
+/**
+ * The driver a unit or domain names. The HTTP schema refuses an unknown name
+ * at the edge; this is the core's own check (a caller of the core, or a row
+ * storage holds, naming a driver the table lacks).
+ */
+export function lookupDriver(model: Model, name: string): Result<IommuDriver> {
+  const driver = model.driver(name);
+  return driver ? ok(driver) : fail("invalid-argument", `${name} is not a registered IOMMU driver`);
 }

@@ -6,6 +6,7 @@
 // Nothing here does I/O. The store decides where the records come from and
 // where changes go.
 import { clearSlot, DeviceColumns, DomainColumns, GroupColumns, ObjectRows, type Rows } from "./columns.js";
+import type { DriverTable, IommuDriver, UnitUsage } from "./driver.js";
 import type {
   Container, Device, Domain, EventDraft, Fault, Group, Unit,
 } from "./entities.js";
@@ -143,12 +144,34 @@ export class Model {
   /** Containers + domains per creating client, for the object quota. */
   private readonly objectsByOwner = new Map<string, number>();
 
+  private readonly drivers: ReadonlyMap<string, IommuDriver>;
+  /** The read-only view drivers get (see driver.ts): counts, never the model. */
+  readonly usage: UnitUsage;
+
   private undo: UndoEntry[] = [];
   /** Changed rows since the last takeChanges, with their state before the first change. */
   private dirty: { [K in Kind]?: Map<number, Row | null> } = {};
   private events: EventDraft[] = [];
 
+  /** `drivers`: the driver table (src/drivers/index.ts in the service); the core imports none. */
+  constructor(drivers: DriverTable) {
+    this.drivers = new Map(Object.entries(drivers));
+    for (const [name, driver] of this.drivers) {
+      if (driver.name !== name) throw new Error(`driver table: key ${name} holds driver ${driver.name}`);
+    }
+    this.usage = Object.freeze({
+      pagingDomainsBoundTo: (unitId: number) => this.pagingDomainsBoundTo(unitId),
+      pagingDomainsAttachedOn: (unitId: number) => this.pagingDomainsAttachedOn(unitId),
+      isPagingDomainAttachedOn: (unitId: number, domainId: number) => this.isPagingDomainAttachedOn(unitId, domainId),
+    });
+  }
+
   // ---- reads ------------------------------------------------------------
+
+  /** The registered driver of that name; undefined: none is (see lookupDriver). */
+  driver(name: string): IommuDriver | undefined {
+    return this.drivers.get(name);
+  }
 
   get<K extends Kind>(kind: K, id: number): Entities[K] | undefined {
     return this.tables[kind].get(id);

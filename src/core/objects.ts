@@ -1,17 +1,17 @@
 // Creating and removing units, groups, devices, domains, containers and
 // injected faults, with the rules that keep the topology consistent.
-import { driverOf } from "../drivers/index.js";
 import { checkCreator, creatorOf } from "./access.js";
 import { isOnCoreDomain } from "./attach.js";
 import { ANONYMOUS, type Caller } from "./caller.js";
+import { checkAllocFlags, finaliseOn } from "./domain-alloc.js";
 import type {
   Container, ContainerConfig, Device, DeviceFlags, Domain, DomainConfig, DomainType,
-  DriverName, Fault, Group, Unit, UnitCapabilities,
+  Fault, Group, Unit, UnitCapabilities,
 } from "./entities.js";
 import { DEFAULT_DEVICE_FLAGS } from "./entities.js";
 import type { ErrnoName } from "./errno.js";
 import { interned } from "./intern.js";
-import { lookup } from "./lookup.js";
+import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { checkFaultQuota, checkObjectQuota, NO_QUOTAS, type Quotas } from "./quota.js";
 import { fail, ok, type Result } from "./result.js";
@@ -26,7 +26,8 @@ function nameFree(model: Model, kind: "unit" | "group" | "device" | "container",
 
 export interface UnitSpec {
   readonly name: string;
-  readonly driver: DriverName;
+  /** A driver of the model's driver table. */
+  readonly driver: string;
   readonly capabilities?: Partial<UnitCapabilities>;
   readonly online?: boolean;
 }
@@ -34,9 +35,11 @@ export interface UnitSpec {
 export function createUnit(model: Model, spec: UnitSpec): Result<Unit> {
   const free = nameFree(model, "unit", spec.name);
   if (!free.ok) return free;
+  const driver = lookupDriver(model, spec.driver);
+  if (!driver.ok) return driver;
   const unit: Unit = {
     id: model.allocateId("unit"), name: spec.name, driver: spec.driver,
-    capabilities: interned({ ...driverOf(spec.driver).defaults, ...spec.capabilities }),
+    capabilities: interned({ ...driver.value.defaults, ...spec.capabilities }),
     online: spec.online ?? true,
   };
   model.put("unit", unit);
@@ -156,7 +159,7 @@ export function deleteDevice(model: Model, id: number): Result<void> {
 export interface DomainSpec {
   readonly name?: string | null;
   readonly type: Exclude<DomainType, "dma">;
-  readonly driver?: DriverName;
+  readonly driver?: string;
   readonly unitId?: number;
   readonly containerId?: number;
   readonly config?: Partial<DomainConfig>;
@@ -187,7 +190,9 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
   if (unit && unit.driver !== driverName) {
     return fail("different-driver", `unit ${unit.name} is ${unit.driver}, not ${driverName}`, { unitId: unit.id });
   }
-  const driver = driverOf(driverName);
+  const found = lookupDriver(model, driverName);
+  if (!found.ok) return found;
+  const driver = found.value;
   const caps = unit?.capabilities ?? driver.defaults;
   const config: DomainConfig = interned({
     addressWidth: caps.addressWidth, pageSizes: caps.pageSizes,
@@ -199,10 +204,10 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
     unitId: unit?.id ?? null, config, auto: false, containerId: spec.containerId ?? null, owner: creatorOf(caller),
   };
   if (spec.type === "paging") {
-    const allowed = driver.checkAlloc(config, unit);
+    const allowed = checkAllocFlags(driver, config, unit);
     if (!allowed.ok) return allowed;
-    if (unit && driver.bindsToInstance) {
-      const finalised = driver.finalise(domain, unit, model);
+    if (unit) {
+      const finalised = finaliseOn(model, driver, domain, unit);
       if (!finalised.ok) return finalised;
     }
   }

@@ -10,17 +10,17 @@
 // Only what the API cannot change is compared: a unit's online flag, a
 // device's flags and a group's attachment are the service's state, not the
 // host's description.
-import type { ContainerConfig, DeviceFlags, DomainConfig, DriverName, UnitCapabilities } from "./entities.js";
+import type { ContainerConfig, DeviceFlags, DomainConfig, UnitCapabilities } from "./entities.js";
 import type { Model } from "./model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit } from "./objects.js";
 
 export interface TopologySpec {
   readonly description?: string;
-  readonly units: readonly { name: string; driver: DriverName; capabilities?: Partial<UnitCapabilities>; online?: boolean }[];
+  readonly units: readonly { name: string; driver: string; capabilities?: Partial<UnitCapabilities>; online?: boolean }[];
   readonly groups?: readonly { name: string; unit: string; devices?: readonly { name: string; flags?: Partial<DeviceFlags> }[] }[];
   readonly containers?: readonly { name: string; config?: Partial<ContainerConfig> }[];
   readonly domains?: readonly {
-    name: string; type: "paging" | "identity" | "blocked"; driver?: DriverName; unit?: string; container?: string;
+    name: string; type: "paging" | "identity" | "blocked"; driver?: string; unit?: string; container?: string;
     config?: Partial<DomainConfig>;
   }[];
 }

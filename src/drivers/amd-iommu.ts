@@ -1,8 +1,8 @@
 // AMD-Vi (drivers/iommu/amd/iommu.c): dirty tracking is per unit; domains
 // span units and each unit spends a domain ID on a domain it serves.
-import type { IommuDriver } from "./types.js";
-import { OK, checkDomainIdAvailable, unitSupports } from "./rules.js";
+import type { IommuDriver } from "../core/driver.js";
 import { fail } from "../core/result.js";
+import { checkDomainIdAvailable } from "./rules.js";
 
 export const amdIommu: IommuDriver = {
   name: "amd-iommu",
@@ -10,13 +10,11 @@ export const amdIommu: IommuDriver = {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: true, nesting: false, domainIds: 65535, cpuPageSize: 4096,
   },
-  bindsToInstance: false,
-  checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: true, nesting: true }),
-  finalise: () => OK,
-  attachDev({ unit, domain, model }) {
+  allocFlags: { dirtyTracking: true, nestParent: true },
+  attachDev({ unit, domain, usage }) {
     if (domain.config.dirtyTracking && !unit.capabilities.dirtyTracking) {
       return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no dirty tracking`);
     }
-    return checkDomainIdAvailable(unit, domain, model);
+    return checkDomainIdAvailable(unit, domain, usage);
   },
 };

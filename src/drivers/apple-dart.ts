@@ -1,9 +1,9 @@
 // Apple DART (drivers/iommu/apple-dart.c): a domain is bound to the DART it
 // was finalised on, and a DART whose page size exceeds the CPU's cannot back
 // a paging domain.
-import type { IommuDriver } from "./types.js";
-import { OK, smallest, unitSupports } from "./rules.js";
+import type { IommuDriver } from "../core/driver.js";
 import { fail } from "../core/result.js";
+import { OK, smallest } from "./rules.js";
 
 export const appleDart: IommuDriver = {
   name: "apple-dart",
@@ -11,8 +11,10 @@ export const appleDart: IommuDriver = {
     addressWidth: 36, pageSizes: [16384], snoopControl: false,
     dirtyTracking: false, nesting: false, domainIds: 16, cpuPageSize: 16384,
   },
-  bindsToInstance: true,
-  checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: false, nesting: false }),
+  allocFlags: { dirtyTracking: false, nestParent: false },
+  // Present because a DART binds its domains: apple_dart_finalize_domain()
+  // builds the page table from this DART's sizes, and takes nothing that can
+  // run out, so finalising always succeeds.
   finalise: () => OK,
   attachDev({ unit, domain }) {
     const pgsize = smallest(unit.capabilities.pageSizes);

@@ -1,9 +1,9 @@
 // ARM SMMUv3 (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c). A domain is
 // finalised on one SMMU, taking an ASID (stage 1) or VMID (stage 2, the
 // nesting parent); arm_smmu_attach_prepare() refuses coherency it cannot give.
-import type { IommuDriver } from "./types.js";
-import { OK, checkInstanceIdAvailable, unitSupports } from "./rules.js";
+import type { IommuDriver } from "../core/driver.js";
 import { fail } from "../core/result.js";
+import { OK, checkInstanceIdAvailable } from "./rules.js";
 
 export const armSmmuV3: IommuDriver = {
   name: "arm-smmu-v3",
@@ -11,10 +11,9 @@ export const armSmmuV3: IommuDriver = {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: false, nesting: true, domainIds: 65536, cpuPageSize: 4096,
   },
-  bindsToInstance: true,
-  checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: true, nesting: true }),
-  finalise: (domain, unit, model) =>
-    checkInstanceIdAvailable(unit, model, "asids-exhausted", domain.config.nestParent ? "VMIDs" : "ASIDs"),
+  allocFlags: { dirtyTracking: true, nestParent: true },
+  finalise: ({ domain, unit, usage }) =>
+    checkInstanceIdAvailable(unit, usage, "asids-exhausted", domain.config.nestParent ? "VMIDs" : "ASIDs"),
   attachDev({ unit, device, domain }) {
     if (domain.config.enforceCacheCoherency && !device.flags.canwbs) {
       return fail("cache-coherency", `domain ${domain.id} enforces cache coherency; ${device.name} lacks CANWBS`);

@@ -1,7 +1,7 @@
 // ARM SMMU v1/v2 (drivers/iommu/arm/arm-smmu/arm-smmu.c): a domain is
 // finalised on one SMMU and holds one of its context banks.
-import type { IommuDriver } from "./types.js";
-import { OK, checkInstanceIdAvailable, unitSupports } from "./rules.js";
+import type { IommuDriver } from "../core/driver.js";
+import { OK, checkInstanceIdAvailable } from "./rules.js";
 
 export const armSmmu: IommuDriver = {
   name: "arm-smmu",
@@ -9,8 +9,7 @@ export const armSmmu: IommuDriver = {
     addressWidth: 48, pageSizes: [4096, 65536, 2097152, 33554432, 1073741824], snoopControl: false,
     dirtyTracking: false, nesting: false, domainIds: 128, cpuPageSize: 4096,
   },
-  bindsToInstance: true,
-  checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: false, nesting: false }),
-  finalise: (_domain, unit, model) => checkInstanceIdAvailable(unit, model, "context-banks-exhausted", "context banks"),
+  allocFlags: { dirtyTracking: false, nestParent: false },
+  finalise: ({ unit, usage }) => checkInstanceIdAvailable(unit, usage, "context-banks-exhausted", "context banks"),
   attachDev: () => OK,
 };

@@ -1,15 +1,15 @@
-// The driver registry: one entry per file in this folder.
-import type { DriverName } from "../core/entities.js";
-import type { IommuDriver } from "./types.js";
-import { intelVtd } from "./intel-vtd.js";
-import { armSmmuV3 } from "./arm-smmu-v3.js";
-import { armSmmu } from "./arm-smmu.js";
+// The driver registry: one line per file in this folder. The service hands
+// this table to the core (new Model(DRIVERS)); the core never imports it.
+import type { DriverTable } from "../core/driver.js";
 import { amdIommu } from "./amd-iommu.js";
 import { appleDart } from "./apple-dart.js";
-import { virtioIommu } from "./virtio-iommu.js";
+import { armSmmuV3 } from "./arm-smmu-v3.js";
+import { armSmmu } from "./arm-smmu.js";
+import { intelVtd } from "./intel-vtd.js";
 import { mock } from "./mock.js";
+import { virtioIommu } from "./virtio-iommu.js";
 
-export const DRIVERS: Readonly<Record<DriverName, IommuDriver>> = {
+export const DRIVERS = {
   "intel-vtd": intelVtd,
   "arm-smmu-v3": armSmmuV3,
   "arm-smmu": armSmmu,
@@ -17,10 +17,9 @@ export const DRIVERS: Readonly<Record<DriverName, IommuDriver>> = {
   "apple-dart": appleDart,
   "virtio-iommu": virtioIommu,
   mock,
-};
+} satisfies DriverTable;
 
-export function driverOf(name: DriverName): IommuDriver {
-  return DRIVERS[name];
-}
+/** A registered driver's name: the HTTP schemas' enum and the test tables' keys. */
+export type DriverName = keyof typeof DRIVERS;
 
-export type { IommuDriver, AttachContext } from "./types.js";
+export const DRIVER_NAMES = Object.keys(DRIVERS) as readonly DriverName[];

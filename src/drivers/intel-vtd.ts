@@ -1,9 +1,9 @@
 // Intel VT-d (drivers/iommu/intel/iommu.c). A paging domain is not bound to
 // one DMAR unit; paging_domain_compatible() decides per unit, and every unit
 // a domain is attached on spends one domain ID on it.
-import type { IommuDriver } from "./types.js";
-import { OK, sameSet, checkDomainIdAvailable, unitSupports } from "./rules.js";
+import type { IommuDriver } from "../core/driver.js";
 import { fail } from "../core/result.js";
+import { sameSet, checkDomainIdAvailable } from "./rules.js";
 
 export const intelVtd: IommuDriver = {
   name: "intel-vtd",
@@ -11,10 +11,8 @@ export const intelVtd: IommuDriver = {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096,
   },
-  bindsToInstance: false,
-  checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: true, nesting: true }),
-  finalise: () => OK,
-  attachDev({ unit, domain, model }) {
+  allocFlags: { dirtyTracking: true, nestParent: true },
+  attachDev({ unit, domain, usage }) {
     const caps = unit.capabilities;
     const cfg = domain.config;
     if (cfg.enforceCacheCoherency && !caps.snoopControl) {
@@ -32,6 +30,6 @@ export const intelVtd: IommuDriver = {
     if (cfg.nestParent && !caps.nesting) {
       return fail("nesting", `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`);
     }
-    return checkDomainIdAvailable(unit, domain, model);
+    return checkDomainIdAvailable(unit, domain, usage);
   },
 };

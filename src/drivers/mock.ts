@@ -1,8 +1,8 @@
 // The iommufd selftest mock (drivers/iommu/iommufd/selftest.c): a device
 // created "no dirty" cannot join a dirty-tracking domain.
-import type { IommuDriver } from "./types.js";
-import { OK, unitSupports } from "./rules.js";
+import type { IommuDriver } from "../core/driver.js";
 import { fail } from "../core/result.js";
+import { OK } from "./rules.js";
 
 export const mock: IommuDriver = {
   name: "mock",
@@ -10,9 +10,7 @@ export const mock: IommuDriver = {
     addressWidth: 64, pageSizes: [4096], snoopControl: true,
     dirtyTracking: true, nesting: true, domainIds: 1 << 20, cpuPageSize: 4096,
   },
-  bindsToInstance: false,
-  checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: true, nesting: true }),
-  finalise: () => OK,
+  allocFlags: { dirtyTracking: true, nestParent: true },
   attachDev({ device, domain }) {
     if (domain.config.dirtyTracking && device.flags.noDirty) {
       return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${device.name} was created no-dirty`);

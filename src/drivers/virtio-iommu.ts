@@ -1,9 +1,9 @@
 // virtio-iommu (drivers/iommu/virtio-iommu.c): a domain is finalised on the
 // first endpoint's virtio-iommu; a granule larger than the CPU page is
 // rejected by viommu_domain_finalise() with ENODEV, a hard error.
-import type { IommuDriver } from "./types.js";
-import { OK, smallest, unitSupports } from "./rules.js";
+import type { IommuDriver } from "../core/driver.js";
 import { fail } from "../core/result.js";
+import { OK, smallest } from "./rules.js";
 
 export const virtioIommu: IommuDriver = {
   name: "virtio-iommu",
@@ -11,9 +11,8 @@ export const virtioIommu: IommuDriver = {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: false,
     dirtyTracking: false, nesting: false, domainIds: 4096, cpuPageSize: 4096,
   },
-  bindsToInstance: true,
-  checkAlloc: (config, unit) => unitSupports(config, unit, { dirty: false, nesting: false }),
-  finalise(domain, unit) {
+  allocFlags: { dirtyTracking: false, nestParent: false },
+  finalise({ domain, unit }) {
     const granule = smallest(unit.capabilities.pageSizes);
     if (granule > unit.capabilities.cpuPageSize) {
       return fail("granule-too-large", `${unit.name} granule ${granule} exceeds the CPU page size ${unit.capabilities.cpuPageSize} (domain ${domain.id})`);

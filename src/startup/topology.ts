@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { Ajv } from "ajv";
 import type { Logger } from "pino";
 import { ConfigError } from "../config.js";
+import type { DriverTable } from "../core/driver.js";
 import { KINDS, Model } from "../core/model.js";
 import { ok } from "../core/result.js";
 import { applyTopology, describeTopologyReport, type TopologyReport } from "../core/topology-file.js";
@@ -50,7 +51,9 @@ async function apply(store: ArbiterStore, spec: TopologyFile): Promise<TopologyR
  * not make a database new again). A start that stopped before the preset was
  * committed leaves the database new, and the next start applies it.
  */
-export async function applyPreset(store: ArbiterStore, file: string, spec: TopologyFile, logger: Logger): Promise<void> {
+export async function applyPreset(
+  store: ArbiterStore, file: string, spec: TopologyFile, logger: Logger, drivers: DriverTable,
+): Promise<void> {
   const isNew = await store.read((model) => {
     const ids = model.lastIds();
     return KINDS.every((kind) => ids[kind] === 0);
@@ -61,7 +64,7 @@ export async function applyPreset(store: ArbiterStore, file: string, spec: Topol
   }
   // A dry run on an empty model first: a file that cannot be applied must
   // not leave ids handed out, which would make the database no longer new.
-  const dry = applyTopology(new Model(), spec);
+  const dry = applyTopology(new Model(drivers), spec);
   if (dry.conflicts.length > 0) throw new TopologyConflictError(`topology file ${file} cannot be applied: ${firstConflicts(dry)}`);
   const report = await apply(store, spec);
   if (report.conflicts.length > 0) throw new TopologyConflictError(`topology file ${file} cannot be applied: ${firstConflicts(report)}`);

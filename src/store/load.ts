@@ -1,6 +1,7 @@
 // Reads the durable image into a fresh model, a page at a time so that a
 // large database does not need all its rows as Prisma objects at once.
-import type { ContainerConfig, DeviceFlags, DomainConfig, DomainType, DriverName, UnitCapabilities } from "../core/entities.js";
+import type { DriverTable } from "../core/driver.js";
+import type { ContainerConfig, DeviceFlags, DomainConfig, DomainType, UnitCapabilities } from "../core/entities.js";
 import { interned } from "../core/intern.js";
 import { KINDS, Model } from "../core/model.js";
 import { readWatermarks, type Watermarks } from "./encode.js";
@@ -31,17 +32,17 @@ export interface Loaded {
   readonly idWatermarks: Watermarks;
 }
 
-export async function loadTopology(prisma: Prisma): Promise<Loaded> {
-  const model = new Model();
+export async function loadTopology(prisma: Prisma, drivers: DriverTable): Promise<Loaded> {
+  const model = new Model(drivers);
   await paged((c) => prisma.unit.findMany(page(c)), (u) => model.load("unit", {
-    id: u.id, name: u.name, driver: u.driver as DriverName,
+    id: u.id, name: u.name, driver: u.driver,
     capabilities: interned(u.capabilities as unknown as UnitCapabilities), online: u.online,
   }));
   await paged((c) => prisma.container.findMany(page(c)), (r) => model.load("container", {
     id: r.id, name: r.name, config: interned(r.config as unknown as ContainerConfig), owner: r.owner,
   }));
   await paged((c) => prisma.domain.findMany(page(c)), (d) => model.load("domain", {
-    id: d.id, name: d.name, type: d.type as DomainType, driver: d.driver as DriverName, unitId: d.unitId,
+    id: d.id, name: d.name, type: d.type as DomainType, driver: d.driver, unitId: d.unitId,
     config: interned(d.config as unknown as DomainConfig), auto: d.auto, containerId: d.containerId, owner: d.owner,
   }));
   await paged((c) => prisma.group.findMany(page(c)), (g) => model.load("group", {

@@ -15,10 +15,12 @@
 // 503, the model is rebuilt from what the disk holds, and further changes
 // are refused at once (readiness says why) until a probe write succeeds
 // again; then the store carries on by itself.
+import type { DriverTable } from "../core/driver.js";
 import type { EventRecord } from "../core/entities.js";
 import { KINDS, type ChangeSet, type Model } from "../core/model.js";
 import { perform } from "../core/operation.js";
 import { fail, type Result } from "../core/result.js";
+import { DRIVERS } from "../drivers/index.js";
 import { Checkpointer, type CheckpointResult } from "./checkpointer.js";
 import { eventQueries, type PageQuery } from "./event-page.js";
 import { EventReader } from "./event-reader.js";
@@ -128,6 +130,8 @@ interface Stamped {
 export interface SqliteStoreOptions {
   readonly file: string;
   readonly migrationsDir: string;
+  /** The drivers the model runs (server.ts passes the registry). Default: every driver of src/drivers. */
+  readonly drivers?: DriverTable;
   /**
    * Where the store reports what happens to it: migrations applied, a write
    * the disk refused, the model rebuilt from disk (or not), recovery, a
@@ -210,7 +214,7 @@ export class SqliteStore implements ArbiterStore {
       opened.push(db);
       const reader = openReader(options.file);
       opened.push(reader);
-      return new SqliteStore(prisma, lock, db, reader, await loadTopology(prisma), options);
+      return new SqliteStore(prisma, lock, db, reader, await loadTopology(prisma, options.drivers ?? DRIVERS), options);
     } catch (error) {
       for (const c of opened) c.close();
       await prisma?.$disconnect();
@@ -528,7 +532,7 @@ export class SqliteStore implements ArbiterStore {
     this.reloading ??= (async () => {
       try {
         await this.runner.settled();
-        const loaded = await loadTopology(this.prisma);
+        const loaded = await loadTopology(this.prisma, this.options.drivers ?? DRIVERS);
         this.model = loaded.model;
         this.lastSeq = loaded.lastEventSeq;
         this.idWatermarks = loaded.idWatermarks;

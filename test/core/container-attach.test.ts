@@ -2,10 +2,10 @@
 // container's automatic domains, skip on EINVAL, stop on anything else,
 // allocate when none fits and free that domain again if its attach fails.
 import { describe, expect, it } from "vitest";
-import type { DriverName } from "../../src/core/entities.js";
 import { attachGroup } from "../../src/core/group-moves.js";
 import type { ErrnoError } from "../../src/core/result.js";
 import { containerAttach, containerDetach, type Attempt, type SearchError } from "../../src/core/container-attach.js";
+import type { DriverName } from "../../src/drivers/index.js";
 import { ANON, build, errorOf, snapshot, unwrap, type Fixture } from "./fixtures.js";
 
 function attemptsOf(error: ErrnoError): readonly Attempt[] {

@@ -3,7 +3,7 @@
 // fixture step throws, which fails the test that needed it).
 import { ANONYMOUS, type Caller } from "../../src/core/caller.js";
 import type {
-  Container, ContainerConfig, Device, DeviceFlags, Domain, DriverName, EventDraft, Fault, Group,
+  Container, ContainerConfig, Device, DeviceFlags, Domain, EventDraft, Fault, Group,
   Unit, UnitCapabilities,
 } from "../../src/core/entities.js";
 import type { ErrnoName } from "../../src/core/errno.js";
@@ -14,6 +14,7 @@ import {
 } from "../../src/core/objects.js";
 import { perform } from "../../src/core/operation.js";
 import type { ErrnoError, Result } from "../../src/core/result.js";
+import { DRIVERS, type DriverName } from "../../src/drivers/index.js";
 
 export function unwrap<T>(r: Result<T>, what = "fixture step"): T {
   if (!r.ok) throw new Error(`${what} failed: ${r.error.errno} ${r.error.reason}: ${r.error.detail}`);
@@ -42,7 +43,8 @@ export function snapshot(model: Model, opts: { withFaults?: boolean } = {}): str
 }
 
 export class Fixture {
-  readonly model = new Model();
+  /** The service's driver registry, handed to the core as server.ts does. */
+  readonly model = new Model(DRIVERS);
   private seq = 0;
 
   private name(prefix: string): string {

@@ -6,6 +6,7 @@ import { Model } from "../../src/core/model.js";
 import { createDomain, deleteDomain, updateUnit } from "../../src/core/objects.js";
 import { attachGroup, replaceDomain } from "../../src/core/group-moves.js";
 import { containerAttach } from "../../src/core/container-attach.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 import { ANON, build, snapshot, unwrap, type Fixture } from "./fixtures.js";
 
 /** Everything the indexes answer for the objects of a small world. */
@@ -207,7 +208,7 @@ describe("takeChanges", () => {
 
 describe("load / reserveIds", () => {
   it("load indexes rows without marking them dirty or undoable", () => {
-    const model = new Model();
+    const model = new Model(DRIVERS);
     const unit: Unit = {
       id: 7, name: "loaded", driver: "mock", online: true,
       capabilities: { addressWidth: 64, pageSizes: [4096], snoopControl: true, dirtyTracking: true, nesting: true, domainIds: 10, cpuPageSize: 4096 },
@@ -230,7 +231,7 @@ describe("load / reserveIds", () => {
   });
 
   it("reserveIds never goes backwards", () => {
-    const model = new Model();
+    const model = new Model(DRIVERS);
     model.reserveIds("group", 10);
     model.reserveIds("group", 5);
     expect(model.allocateId("group")).toBe(11);
@@ -242,7 +243,7 @@ describe("id order of tables", () => {
   it("rows stay in id order when a rollback puts back a row deleted earlier", async () => {
     const { Model } = await import("../../src/core/model.js");
     const { createUnit, deleteUnit } = await import("../../src/core/objects.js");
-    const m = new Model();
+    const m = new Model(DRIVERS);
     for (const name of ["a", "b", "c"]) createUnit(m, { name, driver: "mock" });
     const sp = m.savepoint();
     deleteUnit(m, 1);
@@ -254,7 +255,7 @@ describe("id order of tables", () => {
 
 describe("column-stored kinds", () => {
   it("read back exactly what was stored, nulls and shared objects included, past the columns' first growth", () => {
-    const m = new Model();
+    const m = new Model(DRIVERS);
     const config = { addressWidth: 48, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false };
     const flags = { noDirty: true, canwbs: false, requiresIdentity: false, pasid: false };
     const domains: Domain[] = [

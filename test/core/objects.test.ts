@@ -2,7 +2,7 @@
 // src/core/compat.ts.
 import { describe, expect, it } from "vitest";
 import { groupCompatibility } from "../../src/core/compat.js";
-import type { DomainConfig, DriverName } from "../../src/core/entities.js";
+import type { DomainConfig } from "../../src/core/entities.js";
 import {
   createContainer, createDevice, createDomain, createGroup, createUnit, deleteContainer, deleteDevice,
   deleteDomain, deleteGroup, deleteUnit, injectFault,
@@ -11,6 +11,7 @@ import * as ops from "../../src/core/group-moves.js";
 import { attachGroup, claimOwnership } from "../../src/core/group-moves.js";
 import type { Reason } from "../../src/core/reasons.js";
 import { containerAttach } from "../../src/core/container-attach.js";
+import type { DriverName } from "../../src/drivers/index.js";
 import { ANON, as, build, errorOf, snapshot, unwrap, type Fixture } from "./fixtures.js";
 
 describe("names", () => {

@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { createContainer, createDomain, createUnit, deleteDomain } from "../../src/core/objects.js";
 import { Model } from "../../src/core/model.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 import { errorOf, unwrap } from "./fixtures.js";
 
 const A = { owner: "vmm-a" };
@@ -10,7 +11,7 @@ const ADMIN = { owner: "ops", admin: true };
 
 describe("objects per client", () => {
   it("counts a client's containers and domains; an administrator's are unowned and uncounted", () => {
-    const m = new Model();
+    const m = new Model(DRIVERS);
     const unit = unwrap(createUnit(m, { name: "u", driver: "mock" }));
     const ioas = unwrap(createContainer(m, { name: "c" }, A));
     const d = unwrap(createDomain(m, { type: "paging", unitId: unit.id, containerId: ioas.id }, A));
@@ -23,7 +24,7 @@ describe("objects per client", () => {
   });
 
   it("a rolled-back create leaves the count as it was", () => {
-    const m = new Model();
+    const m = new Model(DRIVERS);
     const unit = unwrap(createUnit(m, { name: "u", driver: "mock" }));
     const save = m.savepoint();
     unwrap(createDomain(m, { type: "paging", unitId: unit.id }, A));
@@ -32,7 +33,7 @@ describe("objects per client", () => {
   });
 
   it("the limit refuses with EDQUOT quota-exceeded and creates nothing", () => {
-    const m = new Model();
+    const m = new Model(DRIVERS);
     const unit = unwrap(createUnit(m, { name: "u", driver: "mock" }));
     unwrap(createDomain(m, { type: "paging", unitId: unit.id }, A, { objectsPerClient: 1 }));
     const before = m.count("domain");

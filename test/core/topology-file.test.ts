@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { KINDS, Model } from "../../src/core/model.js";
 import { applyTopology, describeTopologyReport, type TopologySpec } from "../../src/core/topology-file.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 const BASE: TopologySpec = {
   units: [{ name: "dmar0", driver: "intel-vtd" }, { name: "dmar1", driver: "intel-vtd" }],
@@ -11,7 +12,7 @@ const BASE: TopologySpec = {
 };
 
 function applied(): Model {
-  const model = new Model();
+  const model = new Model(DRIVERS);
   expect(applyTopology(model, BASE).conflicts).toEqual([]);
   model.takeChanges();
   return model;

@@ -7,6 +7,7 @@ import { Model } from "../../src/core/model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit, deleteDevice, deleteGroup } from "../../src/core/objects.js";
 import { attachGroup } from "../../src/core/group-moves.js";
 import type { Result } from "../../src/core/result.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 import { encodeChanges, touchedRows, UnstorableValueError } from "../../src/store/encode.js";
 
 function unwrap<T>(r: Result<T>): T {
@@ -15,7 +16,7 @@ function unwrap<T>(r: Result<T>): T {
 }
 
 function world() {
-  const model = new Model();
+  const model = new Model(DRIVERS);
   const unit = unwrap(createUnit(model, { name: "u0", driver: "mock" }));
   const g1 = unwrap(createGroup(model, { name: "g1", unitId: unit.id }));
   unwrap(createDevice(model, { name: "d1", groupId: g1.id }));
@@ -69,7 +70,7 @@ describe("encodeChanges", () => {
     ["a lone low surrogate", "\udc00bad", /Container\.name cannot be stored: text with a lone UTF-16 surrogate/],
     ["a NUL", "nul\u0000", /Container\.name cannot be stored: text with a NUL character/],
   ])("refuses %s, naming the column", (_what, name, message) => {
-    const model = new Model();
+    const model = new Model(DRIVERS);
     unwrap(createContainer(model, { name }));
     expect(() => encodeChanges(model.takeChanges(), [])).toThrow(UnstorableValueError);
     unwrap(createContainer(model, { name: `${name}2` }));
@@ -77,7 +78,7 @@ describe("encodeChanges", () => {
   });
 
   it("accepts well-formed text, astral characters included", () => {
-    const model = new Model();
+    const model = new Model(DRIVERS);
     unwrap(createContainer(model, { name: "ok 😀 ünïcødé 'quoted'" }));
     const steps = encodeChanges(model.takeChanges(), []);
     expect(steps[0]!.params).toContain("ok 😀 ünïcødé 'quoted'");

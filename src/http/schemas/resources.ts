@@ -1,6 +1,7 @@
 // Representations of the simulated objects, one schema per resource.
 import { Type, type Static } from "@sinclair/typebox";
-import { DOMAIN_TYPES, DRIVER_NAMES } from "../../core/entities.js";
+import { DOMAIN_TYPES } from "../../core/entities.js";
+import { DRIVER_NAMES } from "../../drivers/index.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
 import { Id, Name, Owner, Version } from "./common.js";
 

@@ -4,21 +4,17 @@
 // an injected fault is consumed (it is reported as the answer it would give).
 import { checkGroupAttach, isOnCoreDomain, isAnotherGroupsCoreDomain } from "./attach.js";
 import type { Domain } from "./entities.js";
-import { errnoCode } from "./errno.js";
 import { lookup } from "./lookup.js";
 import type { Model } from "./model.js";
-import { isSoft, ok, type Result } from "./result.js";
+import { outcomeOf, type Outcome } from "./outcome.js";
+import { ok, type Result } from "./result.js";
 
-export interface Verdict {
+/** Would attaching to this domain succeed, and if not, the outcome it would have. */
+export interface Verdict extends Outcome {
   readonly domainId: number;
   readonly compatible: boolean;
   /** An attach (not a replace) would also need the group on its core domain. */
   readonly current: boolean;
-  readonly errno: string | null;
-  readonly code: number;
-  readonly soft: boolean;
-  readonly reason: string | null;
-  readonly detail: string | null;
 }
 
 export interface CompatibilityQuery {
@@ -44,12 +40,7 @@ export function groupCompatibility(model: Model, groupId: number, query: Compati
   const verdicts = page.map((domain): Verdict => {
     const current = domain.id === group.domainId;
     const r = current ? ok(domain) : checkGroupAttach(model, group, domain, "probe");
-    const error = r.ok ? null : r.error;
-    return {
-      domainId: domain.id, compatible: r.ok, current,
-      errno: error?.errno ?? null, code: error ? errnoCode(error.errno) : 0,
-      soft: error ? isSoft(error) : false, reason: error?.reason ?? null, detail: error?.detail ?? null,
-    };
+    return { domainId: domain.id, compatible: r.ok, current, ...outcomeOf(r.ok ? null : r.error) };
   });
   return ok({ groupId, attachable: isOnCoreDomain(group), verdicts, next });
 }

@@ -8,22 +8,18 @@ import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js"
 import type { Caller } from "./caller.js";
 import { checkAllocFlags, finaliseOn } from "./domain-alloc.js";
 import type { Domain, DomainConfig, Group } from "./entities.js";
-import { errnoCode } from "./errno.js";
 import { recordAttempt } from "./events.js";
 import { interned } from "./intern.js";
 import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { movableGroup } from "./group-moves.js";
-import { fail, isSoft, ok, type ErrnoError, type Result } from "./result.js";
+import { outcomeOf, type Outcome } from "./outcome.js";
+import { fail, ok, type ErrnoError, type Result } from "./result.js";
 
-export interface Attempt {
+/** One domain the search tried, and how that went. */
+export interface Attempt extends Outcome {
   readonly domainId: number;
   readonly allocated: boolean;
-  readonly errno: string | null;
-  readonly code: number;
-  readonly soft: boolean;
-  readonly reason: string | null;
-  readonly detail: string | null;
 }
 
 export interface SearchOutcome {
@@ -39,14 +35,7 @@ export interface SearchError extends ErrnoError {
 }
 
 function attempt(domainId: number, allocated: boolean, error: ErrnoError | null): Attempt {
-  return {
-    domainId, allocated,
-    errno: error?.errno ?? null,
-    code: error ? errnoCode(error.errno) : 0,
-    soft: error ? isSoft(error) : false,
-    reason: error?.reason ?? null,
-    detail: error?.detail ?? null,
-  };
+  return { domainId, allocated, ...outcomeOf(error) };
 }
 
 /** The configuration iommufd asks for when it allocates for a device. */

@@ -1,5 +1,6 @@
 // The simulated objects. Records are immutable: the model replaces a record to
 // change it, which is what lets it keep indexes and an undo log exact.
+import type { Outcome } from "./outcome.js";
 
 export const DOMAIN_TYPES = ["paging", "identity", "blocked", "dma"] as const;
 export type DomainType = (typeof DOMAIN_TYPES)[number];
@@ -108,18 +109,14 @@ export type EventOp =
   | "attach-device" | "detach-device" | "attach-group" | "replace-group" | "detach-group"
   | "claim" | "release" | "container-attach" | "container-detach";
 
-/** An attempt as the core records it; the store stamps seq and time. */
-export interface EventDraft {
+/** An attempt as the core records it; the store stamps seq and time (and stores no soft: it is derived). */
+export interface EventDraft extends Outcome {
   readonly op: EventOp;
   readonly owner: string | null;
   readonly groupId: number | null;
   readonly deviceId: number | null;
   readonly domainId: number | null;
   readonly containerId: number | null;
-  readonly errno: string | null;
-  readonly code: number;
-  readonly reason: string | null;
-  readonly detail: string | null;
 }
 
 export interface EventRecord extends EventDraft {

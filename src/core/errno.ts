@@ -33,9 +33,13 @@ export const Errno = {
  * The codes struct iommu_domain_ops::attach_dev may return with a defined
  * meaning. Any other code is "discouraged" and callers treat it as ENODEV.
  */
-const ATTACH_DEV_CODES: ReadonlySet<ErrnoName> = new Set<ErrnoName>([
-  "EINVAL", "ENOMEM", "ENOSPC", "EBUSY", "ENODEV",
-]);
+export const ATTACH_DEV_ERRNOS = ["EINVAL", "ENOMEM", "ENOSPC", "EBUSY", "ENODEV"] as const satisfies readonly ErrnoName[];
+export type AttachDevErrno = (typeof ATTACH_DEV_ERRNOS)[number];
+const ATTACH_DEV_CODES: ReadonlySet<ErrnoName> = new Set<ErrnoName>(ATTACH_DEV_ERRNOS);
+
+export function isAttachDevErrno(name: ErrnoName): name is AttachDevErrno {
+  return ATTACH_DEV_CODES.has(name);
+}
 
 export function isErrnoName(name: string): name is ErrnoName {
   return Object.prototype.hasOwnProperty.call(ERRNO_VALUES, name);
@@ -47,6 +51,6 @@ export function errnoCode(name: ErrnoName): number {
 }
 
 /** How the attach caller classifies a driver's code (iommu.h contract). */
-export function normaliseAttachErrno(name: ErrnoName): ErrnoName {
-  return ATTACH_DEV_CODES.has(name) ? name : "ENODEV";
+export function normaliseAttachErrno(name: ErrnoName): AttachDevErrno {
+  return isAttachDevErrno(name) ? name : "ENODEV";
 }

@@ -5,8 +5,8 @@
 // log without bound by naming ids at random; it is answered, not logged.
 import type { Caller } from "./caller.js";
 import type { EventOp } from "./entities.js";
-import { errnoCode } from "./errno.js";
 import type { Model } from "./model.js";
+import { outcomeOf } from "./outcome.js";
 import type { Result } from "./result.js";
 
 export interface EventSubject {
@@ -43,10 +43,7 @@ export function recordAttempt<T>(
     deviceId: subject.deviceId ?? null,
     domainId: resolvedDomainId ?? subject.domainId ?? null,
     containerId: subject.containerId ?? null,
-    errno: failed ? failed.errno : null,
-    code: failed ? errnoCode(failed.errno) : 0,
-    reason: failed ? failed.reason : null,
-    detail: failed ? failed.detail : null,
+    ...outcomeOf(failed),
   });
   return result;
 }

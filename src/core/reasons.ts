@@ -1,19 +1,30 @@
 // The error catalogue: stable, kebab-case machine reasons, each naming the
 // rule that failed, with the errno it answers, whether it is "soft" (an
 // EINVAL because device and domain are incompatible by how the domain was
-// configured: another domain may work) and its problem+json title.
+// configured: another domain may work) and its problem+json title. The HTTP
+// status of each reason is the HTTP layer's (src/http/status.ts); the README's
+// errno table is generated from both (npm run docs:errors).
 //
-// `errno: null` is the one reason whose errno is not its own: an injected
-// driver failure carries the code it was injected with.
+// Two sections, one entry shape and one Reason type: the reasons the core
+// raises (the contract's rules) and the ones the service raises around it
+// (HTTP edge, authentication, limits, idempotency, preconditions, store).
+// Both live here because an ErrnoError, the core's value, names its reason,
+// and the core imports nothing of the HTTP layer.
 import type { ErrnoName } from "./errno.js";
 
-interface CatalogueEntry {
-  readonly errno: ErrnoName | null;
-  readonly soft: boolean;
-  readonly title: string;
-}
+/**
+ * `soft: true` only with EINVAL (the compiler refuses anything else).
+ * `errno: null` is the one reason whose errno is not its own: an injected
+ * driver failure carries the code it was injected with, and is soft exactly
+ * when that code is EINVAL (a driver's EINVAL from attach_dev means
+ * "incompatible" by contract).
+ */
+type CatalogueEntry =
+  | { readonly errno: ErrnoName; readonly soft: false; readonly title: string }
+  | { readonly errno: "EINVAL" | null; readonly soft: true; readonly title: string };
 
-export const REASONS = {
+/** Raised by the core: the rules of the attach contract and of the core's own objects. */
+export const CORE_REASONS = {
   // Soft incompatibilities (EINVAL): the contract's retry-on-EINVAL cases.
   "address-width": { errno: "EINVAL", soft: true, title: "Domain address width exceeds the unit's" },
   "snoop-control": { errno: "EINVAL", soft: true, title: "Domain enforces cache coherency; unit has no snoop control" },
@@ -45,7 +56,7 @@ export const REASONS = {
   "granule-too-large": { errno: "ENODEV", soft: false, title: "IOMMU granule larger than the CPU page size" },
   "unit-offline": { errno: "ENODEV", soft: false, title: "IOMMU unit is offline" },
   "device-faulty": { errno: "ENODEV", soft: false, title: "Device is faulty or gone" },
-  "injected-fault": { errno: null, soft: false, title: "Injected driver failure" },
+  "injected-fault": { errno: null, soft: true, title: "Injected driver failure" },
   "unsupported": { errno: "EOPNOTSUPP", soft: false, title: "Feature not supported" },
   "name-taken": { errno: "EEXIST", soft: false, title: "Name already in use" },
   "no-such-unit": { errno: "ENOENT", soft: false, title: "No such unit" },
@@ -55,7 +66,10 @@ export const REASONS = {
   "no-such-container": { errno: "ENOENT", soft: false, title: "No such container" },
   "no-such-fault": { errno: "ENOENT", soft: false, title: "No such fault" },
   "invalid-argument": { errno: "EINVAL", soft: false, title: "Invalid argument" },
-  // Reasons the HTTP layer adds for failures that are not the core's.
+} as const satisfies Record<string, CatalogueEntry>;
+
+/** Raised around the core: failures of the request, the caller or the service, not of a rule. */
+export const SERVICE_REASONS = {
   "invalid-request": { errno: "EINVAL", soft: false, title: "The request does not match the schema" },
   "no-such-route": { errno: "ENOENT", soft: false, title: "No such route" },
   "unauthenticated": { errno: "EACCES", soft: false, title: "A valid bearer token is required" },
@@ -81,14 +95,28 @@ export const REASONS = {
   "precondition-failed": { errno: "ESTALE", soft: false, title: "If-Match does not match the resource's current version" },
 } as const satisfies Record<string, CatalogueEntry>;
 
+// A reason in both sections would be silently overwritten by the spread below.
+const SECTIONS_DISJOINT: [Extract<keyof typeof CORE_REASONS, keyof typeof SERVICE_REASONS>] extends [never] ? true : never = true;
+void SECTIONS_DISJOINT;
+
+export const REASONS = { ...CORE_REASONS, ...SERVICE_REASONS };
+
 export type Reason = keyof typeof REASONS;
 
-export function isSoftReason(reason: Reason): boolean {
-  return REASONS[reason].soft;
+/**
+ * Whether an answer is soft: an EINVAL whose reason's entry says so. Takes
+ * strings so that a stored event (whose reason may predate today's
+ * catalogue) is judged by the same rule as a live error.
+ */
+export function isSoftAnswer(errno: string | null, reason: string | null): boolean {
+  return errno === "EINVAL" && reason !== null && Object.hasOwn(REASONS, reason) && REASONS[reason as Reason].soft;
 }
 
 /** The reasons whose errno is fixed by the catalogue (all but injected-fault). */
 export type FixedReason = { [R in Reason]: (typeof REASONS)[R]["errno"] extends null ? never : R }[Reason];
+
+/** The reasons whose errno is the one a driver (or an injected fault) returned. */
+export type DriverReason = Exclude<Reason, FixedReason>;
 
 export function errnoOf(reason: FixedReason): ErrnoName {
   return REASONS[reason].errno;

@@ -1,7 +1,7 @@
 // Errors are values: every core operation returns a Result. The store and the
 // HTTP layer translate, nobody throws for a rule that failed.
-import { Errno, type ErrnoName, normaliseAttachErrno } from "./errno.js";
-import { errnoOf, isSoftReason, type FixedReason, type Reason } from "./reasons.js";
+import { type ErrnoName, normaliseAttachErrno } from "./errno.js";
+import { errnoOf, isSoftAnswer, type DriverReason, type FixedReason, type Reason } from "./reasons.js";
 
 export interface ErrnoError {
   /** The errno the caller acts on (after the "other codes are ENODEV" rule). */
@@ -33,8 +33,11 @@ export function failure(reason: FixedReason, detail: string, ids?: Record<string
   return ids ? { errno, reason, detail, ids } : { errno, reason, detail };
 }
 
-/** A driver's raw code as the attach caller sees it. */
-export function driverFailure<T = never>(raw: ErrnoName, reason: Reason, detail: string): Result<T> {
+/**
+ * A driver's raw code as the attach caller sees it. Only a reason without an
+ * errno of its own takes one: every other reason answers its catalogue errno.
+ */
+export function driverFailure<T = never>(raw: ErrnoName, reason: DriverReason, detail: string): Result<T> {
   const errno = normaliseAttachErrno(raw);
   const error: ErrnoError = errno === raw ? { errno, reason, detail } : { errno, reason, detail, driverErrno: raw };
   return { ok: false, error };
@@ -43,10 +46,11 @@ export function driverFailure<T = never>(raw: ErrnoName, reason: Reason, detail:
 /**
  * Soft means: EINVAL because device and domain are incompatible. A driver's
  * EINVAL from attach_dev means exactly that by contract, so an injected one
- * is soft too; the core's own EINVALs (bad arguments) are not.
+ * is soft too; the core's own EINVALs (bad arguments) are not. The catalogue
+ * says which reasons are soft (src/core/reasons.ts).
  */
 export function isSoft(error: ErrnoError): boolean {
-  return error.errno === Errno.EINVAL && (isSoftReason(error.reason) || error.reason === "injected-fault");
+  return isSoftAnswer(error.errno, error.reason);
 }
 
 export function withIds(error: ErrnoError, ids: Record<string, number>): ErrnoError {

@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import fastJsonStringify from "fast-json-stringify";
 import type { ArbiterStore } from "../store/store.js";
 import { DEFAULT_QUOTAS, type Quotas } from "../core/quota.js";
+import { failure } from "../core/result.js";
 import { installAuth } from "./auth.js";
 import { edgeServerOptions, installEdge } from "./edge.js";
 import { installErrorHandling } from "./errors.js";
@@ -83,7 +84,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const health = app.store.health();
     if (health.ready) return { status: "ready" };
     reply.header("retry-after", "1");
-    return sendProblem(reply, { errno: "EIO", reason: "not-ready", detail: health.cause ?? "not ready" }, 503);
+    return sendProblem(reply, failure("not-ready", health.cause ?? "not ready"));
   });
   await app.register(routes, { prefix: "/v1" });
   return app;

@@ -4,7 +4,7 @@
 // groups, domains and containers is the core's (src/core/access.ts); this
 // module decides who the caller is.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { ErrnoError } from "../core/result.js";
+import { failure } from "../core/result.js";
 import { sendProblem } from "./problem.js";
 import { ROLES, type Identity, type Role, type TokenTable } from "./tokens.js";
 
@@ -39,12 +39,11 @@ function requiredRole(request: FastifyRequest): RouteRole {
 function unauthenticated(reply: FastifyReply, detail: string, invalid: boolean): void {
   // RFC 6750 §3: the challenge names the scheme; error= only when a token was sent.
   reply.header("www-authenticate", `Bearer realm="iommu-arbiter"${invalid ? ', error="invalid_token"' : ""}`);
-  sendProblem(reply, { errno: "EACCES", reason: "unauthenticated", detail }, 401);
+  sendProblem(reply, failure("unauthenticated", detail));
 }
 
 function ownerProblem(reply: FastifyReply, message: string): void {
-  const error: ErrnoError = { errno: "EINVAL", reason: "invalid-request", detail: `body.owner ${message}` };
-  sendProblem(reply, error, 400, { errors: [{ field: "body.owner", message }] });
+  sendProblem(reply, failure("invalid-request", `body.owner ${message}`), { errors: [{ field: "body.owner", message }] });
 }
 
 /**
@@ -74,10 +73,8 @@ export function installAuth(app: FastifyInstance, tokens: TokenTable | null): vo
       if (identity === null) return unauthenticated(reply, "the bearer token is not valid", token !== undefined || /^bearer\b/i.test(header));
       request.identity = identity;
       if (rank(identity.role) < rank(need)) {
-        sendProblem(reply, {
-          errno: "EPERM", reason: "forbidden-role",
-          detail: `${identity.name} is a ${identity.role}; ${request.method} ${request.routeOptions.url ?? request.url} needs the ${need} role`,
-        }, 403);
+        sendProblem(reply, failure("forbidden-role",
+          `${identity.name} is a ${identity.role}; ${request.method} ${request.routeOptions.url ?? request.url} needs the ${need} role`));
         return;
       }
       done();

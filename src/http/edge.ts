@@ -4,8 +4,9 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
-import type { ErrnoError } from "../core/result.js";
+import { failure, type ErrnoError } from "../core/result.js";
 import { problemDocument, sendProblem } from "./problem.js";
+import { statusOf } from "./status.js";
 
 /** Longest path parameter the router accepts: ids have at most 10 digits. */
 export const MAX_PARAM_LENGTH = 100;
@@ -30,10 +31,6 @@ export function routesOf(app: FastifyInstance): readonly RouteEntry[] {
   return tables.get(app) ?? [];
 }
 
-function errorOf(reason: ErrnoError["reason"], errno: ErrnoError["errno"], detail: string): ErrnoError {
-  return { errno, reason, detail };
-}
-
 /**
  * Server options for failures Fastify answers itself unless told otherwise:
  * a URL it cannot decode, a path parameter over MAX_PARAM_LENGTH, and
@@ -45,14 +42,14 @@ export function edgeServerOptions(): Pick<FastifyServerOptions, "frameworkErrors
     frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
       reply.header("x-request-id", request.id);
       if (error.code === "FST_ERR_MAX_PARAM_LENGTH") {
-        return sendProblem(reply, errorOf("uri-too-long", "ENAMETOOLONG", `a path segment is longer than ${MAX_PARAM_LENGTH} characters`), 414);
+        return sendProblem(reply, failure("uri-too-long", `a path segment is longer than ${MAX_PARAM_LENGTH} characters`));
       }
       if (error.code === "FST_ERR_BAD_URL") {
-        return sendProblem(reply, errorOf("malformed-request", "EINVAL", "the URL path is not valid percent-encoded UTF-8"), 400,
+        return sendProblem(reply, failure("malformed-request", "the URL path is not valid percent-encoded UTF-8"),
           { errors: [{ field: "url", message: "is not valid percent-encoded UTF-8" }] });
       }
       request.log.error({ err: error }, "router failure");
-      return sendProblem(reply, errorOf("internal-error", "EIO", "internal error; see the server log with this request id"), 500);
+      return sendProblem(reply, failure("internal-error", "internal error; see the server log with this request id"));
     },
     clientErrorHandler: answerClientError,
   };
@@ -62,7 +59,7 @@ export function edgeServerOptions(): Pick<FastifyServerOptions, "frameworkErrors
 const REQUEST_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/\d\.\d\r?$/;
 
 /** What to answer when Node's HTTP parser gives up on a connection. */
-function clientProblem(err: ConnectionError): { status: number; error: ErrnoError } {
+function clientProblem(err: ConnectionError): ErrnoError {
   // The bytes of the chunk the parser failed in (a Buffer at run time,
   // whatever Fastify's typing says); its first line is usually the request line.
   const raw: unknown = err.rawPacket;
@@ -74,29 +71,30 @@ function clientProblem(err: ConnectionError): { status: number; error: ErrnoErro
       // A well-formed request line with a method Node does not know is an
       // unimplemented method (RFC 9110 §15.6.2); anything else is garbage.
       return REQUEST_LINE.test(firstLine)
-        ? { status: 501, error: errorOf("method-not-implemented", "ENOSYS", "the request method is not one this service implements") }
-        : { status: 400, error: errorOf("malformed-request", "EINVAL", "the request line is not method, target and HTTP version") };
+        ? failure("method-not-implemented", "the request method is not one this service implements")
+        : failure("malformed-request", "the request line is not method, target and HTTP version");
     case "HPE_HEADER_OVERFLOW":
       // Node's limit covers the request line too: when the line alone is
       // over the URL limit, the URL is what did not fit.
       return lineEnd < 0 || firstLine.length > MAX_URL_LENGTH
-        ? { status: 414, error: errorOf("uri-too-long", "ENAMETOOLONG", `the request target is longer than ${MAX_URL_LENGTH} bytes`) }
-        : { status: 431, error: errorOf("headers-too-large", "E2BIG", "the request header fields are too large") };
+        ? failure("uri-too-long", `the request target is longer than ${MAX_URL_LENGTH} bytes`)
+        : failure("headers-too-large", "the request header fields are too large");
     case "ERR_HTTP_REQUEST_TIMEOUT":
     case "ERR_HTTP_HEADERS_TIMEOUT":
-      return { status: 408, error: errorOf("request-timeout", "ETIMEDOUT", "the request was not received in time") };
+      return failure("request-timeout", "the request was not received in time");
     default:
-      return { status: 400, error: errorOf("malformed-request", "EINVAL", `the request is not well-formed HTTP (${err.code ?? "parse error"})`) };
+      return failure("malformed-request", `the request is not well-formed HTTP (${err.code ?? "parse error"})`);
   }
 }
 
 function answerClientError(this: FastifyInstance, err: ConnectionError, socket: Socket): void {
   // A reset connection has nobody to answer (Node's own handler does the same).
   if (err.code === "ECONNRESET" || socket.destroyed) return;
-  const { status, error } = clientProblem(err);
+  const error = clientProblem(err);
+  const status = statusOf(error);
   this.log.debug({ err, status }, "client error");
   if (socket.writable) {
-    const body = JSON.stringify(problemDocument(error, status));
+    const body = JSON.stringify(problemDocument(error));
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n`
       + "Content-Type: application/problem+json; charset=utf-8\r\n"
       + `Content-Length: ${Buffer.byteLength(body)}\r\n`
@@ -123,7 +121,7 @@ export function installEdge(app: FastifyInstance): void {
   // Callback style, not async: this runs on every request.
   app.addHook("onRequest", (request, reply, done) => {
     if (request.url.length <= MAX_URL_LENGTH) return done();
-    sendProblem(reply, errorOf("uri-too-long", "ENAMETOOLONG", `the request target is longer than ${MAX_URL_LENGTH} bytes`), 414);
+    sendProblem(reply, failure("uri-too-long", `the request target is longer than ${MAX_URL_LENGTH} bytes`));
   });
 }
 
@@ -141,12 +139,12 @@ function matches(pattern: string, path: string): boolean {
 export function answerNoRoute(table: readonly RouteEntry[], request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const path = request.url.split("?")[0]!;
   if (!table.some((r) => r.method === request.method)) {
-    return sendProblem(reply, errorOf("method-not-implemented", "ENOSYS", `this service implements no ${request.method} method`), 501);
+    return sendProblem(reply, failure("method-not-implemented", `this service implements no ${request.method} method`));
   }
   const allowed = [...new Set(table.filter((r) => matches(r.url, path)).map((r) => r.method))].sort();
   if (allowed.length > 0) {
     reply.header("allow", allowed.join(", "));
-    return sendProblem(reply, errorOf("method-not-allowed", "EOPNOTSUPP", `${path} supports ${allowed.join(", ")}, not ${request.method}`), 405);
+    return sendProblem(reply, failure("method-not-allowed", `${path} supports ${allowed.join(", ")}, not ${request.method}`));
   }
-  return sendProblem(reply, errorOf("no-such-route", "ENOENT", `no route ${request.method} ${path}`), 404);
+  return sendProblem(reply, failure("no-such-route", `no route ${request.method} ${path}`));
 }

@@ -1,8 +1,8 @@
 // Failures that are not the core's (bad input, unknown routes, a database
 // that refused a write, bugs) answered in the same problem shape.
 import type { FastifyError, FastifyInstance } from "fastify";
-import type { ErrnoName } from "../core/errno.js";
-import type { Reason } from "../core/reasons.js";
+import type { FixedReason } from "../core/reasons.js";
+import { failure } from "../core/result.js";
 import { ReadsThrottledError, StoreUnavailableError } from "../store/store.js";
 import { answerNoRoute, routesOf } from "./edge.js";
 import { ProblemError, sendProblem } from "./problem.js";
@@ -21,40 +21,44 @@ function fieldOf(error: FastifyError): { field: string; message: string }[] {
   });
 }
 
-/** Client errors Fastify raises before validation, by status; any other 4xx is invalid-request. */
-const CLIENT_ERRORS: Readonly<Record<number, { errno: ErrnoName; reason: Reason }>> = {
-  413: { errno: "E2BIG", reason: "body-too-large" },
-  414: { errno: "ENAMETOOLONG", reason: "uri-too-long" },
-  415: { errno: "EINVAL", reason: "unsupported-media-type" },
+/**
+ * Client errors Fastify raises before validation, by Fastify's status; any
+ * other 4xx is invalid-request (answered, like every reason, with the status
+ * of src/http/status.ts).
+ */
+const CLIENT_ERRORS: Readonly<Record<number, FixedReason>> = {
+  413: "body-too-large",
+  414: "uri-too-long",
+  415: "unsupported-media-type",
 };
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof ProblemError) return sendProblem(reply.headers(error.headers), error.problem, error.status);
+    if (error instanceof ProblemError) return sendProblem(reply.headers(error.headers), error.problem);
     if (error.validation) {
       const errors = fieldOf(error);
       const detail = errors.map((e) => `${e.field} ${e.message}`).join("; ");
-      return sendProblem(reply, { errno: "EINVAL", reason: "invalid-request", detail }, 400, { errors });
+      return sendProblem(reply, failure("invalid-request", detail), { errors });
     }
     if (error instanceof ReadsThrottledError) {
       reply.header("retry-after", String(error.retryAfterSeconds));
-      return sendProblem(reply, { errno: "EAGAIN", reason: "overloaded", detail: error.message }, 503);
+      return sendProblem(reply, failure("overloaded", error.message));
     }
     if (error instanceof StoreUnavailableError) {
       request.log.error({ err: error.cause }, "database write failed");
       reply.header("retry-after", String(error.retryAfterSeconds));
-      return sendProblem(reply, { errno: "EIO", reason: "store-unavailable", detail: "the database could not make this change durable; nothing was changed, retry later (the server log has the cause under this request id)" }, 503);
+      return sendProblem(reply, failure("store-unavailable", "the database could not make this change durable; nothing was changed, retry later (the server log has the cause under this request id)"));
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {
-      const known = CLIENT_ERRORS[status] ?? { errno: "EINVAL", reason: "invalid-request" };
+      const reason = CLIENT_ERRORS[status] ?? "invalid-request";
       // Content-type parser failures (FST_ERR_CTP_*: malformed JSON, empty body, bad length) are the body's.
       const extra = error.code?.startsWith("FST_ERR_CTP_") ? { errors: [{ field: "body", message: error.message }] } : undefined;
       const detail = status === 415 ? `the body must be JSON (Content-Type: application/json), not ${request.headers["content-type"] ?? "untyped"}` : error.message;
-      return sendProblem(reply, { ...known, detail }, status, extra);
+      return sendProblem(reply, failure(reason, detail), extra);
     }
     request.log.error({ err: error }, "unhandled error");
-    return sendProblem(reply, { errno: "EIO", reason: "internal-error", detail: "internal error; see the server log with this request id" }, 500);
+    return sendProblem(reply, failure("internal-error", "internal error; see the server log with this request id"));
   });
 
   const table = routesOf(app);

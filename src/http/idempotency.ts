@@ -8,7 +8,7 @@
 // the operation's changes, for the configured time (--idempotency-ttl).
 import { createHash } from "node:crypto";
 import type { FastifyRequest } from "fastify";
-import type { ErrnoError } from "../core/result.js";
+import { failure, type ErrnoError } from "../core/result.js";
 import type { ArbiterStore, RememberedAnswer } from "../store/store.js";
 import { clientOf } from "./client.js";
 import type { Parsed } from "./problem.js";
@@ -85,11 +85,7 @@ export function admit(store: ArbiterStore, keyed: Keyed): Admission {
   return { kind: "run", done: () => inFlight.delete(slot) };
 }
 
-const IN_FLIGHT: ErrnoError = {
-  errno: "EAGAIN", reason: "idempotency-key-in-flight",
-  detail: "a request with this Idempotency-Key is still being processed; retry it once that one has been answered",
-};
-const REUSED: ErrnoError = {
-  errno: "EINVAL", reason: "idempotency-key-reused",
-  detail: "this Idempotency-Key was used for another request (method, URL, If-Match or body differ); use a new key for a new request",
-};
+const IN_FLIGHT: ErrnoError = failure("idempotency-key-in-flight",
+  "a request with this Idempotency-Key is still being processed; retry it once that one has been answered");
+const REUSED: ErrnoError = failure("idempotency-key-reused",
+  "this Idempotency-Key was used for another request (method, URL, If-Match or body differ); use a new key for a new request");

@@ -11,8 +11,8 @@ import { STATUS_CODES } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Socket } from "node:net";
 import { DEFAULT_LIMITS, type Limits } from "../config.js";
-import type { ErrnoError } from "../core/result.js";
-import { problemDocument, ProblemError } from "./problem.js";
+import { failure } from "../core/result.js";
+import { ProblemError } from "./problem.js";
 
 export interface LimitOptions extends Partial<Limits> {
   /** How often under-pressure samples the event loop, ms (tests shorten it). */
@@ -103,10 +103,9 @@ function capConnections(app: FastifyInstance, max: number): void {
   app.addHook("onRequest", (request, reply, done) => {
     if (!refused.has(request.raw.socket)) return done();
     reply.header("connection", "close");
-    done(new ProblemError({
-      errno: "EAGAIN", reason: "too-many-connections",
-      detail: `the server already holds its ${max} connections; retry on a new connection later`,
-    }, 503, { "retry-after": "1" }));
+    done(new ProblemError(
+      failure("too-many-connections", `the server already holds its ${max} connections; retry on a new connection later`),
+      { "retry-after": "1" }));
   });
 }
 
@@ -130,10 +129,9 @@ async function shedLoad(app: FastifyInstance, maxEventLoopDelay: number, sampleI
     pressureHandler: async (request, _reply, _type, value) => {
       if (EXEMPT.has(request.routeOptions.url)) return;
       if (value === undefined || !Number.isFinite(value) || performance.now() - readyAt < 2 * sampleInterval) return;
-      throw new ProblemError({
-        errno: "EAGAIN", reason: "overloaded",
-        detail: `the server is overloaded (event loop ${Math.round(value)} ms late, limit ${maxEventLoopDelay} ms); retry later`,
-      }, 503, { "retry-after": String(retryAfter) });
+      throw new ProblemError(
+        failure("overloaded", `the server is overloaded (event loop ${Math.round(value)} ms late, limit ${maxEventLoopDelay} ms); retry later`),
+        { "retry-after": String(retryAfter) });
     },
   });
 }
@@ -156,9 +154,8 @@ async function limitRates(app: FastifyInstance, limits: Limits): Promise<void> {
     keyGenerator: (request) => `${isRead(request) ? "read" : "write"} ${clientKey(request)}`,
     max: (request) => budget(request),
     allowList: (request) => EXEMPT.has(request.routeOptions.url) || budget(request) === 0,
-    errorResponseBuilder: (request, context) => new ProblemError({
-      errno: "EAGAIN", reason: "rate-limited",
-      detail: `more than ${context.max} ${isRead(request) ? "reads" : "writes"} in ${window} ms from this client; retry in ${context.after}`,
-    }, 429, { "retry-after": String(Math.max(1, Math.ceil(context.ttl / 1000))) }),
+    errorResponseBuilder: (request, context) => new ProblemError(
+      failure("rate-limited", `more than ${context.max} ${isRead(request) ? "reads" : "writes"} in ${window} ms from this client; retry in ${context.after}`),
+      { "retry-after": String(Math.max(1, Math.ceil(context.ttl / 1000))) }),
   });
 }

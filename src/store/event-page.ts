@@ -3,6 +3,7 @@
 // on the caller's thread when that worker is not running.
 import type { Database } from "better-sqlite3";
 import type { EventOp, EventRecord } from "../core/entities.js";
+import { storedOutcome } from "../core/outcome.js";
 
 const COLUMNS = `"seq", "at", "op", "owner", "groupId", "deviceId", "domainId", "containerId", "errno", "code", "reason", "detail"`;
 
@@ -25,7 +26,8 @@ export function eventQueries(db: Database): (query: PageQuery) => EventRow[] {
     const rows = (groupId !== undefined ? ofGroup.all(groupId, after, limit) : all.all(after, limit)) as Row[];
     return rows.map(([seq, at, op, owner, gid, deviceId, domainId, containerId, errno, code, reason, detail]) => ({
       // Stored in Prisma's SQLite DateTime text (+00:00); answered as ISO with Z.
-      seq, at: new Date(at).toISOString(), op, owner, groupId: gid, deviceId, domainId, containerId, errno, code, reason, detail,
+      seq, at: new Date(at).toISOString(), op, owner, groupId: gid, deviceId, domainId, containerId,
+      ...storedOutcome(errno, code, reason, detail),
     }));
   };
 }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { Domain, Unit } from "../../src/core/entities.js";
 import { Model } from "../../src/core/model.js";
+import { outcomeOf } from "../../src/core/outcome.js";
 import { createDomain, deleteDomain, updateUnit } from "../../src/core/objects.js";
 import { attachGroup, replaceDomain } from "../../src/core/group-moves.js";
 import { containerAttach } from "../../src/core/container-attach.js";
@@ -162,7 +163,7 @@ describe("takeChanges", () => {
     const gone = unwrap(createDomain(fx.model, { type: "paging", driver: "mock" }));
     unwrap(deleteDomain(fx.model, gone.id));
     fx.model.put("unit", { ...unit, online: false });
-    fx.model.record({ op: "claim", owner: "x", groupId: null, deviceId: null, domainId: null, containerId: null, errno: null, code: 0, reason: null, detail: null });
+    fx.model.record({ op: "claim", owner: "x", groupId: null, deviceId: null, domainId: null, containerId: null, ...outcomeOf(null) });
     expect(fx.model.hasChanges()).toBe(true);
 
     const drained = fx.model.takeChanges();

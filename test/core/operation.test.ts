@@ -4,6 +4,7 @@
 // injected fault and the attempt's event).
 import { describe, expect, it } from "vitest";
 import { perform } from "../../src/core/operation.js";
+import { outcomeOf } from "../../src/core/outcome.js";
 import { claimOwnership } from "../../src/core/group-moves.js";
 import { createContainer, createDomain } from "../../src/core/objects.js";
 import { fail, ok } from "../../src/core/result.js";
@@ -36,7 +37,7 @@ describe("perform: all or nothing", () => {
     const before = snapshot(fx.model);
     expect(() => perform(fx.model, (m) => {
       unwrap(createDomain(m, { type: "paging", unitId: unit.id }));
-      m.record({ op: "claim", owner: null, groupId: null, deviceId: null, domainId: null, containerId: null, errno: null, code: 0, reason: null, detail: null });
+      m.record({ op: "claim", owner: null, groupId: null, deviceId: null, domainId: null, containerId: null, ...outcomeOf(null) });
       throw new Error("bug half-way");
     })).toThrow("bug half-way");
     expect(snapshot(fx.model)).toBe(before);

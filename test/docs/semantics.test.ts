@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { isErrnoName } from "../../src/core/errno.js";
 import { REASONS, type Reason } from "../../src/core/reasons.js";
 import { isSoft } from "../../src/core/result.js";
-import { statusOf } from "../../src/http/problem.js";
+import { statusOf } from "../../src/http/status.js";
 
 interface Row {
   readonly reason: string;
@@ -28,16 +28,6 @@ function errnoTable(markdown: string): Row[] {
       return { reason: cells[0]!.replace(/`/g, ""), errno: cells[1]!, soft: cells[2]!, status: cells[3]! };
     });
 }
-
-// These are answered with a status chosen where they are raised (the HTTP
-// parser's refusals in src/http/edge.ts and errors.ts, load shedding and the
-// connection cap in src/http/limits.ts), not by the errno → status table;
-// their HTTP tests check the status on the wire.
-const STATUS_SET_WHERE_RAISED: ReadonlySet<string> = new Set([
-  "malformed-request", "method-not-allowed", "method-not-implemented", "body-too-large", "uri-too-long",
-  "unsupported-media-type", "request-timeout", "headers-too-large", "overloaded", "too-many-connections",
-  "internal-error",
-]);
 
 const rows = errnoTable(readFileSync(new URL("../../docs/semantics.md", import.meta.url), "utf8"));
 
@@ -60,10 +50,6 @@ describe("docs/semantics.md errno table", () => {
     const catalogued = (REASONS[reason] as { errno?: string | null }).errno;
     if (catalogued) expect(row.errno).toBe(catalogued);
     if (!isErrnoName(row.errno)) throw new Error(`${row.errno} is not an errno name`);
-    if (STATUS_SET_WHERE_RAISED.has(reason)) {
-      expect(Number(row.status)).toBeGreaterThanOrEqual(400);
-      return;
-    }
     expect(statusOf({ errno: row.errno, reason, detail: "" })).toBe(Number(row.status));
   });
 });

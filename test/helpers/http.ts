@@ -35,7 +35,7 @@ export interface ContainerView {
 export interface FaultView { id: number; unitId: number | null; deviceId: number | null; errno: string; remaining: number; version: string }
 export interface EventView {
   seq: number; at: string; op: string; owner: string | null; groupId: number | null; deviceId: number | null;
-  domainId: number | null; containerId: number | null; errno: string | null; code: number; reason: string | null; detail: string | null;
+  domainId: number | null; containerId: number | null; errno: string | null; code: number; soft: boolean; reason: string | null; detail: string | null;
 }
 export interface PageView<T> { items: T[]; next: number | null }
 export interface MovedView { changed: boolean; group: GroupView; domain: DomainView }

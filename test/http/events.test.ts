@@ -44,22 +44,22 @@ describe("GET /v1/events", () => {
 
     const events = await c.events(before);
     const blocking = (await c.groupNow(group.id)).blockingDomainId;
-    const none = { errno: null, code: 0, reason: null, detail: null };
+    const none = { errno: null, code: 0, soft: false, reason: null, detail: null };
     const g = group.id;
     expect(events.map(({ seq: _s, at: _a, ...rest }) => rest)).toEqual([
-      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: snoop.id, containerId: null, errno: "EINVAL", code: -22, reason: "snoop-control", detail: expect.stringContaining("snoop") },
+      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: snoop.id, containerId: null, errno: "EINVAL", code: -22, soft: true, reason: "snoop-control", detail: expect.stringContaining("snoop") },
       { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
       { op: "detach-group", owner: null, groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
       { op: "attach-device", owner: null, groupId: g, deviceId: dev!.id, domainId: paging.id, containerId: null, ...none },
       { op: "detach-device", owner: null, groupId: g, deviceId: dev!.id, domainId: paging.id, containerId: null, ...none },
       { op: "claim", owner: "qemu", groupId: g, deviceId: null, domainId: blocking, containerId: null, ...none },
-      { op: "replace-group", owner: "intruder", groupId: g, deviceId: null, domainId: paging.id, containerId: null, errno: "EPERM", code: -1, reason: "owned-by-other", detail: expect.any(String) },
+      { op: "replace-group", owner: "intruder", groupId: g, deviceId: null, domainId: paging.id, containerId: null, errno: "EPERM", code: -1, soft: false, reason: "owned-by-other", detail: expect.any(String) },
       { op: "replace-group", owner: "qemu", groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
       { op: "detach-group", owner: "qemu", groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
       { op: "release", owner: "qemu", groupId: g, deviceId: null, domainId: group.defaultDomainId, containerId: null, ...none },
       { op: "container-attach", owner: null, groupId: g, deviceId: null, domainId: search.domain.id, containerId: ct.id, ...none },
       { op: "container-detach", owner: null, groupId: g, deviceId: null, domainId: group.defaultDomainId, containerId: ct.id, ...none },
-      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: 987654, containerId: null, errno: "ENOENT", code: -2, reason: "no-such-domain", detail: expect.any(String) },
+      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: 987654, containerId: null, errno: "ENOENT", code: -2, soft: false, reason: "no-such-domain", detail: expect.any(String) },
     ]);
     const seqs = events.map((e) => e.seq);
     expect(seqs[0]).toBe(before + 1);
@@ -69,6 +69,31 @@ describe("GET /v1/events", () => {
       expect(Date.parse(e.at)).toBeGreaterThanOrEqual(t0 - 1000);
       expect(Date.parse(e.at)).toBeLessThanOrEqual(Date.now() + 1000);
     }
+  });
+
+  // One outcome shape (src/core/outcome.ts): the dry run's verdict, the
+  // refusal's problem document and its event say the same, soft included.
+  const REFUSALS: { name: string; errno: string; soft: boolean; reason: string; fault?: string; config?: Record<string, unknown> }[] = [
+    { name: "an incompatibility", errno: "EINVAL", soft: true, reason: "snoop-control", config: { enforceCacheCoherency: true } },
+    { name: "a driver's (injected) EINVAL", errno: "EINVAL", soft: true, reason: "injected-fault", fault: "EINVAL" },
+    { name: "a driver's (injected) EBUSY", errno: "EBUSY", soft: false, reason: "injected-fault", fault: "EBUSY" },
+    { name: "a code outside the contract, answered ENODEV", errno: "ENODEV", soft: false, reason: "injected-fault", fault: "ETIMEDOUT" },
+  ];
+  it.each(REFUSALS)("the same outcome in verdict, problem and event: $name", async (row) => {
+    const u = await c.unit({ driver: "intel-vtd", capabilities: { snoopControl: false } });
+    const { group, devices: [dev] } = await c.groupWith(u.id);
+    const d = await c.domain({ unitId: u.id, ...(row.config ? { config: row.config } : {}) });
+    if (row.fault) await c.fault({ deviceId: dev!.id, errno: row.fault, count: 1 });
+    const pick = (o: Record<string, unknown>) => ({ errno: o.errno, code: o.code, soft: o.soft, reason: o.reason, detail: o.detail });
+    const verdicts = await c.read<{ verdicts: Record<string, unknown>[] }>(`/v1/groups/${group.id}/compatibility?limit=1000`);
+    const verdict = verdicts.verdicts.find((v) => v.domainId === d.id)!;
+    const seq = await c.lastSeq();
+    const refused = await c.post<Record<string, unknown>>(`/v1/groups/${group.id}/attach`, { domainId: d.id });
+    const [event] = await c.events(seq);
+    const outcome = pick(refused.body);
+    expect(outcome).toMatchObject({ errno: row.errno, soft: row.soft, reason: row.reason, detail: expect.any(String) });
+    expect(pick(verdict)).toEqual(outcome);
+    expect(pick(event as unknown as Record<string, unknown>)).toEqual(outcome);
   });
 
   it("pages by seq: next is the last seq of the page, and stays put at the end", async () => {

@@ -5,7 +5,7 @@ import { lookup } from "../../core/lookup.js";
 import { createGroup, deleteGroup } from "../../core/objects.js";
 import { attachGroup, claimOwnership, detachGroup, releaseOwnership, replaceDomain } from "../../core/group-moves.js";
 import { ok } from "../../core/result.js";
-import { Id, IdCursor, IdParams, Limit, Page, problems, writeProblems } from "../schemas/common.js";
+import { Id, IdCursor, IdParams, Limit, Outcome, Page, problems, writeProblems } from "../schemas/common.js";
 import { CreateGroup, DomainTarget, Group, Moved, OwnerBody } from "../schemas/resources.js";
 import { page, presentGroup, presentMove, versionTag } from "../present.js";
 import { resource } from "../preconditions.js";
@@ -13,11 +13,10 @@ import { callerOf, respond, respondRead } from "../respond.js";
 
 const MOVE_ERRORS = writeProblems(403, 404, 501, 507);
 
-const Verdict = Type.Object({
-  domainId: Id, compatible: Type.Boolean(), current: Type.Boolean(),
-  errno: Type.Union([Type.String(), Type.Null()]), code: Type.Integer(), soft: Type.Boolean(),
-  reason: Type.Union([Type.String(), Type.Null()]), detail: Type.Union([Type.String(), Type.Null()]),
-});
+const Verdict = Type.Composite([
+  Type.Object({ domainId: Id, compatible: Type.Boolean(), current: Type.Boolean() }),
+  Outcome,
+]);
 const Compatibility = Type.Object({
   groupId: Id,
   attachable: Type.Boolean({ description: "False while the group is on a domain of someone's choosing: an attach would get EBUSY, a replace would not" }),

@@ -1,5 +1,7 @@
-// Schemas shared by every resource: ids, paging, and the problem document.
+// Schemas shared by every resource: ids, paging, the outcome of an attempt
+// and the problem document.
 import { Type, type Static } from "@sinclair/typebox";
+import type { Outcome as CoreOutcome } from "../../core/outcome.js";
 
 /** Largest id: SQLite stores it exactly, and so does a JS number. */
 export const MAX_ID = 2147483647;
@@ -35,27 +37,37 @@ export function Page<T extends ReturnType<typeof Type.Object>>(item: T) {
   });
 }
 
-export const Attempt = Type.Object({
-  domainId: Id,
-  allocated: Type.Boolean(),
-  errno: Type.Union([Type.String(), Type.Null()]),
-  code: Type.Integer(),
-  soft: Type.Boolean(),
-  reason: Type.Union([Type.String(), Type.Null()]),
+/**
+ * The outcome of an attempt (src/core/outcome.ts), the same in a container
+ * search's attempts, a dry run's verdicts, the event log and every problem
+ * document (where nothing is null).
+ */
+export const Outcome = Type.Object({
+  errno: Type.Union([Type.String(), Type.Null()], { description: "Errno name the caller acts on, e.g. EINVAL; null: it succeeded" }),
+  code: Type.Integer({ description: "Negative Linux value, e.g. -22; 0: it succeeded" }),
+  soft: Type.Boolean({ description: "True only for EINVAL meaning incompatible: try another domain" }),
+  reason: Type.Union([Type.String(), Type.Null()], { description: "Stable kebab-case machine reason" }),
   detail: Type.Union([Type.String(), Type.Null()]),
 });
+// The schema answers the core's shape: the same fields, each value fitting.
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+const OUTCOME_IS_THE_CORES: SameKeys<Static<typeof Outcome>, CoreOutcome> = true;
+const OUTCOME_FITS: Static<typeof Outcome> = null as unknown as CoreOutcome;
+void OUTCOME_IS_THE_CORES; void OUTCOME_FITS;
 
-/** RFC 9457 problem details, extended with the errno contract. */
-export const Problem = Type.Object({
+/** One domain a container search tried. */
+export const Attempt = Type.Composite([
+  Type.Object({ domainId: Id, allocated: Type.Boolean() }),
+  Outcome,
+]);
+
+/** RFC 9457 problem details, extended with the errno contract: the outcome of the attempt that failed. */
+export const Problem = Type.Composite([Type.Object({
   type: Type.String(),
   title: Type.String(),
   status: Type.Integer(),
-  detail: Type.String(),
+}), Outcome, Type.Object({
   instance: Type.Optional(Type.String()),
-  errno: Type.String({ description: "Errno name the caller acts on, e.g. EINVAL" }),
-  code: Type.Integer({ description: "Negative Linux value, e.g. -22" }),
-  soft: Type.Boolean({ description: "True only for EINVAL meaning incompatible: try another domain" }),
-  reason: Type.String({ description: "Stable kebab-case machine reason" }),
   driverErrno: Type.Optional(Type.String({ description: "Raw driver code when it was normalised to ENODEV" })),
   requestId: Type.Optional(Type.String()),
   unitId: Type.Optional(Type.Integer()),
@@ -66,7 +78,7 @@ export const Problem = Type.Object({
   faultId: Type.Optional(Type.Integer()),
   attempts: Type.Optional(Type.Array(Attempt)),
   errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
-});
+})]);
 
 export const Version = Type.String({
   minLength: 16, maxLength: 16,

@@ -3,7 +3,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { DOMAIN_TYPES } from "../../core/entities.js";
 import { DRIVER_NAMES } from "../../drivers/index.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
-import { Id, Name, Owner, Version } from "./common.js";
+import { Id, Name, Outcome, Owner, Version } from "./common.js";
 
 /** A string enum: one "must be equal to one of the allowed values" error, not one per value. */
 const literalUnion = <T extends readonly string[]>(values: T, description?: string) =>
@@ -101,14 +101,12 @@ export const CreateFault = Type.Object({
   count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),
 }, { additionalProperties: false });
 
-export const Event = Type.Object({
+export const Event = Type.Composite([Type.Object({
   seq: Type.Integer(), at: Type.String({ format: "date-time" }), op: Type.String(),
   owner: Type.Union([Type.String(), Type.Null()]),
   groupId: Type.Union([Type.Integer(), Type.Null()]), deviceId: Type.Union([Type.Integer(), Type.Null()]),
   domainId: Type.Union([Type.Integer(), Type.Null()]), containerId: Type.Union([Type.Integer(), Type.Null()]),
-  errno: Type.Union([Type.String(), Type.Null()]), code: Type.Integer(),
-  reason: Type.Union([Type.String(), Type.Null()]), detail: Type.Union([Type.String(), Type.Null()]),
-});
+}), Outcome]);
 
 // ---- operation bodies and answers ----------------------------------------
 

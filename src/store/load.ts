@@ -3,8 +3,8 @@
 import type { DriverTable } from "../core/driver.js";
 import type { ContainerConfig, DeviceFlags, DomainConfig, DomainType, UnitCapabilities } from "../core/entities.js";
 import { interned } from "../core/intern.js";
-import { KINDS, Model, type Kind } from "../core/model.js";
-import { TABLES } from "./rows.js";
+import { KINDS, Model } from "../core/model.js";
+import { readWatermarks, type Watermarks } from "./encode.js";
 import type { Prisma } from "./database.js";
 
 // Measured at 50,000 groups: 1,000-row pages load faster (1.8 s vs 2.3 s) and peak
@@ -28,8 +28,8 @@ export interface Loaded {
   readonly lastEventSeq: number;
   /** The oldest event kept (lastEventSeq + 1 when there is none). */
   readonly firstEventSeq: number;
-  /** The id watermarks storage holds (sqlite_sequence), per kind. */
-  readonly idWatermarks: Record<Kind, number>;
+  /** The id watermarks storage holds (IdWatermark), per kind and for the event seq. */
+  readonly idWatermarks: Watermarks;
 }
 
 export async function loadTopology(prisma: Prisma, drivers: DriverTable): Promise<Loaded> {
@@ -55,17 +55,12 @@ export async function loadTopology(prisma: Prisma, drivers: DriverTable): Promis
   await paged((c) => prisma.fault.findMany(page(c)), (f) => model.load("fault", {
     id: f.id, unitId: f.unitId, deviceId: f.deviceId, errno: f.errno, remaining: f.remaining,
   }));
-  // AUTOINCREMENT tables remember the highest id ever used, deleted rows
-  // included: ids are never handed out twice, across restarts too.
-  const seqs = await prisma.$queryRawUnsafe<{ name: string; seq: bigint | number }[]>(`SELECT name, seq FROM sqlite_sequence`);
-  const byTable = new Map(seqs.map((s) => [s.name, Number(s.seq)]));
-  const idWatermarks = {} as Record<Kind, number>;
-  for (const kind of KINDS) {
-    idWatermarks[kind] = byTable.get(TABLES[kind].table) ?? 0;
-    model.reserveIds(kind, idWatermarks[kind]);
-  }
+  // The highest ids ever handed out, deleted rows included: ids are never
+  // handed out twice, across restarts too.
+  const idWatermarks = readWatermarks(await prisma.idWatermark.findMany());
+  for (const kind of KINDS) model.reserveIds(kind, idWatermarks[kind]);
   const last = await prisma.event.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
   const first = await prisma.event.findFirst({ orderBy: { seq: "asc" }, select: { seq: true } });
-  const lastEventSeq = Math.max(last?.seq ?? 0, byTable.get("Event") ?? 0);
+  const lastEventSeq = Math.max(last?.seq ?? 0, idWatermarks.event);
   return { model, lastEventSeq, firstEventSeq: first?.seq ?? lastEventSeq + 1, idWatermarks };
 }

@@ -5,8 +5,10 @@
 //
 //   node --import tsx bench/baseline-server.ts --port P --db FILE
 //
-// The database file must already hold the schema (bench/seed.ts builds it from
-// the same prisma/migrations SQL the service applies).
+// The database file must already hold the schema and rows (bench/seed.ts
+// builds it with the service's own migrator and row encoding). The queries
+// below are the baseline's own on purpose: it stands for the simplest server
+// one could write on those tables, not for this project's code.
 import Database from "better-sqlite3";
 import Fastify from "fastify";
 import { parseArgs } from "node:util";

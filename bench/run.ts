@@ -216,7 +216,7 @@ function notes(runs: Runs, options: BenchOptions): string[] {
       `the probe group sits on the last unit, so the search meets ${INCOMPATIBLE} EINVAL (different-instance) before the match. ` +
       `The three modes are interleaved per iteration; ${options.warmupIterations} warm-up iterations are discarded. Detaches are not timed.`,
     "Case 5: size N = N domains and groups: N/2 groups with one device and their default dma domain each, on 4 intel-vtd units with one " +
-      "shared paging domain each, seeded with the migration SQL and a matching _prisma_migrations row; the service is started with " +
+      "shared paging domain each, seeded by bench/seed.ts (the service's migrator, the core's create operations, the store's row encoding); the service is started with " +
       "--topology none. Start-up is spawn to first 200 from /healthz: migrations check and loading every row into memory.",
     `Case 7 reader flood: ${WRITERS} connections attach/detach (as in case 3) for the measured time alone, then again while ` +
       `${READERS} more connections fetch GET /v1/events?limit=1000 back to back; both phases on the same server in the same run, ` +

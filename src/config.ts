@@ -1,7 +1,12 @@
-// Start-up configuration, declared once: each setting names its flag, its
-// environment variable, its type, its default and its help line. The parser,
-// the validation and the usage text are all derived from this table, so a
-// new setting is one entry here and one field in `Config`.
+// Start-up configuration, declared once as a TypeBox schema: each setting
+// is a property with its type, bounds, default and help line, plus its
+// command-line flag and environment variable (derived from the property
+// name unless the setting says otherwise). The flag parser (node:util
+// parseArgs), the validation and coercion (ajv), the error messages and the
+// usage text are all derived from it, so a new setting is one property here
+// and one field in `Config`.
+import { Type, type SchemaOptions, type Static, type TSchema } from "@sinclair/typebox";
+import { Ajv } from "ajv";
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,129 +22,137 @@ export class HelpRequested extends Error {}
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LEVELS)[number];
 
-type Kind =
-  | { readonly type: "string"; readonly nonEmpty?: boolean }
-  | { readonly type: "integer"; readonly min: number; readonly max: number }
-  | { readonly type: "choice"; readonly values: readonly string[] }
-  | { readonly type: "boolean" };
-
-interface Setting {
-  readonly flag: string;
-  /** null: a command-line flag only (a one-shot command, not a setting for a service's environment). */
-  readonly env: string | null;
-  readonly kind: Kind;
-  /** Text form of the default, as a user would type it; null: unset. */
-  readonly fallback: string | null;
-  readonly help: string;
-  /** How messages name the setting, when its flag does not read well. */
+/** Where a setting comes from and how messages name it, beside its JSON schema. */
+interface Source {
+  /** The command-line flag; default: the property name in kebab case (eventRetention: --event-retention). */
+  readonly flag?: string;
+  /** The environment variable; default: the property name in upper snake case; null: a flag only. */
+  readonly env?: string | null;
+  /** How messages name the setting; default: the flag with spaces for dashes. */
   readonly label?: string;
 }
+type Options = SchemaOptions & Source & { readonly description: string };
+
+const integer = (minimum: number, maximum: number, options: Options) => Type.Integer({ minimum, maximum, ...options });
+/** Text that is not blank. */
+const text = (options: Options) => Type.String({ pattern: "\\S", ...options });
+const choice = <V extends string>(values: readonly V[], options: Options) => Type.Unsafe<V>({ type: "string", enum: values, ...options });
 
 /** Every setting the service reads, in the order the usage text lists them. */
-export const SETTINGS = {
-  host: { flag: "host", env: "HOST", kind: { type: "string", nonEmpty: true }, fallback: "127.0.0.1", help: "listen address" },
-  port: { flag: "port", env: "PORT", kind: { type: "integer", min: 0, max: 65535 }, fallback: "3000", help: "listen port, 0 = any free" },
-  databaseFile: {
-    flag: "db", env: "DATABASE_FILE", label: "database file", kind: { type: "string", nonEmpty: true }, fallback: null,
-    help: "SQLite database file (default ./data/iommu-arbiter.db)",
-  },
-  logLevel: { flag: "log-level", env: "LOG_LEVEL", kind: { type: "choice", values: LEVELS }, fallback: "info", help: "log level" },
-  topologyFile: {
-    flag: "topology", env: "TOPOLOGY_FILE", kind: { type: "string", nonEmpty: true }, fallback: null,
-    help: 'preset topology JSON, applied once to a new database (default examples/intel-2s-server.json; "none": nothing)',
-  },
-  topologyApply: {
-    flag: "topology-apply", env: null, label: "topology file to apply", kind: { type: "string", nonEmpty: true }, fallback: null,
-    help: "apply this topology JSON to the database, print what changed and exit (refused while a server holds the database)",
-  },
-  eventRetention: {
-    flag: "event-retention", env: "EVENT_RETENTION", kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER }, fallback: "1000000",
-    help: "most recent events kept; 0 keeps all",
-  },
-  eventReadRate: {
-    flag: "event-read-rate", env: "EVENT_READ_RATE", kind: { type: "integer", min: 0, max: 100_000_000 }, fallback: "20000",
-    help: "event rows per second all readers of /v1/events may have read, together; beyond it pages wait their turn (0 = no limit)",
-  },
-  synchronous: {
-    flag: "synchronous", env: "DB_SYNCHRONOUS", kind: { type: "choice", values: ["full", "normal"] }, fallback: "full",
-    help: "full: an answered change survives power loss; normal: survives a crash of the process only",
-  },
+export const SETTINGS = Type.Object({
+  host: text({ default: "127.0.0.1", description: "listen address" }),
+  port: integer(0, 65535, { default: 3000, description: "listen port, 0 = any free" }),
+  databaseFile: Type.Optional(text({
+    flag: "db", label: "database file", description: "SQLite database file (default ./data/iommu-arbiter.db)",
+  })),
+  logLevel: choice(LEVELS, { default: "info", description: "log level" }),
+  topologyFile: Type.Optional(text({
+    flag: "topology",
+    description: 'preset topology JSON, applied once to a new database (default examples/intel-2s-server.json; "none": nothing)',
+  })),
+  topologyApply: Type.Optional(text({
+    env: null, label: "topology file to apply",
+    description: "apply this topology JSON to the database, print what changed and exit (refused while a server holds the database)",
+  })),
+  eventRetention: integer(0, Number.MAX_SAFE_INTEGER, { default: 1_000_000, description: "most recent events kept; 0 keeps all" }),
+  eventReadRate: integer(0, 100_000_000, {
+    default: 20_000, description: "event rows per second all readers of /v1/events may have read, together; beyond it pages wait their turn (0 = no limit)",
+  }),
+  synchronous: choice(["full", "normal"] as const, {
+    env: "DB_SYNCHRONOUS", default: "full", description: "full: an answered change survives power loss; normal: survives a crash of the process only",
+  }),
   // Bounded resources: what one client, or a slow one, may hold.
-  bodyLimit: { flag: "body-limit", env: "BODY_LIMIT", kind: { type: "integer", min: 1, max: 1 << 30 }, fallback: "65536", help: "largest request body in bytes" },
-  headersTimeout: {
-    flag: "headers-timeout", env: "HEADERS_TIMEOUT", kind: { type: "integer", min: 1, max: 3_600_000 }, fallback: "10000",
-    help: "ms a client has to send a request's headers (at most the request timeout)",
-  },
-  requestTimeout: {
-    flag: "request-timeout", env: "REQUEST_TIMEOUT", kind: { type: "integer", min: 1, max: 3_600_000 }, fallback: "30000",
-    help: "ms a client has to send a whole request, headers and body",
-  },
-  socketTimeout: {
-    flag: "socket-timeout", env: "SOCKET_TIMEOUT", kind: { type: "integer", min: 0, max: 3_600_000 }, fallback: "60000",
-    help: "ms a connection may stay silent in either direction; 0 = never closed for silence",
-  },
-  keepAliveTimeout: {
-    flag: "keep-alive-timeout", env: "KEEP_ALIVE_TIMEOUT", kind: { type: "integer", min: 1, max: 3_600_000 }, fallback: "10000",
-    help: "ms an idle keep-alive connection is kept between requests",
-  },
-  maxConnections: {
-    flag: "max-connections", env: "MAX_CONNECTIONS", kind: { type: "integer", min: 0, max: 1_000_000 }, fallback: "1000",
-    help: "open connections served at once; the extra ones get 503; 0 = no cap",
-  },
-  rateLimitReads: {
-    flag: "rate-limit-reads", env: "RATE_LIMIT_READS", kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER }, fallback: "10000",
-    help: "GET requests per client per window; 0 = unlimited",
-  },
-  rateLimitWrites: {
-    flag: "rate-limit-writes", env: "RATE_LIMIT_WRITES", kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER }, fallback: "2000",
-    help: "POST/PATCH/DELETE requests per client per window; 0 = unlimited",
-  },
-  rateLimitWindow: {
-    flag: "rate-limit-window", env: "RATE_LIMIT_WINDOW", kind: { type: "integer", min: 1, max: 86_400_000 }, fallback: "10000",
-    help: "ms of the rate-limit window",
-  },
-  maxEventLoopDelay: {
-    flag: "max-event-loop-delay", env: "MAX_EVENT_LOOP_DELAY", kind: { type: "integer", min: 0, max: 3_600_000 }, fallback: "1000",
-    help: "ms of event-loop lag past which requests get 503; 0 = never shed",
-  },
-  idempotencyTtl: {
-    flag: "idempotency-ttl", env: "IDEMPOTENCY_TTL", kind: { type: "integer", min: 1, max: 31_536_000 }, fallback: "86400",
-    help: "seconds an Idempotency-Key's answer is remembered for replay",
-  },
-  tokensFile: {
-    flag: "tokens", env: "TOKENS_FILE", label: "token file", kind: { type: "string", nonEmpty: true }, fallback: null,
-    help: "bearer-token table (JSON of SHA-256 digests, see README); unset with TOKENS unset: open mode, loopback only",
-  },
-  tokensJson: {
-    flag: "tokens-json", env: "TOKENS", label: "TOKENS", kind: { type: "string", nonEmpty: true }, fallback: null,
-    help: "the token table itself, as JSON, instead of a file",
-  },
-  objectQuota: {
-    flag: "object-quota", env: "OBJECT_QUOTA", kind: { type: "integer", min: 1, max: 1_000_000_000 }, fallback: String(DEFAULT_QUOTAS.objectsPerClient),
-    help: "containers + domains one client may have created",
-  },
-  maxFaults: {
-    flag: "max-faults", env: "MAX_FAULTS", kind: { type: "integer", min: 1, max: 1_000_000_000 }, fallback: String(DEFAULT_QUOTAS.activeFaults),
-    help: "injected faults active at once",
-  },
-  maxFaultCount: {
-    flag: "max-fault-count", env: "MAX_FAULT_COUNT", kind: { type: "integer", min: 1, max: 1_000_000 }, fallback: String(DEFAULT_QUOTAS.faultCount),
-    help: "attach ops one injected fault may fail (its count)",
-  },
-} as const satisfies Record<string, Setting>;
+  bodyLimit: integer(1, 1 << 30, { default: 65536, description: "largest request body in bytes" }),
+  headersTimeout: integer(1, 3_600_000, { default: 10_000, description: "ms a client has to send a request's headers (at most the request timeout)" }),
+  requestTimeout: integer(1, 3_600_000, { default: 30_000, description: "ms a client has to send a whole request, headers and body" }),
+  socketTimeout: integer(0, 3_600_000, { default: 60_000, description: "ms a connection may stay silent in either direction; 0 = never closed for silence" }),
+  keepAliveTimeout: integer(1, 3_600_000, { default: 10_000, description: "ms an idle keep-alive connection is kept between requests" }),
+  maxConnections: integer(0, 1_000_000, { default: 1000, description: "open connections served at once; the extra ones get 503; 0 = no cap" }),
+  rateLimitReads: integer(0, Number.MAX_SAFE_INTEGER, { default: 10_000, description: "GET requests per client per window; 0 = unlimited" }),
+  rateLimitWrites: integer(0, Number.MAX_SAFE_INTEGER, { default: 2000, description: "POST/PATCH/DELETE requests per client per window; 0 = unlimited" }),
+  rateLimitWindow: integer(1, 86_400_000, { default: 10_000, description: "ms of the rate-limit window" }),
+  maxEventLoopDelay: integer(0, 3_600_000, { default: 1000, description: "ms of event-loop lag past which requests get 503; 0 = never shed" }),
+  idempotencyTtl: integer(1, 31_536_000, { default: 86_400, description: "seconds an Idempotency-Key's answer is remembered for replay" }),
+  tokensFile: Type.Optional(text({
+    flag: "tokens", label: "token file",
+    description: "bearer-token table (JSON of SHA-256 digests, see README); unset with TOKENS unset: open mode, loopback only",
+  })),
+  tokensJson: Type.Optional(text({ env: "TOKENS", label: "TOKENS", description: "the token table itself, as JSON, instead of a file" })),
+  objectQuota: integer(1, 1_000_000_000, { default: DEFAULT_QUOTAS.objectsPerClient, description: "containers + domains one client may have created" }),
+  maxFaults: integer(1, 1_000_000_000, { default: DEFAULT_QUOTAS.activeFaults, description: "injected faults active at once" }),
+  maxFaultCount: integer(1, 1_000_000, { default: DEFAULT_QUOTAS.faultCount, description: "attach ops one injected fault may fail (its count)" }),
+});
 
-type SettingName = keyof typeof SETTINGS;
+type Declared = Static<typeof SETTINGS>;
+type SettingName = keyof Declared;
 
-type ValueOf<K extends Kind> =
-  K extends { type: "integer" } ? number
-  : K extends { type: "boolean" } ? boolean
-  : K extends { type: "choice"; values: readonly (infer V)[] } ? V
-  : string;
+/** The settings as parsed, before paths are resolved; null: unset, for a setting without a default. */
+export type Settings = { -readonly [N in SettingName]-?: undefined extends Declared[N] ? Exclude<Declared[N], undefined> | null : Declared[N] };
 
-/** The settings as parsed, before paths are resolved. */
-export type Settings = { -readonly [N in SettingName]: (typeof SETTINGS)[N]["fallback"] extends null
-  ? ValueOf<(typeof SETTINGS)[N]["kind"]> | null
-  : ValueOf<(typeof SETTINGS)[N]["kind"]> };
+type Setting = TSchema & Source & { readonly description: string; readonly default?: unknown; readonly enum?: readonly string[]; readonly minimum?: number; readonly maximum?: number };
+
+const SETTING_LIST: readonly (readonly [SettingName, Setting])[] = Object.entries(SETTINGS.properties) as [SettingName, Setting][];
+
+export const flagOf = (name: SettingName): string => SETTINGS.properties[name].flag ?? name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+export function envOf(name: SettingName): string | null {
+  const declared = (SETTINGS.properties[name] as Setting).env;
+  return declared === undefined ? name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase() : declared;
+}
+const labelOf = (name: SettingName): string => (SETTINGS.properties[name] as Setting).label ?? flagOf(name).replace(/-/g, " ");
+
+export function usage(): string {
+  const rows = SETTING_LIST.map(([name, s]) => {
+    const left = `  --${flagOf(name)} ${s.type === "integer" ? "N" : "VALUE"}`;
+    const choices = s.enum ? ` (${s.enum.join("|")})` : "";
+    const source = [envOf(name), s.default !== undefined ? `default ${String(s.default)}` : null].filter((x) => x !== null).join(", ");
+    return `${left.padEnd(24)} ${s.description}${choices}${source ? ` [${source}]` : ""}`;
+  });
+  return ["Usage: npm start -- [options]", ...rows].join("\n");
+}
+
+// Coerces the text of flags and variables to the declared types and fills
+// in defaults. The keywords of Source are this file's, not JSON Schema's.
+const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, strict: true });
+ajv.addVocabulary(["flag", "env", "label"]);
+const validateSettings = ajv.compile(SETTINGS);
+
+/** The one-line message for a setting whose text is refused, from what the schema says it must be. */
+function refusal(name: SettingName, given: string): ConfigError {
+  const s = SETTINGS.properties[name] as Setting;
+  const label = labelOf(name);
+  if (s.type === "integer") return new ConfigError(`${label} must be an integer from ${s.minimum} to ${s.maximum}, got "${given}"`);
+  if (s.enum) return new ConfigError(`${label} must be one of ${s.enum.join(", ")}, got "${given}"`);
+  return new ConfigError(`${label} must not be empty`);
+}
+
+/** Flags win over the environment, the environment over the defaults. */
+export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } };
+  for (const [name] of SETTING_LIST) options[flagOf(name)] = { type: "string" };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    // One line: start-up failures are reported as a single line (server.ts).
+    throw new ConfigError(`${(error as Error).message.split("\n")[0]!} (--help lists the settings)`);
+  }
+  if (values.help) throw new HelpRequested(usage());
+  const given: Partial<Record<SettingName, string>> = {};
+  for (const [name, s] of SETTING_LIST) {
+    const variable = envOf(name);
+    const value = (values[flagOf(name)] as string | undefined) ?? (variable === null ? undefined : env[variable]);
+    if (value === undefined) continue;
+    // Digits only: "0x10", "1e3" and " 5" are typos here, not the numbers ajv would make of them.
+    if (s.type === "integer" && !/^\d+$/.test(value)) throw refusal(name, value);
+    given[name] = value;
+  }
+  const settings: Record<string, unknown> = { ...given };
+  if (!validateSettings(settings)) {
+    const name = validateSettings.errors![0]!.instancePath.slice(1) as SettingName;
+    throw refusal(name, given[name] ?? "");
+  }
+  return Object.fromEntries(SETTING_LIST.map(([name]) => [name, settings[name] ?? null])) as Settings;
+}
 
 /** What a client may hold: sizes, timeouts, budgets (see SETTINGS for each). */
 export interface Limits {
@@ -185,65 +198,6 @@ export interface Config {
   readonly objectQuota: number;
   readonly maxFaults: number;
   readonly maxFaultCount: number;
-}
-
-export function usage(): string {
-  const rows = Object.values(SETTINGS as Record<string, Setting>).map((s) => {
-    const left = `  --${s.flag} ${s.kind.type === "boolean" ? "" : s.kind.type === "integer" ? "N" : "VALUE"}`;
-    const choices = s.kind.type === "choice" ? ` (${s.kind.values.join("|")})` : "";
-    const source = [s.env, s.fallback !== null ? `default ${s.fallback}` : null].filter((x) => x !== null).join(", ");
-    return `${left.padEnd(24)} ${s.help}${choices}${source ? ` [${source}]` : ""}`;
-  });
-  return ["Usage: npm start -- [options]", ...rows].join("\n");
-}
-
-function parseValue(setting: Setting, text: string): string | number | boolean {
-  const { kind } = setting;
-  const name = setting.label ?? setting.flag.replace(/-/g, " ");
-  switch (kind.type) {
-    case "string":
-      if (kind.nonEmpty && text.trim() === "") throw new ConfigError(`${name} must not be empty`);
-      return text;
-    case "integer": {
-      // Digits only: "0x10", "1e3" and " 5" are typos here, not numbers.
-      const n = Number(text);
-      if (!/^\d+$/.test(text) || n < kind.min || n > kind.max) {
-        throw new ConfigError(`${name} must be an integer from ${kind.min} to ${kind.max}, got "${text}"`);
-      }
-      return n;
-    }
-    case "choice":
-      if (!kind.values.includes(text)) throw new ConfigError(`${name} must be one of ${kind.values.join(", ")}, got "${text}"`);
-      return text;
-    case "boolean":
-      if (!["true", "false", "1", "0"].includes(text)) throw new ConfigError(`${name} must be true or false, got "${text}"`);
-      return text === "true" || text === "1";
-  }
-}
-
-/** Flags win over the environment, the environment over the defaults. */
-export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
-  const table = SETTINGS as Record<string, Setting>;
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } };
-  for (const s of Object.values(table)) options[s.flag] = { type: s.kind.type === "boolean" ? "boolean" : "string" };
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
-  } catch (error) {
-    // One line: start-up failures are reported as a single line (server.ts).
-    throw new ConfigError(`${(error as Error).message.split("\n")[0]!} (--help lists the settings)`);
-  }
-  if (values.help) throw new HelpRequested(usage());
-  const out: Record<string, string | number | boolean | null> = {};
-  for (const [name, s] of Object.entries(table)) {
-    const given = values[s.flag];
-    if (typeof given === "boolean") out[name] = given;
-    else {
-      const text = given ?? (s.env === null ? undefined : env[s.env]) ?? s.fallback;
-      out[name] = text === null ? null : parseValue(s, text);
-    }
-  }
-  return out as Settings;
 }
 
 function limitsOf(s: Settings): Limits {

@@ -30,10 +30,7 @@ async function openStore(config: Config, logger: Logger): Promise<SqliteStore> {
     drivers: DRIVERS,
     file: config.databaseFile, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention,
     synchronous: config.synchronous, idempotencyTtlMs: config.idempotencyTtl * 1000, eventReadRate: config.eventReadRate,
-    onWriteFailure: (error) => logger.error({ err: error }, "a database write or read-back failed; changes are refused until the disk takes writes again"),
-    onRecovered: () => logger.warn("the database takes writes again; changes are accepted"),
-    onCheckpointerFailure: (error) => logger.warn({ err: error }, "background WAL checkpointer failed; SQLite checkpoints inline from now on"),
-    onEventReaderFailure: (error) => logger.warn({ err: error }, "event reader worker failed; event pages are read on the event loop from now on"),
+    logger: logger.child({ component: "store" }),
   });
 }
 

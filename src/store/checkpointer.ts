@@ -12,46 +12,16 @@
 // at 1 connection 15 -> 5-6 ms, at 8 connections 18-27 -> 8-11 ms, at 32
 // connections 29 -> 18-21 ms; the worker costs about 9 MB of resident memory.
 //
-// The worker is a few lines of CommonJS evaluated from a string: it runs the
-// same from dist/ and from the TypeScript sources under the test runner,
-// where a worker file would need a TypeScript loader. If it fails, the store
-// falls back to SQLite's own checkpoints (onFailure) rather than letting the
-// WAL grow without bound.
-import { createRequire } from "node:module";
-import { Worker } from "node:worker_threads";
+// The worker is checkpoint-worker.ts. If it fails, the store falls back to
+// SQLite's own checkpoints (onFailure) rather than letting the WAL grow
+// without bound.
+import type { Worker } from "node:worker_threads";
+import type { CheckpointReply, CheckpointRequest, CheckpointResult } from "./checkpoint-worker.js";
+import { startWorker } from "./worker-thread.js";
 
-const WORKER = `
-const { parentPort, workerData } = require("node:worker_threads");
-const Database = require(workerData.betterSqlite3);
-const db = new Database(workerData.file, { timeout: 5000 });
-db.pragma("synchronous = NORMAL");
-// A checkpoint copies WAL frames straight to the file; it needs no cache.
-db.pragma("cache_size = -64");
-parentPort.on("message", (message) => {
-  if (message === "close") {
-    db.close();
-    parentPort.close();
-    return;
-  }
-  try {
-    const [result] = db.pragma("wal_checkpoint(PASSIVE)");
-    parentPort.postMessage({ ok: true, result });
-  } catch (error) {
-    parentPort.postMessage({ ok: false, message: String(error && error.message || error) });
-  }
-});
-`;
-
-/** What one PASSIVE checkpoint reported: frames in the WAL and frames copied. */
-export interface CheckpointResult {
-  readonly busy: number;
-  readonly log: number;
-  readonly checkpointed: number;
-}
+export type { CheckpointResult } from "./checkpoint-worker.js";
 
 type Waiter = { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void };
-
-type Reply = { ok: true; result: CheckpointResult } | { ok: false; message: string };
 
 export interface CheckpointerOptions {
   /** Least time between the starts of two checkpoints. */
@@ -74,7 +44,7 @@ export class Checkpointer {
 
   private constructor(private readonly worker: Worker, private readonly options: CheckpointerOptions) {
     this.exited = new Promise((resolve) => worker.once("exit", () => resolve()));
-    worker.on("message", (reply: Reply) => this.onReply(reply));
+    worker.on("message", (reply: CheckpointReply) => this.onReply(reply));
     worker.on("error", (error) => this.fail(error));
     worker.on("exit", (code) => {
       if (!this.stopped) this.fail(new Error(`checkpointer exited with code ${code}`));
@@ -84,10 +54,8 @@ export class Checkpointer {
   }
 
   static start(dbFile: string, options: CheckpointerOptions): Checkpointer {
-    const betterSqlite3 = createRequire(import.meta.url).resolve("better-sqlite3");
-    const worker = new Worker(WORKER, {
-      eval: true,
-      workerData: { file: dbFile, betterSqlite3 },
+    const worker = startWorker(new URL("./checkpoint-worker.js", import.meta.url), {
+      workerData: { file: dbFile },
       // The worker holds one connection and a few closures: keep its heap small.
       resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1 },
       stdout: false,
@@ -141,7 +109,7 @@ export class Checkpointer {
     // something waits for it to exit, it must, or Node may end the process
     // with that wait (and whatever follows it) still pending.
     this.worker.ref();
-    this.worker.postMessage("close");
+    this.worker.postMessage("close" satisfies CheckpointRequest);
     await this.exited;
   }
 
@@ -149,10 +117,10 @@ export class Checkpointer {
     this.inFlight = true;
     this.pending = false;
     this.lastStart = Date.now();
-    this.worker.postMessage("checkpoint");
+    this.worker.postMessage("checkpoint" satisfies CheckpointRequest);
   }
 
-  private onReply(reply: Reply): void {
+  private onReply(reply: CheckpointReply): void {
     this.inFlight = false;
     if (!reply.ok) {
       this.fail(new Error(`WAL checkpoint failed: ${reply.message}`));

@@ -12,6 +12,6 @@ export async function openDatabase(dbFile: string): Promise<PrismaClient> {
   await prisma.$connect();
   // A reading connection must never checkpoint inline either: the
   // background checkpointer does (checkpointer.ts).
-  await prisma.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 0");
+  await prisma.$queryRaw`PRAGMA wal_autocheckpoint = 0`;
   return prisma;
 }

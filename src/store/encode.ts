@@ -107,6 +107,32 @@ export function touchedRows(changes: ChangeSet): Set<string> {
   return out;
 }
 
-export function tableOf(kind: Kind): string {
-  return TABLES[kind].table;
+/** What IdWatermark holds: the highest id handed out per kind, and the last event seq. */
+export type WatermarkKind = Kind | "event";
+export type Watermarks = Record<WatermarkKind, number>;
+export const WATERMARK_KINDS: readonly WatermarkKind[] = [...KINDS, "event"];
+
+/** IdWatermark rows as a full record (0 where there is no row yet). */
+export function readWatermarks(rows: readonly { kind: string; last: number }[]): Watermarks {
+  const out = Object.fromEntries(WATERMARK_KINDS.map((k) => [k, 0])) as Watermarks;
+  for (const row of rows) if ((WATERMARK_KINDS as readonly string[]).includes(row.kind)) out[row.kind as WatermarkKind] = row.last;
+  return out;
+}
+
+/**
+ * The steps that raise the stored watermarks from `stored` to `next`, for
+ * the kinds that rose: written in the same transaction as the rows whose ids
+ * they cover. Never lowers one, whatever `stored` believed.
+ */
+export function watermarkSteps(stored: Readonly<Watermarks>, next: Readonly<Watermarks>): Step[] {
+  const steps: Step[] = [];
+  for (const kind of WATERMARK_KINDS) {
+    if (next[kind] <= stored[kind]) continue;
+    steps.push({
+      sql: `INSERT INTO "IdWatermark" ("kind", "last") VALUES (?, ?)
+            ON CONFLICT ("kind") DO UPDATE SET "last" = excluded."last" WHERE excluded."last" > "IdWatermark"."last"`,
+      params: [kind, storable(next[kind], "IdWatermark.last")],
+    });
+  }
+  return steps;
 }

@@ -4,32 +4,15 @@
 // If the worker cannot start or dies, pages are read on the caller's thread
 // instead: slower under a flood, never unavailable.
 import type { Database } from "better-sqlite3";
-import { createRequire } from "node:module";
-import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { eventQueries, pageBody, type PageQuery } from "./event-page.js";
 import type { PageReply, PageRequest } from "./event-reader-worker.js";
+import { startWorker } from "./worker-thread.js";
 
 interface Waiting {
   readonly query: PageQuery;
   resolve(body: string): void;
   reject(error: Error): void;
-}
-
-/**
- * The worker next to this module. In dist/ it is JavaScript. Under the test
- * runner it is TypeScript: the worker first registers tsx's loader (a loader
- * given as --import does not reach worker threads on Node 20), then imports it.
- */
-function startWorker(file: string): Worker {
-  const typescript = fileURLToPath(import.meta.url).endsWith(".ts");
-  const url = new URL(`./event-reader-worker.${typescript ? "ts" : "js"}`, import.meta.url);
-  if (!typescript) return new Worker(url, { workerData: { file } });
-  // The package's ESM entry of tsx/esm/api (require.resolve would give its CommonJS one).
-  const tsx = pathToFileURL(path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "esm", "api", "index.mjs")).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: { file } });
 }
 
 export class EventReader {
@@ -81,7 +64,7 @@ export class EventReader {
   private start(file: string): Worker | null {
     let worker: Worker;
     try {
-      worker = startWorker(file);
+      worker = startWorker(new URL("./event-reader-worker.js", import.meta.url), { workerData: { file } });
     } catch (error) {
       this.onFailure(error as Error);
       return null;

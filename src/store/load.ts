@@ -3,7 +3,8 @@
 import type { DriverTable } from "../core/driver.js";
 import { ENTITIES } from "../core/entities.js";
 import { KINDS, Model, type Kind } from "../core/model.js";
-import { fromStored, TABLES } from "./rows.js";
+import { readWatermarks, type Watermarks } from "./encode.js";
+import { fromStored } from "./rows.js";
 import type { Prisma } from "./database.js";
 
 // Smaller pages hold fewer rows as Prisma objects at once: 1,000 loads
@@ -37,24 +38,19 @@ export interface Loaded {
   readonly lastEventSeq: number;
   /** The oldest event kept (lastEventSeq + 1 when there is none). */
   readonly firstEventSeq: number;
-  /** The id watermarks storage holds (sqlite_sequence), per kind. */
-  readonly idWatermarks: Record<Kind, number>;
+  /** The id watermarks storage holds (IdWatermark), per kind and for the event seq. */
+  readonly idWatermarks: Watermarks;
 }
 
 export async function loadTopology(prisma: Prisma, drivers: DriverTable): Promise<Loaded> {
   const model = new Model(drivers);
   for (const kind of KINDS) await loadKind(prisma, model, kind);
-  // AUTOINCREMENT tables remember the highest id ever used, deleted rows
-  // included: ids are never handed out twice, across restarts too.
-  const seqs = await prisma.$queryRawUnsafe<{ name: string; seq: bigint | number }[]>(`SELECT name, seq FROM sqlite_sequence`);
-  const byTable = new Map(seqs.map((s) => [s.name, Number(s.seq)]));
-  const idWatermarks = {} as Record<Kind, number>;
-  for (const kind of KINDS) {
-    idWatermarks[kind] = byTable.get(TABLES[kind].table) ?? 0;
-    model.reserveIds(kind, idWatermarks[kind]);
-  }
+  // The highest ids ever handed out, deleted rows included: ids are never
+  // handed out twice, across restarts too.
+  const idWatermarks = readWatermarks(await prisma.idWatermark.findMany());
+  for (const kind of KINDS) model.reserveIds(kind, idWatermarks[kind]);
   const last = await prisma.event.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
   const first = await prisma.event.findFirst({ orderBy: { seq: "asc" }, select: { seq: true } });
-  const lastEventSeq = Math.max(last?.seq ?? 0, byTable.get("Event") ?? 0);
+  const lastEventSeq = Math.max(last?.seq ?? 0, idWatermarks.event);
   return { model, lastEventSeq, firstEventSeq: first?.seq ?? lastEventSeq + 1, idWatermarks };
 }

@@ -17,7 +17,7 @@
 // again; then the store carries on by itself.
 import type { DriverTable } from "../core/driver.js";
 import type { EventRecord } from "../core/entities.js";
-import { KINDS, type ChangeSet, type Kind, type Model } from "../core/model.js";
+import { KINDS, type ChangeSet, type Model } from "../core/model.js";
 import { perform } from "../core/operation.js";
 import { fail, type Result } from "../core/result.js";
 import { DRIVERS } from "../drivers/index.js";
@@ -26,11 +26,14 @@ import { eventQueries, type PageQuery } from "./event-page.js";
 import { EventReader } from "./event-reader.js";
 import { ReadBudget } from "./read-budget.js";
 import { openDatabase, type Prisma } from "./database.js";
-import { encodeChanges, storable, tableOf, touchedRows, UnstorableValueError, type Step } from "./encode.js";
+import {
+  encodeChanges, storable, touchedRows, UnstorableValueError, WATERMARK_KINDS, watermarkSteps, type Step, type Watermarks,
+} from "./encode.js";
 import { loadTopology, type Loaded } from "./load.js";
 import { applyMigrations } from "./migrate.js";
 import { GroupCommitRunner, type ItemFailure, type RunnerStats } from "./runner.js";
 import type { Statement } from "better-sqlite3";
+import { pino, type Logger } from "pino";
 import { openReader, openWriter, type Connection, type Synchronous } from "./sqlite.js";
 import { isBusy, StoreLockedError, WriterLock } from "./lock.js";
 
@@ -119,9 +122,8 @@ class BuiltOnRefusedWrite extends Error {
 interface Stamped {
   readonly steps: Step[];
   readonly touched: ReadonlySet<string>;
-  /** The model's id watermarks after the operation. */
-  readonly lastIds: Readonly<Record<Kind, number>>;
-  readonly lastSeq: number;
+  /** The model's id watermarks and the last event seq after the operation. */
+  readonly watermarks: Readonly<Watermarks>;
   readonly events: number;
 }
 
@@ -130,17 +132,17 @@ export interface SqliteStoreOptions {
   readonly migrationsDir: string;
   /** The drivers the model runs (server.ts passes the registry). Default: every driver of src/drivers. */
   readonly drivers?: DriverTable;
-  /** Reports a write the disk refused, a failed read-back, and recovery. */
-  readonly onWriteFailure?: (error: unknown) => void;
-  readonly onRecovered?: () => void;
+  /**
+   * Where the store reports what happens to it: migrations applied, a write
+   * the disk refused, the model rebuilt from disk (or not), recovery, a
+   * worker thread lost. The service hands it the logger it made first.
+   * Default: silent.
+   */
+  readonly logger?: Logger;
   /** Keep this many most recent events (0: all). Older ones are pruned as new ones are written. */
   readonly eventRetention?: number;
-  /** The background checkpointer failed; SQLite checkpoints inline again from then on. */
-  readonly onCheckpointerFailure?: (error: Error) => void;
   /** Event rows per second all readers of the log may have read, together (0: no limit). Default 0. */
   readonly eventReadRate?: number;
-  /** The event reader's worker failed; event pages are read on the event loop from then on. */
-  readonly onEventReaderFailure?: (error: Error) => void;
   /** Default "full": an answered operation survives a power loss. */
   readonly synchronous?: Synchronous;
   /** How long an idempotency key's answer is kept (ms). Default 24 hours. */
@@ -159,7 +161,7 @@ export class SqliteStore implements ArbiterStore {
   private readonly readBudget: ReadBudget;
   private readEvents: ReturnType<typeof eventQueries> | null = null;
   private readonly statements = new Map<string, Statement<unknown[]>>();
-  private readonly batchWrite: (items: readonly Stamped[], housekeeping: boolean) => number;
+  private readonly batchWrite: (items: readonly Stamped[], housekeeping: boolean) => { prunedUpTo: number; watermarks: Watermarks };
   private closed = false;
   /** The model may hold changes the disk refused: nothing is served until it is rebuilt. */
   private diverged = false;
@@ -172,9 +174,10 @@ export class SqliteStore implements ArbiterStore {
   private lastSeq: number;
   /** Events with seq up to this have been pruned (or never existed). */
   private prunedUpTo: number;
-  /** Ids storage knows were handed out; an id shown to a client is never reused. */
-  private idWatermarks: Record<Kind, number>;
+  /** Ids (and event seqs) storage knows were handed out; an id shown to a client is never reused. */
+  private idWatermarks: Watermarks;
   private lastAnswerPrune = 0;
+  private readonly log: Logger;
 
   private constructor(
     private readonly prisma: Prisma,
@@ -184,6 +187,7 @@ export class SqliteStore implements ArbiterStore {
     loaded: Loaded,
     private readonly options: SqliteStoreOptions,
   ) {
+    this.log = options.logger ?? SILENT;
     this.model = loaded.model;
     this.lastSeq = loaded.lastEventSeq;
     this.idWatermarks = loaded.idWatermarks;
@@ -191,7 +195,9 @@ export class SqliteStore implements ArbiterStore {
     this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (failures) => this.writeFailed(failures));
     this.batchWrite = db.transaction((items: readonly Stamped[], housekeeping: boolean) => this.apply(items, housekeeping));
     this.checkpointer = Checkpointer.start(options.file, { onFailure: (error) => this.checkpointInline(error) });
-    this.eventReader = new EventReader(options.file, reader, options.onEventReaderFailure);
+    this.eventReader = new EventReader(options.file, reader, (error) => {
+      this.log.warn({ err: error }, "event reader worker failed; event pages are read on the event loop from now on");
+    });
     this.readBudget = new ReadBudget(options.eventReadRate ?? 0);
   }
 
@@ -201,7 +207,8 @@ export class SqliteStore implements ArbiterStore {
     const opened: { close(): unknown }[] = [];
     let prisma: Prisma | null = null;
     try {
-      applyMigrations(options.file, options.migrationsDir);
+      const { applied } = applyMigrations(options.file, options.migrationsDir);
+      if (applied.length > 0) options.logger?.info({ file: options.file, migrations: applied }, "database migrated");
       prisma = await openDatabase(options.file);
       const db = openWriter(options.file, options.synchronous ?? "full");
       opened.push(db);
@@ -343,7 +350,8 @@ export class SqliteStore implements ArbiterStore {
         ].map((cell) => storable(cell, "IdempotentAnswer")),
       });
     }
-    return { steps, touched: touchedRows(changes), lastIds: this.model.lastIds(), lastSeq: this.lastSeq, events: events.length };
+    const watermarks = { ...this.model.lastIds(), event: this.lastSeq };
+    return { steps, touched: touchedRows(changes), watermarks, events: events.length };
   }
 
   /**
@@ -377,11 +385,10 @@ export class SqliteStore implements ArbiterStore {
   private transaction(items: readonly Stamped[], housekeeping: boolean): void {
     this.settleConnection();
     // Counters change only once the transaction has committed.
-    this.prunedUpTo = this.batchWrite(items, housekeeping);
+    const { prunedUpTo, watermarks } = this.batchWrite(items, housekeeping);
+    this.prunedUpTo = prunedUpTo;
+    this.idWatermarks = watermarks;
     this.checkpointer.nudge();
-    for (const kind of KINDS) {
-      for (const item of items) this.idWatermarks[kind] = Math.max(this.idWatermarks[kind], item.lastIds[kind]);
-    }
   }
 
   /**
@@ -397,29 +404,23 @@ export class SqliteStore implements ArbiterStore {
 
   /**
    * Inside the transaction (better-sqlite3 commits, or rolls back on any
-   * throw, commit failures included). Returns how far events are pruned.
+   * throw, commit failures included). Returns how far events are pruned
+   * and the watermarks now stored.
    */
-  private apply(items: readonly Stamped[], housekeeping: boolean): number {
+  private apply(items: readonly Stamped[], housekeeping: boolean): { prunedUpTo: number; watermarks: Watermarks } {
     this.statement("PRAGMA defer_foreign_keys = ON").run();
-    let lastSeq = 0;
     let events = 0;
     const watermarks = { ...this.idWatermarks };
     for (const item of items) {
       for (const step of item.steps) this.statement(step.sql).run(...step.params);
-      lastSeq = Math.max(lastSeq, item.lastSeq);
       events += item.events;
-      for (const kind of KINDS) watermarks[kind] = Math.max(watermarks[kind], item.lastIds[kind]);
+      for (const kind of WATERMARK_KINDS) watermarks[kind] = Math.max(watermarks[kind], item.watermarks[kind]);
     }
-    // AUTOINCREMENT tables keep their highest id in sqlite_sequence; ids the
-    // service handed out but never stored (an automatic domain allocated and
-    // rolled back in the same operation) are recorded there too.
-    for (const kind of KINDS) {
-      if (watermarks[kind] <= this.idWatermarks[kind]) continue;
-      const table = tableOf(kind);
-      this.statement(`UPDATE sqlite_sequence SET seq = ? WHERE name = ? AND seq < ?`).run(watermarks[kind], table, watermarks[kind]);
-      this.statement(`INSERT INTO sqlite_sequence (name, seq) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?)`).run(table, watermarks[kind], table);
-    }
-    return housekeeping ? this.prune(lastSeq, events) : this.prunedUpTo;
+    // Ids the service handed out but never stored (an automatic domain
+    // allocated and rolled back in the same operation) are covered too.
+    for (const step of watermarkSteps(this.idWatermarks, watermarks)) this.statement(step.sql).run(...step.params);
+    const prunedUpTo = housekeeping ? this.prune(watermarks.event, events) : this.prunedUpTo;
+    return { prunedUpTo, watermarks };
   }
 
   /**
@@ -463,7 +464,7 @@ export class SqliteStore implements ArbiterStore {
   }
 
   private checkpointInline(error: Error): void {
-    this.options.onCheckpointerFailure?.(error);
+    this.log.warn({ err: error }, "background WAL checkpointer failed; SQLite checkpoints inline from now on");
     try {
       this.db.pragma("wal_autocheckpoint = 1000");
     } catch {
@@ -482,7 +483,8 @@ export class SqliteStore implements ArbiterStore {
     const error = failures.find((f) => !(f.error instanceof BuiltOnRefusedWrite))?.error ?? failures[0]!.error;
     this.diverged = true;
     this.writeFault = error;
-    this.options.onWriteFailure?.(error);
+    this.log.error({ err: error, refused: failures.length },
+      "a database write failed: its operations were answered 503; changes are refused until the model is rebuilt from the database and the disk takes writes again");
     this.recovery ??= this.recover().finally(() => { this.recovery = null; });
   }
 
@@ -491,7 +493,7 @@ export class SqliteStore implements ArbiterStore {
       if (this.diverged) await this.reload();
       if (!this.diverged && this.probe()) {
         this.writeFault = null;
-        this.options.onRecovered?.();
+        this.log.warn("the database takes writes again; changes are accepted");
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, this.options.recoveryIntervalMs ?? 500).unref());
@@ -535,8 +537,9 @@ export class SqliteStore implements ArbiterStore {
         this.lastSeq = loaded.lastEventSeq;
         this.idWatermarks = loaded.idWatermarks;
         this.diverged = false;
+        this.log.warn({ lastEventSeq: loaded.lastEventSeq }, "the model was rebuilt from the database after a failed write");
       } catch (error) {
-        this.options.onWriteFailure?.(error);
+        this.log.error({ err: error }, "the model could not be rebuilt from the database after a failed write; nothing is served until it can");
       } finally {
         this.reloading = null;
       }
@@ -544,6 +547,8 @@ export class SqliteStore implements ArbiterStore {
     return this.reloading;
   }
 }
+
+const SILENT = pino({ level: "silent" });
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

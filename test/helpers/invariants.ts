@@ -45,7 +45,7 @@ export interface Snapshot {
   readonly faults: FaultRow[];
   /** Oldest first. */
   readonly events: EventRow[];
-  /** The highest event seq ever written (sqlite_sequence), pruned ones included. */
+  /** The highest event seq ever written (IdWatermark), pruned ones included. */
   readonly lastEventSeq: number;
 }
 
@@ -60,7 +60,7 @@ export function readSnapshot(file: string): Snapshot {
     db.pragma("busy_timeout = 5000");
     return db.transaction((): Snapshot => {
       const all = (sql: string) => db.prepare(sql).all() as Raw[];
-      const seq = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'Event'`).get() as { seq: number } | undefined;
+      const seq = db.prepare(`SELECT "last" AS seq FROM "IdWatermark" WHERE "kind" = 'event'`).get() as { seq: number } | undefined;
       return {
         integrity: (db.pragma("integrity_check") as { integrity_check: string }[]).map((r) => r.integrity_check),
         foreignKeyViolations: db.pragma("foreign_key_check") as unknown[],
@@ -262,7 +262,7 @@ function checkEventLog(s: Snapshot): string[] {
       if (e.reason === null || !(e.reason in REASONS)) v.push(`event ${e.seq}: failure with unknown reason ${e.reason}`);
     }
   }
-  if (previous !== null && previous > s.lastEventSeq) v.push(`event seq ${previous} is past sqlite_sequence ${s.lastEventSeq}`);
+  if (previous !== null && previous > s.lastEventSeq) v.push(`event seq ${previous} is past the event watermark ${s.lastEventSeq}`);
   return v;
 }
 

@@ -1,11 +1,14 @@
 // The migrations in prisma/migrations, applied by the service's in-process
-// migrator, must produce exactly the schema in prisma/schema.prisma, and
-// Prisma's own CLI must agree that the database is up to date.
+// migrator, must produce exactly the schema in prisma/schema.prisma (the
+// drift check of scripts/migration-drift.ts, which must catch a hand edit),
+// and Prisma's own CLI must agree that the database is up to date.
 import { spawnSync } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compareFacts, declaredSchemaFacts, migratedSchemaFacts, migrationDrift, SCHEMA_FILE } from "../../scripts/migration-drift.js";
 import { PROJECT_ROOT } from "../../src/config.js";
 import { applyMigrations, MigrationError } from "../../src/store/migrate.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
@@ -17,39 +20,69 @@ function prisma(args: string[], dbFile: string) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Introspect the database into a Prisma schema and diff it with ours. */
-function driftAgainstSchema(dbFile: string, dir: string): number | null {
-  const pulled = prisma(["db", "pull", "--print"], dbFile);
-  expect(pulled.status).toBe(0);
-  // The CLI prints a driver-adapter warning on stdout before the schema.
-  const schema = pulled.stdout.slice(pulled.stdout.indexOf("generator client {"));
-  const pulledFile = path.join(dir, "pulled.prisma");
-  writeFileSync(pulledFile, schema);
-  return prisma(["migrate", "diff", "--from-schema-datamodel", pulledFile, "--to-schema-datamodel", "prisma/schema.prisma", "--exit-code"], dbFile).status;
+/** A copy of the migrations with one file edited by hand, as someone might. */
+function editedCopy(dir: string, migration: string, edit: (sql: string) => string): string {
+  const copy = path.join(dir, "migrations");
+  cpSync(MIGRATIONS, copy, { recursive: true });
+  const file = path.join(copy, migration, "migration.sql");
+  const before = readFileSync(file, "utf8");
+  const after = edit(before);
+  expect(after).not.toBe(before);
+  writeFileSync(file, after);
+  return copy;
 }
+
+const INIT = "20261125000000_init";
 
 describe("prisma migrations", () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const scratch = () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "iommu-arbiter-migrations-"));
+    dirs.push(dir);
+    return dir;
+  };
+  let declared: Set<string>;
+  beforeAll(() => {
+    declared = declaredSchemaFacts();
+  });
 
-  it("a fresh database migrated at start-up matches schema.prisma (no drift) and prisma migrate status agrees", () => {
+  it("build exactly the schema schema.prisma declares (compared with prisma migrate diff --from-empty), and prisma migrate status agrees", () => {
+    expect(declared.size).toBeGreaterThan(50);
+    expect(compareFacts(migratedSchemaFacts(), declared)).toEqual([]);
     const { dir, file } = tempDbFile();
     dirs.push(dir);
     expect(applyMigrations(file, MIGRATIONS).applied.length).toBeGreaterThan(0);
-    expect(driftAgainstSchema(file, dir)).toBe(0);
     const status = prisma(["migrate", "status"], file);
     expect(status.stdout).toContain("Database schema is up to date");
     expect(status.status).toBe(0);
   });
 
-  it("detects drift when the database differs (the check can fail)", () => {
-    const { dir, file } = tempDbFile();
-    dirs.push(dir);
-    applyMigrations(file, MIGRATIONS);
-    const db = new Database(file);
-    db.exec(`CREATE INDEX "stray" ON "Event" ("op")`);
-    db.close();
-    expect(driftAgainstSchema(file, dir)).toBe(2);
+  it.each<[string, string, (sql: string) => string, RegExp]>([
+    ["AUTOINCREMENT removed from a table", INIT, (sql) => sql.replace(/("id" INTEGER NOT NULL PRIMARY KEY) AUTOINCREMENT,(\s+"name" TEXT NOT NULL,\s+"driver")/, "$1,$2"),
+      /^only schema\.prisma declares: table "Unit" is AUTOINCREMENT$/],
+    ["a default changed", INIT, (sql) => sql.replace(`"online" BOOLEAN NOT NULL DEFAULT true`, `"online" BOOLEAN NOT NULL DEFAULT false`),
+      /table "Unit" column "online" BOOLEAN NOT NULL DEFAULT (true|false)/],
+    ["a column made nullable", INIT, (sql) => sql.replace(`"errno" TEXT NOT NULL,`, `"errno" TEXT,`), /table "Fault" column "errno" TEXT/],
+    ["an index left out", INIT, (sql) => sql.replace(/-- CreateIndex\nCREATE INDEX "Event_groupId_idx"[^;]*;/, ""),
+      /^only schema\.prisma declares: table "Event" index "Event_groupId_idx"/],
+    ["an index added", "20261126130000_idempotency_heartbeat", (sql) => `${sql}\nCREATE INDEX "stray" ON "Heartbeat"("at");\n`,
+      /^only the migrations make: table "Heartbeat" index "stray"/],
+    ["a foreign key's ON DELETE changed", INIT, (sql) => sql.replace(/("Device_groupId_fkey" FOREIGN KEY \("groupId"\) REFERENCES "Group" \("id"\) ON DELETE) RESTRICT/, "$1 CASCADE"),
+      /table "Device" foreign key \("groupId"\) references "Group" \("id"\) on delete CASCADE/],
+    ["a column type changed", "20261126000000_creators", (sql) => sql.replace(`ALTER TABLE "Container" ADD COLUMN "owner" TEXT;`, `ALTER TABLE "Container" ADD COLUMN "owner" JSONB;`),
+      /table "Container" column "owner" JSONB/],
+  ])("catch a hand-edited migration: %s", (_what, migration, edit, expected) => {
+    const drift = compareFacts(migratedSchemaFacts(editedCopy(scratch(), migration, edit)), declared);
+    expect(drift.length).toBeGreaterThan(0);
+    expect(drift.some((line) => expected.test(line)), drift.join("\n")).toBe(true);
+  });
+
+  it("catch a schema.prisma change that has no migration", () => {
+    const dir = scratch();
+    const schema = path.join(dir, "schema.prisma");
+    writeFileSync(schema, readFileSync(SCHEMA_FILE, "utf8").replace("  last Int\n}", "  last Int\n  note String?\n}"));
+    expect(migrationDrift(MIGRATIONS, schema)).toEqual([`only schema.prisma declares: table "IdWatermark" column "note" TEXT`]);
   });
 
   it("applying again is a no-op; prisma migrate deploy accepts a database we migrated", () => {

@@ -9,7 +9,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createUnit } from "../../src/core/objects.js";
 import { lockFileOf, StoreLockedError } from "../../src/store/lock.js";
 import { SqliteStore } from "../../src/store/store.js";
+import type { Logger } from "pino";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
+import { captureLog, LEVEL } from "../helpers/log.js";
 
 const dirs: string[] = [];
 const open: SqliteStore[] = [];
@@ -24,8 +26,8 @@ function newFile(): string {
   return file;
 }
 
-async function openStore(file: string, onCheckpointerFailure?: (e: Error) => void): Promise<SqliteStore> {
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, ...(onCheckpointerFailure ? { onCheckpointerFailure } : {}) });
+async function openStore(file: string, logger?: Logger): Promise<SqliteStore> {
+  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, ...(logger ? { logger } : {}) });
   open.push(store);
   return store;
 }
@@ -144,12 +146,13 @@ describe("background checkpointer", () => {
   });
 
   it("falls back to SQLite's inline checkpoints if the worker dies", async () => {
-    const failures: Error[] = [];
-    const store = await openStore(newFile(), (e) => failures.push(e));
+    const log = captureLog();
+    const store = await openStore(newFile(), log.logger);
     const worker = (store as unknown as { checkpointer: { worker: { terminate(): Promise<number> } } }).checkpointer.worker;
     await worker.terminate();
-    await until(() => failures.length === 1);
-    expect(failures[0]!.message).toMatch(/checkpointer exited/);
+    const failures = () => log.matching(/checkpointer failed; SQLite checkpoints inline/);
+    await until(() => failures().length === 1);
+    expect(failures()[0]).toMatchObject({ level: LEVEL.warn, err: { message: expect.stringMatching(/checkpointer exited/) } });
     // The fallback turns inline checkpoints back on for the writer connection.
     await writeUnits(store, "after", 1);
     expect(await autocheckpoint(store)).toBe(1000);

@@ -9,6 +9,7 @@ import { attachGroup, detachGroup } from "../../src/core/group-moves.js";
 import type { Result } from "../../src/core/result.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
+import { captureLog } from "../helpers/log.js";
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
@@ -22,10 +23,12 @@ function value<T>(r: Result<T>): T {
   return r.value;
 }
 
-async function storeWithEvents(failures: Error[] = []) {
+async function storeWithEvents() {
   const { dir, file } = tempDbFile();
   dirs.push(dir);
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, onEventReaderFailure: (e) => failures.push(e) });
+  const log = captureLog();
+  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, logger: log.logger });
+  const reported = () => log.matching(/event reader worker failed/).map((l) => new Error(l.err!.message));
   stores.push(store);
   const unit = value(await store.execute((m) => createUnit(m, { name: "u", driver: "mock" })));
   const groups = [];
@@ -39,15 +42,14 @@ async function storeWithEvents(failures: Error[] = []) {
     value(await store.execute((m) => attachGroup(m, { owner: null }, g.id, domain.id)));
     value(await store.execute((m) => detachGroup(m, { owner: null }, g.id, domain.id)));
   }
-  return { store, groups };
+  return { store, groups, reported };
 }
 
 const readerOf = (store: SqliteStore) => (store as unknown as { eventReader: { running: boolean; worker: Worker | null } }).eventReader;
 
 describe("event pages", () => {
   it("come from the worker, equal to the events the store reads, paged by seq and by group", async () => {
-    const failures: Error[] = [];
-    const { store, groups } = await storeWithEvents(failures);
+    const { store, groups, reported } = await storeWithEvents();
     // Nobody asked for a page yet: no worker, no thread, no connection.
     expect(readerOf(store).running).toBe(false);
     const all = (await store.events(0, 1000)).map((e) => ({ ...e, at: e.at.toISOString() }));
@@ -58,19 +60,18 @@ describe("event pages", () => {
     const mine = JSON.parse(await store.eventPage({ after: 0, limit: 10, groupId: groups[1]!.id })) as { items: { groupId: number }[] };
     expect(mine.items.map((e) => e.groupId)).toEqual([groups[1]!.id, groups[1]!.id]);
     // Served by the worker all along, not by the fallback.
-    expect(failures).toEqual([]);
+    expect(reported()).toEqual([]);
     expect(readerOf(store).running).toBe(true);
   });
 
   it("are read on the caller's thread once the worker has died, and the failure is reported", async () => {
-    const failures: Error[] = [];
-    const { store } = await storeWithEvents(failures);
+    const { store, reported } = await storeWithEvents();
     const reader = readerOf(store);
     const expected = await store.eventPage({ after: 0, limit: 1000 });
-    expect(failures).toEqual([]);
+    expect(reported()).toEqual([]);
     await reader.worker!.terminate();
     expect(reader.running).toBe(false);
-    expect(failures.map((e) => e.message)).toEqual([expect.stringMatching(/event reader exited/)]);
+    expect(reported().map((e) => e.message)).toEqual([expect.stringMatching(/event reader exited/)]);
     expect(await store.eventPage({ after: 0, limit: 1000 })).toBe(expected);
     // New events are seen too.
     value(await store.execute((m) => createContainer(m, { name: "c" })));

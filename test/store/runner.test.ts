@@ -9,6 +9,7 @@ import type { Prisma } from "../../src/store/database.js";
 import { GroupCommitRunner, type ItemFailure } from "../../src/store/runner.js";
 import { SqliteStore, StoreUnavailableError } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
+import { captureLog, LEVEL } from "../helpers/log.js";
 import { Client, expectProblem, type GroupView, type PageView, type UnitView } from "../helpers/http.js";
 
 /** State of a promise right now: settles pending microtasks, but lets no macrotask (a flush) run. */
@@ -150,14 +151,16 @@ afterEach(async () => {
 async function openStore() {
   const { dir, file } = tempDbFile();
   dirs.push(dir);
-  const failures: unknown[] = [];
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, onWriteFailure: (e) => failures.push(e) });
+  const log = captureLog();
+  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, logger: log.logger });
+  /** The errors the store logged as failed writes or failed read-backs. */
+  const failures = () => log.lines.filter((l) => l.level >= LEVEL.error).map((l) => l.err!.message);
   closers.push(() => store.close());
   // The store's own connection. Used only while the store is idle, to make
   // the database refuse writes.
   const prisma = (store as unknown as { prisma: Prisma }).prisma;
   return {
-    store, failures, prisma,
+    store, failures, log, prisma,
     refuse: async (table: string) => {
       for (const op of ["INSERT", "UPDATE"]) {
         await prisma.$executeRawUnsafe(`CREATE TRIGGER "refuse_${op}_${table}" BEFORE ${op} ON "${table}" BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
@@ -198,8 +201,7 @@ describe("SqliteStore recovery after a refused write", () => {
     const reason = (settled[0] as PromiseRejectedResult).reason as StoreUnavailableError;
     expect(reason).toBeInstanceOf(StoreUnavailableError);
     expect(reason.message).toMatch(/the store is unavailable:[\s\S]*disk on fire/);
-    expect(failures).toHaveLength(1);
-    expect(String(failures[0])).toMatch(/disk on fire/);
+    expect(failures()).toEqual([expect.stringMatching(/disk on fire/)]);
 
     // The in-memory model has what the disk has: not the refused unit, the group.
     await until(() => store.health().ready);
@@ -239,7 +241,7 @@ describe("SqliteStore recovery after a refused write", () => {
     expect(results.map((r) => r.ok)).toEqual([true, false, false, true]);
     expect(results[1]).toMatchObject({ ok: false, error: { errno: "EINVAL", reason: "invalid-request", detail: expect.stringMatching(/Unit\.name cannot be stored: text with a lone UTF-16 surrogate/) } });
     expect(results[2]).toMatchObject({ ok: false, error: { detail: expect.stringMatching(/Container\.name cannot be stored: text with a NUL/) } });
-    expect(failures).toEqual([]);
+    expect(failures()).toEqual([]);
     expect(store.health().ready).toBe(true);
     expect(await store.read((m) => [...m.all("unit")].map((u) => u.name))).toEqual(["a", "b"]);
     expect(await store.read((m) => m.count("container"))).toBe(0);
@@ -343,19 +345,40 @@ describe("SqliteStore recovery after a refused write", () => {
     await app.close();
   });
 
+  it("logs a failed write, the model rebuilt from disk, and the disk taking writes again, in that order", async () => {
+    const { store, log, refuse, accept } = await openStore();
+    value(await store.execute((m) => createUnit(m, { name: "kept", driver: "mock" })));
+    await refuse("Unit");
+    await expect(store.execute((m) => createUnit(m, { name: "lost", driver: "mock" }))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await until(() => store.health().ready);
+    await accept("Unit");
+    expect(log.lines.map((l) => [l.level, l.msg.split(":")[0]])).toEqual([
+      [LEVEL.info, "database migrated"],
+      [LEVEL.error, "a database write failed"],
+      [LEVEL.warn, "the model was rebuilt from the database after a failed write"],
+      [LEVEL.warn, "the database takes writes again; changes are accepted"],
+    ]);
+    expect(log.lines[1]).toMatchObject({ refused: 1, err: { message: expect.stringMatching(/disk on fire/) } });
+  });
+
   it("when the database cannot even be read back, nothing is served from the diverged model until it can", async () => {
-    const { store, prisma } = await openStore();
+    const { store, prisma, log } = await openStore();
     value(await store.execute((m) => createContainer(m, { name: "kept" })));
     // A table that has vanished: the write fails, and so does reading back.
     await prisma.$executeRawUnsafe(`ALTER TABLE "Container" RENAME TO "Container_away"`);
     await expect(store.execute((m) => createContainer(m, { name: "lost" }))).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(store.read((m) => m.count("container"))).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(store.execute((m) => createContainer(m, { name: "also-lost" }))).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Each failed read-back is logged as an error, with its cause.
+    const failedReloads = log.matching(/could not be rebuilt from the database/);
+    expect(failedReloads.length).toBeGreaterThan(0);
+    expect(failedReloads[0]).toMatchObject({ level: LEVEL.error, err: { message: expect.stringMatching(/Container/) } });
     // Once the database is whole again, the next operation reloads and proceeds.
     await prisma.$executeRawUnsafe(`ALTER TABLE "Container_away" RENAME TO "Container"`);
     expect(await store.read((m) => [...m.all("container")].map((c) => c.name))).toEqual(["kept"]);
     await until(() => store.health().ready);
     value(await store.execute((m) => createContainer(m, { name: "after" })));
     expect(await store.read((m) => [...m.all("container")].map((c) => c.name))).toEqual(["kept", "after"]);
+    expect(log.matching(/the model was rebuilt from the database/)).toHaveLength(1);
   });
 });

@@ -1,0 +1,103 @@
+// The settings schema (src/config.ts) is the one declaration of every flag,
+// variable and default: the parser, the messages, the usage text and the
+// README's table must all say what it says.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, envOf, flagOf, HelpRequested, parseSettings, PROJECT_ROOT, SETTINGS, usage, type Settings } from "../src/config.js";
+
+type Name = keyof Settings;
+const NAMES = Object.keys(SETTINGS.properties) as Name[];
+
+describe("settings schema", () => {
+  it("derives the published flag and variable of every setting", () => {
+    expect(Object.fromEntries(NAMES.map((n) => [n, [flagOf(n), envOf(n)]]))).toEqual({
+      host: ["host", "HOST"], port: ["port", "PORT"], databaseFile: ["db", "DATABASE_FILE"], logLevel: ["log-level", "LOG_LEVEL"],
+      topologyFile: ["topology", "TOPOLOGY_FILE"], topologyApply: ["topology-apply", null], eventRetention: ["event-retention", "EVENT_RETENTION"],
+      eventReadRate: ["event-read-rate", "EVENT_READ_RATE"], synchronous: ["synchronous", "DB_SYNCHRONOUS"], bodyLimit: ["body-limit", "BODY_LIMIT"],
+      headersTimeout: ["headers-timeout", "HEADERS_TIMEOUT"], requestTimeout: ["request-timeout", "REQUEST_TIMEOUT"],
+      socketTimeout: ["socket-timeout", "SOCKET_TIMEOUT"], keepAliveTimeout: ["keep-alive-timeout", "KEEP_ALIVE_TIMEOUT"],
+      maxConnections: ["max-connections", "MAX_CONNECTIONS"], rateLimitReads: ["rate-limit-reads", "RATE_LIMIT_READS"],
+      rateLimitWrites: ["rate-limit-writes", "RATE_LIMIT_WRITES"], rateLimitWindow: ["rate-limit-window", "RATE_LIMIT_WINDOW"],
+      maxEventLoopDelay: ["max-event-loop-delay", "MAX_EVENT_LOOP_DELAY"], idempotencyTtl: ["idempotency-ttl", "IDEMPOTENCY_TTL"],
+      tokensFile: ["tokens", "TOKENS_FILE"], tokensJson: ["tokens-json", "TOKENS"], objectQuota: ["object-quota", "OBJECT_QUOTA"],
+      maxFaults: ["max-faults", "MAX_FAULTS"], maxFaultCount: ["max-fault-count", "MAX_FAULT_COUNT"],
+    });
+  });
+
+  it("gives each setting its default, and null to one without", () => {
+    const defaults = parseSettings([], {});
+    for (const name of NAMES) {
+      const declared = (SETTINGS.properties[name] as { default?: unknown }).default;
+      expect(defaults[name], name).toBe(declared ?? null);
+    }
+  });
+
+  it.each(NAMES.filter((n) => SETTINGS.properties[n].type === "integer"))("%s: an integer within its bounds, from the flag or the variable, named when refused", (name) => {
+    const { minimum, maximum } = SETTINGS.properties[name] as { minimum: number; maximum: number };
+    const flag = `--${flagOf(name)}`;
+    const env = envOf(name)!;
+    const label = flagOf(name).replace(/-/g, " ");
+    expect(parseSettings([flag, String(minimum)], {})[name]).toBe(minimum);
+    expect(parseSettings([], { [env]: String(maximum) })[name]).toBe(maximum);
+    expect(parseSettings([flag, String(minimum)], { [env]: String(maximum) })[name]).toBe(minimum);
+    for (const bad of [String(maximum + 1), ...(minimum > 0 ? [String(minimum - 1)] : []), "-1", "1e3", "0x10", " 5", "5.0", ""]) {
+      const message = `${label} must be an integer from ${minimum} to ${maximum}, got "${bad}"`;
+      expect(() => parseSettings([`${flag}=${bad}`], {}), bad).toThrow(new ConfigError(message));
+      expect(() => parseSettings([], { [env]: bad }), bad).toThrow(new ConfigError(message));
+    }
+  });
+
+  it.each([
+    ["logLevel", "debug", "DEBUG", 'log level must be one of fatal, error, warn, info, debug, trace, silent, got "DEBUG"'],
+    ["synchronous", "normal", "off", 'synchronous must be one of full, normal, got "off"'],
+  ] as const)("%s: one of its choices", (name, good, bad, message) => {
+    expect(parseSettings([`--${flagOf(name)}`, good], {})[name]).toBe(good);
+    expect(() => parseSettings([], { [envOf(name)!]: bad })).toThrow(new ConfigError(message));
+  });
+
+  it.each([
+    ["host", "host"], ["databaseFile", "database file"], ["topologyFile", "topology"], ["topologyApply", "topology file to apply"],
+    ["tokensFile", "token file"], ["tokensJson", "TOKENS"],
+  ] as const)("%s: text that must not be blank", (name, label) => {
+    expect(parseSettings([`--${flagOf(name)}`, "x y"], {})[name]).toBe("x y");
+    for (const blank of ["", " ", "\t\n"]) {
+      expect(() => parseSettings([`--${flagOf(name)}=${blank}`], {})).toThrow(new ConfigError(`${label} must not be empty`));
+    }
+  });
+
+  it("ignores a flag-only setting's namesake variable and unrelated variables", () => {
+    expect(parseSettings([], { TOPOLOGY_APPLY: "x.json", PATH: "/bin" }).topologyApply).toBeNull();
+  });
+
+  it("generates the usage text from the schema: every flag, its variable, its default and its help", () => {
+    const lines = usage().split("\n");
+    expect(lines[0]).toBe("Usage: npm start -- [options]");
+    expect(lines).toHaveLength(NAMES.length + 1);
+    NAMES.forEach((name, i) => {
+      const s = SETTINGS.properties[name] as { description: string; default?: unknown };
+      const line = lines[i + 1]!;
+      expect(line.startsWith(`  --${flagOf(name)} `), line).toBe(true);
+      expect(line).toContain(s.description);
+      if (envOf(name)) expect(line).toContain(`[${envOf(name)}`);
+      if (s.default !== undefined) expect(line).toContain(`default ${String(s.default)}]`);
+    });
+    expect(lines).toContain("  --port N               listen port, 0 = any free [PORT, default 3000]");
+    expect(lines).toContain("  --log-level VALUE      log level (fatal|error|warn|info|debug|trace|silent) [LOG_LEVEL, default info]");
+    expect(() => parseSettings(["--help"], {})).toThrow(HelpRequested);
+  });
+
+  it("agrees with the README's table of flags, variables and defaults", () => {
+    const readme = readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
+    const rows = new Map<string, [string, string]>();
+    for (const m of readme.matchAll(/^\| `--([a-z-]+)[^`]*` \| *(?:`([A-Z_]+)`)? *\|([^|]*)\|/gm)) rows.set(m[1]!, [m[2] ?? "", m[3]!.trim()]);
+    for (const name of NAMES) {
+      const row = rows.get(flagOf(name));
+      expect(row, `README row for --${flagOf(name)}`).toBeDefined();
+      expect(row![0], name).toBe(envOf(name) ?? "");
+      const declared = (SETTINGS.properties[name] as { default?: unknown }).default;
+      if (declared !== undefined) expect(row![1], name).toBe(`\`${String(declared)}\``);
+    }
+    expect(rows.size).toBe(NAMES.length);
+  });
+});

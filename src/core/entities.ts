@@ -4,14 +4,9 @@
 // immutable: the model replaces a record to change it, which is what lets it
 // keep indexes and an undo log exact.
 //
-// A new column is three changes: the field here, with a default (or
-// nullable) so that the code creating rows needs none; the same field in
-// prisma/schema.prisma (same default); and the migration Prisma generates
-// from the difference (npm run prisma -- migrate diff --from-schema-datamodel
-// <the previous schema.prisma> --to-schema-datamodel prisma/schema.prisma
-// --script -o prisma/migrations/<timestamp>_<name>/migration.sql, with
-// DATABASE_URL naming any scratch file), then npm run prisma -- generate.
-// test/store/rows.test.ts checks the migrated tables against these fields.
+// A new column is three changes (docs/recipes.md): the field here, with a
+// default or nullable so that the code creating rows needs none; the same
+// field in prisma/schema.prisma; and the migration Prisma generates.
 import { Type, type Static } from "@sinclair/typebox";
 import { bool, entity, enumText, id, int, ref, shared, text, type Immutable, type RecordOf } from "./declare.js";
 import type { Outcome } from "./outcome.js";

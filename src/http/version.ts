@@ -7,21 +7,52 @@
 // domains. Being a digest of state rather than a counter it needs no schema
 // change, survives restarts, and returns to an earlier value if the state
 // does (harmless for If-Match: the state is then what the client last saw).
-import { createHash } from "node:crypto";
+import crypto from "node:crypto";
 
-/** JSON with object keys sorted at every level, so equal state digests equally whatever order it was built in. */
+/**
+ * JSON with object keys sorted at every level, so equal state digests equally whatever order it was built in.
+ * Every answer that carries a version runs this, several times for a move
+ * (group and domain): plain loops and string appends, no intermediate arrays
+ * of entries.
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i]);
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  // The default sort orders by UTF-16 code units, as `<` does.
+  const keys = Object.keys(record).sort();
+  let out = "{";
+  let first = true;
+  for (const key of keys) {
+    const v = record[key];
+    if (v === undefined) continue;
+    out += `${first ? "" : ","}${JSON.stringify(key)}:${canonicalJson(v)}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
-/** base64url of the first 12 bytes of sha256: 16 characters, valid inside a quoted ETag. */
+/**
+ * sha256 of a text as base64url. crypto.hash (Node 20.12+) digests in one
+ * call, without building a Hash object per answer; older Node 20 releases
+ * get the same digest through createHash.
+ */
+const oneShot: typeof crypto.hash | undefined = crypto.hash;
+const sha256 = oneShot
+  ? (text: string) => oneShot("sha256", text, "base64url")
+  : (text: string) => crypto.createHash("sha256").update(text).digest("base64url");
+
+/**
+ * base64url of the first 12 bytes of sha256: 16 characters, valid inside a
+ * quoted ETag (the first 16 characters of the whole digest's base64url are
+ * exactly its first 12 bytes).
+ */
 export function versionOf(state: object): string {
-  return createHash("sha256").update(canonicalJson(state)).digest().subarray(0, 12).toString("base64url");
+  return sha256(canonicalJson(state)).slice(0, 16);
 }
 
 export function withVersion<T extends object>(state: T): T & { version: string } {

@@ -59,6 +59,48 @@ export function withVersion<T extends object>(state: T): T & { version: string }
   return { ...state, version: versionOf(state) };
 }
 
+/** canonicalJson of a value inside a record: the common scalars without a JSON.stringify call. */
+function canonicalValue(value: unknown): string {
+  switch (typeof value) {
+    case "number": return Number.isFinite(value) ? String(value) : "null";
+    case "boolean": return value ? "true" : "false";
+    case "string": return JSON.stringify(value);
+    default: return canonicalJson(value);
+  }
+}
+
+/**
+ * withVersion for the records of one presenter, which all have the same
+ * keys: the sorted keys and their JSON text are kept from one record to the
+ * next instead of being listed, sorted and quoted for every answer. A record
+ * with other keys recomputes them, so the version is always versionOf's.
+ */
+export function versionerOf(): <T extends object>(state: T) => T & { version: string } {
+  let keys: string[] = [];
+  let prefixes: string[] = [];
+  const sameKeys = (record: Record<string, unknown>): boolean => {
+    let count = 0;
+    for (const key in record) if (Object.hasOwn(record, key)) count++;
+    if (count !== keys.length) return false;
+    for (const key of keys) if (!Object.hasOwn(record, key)) return false;
+    return true;
+  };
+  return <T extends object>(state: T) => {
+    const record = state as Record<string, unknown>;
+    if (!sameKeys(record)) {
+      keys = Object.keys(record).sort();
+      prefixes = keys.map((key) => `${JSON.stringify(key)}:`);
+    }
+    let text = "{";
+    for (let i = 0; i < keys.length; i++) {
+      const value = record[keys[i]!];
+      if (value === undefined) continue;
+      text += `${text.length === 1 ? "" : ","}${prefixes[i]!}${canonicalValue(value)}`;
+    }
+    return { ...state, version: sha256(`${text}}`).slice(0, 16) };
+  };
+}
+
 /** The strong ETag of a version. */
 export function etagOf(version: string): string {
   return `"${version}"`;

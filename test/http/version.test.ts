@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalJson, etagOf, versionOf, withVersion } from "../../src/http/version.js";
+import { canonicalJson, etagOf, versionerOf, versionOf, withVersion } from "../../src/http/version.js";
 
 /** The definition, written the slow and obvious way. */
 function reference(value: unknown): string {
@@ -62,5 +62,28 @@ describe("versionOf", () => {
     const v = withVersion(group);
     expect(v).toEqual({ ...group, version: versionOf(group) });
     expect(etagOf(v.version)).toBe(`"${v.version}"`);
+  });
+});
+
+describe("versionerOf", () => {
+  it.each([
+    ["the same shape again", [{ id: 1, name: "a" }, { id: 2, name: "b" }]],
+    ["a key more", [{ id: 1 }, { id: 1, name: "a" }]],
+    ["a key less", [{ id: 1, name: "a" }, { id: 1 }]],
+    ["as many keys, another name", [{ id: 1, name: "a" }, { id: 1, owner: "a" }]],
+    ["the same keys in another order", [{ id: 1, name: "a" }, { name: "a", id: 1 }]],
+    ["undefined and nested values", [{ id: 1, gone: undefined, config: { b: [1, { d: 2, c: 3 }], a: null } }, { id: 2, gone: 5, config: {} }]],
+    ["non-finite numbers and booleans", [{ n: Number.NaN, m: -0, t: true, f: false }]],
+  ] as const)("gives versionOf's version: %s", (_what, records) => {
+    const version = versionerOf();
+    for (const r of records) expect(version(r)).toEqual({ ...r, version: versionOf(r) });
+  });
+
+  it("gives versionOf's version for any sequence of records, whatever their shapes", () => {
+    const record = fc.dictionary(fc.constantFrom("id", "name", "owner", "unitId", "config", "b", "a"), fc.jsonValue(), { maxKeys: 6 });
+    fc.assert(fc.property(fc.array(record, { maxLength: 8 }), (records) => {
+      const version = versionerOf();
+      for (const r of records) expect(version(r).version).toBe(versionOf(r));
+    }));
   });
 });

@@ -11,9 +11,11 @@
 // commits without waiting for the disk, and the callers are answered once a
 // sync that started after their commit has finished. Waiting for the disk
 // inside the commit would stop the event loop for the whole wait; here the
-// loop parses and runs the next requests meanwhile, and one sync covers
-// every batch committed before it started. At most one sync runs at a time;
-// batches committed while it runs wait for the next one.
+// loop parses and runs the next requests meanwhile. At most one sync runs at
+// a time, and while it runs the queue is not written: what arrives meanwhile
+// could not be synced before it finishes anyway, and written then as one
+// batch it costs one transaction instead of one per turn of the loop (a
+// transaction's fixed cost is most of a small batch's).
 //
 // One operation must not fail the others: when a batch's transaction fails,
 // the writer reports which items failed on their own (it retries them one
@@ -114,6 +116,11 @@ export class GroupCommitRunner<C> {
   private schedule(): void {
     if (this.flushed) return;
     this.flushed = gate();
+    // Otherwise the sync in flight writes the queue when it finishes.
+    if (!this.syncing) this.flushSoon();
+  }
+
+  private flushSoon(): void {
     // Let the operations already on the event loop join this batch.
     setImmediate(() => this.flush());
   }
@@ -158,8 +165,8 @@ export class GroupCommitRunner<C> {
       for (const p of covered) failedSync ? p.reject(error) : p.resolve();
       if (failedSync) this.stats.refused += covered.length;
       done.open();
-      // Batches committed while this sync ran: their own sync starts now.
       if (this.unsynced.length > 0) this.startSync();
+      else if (this.flushed) this.flushSoon();
       if (failedSync) this.onFailure(covered.map((_, index) => ({ index, error })));
     };
     let started: Promise<void>;

@@ -60,6 +60,16 @@ function gate(): Gate {
   return { promise, open };
 }
 
+/**
+ * The batch was committed but the sync that was to make it durable failed:
+ * the change may or may not survive, so its caller cannot be told either.
+ */
+export class UnsyncedCommitError extends Error {
+  constructor(cause: unknown) {
+    super(`committed, but syncing the log failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
 export class GroupCommitRunner<C> {
   private queue: Pending<C>[] = [];
   /** Opens when the queued batch has been written (whatever the outcome). */
@@ -162,7 +172,8 @@ export class GroupCommitRunner<C> {
     this.syncing = done;
     const finish = (error: unknown, failedSync: boolean) => {
       this.syncing = null;
-      for (const p of covered) failedSync ? p.reject(error) : p.resolve();
+      const refusal = failedSync ? new UnsyncedCommitError(error) : undefined;
+      for (const p of covered) failedSync ? p.reject(refusal) : p.resolve();
       if (failedSync) this.stats.refused += covered.length;
       done.open();
       if (this.unsynced.length > 0) this.startSync();

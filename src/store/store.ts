@@ -31,7 +31,7 @@ import {
 } from "./encode.js";
 import { loadTopology, type Loaded } from "./load.js";
 import { applyMigrations } from "./migrate.js";
-import { GroupCommitRunner, type ItemFailure, type RunnerStats } from "./runner.js";
+import { GroupCommitRunner, UnsyncedCommitError, type ItemFailure, type RunnerStats } from "./runner.js";
 import type { Statement } from "better-sqlite3";
 import { pino, type Logger } from "pino";
 import { openReader, openWriter, type Connection, type Synchronous } from "./sqlite.js";
@@ -107,8 +107,14 @@ export interface StoreStats extends RunnerStats {
  * from disk), the disk could not be read back, or the store is closed.
  */
 export class StoreUnavailableError extends Error {
+  /**
+   * Whether the refused change may still be on disk: "no" when it was not
+   * written, "unknown" when it was committed but the sync after it failed.
+   */
+  readonly mayHaveApplied: boolean;
   constructor(cause: unknown, readonly retryAfterSeconds = 1) {
     super(`the store is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.mayHaveApplied = cause instanceof UnsyncedCommitError;
   }
 }
 

@@ -307,6 +307,9 @@ async function syncRefusals(base: string, acknowledged: string[]): Promise<strin
     if (a.status === 201) acknowledged.push(name);
     else {
       expectUnavailable(a);
+      // The first refusal was written but not synced: it must not claim that
+      // nothing changed. Later ones are refused before any write.
+      expect((a.body as { detail: string }).detail).toContain(refused.length === 0 ? "may or may not have been kept" : "nothing was changed");
       refused.push(name);
     }
   }

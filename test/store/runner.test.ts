@@ -6,7 +6,7 @@ import { createContainer, createDevice, createDomain, createGroup, createUnit, u
 import { attachGroup, replaceDomain } from "../../src/core/group-moves.js";
 import { buildApp } from "../../src/http/app.js";
 import type { Prisma } from "../../src/store/database.js";
-import { GroupCommitRunner, type ItemFailure } from "../../src/store/runner.js";
+import { GroupCommitRunner, UnsyncedCommitError, type ItemFailure } from "../../src/store/runner.js";
 import { SqliteStore, StoreUnavailableError } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
 import { captureLog, LEVEL } from "../helpers/log.js";
@@ -219,7 +219,10 @@ describe("GroupCommitRunner with a sync stage", () => {
     s.syncs[0]!.fail(eio);
     const outcomes = await Promise.allSettled(covered);
     expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
-    expect((outcomes[0] as PromiseRejectedResult).reason).toBe(eio);
+    const refusal = (outcomes[0] as PromiseRejectedResult).reason as UnsyncedCommitError;
+    expect(refusal).toBeInstanceOf(UnsyncedCommitError);
+    expect(refusal.cause).toBe(eio);
+    expect(refusal.message).toBe("committed, but syncing the log failed: EIO: fdatasync");
     await expect(barrier).resolves.toBeUndefined();
     expect(reported).toEqual([[{ index: 0, error: eio }, { index: 1, error: eio }]]);
     expect(runner.stats.refused).toBe(2);

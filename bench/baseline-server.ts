@@ -3,7 +3,13 @@
 // better-sqlite3 transaction: read the group, domain and unit rows, check,
 // move the group, append an Event row, answer with the group as JSON.
 //
-//   node --import tsx bench/baseline-server.ts --port P --db FILE
+//   node --import tsx bench/baseline-server.ts --port P --db FILE [--synchronous full|normal]
+//
+// Its SQLite settings are the service's writer's (src/store/sqlite.ts): WAL,
+// foreign keys, and synchronous FULL unless told otherwise, so that both
+// answer only once the change would survive a power loss. Compared at
+// NORMAL against the service at FULL, the baseline would skip the WAL sync
+// the service pays for at every commit.
 //
 // The database file must already hold the schema and rows (bench/seed.ts
 // builds it with the service's own migrator and row encoding). The queries
@@ -14,17 +20,21 @@ import Fastify from "fastify";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({
-  options: { port: { type: "string" }, db: { type: "string" }, host: { type: "string" } },
+  options: { port: { type: "string" }, db: { type: "string" }, host: { type: "string" }, synchronous: { type: "string", default: "full" } },
   strict: true,
 });
 if (!values.db || values.port === undefined) {
-  console.error("usage: baseline-server --port P --db FILE");
+  console.error("usage: baseline-server --port P --db FILE [--synchronous full|normal]");
+  process.exit(2);
+}
+if (values.synchronous !== "full" && values.synchronous !== "normal") {
+  console.error(`--synchronous must be full or normal, got "${values.synchronous}"`);
   process.exit(2);
 }
 
 const db = new Database(values.db, { fileMustExist: true });
 db.pragma("journal_mode = WAL");
-db.pragma("synchronous = NORMAL");
+db.pragma(`synchronous = ${values.synchronous.toUpperCase()}`);
 db.pragma("foreign_keys = ON");
 
 interface GroupRow {

@@ -166,10 +166,11 @@ export function startService(dbFile: string, topology = "none", extraArgs: reado
   });
 }
 
-export function startBaseline(dbFile: string): Promise<Server> {
+/** The raw better-sqlite3 baseline; `extraArgs` e.g. ["--synchronous", "normal"] (default full, like the service). */
+export function startBaseline(dbFile: string, extraArgs: readonly string[] = []): Promise<Server> {
   return startServer({
     name: "baseline", command: process.execPath,
-    args: ["--import", "tsx", path.join(PROJECT_ROOT, "bench/baseline-server.ts"), "--db", dbFile],
+    args: ["--import", "tsx", path.join(PROJECT_ROOT, "bench/baseline-server.ts"), "--db", dbFile, ...extraArgs],
   });
 }
 

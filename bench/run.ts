@@ -16,7 +16,10 @@ const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 
 interface Runs {
+  /** The baseline with the service's default durability (synchronous=full). */
   baseline: BaselineRun[];
+  /** The baseline with synchronous=normal, to compare with serviceNormal. */
+  baselineNormal: BaselineRun[];
   service: ServiceRun[];
   /** The service with synchronous=normal: what durability across power loss costs. */
   serviceNormal: ServiceRun[];
@@ -27,7 +30,7 @@ interface Runs {
 }
 
 async function collect(options: BenchOptions): Promise<Runs> {
-  const runs: Runs = { baseline: [], service: [], serviceNormal: [], search: [], growth: new Map(), seedMs: new Map(), readers: [] };
+  const runs: Runs = { baseline: [], baselineNormal: [], service: [], serviceNormal: [], search: [], growth: new Map(), seedMs: new Map(), readers: [] };
   const templates: GrowthTemplate[] = [];
   try {
     if (options.cases.includes("growth")) {
@@ -45,14 +48,17 @@ async function collect(options: BenchOptions): Promise<Runs> {
       if (options.cases.includes("throughput")) {
         const b = await baselineRun(throughput);
         runs.baseline.push(b);
-        log(`${tag} baseline: ${Math.round(b.attach.rps)} req/s, p50 ${ms(b.attach.p50)}, non-2xx ${b.attach.non2xx}`);
+        log(`${tag} baseline: ${Math.round(b.attach.rps)} req/s, p50 ${ms(b.attach.p50)}, p99 ${ms(b.attach.p99)}, non-2xx ${b.attach.non2xx}`);
         const s = await serviceRun(throughput);
         runs.service.push(s);
         log(`${tag} ceiling: ${Math.round(s.ceiling.rps)} req/s; service: ${Math.round(s.attach.rps)} req/s, p50 ${ms(s.attach.p50)}, ` +
-          `non-2xx ${s.attach.non2xx}, ops/batch ${(s.batches.items / Math.max(1, s.batches.batches)).toFixed(1)}`);
+          `p99 ${ms(s.attach.p99)}, non-2xx ${s.attach.non2xx}, ops/batch ${(s.batches.items / Math.max(1, s.batches.batches)).toFixed(1)}`);
         const n = await serviceRun(throughput, ["--synchronous", "normal"]);
         runs.serviceNormal.push(n);
         log(`${tag} service with synchronous=normal: ${Math.round(n.attach.rps)} req/s, p50 ${ms(n.attach.p50)}, p99 ${ms(n.attach.p99)}`);
+        const bn = await baselineRun(throughput, ["--synchronous", "normal"]);
+        runs.baselineNormal.push(bn);
+        log(`${tag} baseline with synchronous=normal: ${Math.round(bn.attach.rps)} req/s, p50 ${ms(bn.attach.p50)}, p99 ${ms(bn.attach.p99)}`);
       }
       if (options.cases.includes("search")) {
         const s = await searchRun({ iterations: options.iterations, warmupIterations: options.warmupIterations });
@@ -95,7 +101,7 @@ function rows(runs: Runs, options: BenchOptions): Row[] {
     const saturated = `mean latency if saturated (${c} / req/s)`;
     out.push(row(ceiling, saturated, "ms", s.map((x) => (1000 * c) / x.ceiling.rps)));
 
-    const base = `2 baseline (raw better-sqlite3, ${c} conns)`;
+    const base = `2 baseline (raw better-sqlite3, synchronous=full like the service, ${c} conns)`;
     out.push(row(base, "attach+detach requests/s", "req/s", b.map((x) => x.attach.rps)));
     out.push(row(base, "p50", "ms", b.map((x) => x.attach.p50)));
     out.push(row(base, "p99", "ms", b.map((x) => x.attach.p99)));
@@ -115,7 +121,10 @@ function rows(runs: Runs, options: BenchOptions): Row[] {
     out.push(row(svc, "errors + timeouts", "count", s.map((x) => x.attach.errors + x.attach.timeouts)));
     out.push(row(svc, "no-op 2xx (changed:false)", "count", s.map((x) => x.attach.noops)));
     out.push(row(svc, saturated, "ms", s.map((x) => (1000 * c) / x.attach.rps)));
-    if (b.length === s.length) out.push(row(svc, "service / baseline (req/s)", "x", ratios(s.map((x) => x.attach.rps), b.map((x) => x.attach.rps)), { text: ">= 0.5x", test: (v) => v >= 0.5 }));
+    if (b.length === s.length) {
+      out.push(row(svc, "service / baseline (req/s)", "x", ratios(s.map((x) => x.attach.rps), b.map((x) => x.attach.rps)), { text: ">= 0.5x", test: (v) => v >= 0.5 }));
+      out.push(row(svc, "service / baseline (p99)", "x", ratios(s.map((x) => x.attach.p99), b.map((x) => x.attach.p99)), { text: "<= 1x", test: (v) => v <= 1 }));
+    }
     out.push(row(svc, "service / ceiling (req/s)", "x", ratios(s.map((x) => x.attach.rps), s.map((x) => x.ceiling.rps))));
     out.push(row(svc, "ops per group-commit batch", "items", s.map((x) => x.batches.items / Math.max(1, x.batches.batches))));
     out.push(row(svc, "largest batch", "items", s.map((x) => x.batches.largestBatch)));
@@ -129,6 +138,20 @@ function rows(runs: Runs, options: BenchOptions): Row[] {
       out.push(row(sync, "non-2xx + errors", "count", n.map((x) => x.attach.non2xx + x.attach.errors + x.attach.timeouts)));
       out.push(row(sync, "full (default) / normal (req/s)", "x", ratios(s.map((x) => x.attach.rps), n.map((x) => x.attach.rps))));
       out.push(row(sync, "full (default) / normal (p99)", "x", ratios(s.map((x) => x.attach.p99), n.map((x) => x.attach.p99))));
+    }
+    const bn = runs.baselineNormal;
+    if (bn.length === s.length) {
+      const normal = `3c both with synchronous=normal: baseline (raw better-sqlite3, ${c} conns)`;
+      out.push(row(normal, "requests/s", "req/s", bn.map((x) => x.attach.rps)));
+      out.push(row(normal, "p50", "ms", bn.map((x) => x.attach.p50)));
+      out.push(row(normal, "p99", "ms", bn.map((x) => x.attach.p99)));
+      out.push(row(normal, "non-2xx + errors", "count", bn.map((x) => x.attach.non2xx + x.attach.errors + x.attach.timeouts)));
+      if (n.length === s.length) {
+        out.push(row(normal, "service normal / baseline normal (req/s)", "x", ratios(n.map((x) => x.attach.rps), bn.map((x) => x.attach.rps))));
+        out.push(row(normal, "service normal / baseline normal (p99)", "x", ratios(n.map((x) => x.attach.p99), bn.map((x) => x.attach.p99))));
+      }
+      out.push(row(normal, "service full (default) / baseline normal (req/s)", "x", ratios(s.map((x) => x.attach.rps), bn.map((x) => x.attach.rps))));
+      out.push(row(normal, "service full (default) / baseline normal (p99)", "x", ratios(s.map((x) => x.attach.p99), bn.map((x) => x.attach.p99))));
     }
   }
   if (runs.search.length > 0) {
@@ -184,6 +207,7 @@ function rows(runs: Runs, options: BenchOptions): Row[] {
   if (runs.service.length > 0) {
     out.push(row(mem, "service, cases 1+3: peak", "MiB", runs.service.map((x) => x.memory.peakMiB)));
     out.push(row(mem, "baseline, case 2: peak", "MiB", runs.baseline.map((x) => x.memory.peakMiB)));
+    if (runs.baselineNormal.length > 0) out.push(row(mem, "baseline, case 3c: peak", "MiB", runs.baselineNormal.map((x) => x.memory.peakMiB)));
   }
   if (runs.search.length > 0) out.push(row(mem, "service, case 4: peak", "MiB", runs.search.map((x) => x.memory.peakMiB)));
   if (runs.readers.length > 0) out.push(row(mem, "service, case 7: peak", "MiB", runs.readers.map((x) => x.memory.peakMiB)));
@@ -209,9 +233,14 @@ function notes(runs: Runs, options: BenchOptions): string[] {
     "Every connection sends its next request as soon as the last is answered, so a server that uses all its CPU answers in " +
       "about connections / throughput on average (Little's law): the 'mean latency if saturated' rows. A p99 under 10 ms at 32 " +
       "connections needs well over 3,200 requests/s of that kind on the cores left after the load generator.",
-    "Case 2 baseline (bench/baseline-server.ts): Fastify + better-sqlite3 (WAL, synchronous=NORMAL, foreign_keys=ON), one transaction " +
-      "per request reading Group, Domain and Unit, checking, updating Group.domainId and inserting an Event row; it answers with the group " +
-      "row only, while the service also returns the domain it is on. The baseline runs through `node --import tsx`.",
+    "Case 2 baseline (bench/baseline-server.ts): Fastify + better-sqlite3 (WAL, synchronous=FULL like the service's default, " +
+      "foreign_keys=ON, SQLite's own inline checkpoints), one transaction per request reading Group, Domain and Unit, checking, updating " +
+      "Group.domainId and inserting an Event row; it answers with the group row only, while the service also returns the domain it is on " +
+      "and the versions of both. The baseline runs through `node --import tsx`. Case 3c runs it with synchronous=NORMAL (no sync at " +
+      "commit), the like-for-like partner of case 3b.",
+    "The service's writer commits at SQLite's NORMAL and, with --synchronous full, syncs the WAL itself off the event loop before " +
+      "answering (src/store/wal-sync.ts): the same guarantee as FULL, whose commit does the same sync on the event loop. The baseline at " +
+      "FULL syncs inside every request's commit, on its event loop.",
     `Case 4: ${INCOMPATIBLE + 1} arm-smmu-v3 units; each unit's first group allocated an automatic domain through the container (kept attached); ` +
       `the probe group sits on the last unit, so the search meets ${INCOMPATIBLE} EINVAL (different-instance) before the match. ` +
       `The three modes are interleaved per iteration; ${options.warmupIterations} warm-up iterations are discarded. Detaches are not timed.`,
@@ -226,7 +255,7 @@ function notes(runs: Runs, options: BenchOptions): string[] {
       "settings and execs node dist/server.js, one process, so /proc/<pid>/status is the server's own.",
   ];
   const bad = runs.service.reduce((k, s) => k + s.attach.non2xx + s.attach.errors + s.attach.timeouts, 0)
-    + runs.baseline.reduce((k, s) => k + s.attach.non2xx + s.attach.errors + s.attach.timeouts, 0);
+    + [...runs.baseline, ...runs.baselineNormal].reduce((k, s) => k + s.attach.non2xx + s.attach.errors + s.attach.timeouts, 0);
   if (bad > 0) n.push(`WARNING: ${bad} attach/detach requests in cases 2-3 were not 2xx or failed; see results.json statusCodes.`);
   const noops = runs.service.reduce((k, s) => k + s.attach.noops, 0);
   if (noops > 0) n.push(`WARNING: ${noops} service answers were no-ops (changed:false): the load was not all real moves.`);
@@ -250,7 +279,7 @@ async function main(): Promise<void> {
     machine: { ...m, loadAverageAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100) },
     options, rows: table,
     raw: {
-      baseline: runs.baseline, service: runs.service, serviceNormal: runs.serviceNormal, search: runs.search,
+      baseline: runs.baseline, baselineNormal: runs.baselineNormal, service: runs.service, serviceNormal: runs.serviceNormal, search: runs.search,
       growth: Object.fromEntries(runs.growth), seedMs: Object.fromEntries(runs.seedMs), readers: runs.readers,
     },
     notes: notes(runs, options),

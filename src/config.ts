@@ -186,7 +186,7 @@ export interface Config {
   readonly eventRetention: number;
   /** Event rows per second all readers of the log may have read, together; 0: no limit. */
   readonly eventReadRate: number;
-  /** SQLite's synchronous setting for the store's writer (see src/store/sqlite.ts). */
+  /** How long the store waits for the disk before answering a change (see src/store/sqlite.ts). */
   readonly synchronous: "full" | "normal";
   readonly limits: Limits;
   /** Seconds an Idempotency-Key's answer is remembered for replay. */

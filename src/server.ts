@@ -37,8 +37,7 @@ async function openStore(config: Config, logger: Logger): Promise<SqliteStore> {
 /**
  * Loading a large database leaves tens of MB of garbage that V8 would keep
  * resident for a long time. Full collections before serving return it: the
- * second one releases the pages the first one emptied (measured at 50,000
- * groups: 187 → 176 MB). Needs node --expose-gc, which
+ * second one releases the pages the first one emptied. Needs node --expose-gc, which
  * bin/iommu-arbiter-server passes; without it this does nothing.
  */
 function releaseStartupGarbage(): void {

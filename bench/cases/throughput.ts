@@ -50,10 +50,11 @@ function seeded(tag: string): { dir: string; file: string; seeded: Seeded } {
   return { dir, file, seeded: seedDatabase(file, THROUGHPUT_TOPOLOGY) };
 }
 
-export async function baselineRun(options: ThroughputOptions): Promise<BaselineRun> {
+/** `extraArgs`: baseline settings for this run, e.g. ["--synchronous", "normal"]. */
+export async function baselineRun(options: ThroughputOptions, extraArgs: readonly string[] = []): Promise<BaselineRun> {
   const db = seeded("baseline");
   try {
-    return await withServer(() => startBaseline(db.file), async (server) => {
+    return await withServer(() => startBaseline(db.file, extraArgs), async (server) => {
       const { warmup, measured } = pools(db.seeded);
       const load = (name: string, groups: Int32Array, seconds: number) => runLoad({
         url: server.url, connections: options.connections, seconds,

@@ -47,7 +47,10 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (error instanceof StoreUnavailableError) {
       request.log.error({ err: error.cause }, "database write failed");
       reply.header("retry-after", String(error.retryAfterSeconds));
-      return sendProblem(reply, failure("store-unavailable", "the database could not make this change durable; nothing was changed, retry later (the server log has the cause under this request id)"));
+      const outcome = error.mayHaveApplied
+        ? "the change was written but the disk failed to sync it, so it may or may not have been kept: read the resource back, or retry with the same Idempotency-Key"
+        : "nothing was changed, retry later";
+      return sendProblem(reply, failure("store-unavailable", `the database could not make this change durable; ${outcome} (the server log has the cause under this request id)`));
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {

@@ -4,7 +4,7 @@
 // answer with our problem documents; helmet adds the security headers.
 import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from "fastify";
 import type { ServerOptions } from "node:http";
-import helmet from "@fastify/helmet";
+import helmet from "helmet";
 import rateLimit from "@fastify/rate-limit";
 import underPressure from "@fastify/under-pressure";
 import { STATUS_CODES } from "node:http";
@@ -62,7 +62,9 @@ export function serverOptions(limits: Limits): Pick<FastifyServerOptions,
 
 /** Register every limit; call before any route is declared (rate limits attach per route). */
 export async function installLimits(app: FastifyInstance, limits: Limits & { pressureSampleInterval: number }): Promise<void> {
-  await app.register(helmet, {
+  // helmet itself, its middleware built once: @fastify/helmet rebuilds it
+  // from the options on every request (and adds an async hook per request).
+  const securityHeaders = helmet({
     // JSON only: no document is ever rendered, so the document-oriented
     // headers (CSP, COOP, COEP, Origin-Agent-Cluster, legacy IE/Flash ones)
     // would be bytes on every answer for nothing. HSTS belongs to whatever
@@ -81,6 +83,8 @@ export async function installLimits(app: FastifyInstance, limits: Limits & { pre
     // embeds our answers), Referrer-Policy no-referrer.
     xFrameOptions: { action: "deny" },
   });
+  // Callback style, not async: this runs on every request.
+  app.addHook("onRequest", (request, reply, done) => securityHeaders(request.raw, reply.raw, (error) => done(error as Error | undefined)));
   capConnections(app, limits.maxConnections);
   if (limits.maxEventLoopDelay > 0) await shedLoad(app, limits.maxEventLoopDelay, limits.pressureSampleInterval);
   await limitRates(app, limits);

@@ -4,23 +4,31 @@
 // the representation, sent as the ETag and compared with If-Match.
 import type { Container, Device, Domain, EventRecord, Fault, Group, Unit } from "../core/entities.js";
 import type { Model } from "../core/model.js";
-import { withVersion } from "./version.js";
+import { versionerOf } from "./version.js";
 
-export const presentUnit = (u: Unit) => withVersion(u);
-export const presentDevice = (d: Device) => withVersion(d);
-export const presentFault = (f: Fault) => withVersion(f);
+// One versioner per kind: each sees records of one shape.
+const unitVersion = versionerOf();
+const deviceVersion = versionerOf();
+const faultVersion = versionerOf();
+const groupVersion = versionerOf();
+const domainVersion = versionerOf();
+const containerVersion = versionerOf();
+
+export const presentUnit = (u: Unit) => unitVersion(u);
+export const presentDevice = (d: Device) => deviceVersion(d);
+export const presentFault = (f: Fault) => faultVersion(f);
 
 export function presentGroup(model: Model, g: Group) {
-  return withVersion({ ...g, deviceIds: model.devicesOf(g.id).map((d) => d.id) });
+  return groupVersion({ ...g, deviceIds: model.devicesOf(g.id).map((d) => d.id) });
 }
 
 export function presentDomain(model: Model, d: Domain) {
   // A count, not the ids: a domain may serve thousands of groups.
-  return withVersion({ ...d, attachedGroupCount: model.attachedGroupCount(d.id) });
+  return domainVersion({ ...d, attachedGroupCount: model.attachedGroupCount(d.id) });
 }
 
 export function presentContainer(model: Model, c: Container) {
-  return withVersion({ ...c, domainIds: model.domainsOf(c.id).map((d) => d.id) });
+  return containerVersion({ ...c, domainIds: model.domainsOf(c.id).map((d) => d.id) });
 }
 
 export type VersionedKind = "unit" | "device" | "group" | "domain" | "container" | "fault";

@@ -76,8 +76,12 @@ async function run<T, V>(
   let built: Answer | undefined;
   const answerOf = (r: Result<Answer>): Answer => (built ??= r.ok ? r.value : problemAnswer(reply, r.error));
   const result = await reply.server.store.execute((model): Result<Answer> => {
-    const precondition = checkIfMatch(ifMatch, options.target ? options.target(model) : undefined);
-    if (!precondition.ok) return precondition;
+    // The target's version is a digest of its representation: computed only
+    // when there is a condition to judge it against.
+    if (ifMatch !== null) {
+      const precondition = checkIfMatch(ifMatch, options.target ? options.target(model) : undefined);
+      if (!precondition.ok) return precondition;
+    }
     const r = op(model);
     if (!r.ok) return r;
     const value = view(model, r.value);

@@ -3,14 +3,11 @@
 // In WAL mode every commit appends pages to the -wal file, and a checkpoint
 // copies them back into the database file and syncs it. Left to SQLite, the
 // committing connection does that itself about once per 1,000 pages, inside
-// a commit: 15-20 ms during which the event loop waits and every request in
-// flight with it (measured: 4% of batches over 5 ms, batch p99 17 ms against
-// a p50 of 2 ms; request p99 15 ms even at one connection). Here the store's
-// connection never checkpoints (wal_autocheckpoint = 0) and a worker thread
-// with its own connection runs PASSIVE checkpoints, which neither wait for
-// nor block the writer, after commits. Measured with it (npm run bench): p99
-// at 1 connection 15 -> 5-6 ms, at 8 connections 18-27 -> 8-11 ms, at 32
-// connections 29 -> 18-21 ms; the worker costs about 9 MB of resident memory.
+// a commit, and the event loop (every request in flight) waits for the copy
+// and the sync: that is the latency tail. Here the store's connection never
+// checkpoints (wal_autocheckpoint = 0) and a worker thread with its own
+// connection runs PASSIVE checkpoints, which neither wait for nor block the
+// writer, after commits. The worker costs a few MB of resident memory.
 //
 // The worker is checkpoint-worker.ts. If it fails, the store falls back to
 // SQLite's own checkpoints (onFailure) rather than letting the WAL grow

@@ -7,18 +7,32 @@
 // The writer is synchronous (better-sqlite3), so a batch is written in one
 // uninterrupted step: nothing can join it or observe it half-written.
 //
+// Durability can be a second, asynchronous stage (`sync`): the transaction
+// commits without waiting for the disk, and the callers are answered once a
+// sync that started after their commit has finished. Waiting for the disk
+// inside the commit would stop the event loop for the whole wait; here the
+// loop parses and runs the next requests meanwhile. At most one sync runs at
+// a time, and while it runs the queue is not written: what arrives meanwhile
+// could not be synced before it finishes anyway, and written then as one
+// batch it costs one transaction instead of one per turn of the loop (a
+// transaction's fixed cost is most of a small batch's).
+//
 // One operation must not fail the others: when a batch's transaction fails,
 // the writer reports which items failed on their own (it retries them one
 // at a time), and only those, plus any item built on top of one of them, are
-// refused.
+// refused. A failed sync refuses every item it was to cover: none of them is
+// known to be durable.
 
 export interface ItemFailure {
   readonly index: number;
   readonly error: unknown;
 }
 
-/** Writes a batch; returns the items that could not be written (empty: all durable). */
+/** Writes a batch; returns the items that could not be written (empty: all durable, or all committed when there is a sync stage). */
 export type BatchWriter<C> = (batch: readonly C[]) => ItemFailure[];
+
+/** Makes every batch committed before the call durable. */
+export type BatchSync = () => Promise<void>;
 
 interface Pending<C> {
   readonly item: C;
@@ -30,49 +44,102 @@ export interface RunnerStats {
   batches: number;
   items: number;
   largestBatch: number;
-  /** Operations refused because their own write failed, or one they built on did. */
+  /** Operations refused because their own write failed, or one they built on did, or the sync after it failed. */
   refused: number;
+}
+
+/** A promise with its resolve function; it never rejects. */
+interface Gate {
+  readonly promise: Promise<void>;
+  readonly open: () => void;
+}
+
+function gate(): Gate {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => { open = resolve; });
+  return { promise, open };
+}
+
+/**
+ * The batch was committed but the sync that was to make it durable failed:
+ * the change may or may not survive, so its caller cannot be told either.
+ */
+export class UnsyncedCommitError extends Error {
+  constructor(cause: unknown) {
+    super(`committed, but syncing the log failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
 }
 
 export class GroupCommitRunner<C> {
   private queue: Pending<C>[] = [];
-  /** Resolves when the queued batch has been written (whatever the outcome). */
-  private flushed: Promise<void> | null = null;
-  private release: (() => void) | null = null;
+  /** Opens when the queued batch has been written (whatever the outcome). */
+  private flushed: Gate | null = null;
+  /** Committed, waiting for a sync that has not started yet. */
+  private unsynced: Pending<C>[] = [];
+  /** Opens when the sync that will cover `unsynced` has finished. */
+  private nextSync: Gate | null = null;
+  /** Opens when the sync in flight has finished. */
+  private syncing: Gate | null = null;
   readonly stats: RunnerStats = { batches: 0, items: 0, largestBatch: 0, refused: 0 };
 
   constructor(
     private readonly write: BatchWriter<C>,
-    /** Called after a batch in which some items failed, once their callers have been answered. */
+    /** Called after a batch or sync in which some items failed, once their callers have been answered. */
     private readonly onFailure: (failures: ItemFailure[]) => void,
+    /** The durability stage; without one, a written batch is durable. */
+    private readonly sync: BatchSync | null = null,
   ) {}
 
   /** Queue changes (or nothing, for a read) and wait until they are durable. */
   commit(item: C | null): Promise<void> {
-    if (item === null) return this.flushed ?? Promise.resolve();
+    if (item === null) return this.barrier();
     const done = new Promise<void>((resolve, reject) => this.queue.push({ item, resolve, reject }));
     this.schedule();
     return done;
   }
 
-  /** Resolves when everything committed so far has been written or refused. */
+  /**
+   * Resolves once every batch already written is durable or refused; the
+   * batch still queued is not waited for. For reads of the database itself,
+   * which see written batches only. Never rejects.
+   */
+  synced(): Promise<void> {
+    const last = this.nextSync ?? this.syncing;
+    return last ? last.promise : Promise.resolve();
+  }
+
+  /** Resolves when everything committed so far has been made durable or refused. */
   async settled(): Promise<void> {
-    while (this.flushed) await this.flushed;
+    while (this.flushed || this.syncing || this.nextSync) await this.barrier();
+  }
+
+  /**
+   * Resolves once everything a read made now could observe is durable, or
+   * refused: the queued batch, and whatever is committed but not yet synced.
+   * Never rejects.
+   */
+  private async barrier(): Promise<void> {
+    if (this.flushed) await this.flushed.promise;
+    await this.synced();
   }
 
   private schedule(): void {
     if (this.flushed) return;
-    this.flushed = new Promise<void>((resolve) => { this.release = resolve; });
+    this.flushed = gate();
+    // Otherwise the sync in flight writes the queue when it finishes.
+    if (!this.syncing) this.flushSoon();
+  }
+
+  private flushSoon(): void {
     // Let the operations already on the event loop join this batch.
     setImmediate(() => this.flush());
   }
 
   private flush(): void {
     const batch = this.queue;
-    const release = this.release!;
+    const flushed = this.flushed!;
     this.queue = [];
     this.flushed = null;
-    this.release = null;
     this.stats.batches++;
     this.stats.items += batch.length;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
@@ -83,9 +150,42 @@ export class GroupCommitRunner<C> {
       failures = batch.map((_, index) => ({ index, error }));
     }
     const failed = new Map(failures.map((f) => [f.index, f.error]));
-    batch.forEach((p, i) => (failed.has(i) ? p.reject(failed.get(i)) : p.resolve()));
+    batch.forEach((p, i) => {
+      if (failed.has(i)) p.reject(failed.get(i));
+      else if (this.sync) this.unsynced.push(p);
+      else p.resolve();
+    });
     this.stats.refused += failures.length;
-    release();
+    if (this.unsynced.length > 0) {
+      this.nextSync ??= gate();
+      if (!this.syncing) this.startSync();
+    }
+    flushed.open();
     if (failures.length > 0) this.onFailure(failures);
+  }
+
+  private startSync(): void {
+    const covered = this.unsynced;
+    const done = this.nextSync!;
+    this.unsynced = [];
+    this.nextSync = null;
+    this.syncing = done;
+    const finish = (error: unknown, failedSync: boolean) => {
+      this.syncing = null;
+      const refusal = failedSync ? new UnsyncedCommitError(error) : undefined;
+      for (const p of covered) failedSync ? p.reject(refusal) : p.resolve();
+      if (failedSync) this.stats.refused += covered.length;
+      done.open();
+      if (this.unsynced.length > 0) this.startSync();
+      else if (this.flushed) this.flushSoon();
+      if (failedSync) this.onFailure(covered.map((_, index) => ({ index, error })));
+    };
+    let started: Promise<void>;
+    try {
+      started = this.sync!();
+    } catch (error) {
+      started = Promise.reject(error);
+    }
+    started.then(() => finish(undefined, false), (error: unknown) => finish(error, true));
   }
 }

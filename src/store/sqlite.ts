@@ -8,18 +8,24 @@ import Database from "better-sqlite3";
 export type Connection = Database.Database;
 
 /**
- * How hard a commit waits for the disk. FULL: the WAL is synced at every
- * commit, so an answered operation survives a power loss. NORMAL: synced
- * only at checkpoints; an answered operation survives the process being
- * killed, but the last commits may be lost if the machine loses power.
+ * How long the store waits for the disk before answering. "full": until the
+ * WAL holding the change is synced, so an answered operation survives a
+ * power loss. "normal": the WAL is synced only at checkpoints; an answered
+ * operation survives the process being killed, but the last commits may be
+ * lost if the machine loses power.
+ *
+ * Either way the connection itself commits at SQLite's synchronous = NORMAL:
+ * for "full" the store syncs the WAL after the commit, off the event loop
+ * (wal-sync.ts), instead of SQLite doing the same sync inside the commit,
+ * where the whole event loop would wait for the disk.
  */
 export const SYNCHRONOUS_MODES = ["full", "normal"] as const;
 export type Synchronous = (typeof SYNCHRONOUS_MODES)[number];
 
-export function openWriter(file: string, synchronous: Synchronous): Connection {
+export function openWriter(file: string): Connection {
   const db = new Database(file, { timeout: 5000 });
   try {
-    db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+    db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
     // better-sqlite3 is built with a 16 MB page cache. Reads are answered
     // from the in-memory model, so the cache only serves the pages a batch

@@ -31,10 +31,11 @@ import {
 } from "./encode.js";
 import { loadTopology, type Loaded } from "./load.js";
 import { applyMigrations } from "./migrate.js";
-import { GroupCommitRunner, type ItemFailure, type RunnerStats } from "./runner.js";
+import { GroupCommitRunner, UnsyncedCommitError, type ItemFailure, type RunnerStats } from "./runner.js";
 import type { Statement } from "better-sqlite3";
 import { pino, type Logger } from "pino";
 import { openReader, openWriter, type Connection, type Synchronous } from "./sqlite.js";
+import { WalSync } from "./wal-sync.js";
 import { isBusy, StoreLockedError, WriterLock } from "./lock.js";
 
 export { StoreLockedError } from "./lock.js";
@@ -106,8 +107,14 @@ export interface StoreStats extends RunnerStats {
  * from disk), the disk could not be read back, or the store is closed.
  */
 export class StoreUnavailableError extends Error {
+  /**
+   * Whether the refused change may still be on disk: "no" when it was not
+   * written, "unknown" when it was committed but the sync after it failed.
+   */
+  readonly mayHaveApplied: boolean;
   constructor(cause: unknown, readonly retryAfterSeconds = 1) {
     super(`the store is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.mayHaveApplied = cause instanceof UnsyncedCommitError;
   }
 }
 
@@ -157,6 +164,8 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements ArbiterStore {
   private readonly runner: GroupCommitRunner<Stamped>;
   private readonly checkpointer: Checkpointer;
+  /** With synchronous "full": syncs the WAL after commits, before their callers are answered. */
+  private readonly walSync: WalSync | null;
   private readonly eventReader: EventReader;
   private readonly readBudget: ReadBudget;
   private readEvents: ReturnType<typeof eventQueries> | null = null;
@@ -192,7 +201,10 @@ export class SqliteStore implements ArbiterStore {
     this.lastSeq = loaded.lastEventSeq;
     this.idWatermarks = loaded.idWatermarks;
     this.prunedUpTo = loaded.firstEventSeq - 1;
-    this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (failures) => this.writeFailed(failures));
+    this.walSync = (options.synchronous ?? "full") === "full" ? new WalSync(options.file) : null;
+    const walSync = this.walSync;
+    this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (failures) => this.writeFailed(failures),
+      walSync && (() => walSync.sync()));
     this.batchWrite = db.transaction((items: readonly Stamped[], housekeeping: boolean) => this.apply(items, housekeeping));
     this.checkpointer = Checkpointer.start(options.file, { onFailure: (error) => this.checkpointInline(error) });
     this.eventReader = new EventReader(options.file, reader, (error) => {
@@ -210,7 +222,7 @@ export class SqliteStore implements ArbiterStore {
       const { applied } = applyMigrations(options.file, options.migrationsDir);
       if (applied.length > 0) options.logger?.info({ file: options.file, migrations: applied }, "database migrated");
       prisma = await openDatabase(options.file);
-      const db = openWriter(options.file, options.synchronous ?? "full");
+      const db = openWriter(options.file);
       opened.push(db);
       const reader = openReader(options.file);
       opened.push(reader);
@@ -265,18 +277,27 @@ export class SqliteStore implements ArbiterStore {
     return value;
   }
 
-  /** Straight from the reader connection: what it sees is durable, and it never waits for a write. */
+  /**
+   * Straight from the reader connection, which never waits for a write. It
+   * sees every committed batch, synced or not: the answer waits until what
+   * it read is durable.
+   */
   async events(after: number, limit: number, filter: { groupId?: number } = {}): Promise<EventRecord[]> {
     if (this.closed) throw new StoreUnavailableError("store is closed");
     this.readEvents ??= eventQueries(this.reader);
-    return this.readEvents({ after, limit, groupId: filter.groupId }).map((e) => ({ ...e, at: new Date(e.at) }));
+    const events = this.readEvents({ after, limit, groupId: filter.groupId }).map((e) => ({ ...e, at: new Date(e.at) }));
+    await this.runner.synced();
+    return events;
   }
 
   async eventPage(query: PageQuery): Promise<string> {
     if (this.closed) throw new StoreUnavailableError("store is closed");
     await this.readBudget.take(query.limit);
     if (this.closed) throw new StoreUnavailableError("store is closed");
-    return this.eventReader.page(query);
+    const page = await this.eventReader.page(query);
+    // The worker read only commits made before its answer arrived.
+    await this.runner.synced();
+    return page;
   }
 
   remembered(client: string, key: string): RememberedAnswer | undefined {
@@ -310,6 +331,7 @@ export class SqliteStore implements ArbiterStore {
     await this.runner.settled();
     await this.recovery?.catch(() => undefined);
     await this.reloading;
+    this.walSync?.close();
     await this.checkpointer.close();
     this.readBudget.close();
     await this.eventReader.close();
@@ -507,6 +529,7 @@ export class SqliteStore implements ArbiterStore {
       this.db.transaction(() => {
         this.statement(`INSERT INTO "Heartbeat" ("id", "at") VALUES (1, ?) ON CONFLICT ("id") DO UPDATE SET "at" = excluded."at"`).run(Date.now());
       })();
+      this.walSync?.syncNow();
       return true;
     } catch (error) {
       this.writeFault = error;

@@ -1,7 +1,7 @@
 // A failing disk under a running server: the disk fills up (a file-size limit
 // set on the live process with prlimit) or returns I/O errors (a small
 // LD_PRELOAD shim, built here with the machine's C compiler, fails pwrite and
-// fsync while a flag file exists). In both cases every request ends with an
+// fsync while a flag file exists, or fsync alone). In every case each request ends with an
 // answer (503 problem+json with Retry-After for changes, never a hang),
 // /readyz says not-ready while the fault lasts, the service recovers by itself
 // once it clears, and no acknowledged change is lost across a restart.
@@ -165,6 +165,56 @@ async function recoversAndKeepsEverything(server: Server, file: string, acknowle
   await stop(again);
 }
 
+/** Builds the EIO shim into `dir` with the machine's C compiler; returns its path. */
+function buildShim(dir: string): string {
+  const shim = path.join(dir, "eio.so");
+  const source = path.join(dir, "eio.c");
+  writeFileSync(source, `
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+/* Fails writes and syncs with EIO while the file named by EIO_FLAG_FILE exists,
+   syncs alone while the one named by SYNC_FLAG_FILE does. */
+static int exists(const char *variable) {
+  const char *flag = getenv(variable);
+  struct stat st;
+  return flag != NULL && stat(flag, &st) == 0;
+}
+static int failing(void) { return exists("EIO_FLAG_FILE"); }
+static int syncFailing(void) { return exists("EIO_FLAG_FILE") || exists("SYNC_FLAG_FILE"); }
+typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
+typedef int (*sync_fn)(int);
+#define REAL(name, type) static type real_##name; if (!real_##name) real_##name = (type)dlsym(RTLD_NEXT, #name)
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) {
+  REAL(pwrite64, pwrite_fn);
+  if (failing()) { errno = EIO; return -1; }
+  return real_pwrite64(fd, buf, n, off);
+}
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) {
+  REAL(pwrite, pwrite_fn);
+  if (failing()) { errno = EIO; return -1; }
+  return real_pwrite(fd, buf, n, off);
+}
+int fsync(int fd) {
+  REAL(fsync, sync_fn);
+  if (syncFailing()) { errno = EIO; return -1; }
+  return real_fsync(fd);
+}
+int fdatasync(int fd) {
+  REAL(fdatasync, sync_fn);
+  if (syncFailing()) { errno = EIO; return -1; }
+  return real_fdatasync(fd);
+}
+`);
+  const cc = spawnSync("cc", ["-shared", "-fPIC", "-O1", "-o", shim, source, "-ldl"], { encoding: "utf8" });
+  expect(cc.status, cc.stderr).toBe(0);
+  return shim;
+}
+
 describe("a failing disk", () => {
   it("disk full (file-size limit): 503s without a hang, not ready, then recovers by itself; nothing acknowledged is lost", async () => {
     const { dir, file } = tempDbFile();
@@ -184,48 +234,7 @@ describe("a failing disk", () => {
   it("I/O errors on write and fsync: 503s without a hang, not ready, then recovers by itself; nothing acknowledged is lost", async () => {
     const { dir, file } = tempDbFile();
     dirs.push(dir);
-    const shim = path.join(dir, "eio.so");
-    const source = path.join(dir, "eio.c");
-    writeFileSync(source, `
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
-/* Fails writes and syncs with EIO while the file named by EIO_FLAG_FILE exists. */
-static int failing(void) {
-  const char *flag = getenv("EIO_FLAG_FILE");
-  struct stat st;
-  return flag != NULL && stat(flag, &st) == 0;
-}
-typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
-typedef int (*sync_fn)(int);
-#define REAL(name, type) static type real_##name; if (!real_##name) real_##name = (type)dlsym(RTLD_NEXT, #name)
-ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) {
-  REAL(pwrite64, pwrite_fn);
-  if (failing()) { errno = EIO; return -1; }
-  return real_pwrite64(fd, buf, n, off);
-}
-ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) {
-  REAL(pwrite, pwrite_fn);
-  if (failing()) { errno = EIO; return -1; }
-  return real_pwrite(fd, buf, n, off);
-}
-int fsync(int fd) {
-  REAL(fsync, sync_fn);
-  if (failing()) { errno = EIO; return -1; }
-  return real_fsync(fd);
-}
-int fdatasync(int fd) {
-  REAL(fdatasync, sync_fn);
-  if (failing()) { errno = EIO; return -1; }
-  return real_fdatasync(fd);
-}
-`);
-    const cc = spawnSync("cc", ["-shared", "-fPIC", "-O1", "-o", shim, source, "-ldl"], { encoding: "utf8" });
-    expect(cc.status, cc.stderr).toBe(0);
+    const shim = buildShim(dir);
     const flag = path.join(dir, "fail-now");
     const server = await start(file, { LD_PRELOAD: shim, EIO_FLAG_FILE: flag });
     const acknowledged = await writeBeforeFault(server.base);
@@ -239,4 +248,73 @@ int fdatasync(int fd) {
     unlinkSync(flag);
     await recoversAndKeepsEverything(server, file, acknowledged, refused);
   }, 120_000);
+
+  it("I/O errors on the log sync alone: 503s without a hang, not ready, then recovers by itself; nothing acknowledged is lost", async () => {
+    const { dir, file } = tempDbFile();
+    dirs.push(dir);
+    const flag = path.join(dir, "fail-syncs-now");
+    const server = await start(file, { LD_PRELOAD: buildShim(dir), SYNC_FLAG_FILE: flag });
+    const acknowledged = await writeBeforeFault(server.base);
+    writeFileSync(flag, "");
+    // The commit reached the log but the log could not be synced: the change
+    // is refused (503), though it may be in the database.
+    const refused = await syncRefusals(server.base, acknowledged);
+    await new Promise((r) => setTimeout(r, 600));
+    expect((await call(server.base, "GET", "/readyz")).status).toBe(503);
+
+    unlinkSync(flag);
+    await until(async () => (await call(server.base, "GET", "/readyz")).status === 200);
+    expect((await call(server.base, "POST", "/v1/units", { name: "after", driver: "mock" })).status).toBe(201);
+    acknowledged.push("after");
+    // What the service shows is what the database holds: every acknowledged
+    // change, and of the refused ones only those the database kept.
+    const shown = await unitNames(server.base);
+    await stop(server);
+    const stored = unitsOnDisk(file);
+    expect(shown).toEqual(stored);
+    for (const n of acknowledged) expect(stored, `acknowledged unit ${n} is on disk`).toContain(n);
+    expect(stored.filter((n) => !acknowledged.includes(n)).every((n) => refused.includes(n))).toBe(true);
+    const again = await start(file);
+    expect(await unitNames(again.base)).toEqual(stored);
+    await stop(again);
+  }, 120_000);
 });
+
+/** Units listed by the service, sorted. */
+async function unitNames(base: string): Promise<string[]> {
+  const units = await call(base, "GET", "/v1/units?limit=1000");
+  expect(units.status).toBe(200);
+  return (units.body!.items as { name: string }[]).map((u) => u.name).sort();
+}
+
+/** Units in the database file, sorted (integrity checked). */
+function unitsOnDisk(file: string): string[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    expect(db.pragma("integrity_check", { simple: true })).toBe("ok");
+    return (db.prepare(`SELECT "name" FROM "Unit"`).all() as { name: string }[]).map((r) => r.name).sort();
+  } finally {
+    db.close();
+  }
+}
+
+/** Creates units while syncs fail: each is acknowledged (before the fault took hold) or a 503. Returns the refused names. */
+async function syncRefusals(base: string, acknowledged: string[]): Promise<string[]> {
+  const refused: string[] = [];
+  for (let i = 0; i < 40 && refused.length < 5; i++) {
+    const name = `sync-${i}`;
+    const a = await call(base, "POST", "/v1/units", { name, driver: "mock" });
+    if (a.status === 201) acknowledged.push(name);
+    else {
+      expectUnavailable(a);
+      // The first refusal was written but not synced: it must not claim that
+      // nothing changed. Later ones are refused before any write.
+      expect((a.body as { detail: string }).detail).toContain(refused.length === 0 ? "may or may not have been kept" : "nothing was changed");
+      refused.push(name);
+    }
+  }
+  expect(refused.length).toBeGreaterThan(0);
+  const ready = await call(base, "GET", "/readyz");
+  expect(ready.status).toBe(503);
+  return refused;
+}

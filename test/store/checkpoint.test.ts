@@ -8,7 +8,8 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { createUnit } from "../../src/core/objects.js";
 import { lockFileOf, StoreLockedError } from "../../src/store/lock.js";
-import { SqliteStore } from "../../src/store/store.js";
+import { SqliteStore, StoreUnavailableError } from "../../src/store/store.js";
+import { WalSync } from "../../src/store/wal-sync.js";
 import type { Logger } from "pino";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
 import { captureLog, LEVEL } from "../helpers/log.js";
@@ -80,14 +81,88 @@ describe("writer lock", () => {
 });
 
 describe("durability setting", () => {
-  it.each([
-    [undefined, 2],
-    ["full", 2],
-    ["normal", 1],
-  ] as const)("synchronous %s: the writer connection runs with PRAGMA synchronous = %i", async (synchronous, pragma) => {
+  /** The store's WAL sync, replaced by one the test finishes by hand (null: the store has none). */
+  function holdSyncs(store: SqliteStore) {
+    const walSync = (store as unknown as { walSync: { sync(): Promise<void> } | null }).walSync;
+    if (walSync === null) return null;
+    const held: { finish(): void; fail(e: Error): void }[] = [];
+    walSync.sync = () => new Promise<void>((resolve, reject) => held.push({ finish: resolve, fail: reject }));
+    return held;
+  }
+
+  async function pending(p: Promise<unknown>): Promise<boolean> {
+    let settled = false;
+    p.then(() => { settled = true; }, () => { settled = true; });
+    await new Promise((r) => setTimeout(r, 20));
+    return !settled;
+  }
+
+  it.each([undefined, "full", "normal"] as const)("synchronous %s: the writer connection commits without syncing (PRAGMA synchronous = NORMAL)", async (synchronous) => {
     const store = await SqliteStore.open({ file: newFile(), migrationsDir: MIGRATIONS, ...(synchronous ? { synchronous } : {}) });
     open.push(store);
-    expect(writerOf(store).pragma("synchronous", { simple: true })).toBe(pragma);
+    expect(writerOf(store).pragma("synchronous", { simple: true })).toBe(1);
+  });
+
+  it.each([undefined, "full"] as const)("synchronous %s: a change, a read after it and the event log are answered only once the WAL is synced", async (synchronous) => {
+    const store = await SqliteStore.open({ file: newFile(), migrationsDir: MIGRATIONS, ...(synchronous ? { synchronous } : {}) });
+    open.push(store);
+    const held = holdSyncs(store)!;
+    const change = store.execute((m) => createUnit(m, { name: "u0", driver: "mock" }));
+    await until(() => held.length === 1);
+    // Committed (another connection sees it) but not yet synced: nobody is told about it.
+    expect(await pending(change)).toBe(true);
+    const read = store.read((m) => m.count("unit"));
+    const events = store.events(0, 10);
+    expect([await pending(read), await pending(events)]).toEqual([true, true]);
+    held[0]!.finish();
+    expect((await change).ok).toBe(true);
+    expect(await read).toBe(1);
+    await expect(events).resolves.toEqual([]);
+  });
+
+  it("synchronous normal: a change is answered once committed, with no WAL sync", async () => {
+    const store = await SqliteStore.open({ file: newFile(), migrationsDir: MIGRATIONS, synchronous: "normal" });
+    open.push(store);
+    expect(holdSyncs(store)).toBeNull();
+    expect((await store.execute((m) => createUnit(m, { name: "u0", driver: "mock" }))).ok).toBe(true);
+  });
+
+  it("a failed WAL sync refuses the changes it covered (503), and the store recovers by itself", async () => {
+    const log = captureLog();
+    const store = await SqliteStore.open({ file: newFile(), migrationsDir: MIGRATIONS, recoveryIntervalMs: 10, logger: log.logger });
+    open.push(store);
+    const held = holdSyncs(store)!;
+    const change = store.execute((m) => createUnit(m, { name: "u0", driver: "mock" }));
+    await until(() => held.length === 1);
+    held[0]!.fail(new Error("EIO: i/o error, fdatasync"));
+    await expect(change).rejects.toBeInstanceOf(StoreUnavailableError);
+    const failed = log.lines.filter((l) => l.level === LEVEL.error);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.err?.message).toMatch(/fdatasync/);
+    expect(store.health().ready).toBe(false);
+    // The recovery probe syncs for real (the held sync is only the runner's).
+    await until(() => store.health().ready);
+    const next = store.execute((m) => createUnit(m, { name: "u1", driver: "mock" }));
+    await until(() => held.length === 2);
+    held[1]!.finish();
+    expect((await next).ok).toBe(true);
+  });
+});
+
+describe("WalSync", () => {
+  it("syncs the WAL of a database in WAL mode, and refuses when there is none", async () => {
+    const file = newFile();
+    const store = await openStore(file);
+    await writeUnits(store, "u", 1);
+    const sync = new WalSync(file);
+    try {
+      await expect(sync.sync()).resolves.toBeUndefined();
+      expect(() => sync.syncNow()).not.toThrow();
+    } finally {
+      sync.close();
+    }
+    const missing = new WalSync(`${file}.absent`);
+    await expect(missing.sync()).rejects.toThrow(/ENOENT/);
   });
 });
 

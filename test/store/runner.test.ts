@@ -6,7 +6,7 @@ import { createContainer, createDevice, createDomain, createGroup, createUnit, u
 import { attachGroup, replaceDomain } from "../../src/core/group-moves.js";
 import { buildApp } from "../../src/http/app.js";
 import type { Prisma } from "../../src/store/database.js";
-import { GroupCommitRunner, type ItemFailure } from "../../src/store/runner.js";
+import { GroupCommitRunner, UnsyncedCommitError, type ItemFailure } from "../../src/store/runner.js";
 import { SqliteStore, StoreUnavailableError } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
 import { captureLog, LEVEL } from "../helpers/log.js";
@@ -136,6 +136,137 @@ describe("GroupCommitRunner", () => {
     await expect(p1).rejects.toThrow("nope");
     await expect(p2).resolves.toBeUndefined();
     expect(w.calls).toEqual([[1, 2]]);
+  });
+});
+
+/** A sync stage the test finishes by hand: each call is one sync, with the batches written before it started. */
+function fakeSync(w: { calls: number[][] }) {
+  const syncs: { covers: number; finish(): void; fail(error: Error): void }[] = [];
+  const sync = () => new Promise<void>((resolve, reject) => {
+    syncs.push({ covers: w.calls.length, finish: resolve, fail: reject });
+  });
+  return { syncs, sync };
+}
+
+describe("GroupCommitRunner with a sync stage", () => {
+  it("answers a written batch only once a sync that started after it has finished", async () => {
+    const w = fakeWriter();
+    const s = fakeSync(w);
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined, s.sync);
+    const p = runner.commit(1);
+    await nextTurn();
+    expect(w.calls).toEqual([[1]]);
+    expect(s.syncs.map((x) => x.covers)).toEqual([1]);
+    expect(await state(p)).toBe("pending");
+    s.syncs[0]!.finish();
+    expect(await state(p)).toBe("fulfilled");
+  });
+
+  it("keeps one sync in flight: what is committed meanwhile is written as one batch when it finishes, then synced", async () => {
+    const w = fakeWriter();
+    const s = fakeSync(w);
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined, s.sync);
+    const p1 = runner.commit(1);
+    await nextTurn();
+    const p2 = runner.commit(2);
+    await nextTurn();
+    const p3 = runner.commit(3);
+    await nextTurn();
+    // One batch written, one sync started after it; 2 and 3 wait in the queue.
+    expect(w.calls).toEqual([[1]]);
+    expect(s.syncs.map((x) => x.covers)).toEqual([1]);
+    s.syncs[0]!.finish();
+    expect(await state(p1)).toBe("fulfilled");
+    await nextTurn();
+    expect(w.calls).toEqual([[1], [2, 3]]);
+    expect([await state(p2), await state(p3)]).toEqual(["pending", "pending"]);
+    expect(s.syncs.map((x) => x.covers)).toEqual([1, 2]);
+    s.syncs[1]!.finish();
+    expect([await state(p2), await state(p3)]).toEqual(["fulfilled", "fulfilled"]);
+  });
+
+  it("a read barrier waits for the sync of everything written before it, and for the queued batch's", async () => {
+    const w = fakeWriter();
+    const s = fakeSync(w);
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined, s.sync);
+    void runner.commit(1);
+    await nextTurn();
+    const afterWrite = runner.commit(null);
+    const synced = runner.synced();
+    expect([await state(afterWrite), await state(synced)]).toEqual(["pending", "pending"]);
+    s.syncs[0]!.finish();
+    expect([await state(afterWrite), await state(synced)]).toEqual(["fulfilled", "fulfilled"]);
+
+    void runner.commit(2);
+    const queued = runner.commit(null);
+    // synced() does not wait for a batch that is not written yet: nothing read from the database can show it.
+    expect(await state(runner.synced())).toBe("fulfilled");
+    await nextTurn();
+    expect(await state(queued)).toBe("pending");
+    s.syncs[1]!.finish();
+    expect(await state(queued)).toBe("fulfilled");
+  });
+
+  it("a failed sync refuses every item it was to cover, reports them, and the next batches go on", async () => {
+    const w = fakeWriter();
+    const s = fakeSync(w);
+    const reported: ItemFailure[][] = [];
+    const runner = new GroupCommitRunner<number>(w.writer, (f) => reported.push(f), s.sync);
+    const covered = [runner.commit(1), runner.commit(2)];
+    const barrier = runner.commit(null);
+    await nextTurn();
+    const eio = new Error("EIO: fdatasync");
+    s.syncs[0]!.fail(eio);
+    const outcomes = await Promise.allSettled(covered);
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
+    const refusal = (outcomes[0] as PromiseRejectedResult).reason as UnsyncedCommitError;
+    expect(refusal).toBeInstanceOf(UnsyncedCommitError);
+    expect(refusal.cause).toBe(eio);
+    expect(refusal.message).toBe("committed, but syncing the log failed: EIO: fdatasync");
+    await expect(barrier).resolves.toBeUndefined();
+    expect(reported).toEqual([[{ index: 0, error: eio }, { index: 1, error: eio }]]);
+    expect(runner.stats.refused).toBe(2);
+
+    const later = runner.commit(3);
+    await nextTurn();
+    s.syncs[1]!.finish();
+    await expect(later).resolves.toBeUndefined();
+  });
+
+  it("items the writer refused are answered at once, without waiting for the sync", async () => {
+    const w = fakeWriter();
+    w.failing.set(2, new Error("unstorable"));
+    const s = fakeSync(w);
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined, s.sync);
+    const p1 = runner.commit(1);
+    const p2 = runner.commit(2);
+    await expect(p2).rejects.toThrow("unstorable");
+    expect(await state(p1)).toBe("pending");
+    s.syncs[0]!.finish();
+    await expect(p1).resolves.toBeUndefined();
+  });
+
+  it("a batch with nothing left to sync starts no sync", async () => {
+    const w = fakeWriter();
+    w.failing.set(1, new Error("nope"));
+    const s = fakeSync(w);
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined, s.sync);
+    await expect(runner.commit(1)).rejects.toThrow("nope");
+    await runner.settled();
+    expect(s.syncs).toEqual([]);
+  });
+
+  it("settled waits for the syncs too", async () => {
+    const w = fakeWriter();
+    const s = fakeSync(w);
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined, s.sync);
+    const p1 = runner.commit(1);
+    const settled = runner.settled();
+    await nextTurn();
+    expect(await state(settled)).toBe("pending");
+    s.syncs[0]!.finish();
+    await settled;
+    expect(await state(p1)).toBe("fulfilled");
   });
 });
 

@@ -226,6 +226,8 @@ export class Model {
   readonly usage: UnitUsage;
 
   private undo: UndoEntry[] = [];
+  /** Changes made through putSurvivingRollback since the last takeChanges (undone only when an operation throws). */
+  private surviving: UndoEntry[] = [];
   /** Changed rows since the last takeChanges, with their state before the first change. */
   private dirty: { [K in Kind]?: Map<number, Row | null> } = {};
   private events: EventDraft[] = [];
@@ -380,7 +382,21 @@ export class Model {
   /** A change that survives rollback (a consumed injected fault stays consumed). */
   putSurvivingRollback<K extends Kind>(kind: K, row: Entities[K] | null, id: number): void {
     const before = this.tables[kind].get(id);
+    this.surviving.push({ kind, id, before, firstChange: !this.isDirty(kind, id) });
     this.write(kind, id, before, row ?? undefined);
+  }
+
+  /** A mark for undoSurvivingAfter. */
+  survivingMark(): number {
+    return this.surviving.length;
+  }
+
+  /**
+   * Undoes the changes made to survive a rollback since the mark: an
+   * operation that threw decided nothing, not even that a fault was consumed.
+   */
+  undoSurvivingAfter(mark: number): void {
+    this.undoEntries(this.surviving, mark);
   }
 
   record(event: EventDraft): void {
@@ -392,8 +408,12 @@ export class Model {
   }
 
   rollbackTo(savepoint: number): void {
-    while (this.undo.length > savepoint) {
-      const entry = this.undo.pop()!;
+    this.undoEntries(this.undo, savepoint);
+  }
+
+  private undoEntries(log: UndoEntry[], mark: number): void {
+    while (log.length > mark) {
+      const entry = log.pop()!;
       const current = this.tables[entry.kind].get(entry.id);
       this.write(entry.kind, entry.id, current, entry.before, !entry.firstChange);
       if (entry.firstChange) this.forgetDirty(entry.kind, entry.id);
@@ -429,6 +449,7 @@ export class Model {
     }
     const events = this.events;
     this.undo = [];
+    this.surviving = [];
     this.dirty = {};
     this.events = [];
     return { rows: rows as ChangeSet["rows"], events };

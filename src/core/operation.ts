@@ -4,9 +4,8 @@
 // throws, the model goes back to the savepoint. What a refusal must still
 // leave behind is kept through one named path only: a consumed injected
 // fault (Model.putSurvivingRollback, as a real driver's failure happened
-// whatever the caller does next) and the attempt's event (Model.record), the
-// latter dropped as well when the operation threw, since a crash decides
-// nothing.
+// whatever the caller does next) and the attempt's event (Model.record).
+// Both are undone too when the operation threw: a crash decides nothing.
 import type { Model } from "./model.js";
 import type { Result } from "./result.js";
 
@@ -26,12 +25,14 @@ export interface Performed<T, A> {
 export function perform<T, A = never>(model: Model, op: Operation<T>, present?: (result: Result<T>) => A): Performed<T, A> {
   const savepoint = model.savepoint();
   const eventMark = model.eventCount();
+  const survivingMark = model.survivingMark();
   try {
     const result = op(model);
     if (!result.ok) model.rollbackTo(savepoint);
     return { result, presented: present?.(result) };
   } catch (error) {
     model.rollbackTo(savepoint);
+    model.undoSurvivingAfter(survivingMark);
     model.forgetEventsAfter(eventMark);
     throw error;
   }

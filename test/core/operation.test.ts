@@ -44,6 +44,33 @@ describe("perform: all or nothing", () => {
     expect(fx.model.hasChanges()).toBe(false);
   });
 
+  it("an operation that consumed an injected fault and then threw leaves the fault unconsumed", () => {
+    const { fx, unit, group } = setUp();
+    const fault = fx.fault({ unitId: unit.id, errno: "ENOMEM", count: 2 });
+    fx.commit();
+    const before = snapshot(fx.model);
+    expect(() => perform(fx.model, (m) => {
+      const r = claimOwnership(m, as("vfio"), group.id);
+      expect(r.ok).toBe(false); // the fault was consumed on the way
+      throw new Error("bug after the driver call");
+    })).toThrow("bug after the driver call");
+    expect(snapshot(fx.model)).toBe(before);
+    expect(fx.model.get("fault", fault.id)).toMatchObject({ remaining: 2 });
+    expect(fx.model.hasChanges()).toBe(false);
+  });
+
+  it("a presenter that throws after a refused attach undoes the consumed fault and the event too", () => {
+    const { fx, unit, group } = setUp();
+    fx.fault({ unitId: unit.id, errno: "ENOMEM", count: 1 });
+    fx.commit();
+    const before = snapshot(fx.model);
+    expect(() => perform(fx.model, (m) => claimOwnership(m, as("vfio"), group.id), () => {
+      throw new Error("presenter bug");
+    })).toThrow("presenter bug");
+    expect(snapshot(fx.model)).toBe(before);
+    expect(fx.model.hasChanges()).toBe(false);
+  });
+
   it("a presenter that throws after a successful operation undoes it", () => {
     const { fx, group } = setUp();
     const before = snapshot(fx.model);

@@ -7,9 +7,8 @@
 import type { Domain, DomainConfig, Unit } from "./entities.js";
 import type { IommuDriver } from "./driver.js";
 import type { Model } from "./model.js";
-import { fail, ok, type Result } from "./result.js";
+import { fail, OK, type Result } from "./result.js";
 
-const OK: Result<void> = ok(undefined);
 
 /** Can the driver (and the unit, when the domain is allocated for one) give this configuration at all? */
 export function checkAllocFlags(driver: IommuDriver, config: DomainConfig, unit: Unit | null): Result<void> {

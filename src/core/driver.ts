@@ -11,8 +11,11 @@
 import type { Device, Domain, Unit, UnitCapabilities } from "./entities.js";
 import type { Result } from "./result.js";
 
-// The objects a driver reads, from the contract's one place.
+// Everything a driver uses, from the contract's one place: the objects it
+// reads, and how it answers (a Result; a failure names a catalogue reason).
 export type { Device, DeviceFlags, Domain, DomainConfig, Unit, UnitCapabilities } from "./entities.js";
+export { fail, OK, type Result } from "./result.js";
+export type { FixedReason } from "./reasons.js";
 
 /**
  * The domain-allocation flags a driver can honour (IOMMU_HWPT_ALLOC_* of

@@ -22,6 +22,9 @@ export function ok<T>(value: T): Result<T> {
   return { ok: true, value };
 }
 
+/** The success of a check that produces nothing. */
+export const OK: Result<void> = ok(undefined);
+
 /** The failure of a rule: its errno comes from the catalogue entry of its reason. */
 export function fail<T = never>(reason: FixedReason, detail: string, ids?: Record<string, number>): Result<T> {
   return { ok: false, error: failure(reason, detail, ids) };

@@ -1,7 +1,6 @@
 // AMD-Vi (drivers/iommu/amd/iommu.c): dirty tracking is per unit; domains
 // span units and each unit spends a domain ID on a domain it serves.
-import type { IommuDriver } from "../core/driver.js";
-import { fail } from "../core/result.js";
+import { fail, type IommuDriver } from "../core/driver.js";
 import { checkDomainIdAvailable } from "./rules.js";
 
 export const amdIommu: IommuDriver = {

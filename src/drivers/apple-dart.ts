@@ -1,8 +1,7 @@
 // Apple DART (drivers/iommu/apple-dart.c): a domain is bound to the DART it
 // was finalised on, and a DART whose page size exceeds the CPU's cannot back
 // a paging domain.
-import type { IommuDriver } from "../core/driver.js";
-import { fail } from "../core/result.js";
+import { fail, type IommuDriver } from "../core/driver.js";
 import { OK, smallest } from "./rules.js";
 
 export const appleDart: IommuDriver = {

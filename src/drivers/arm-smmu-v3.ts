@@ -1,8 +1,7 @@
 // ARM SMMUv3 (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c). A domain is
 // finalised on one SMMU, taking an ASID (stage 1) or VMID (stage 2, the
 // nesting parent); arm_smmu_attach_prepare() refuses coherency it cannot give.
-import type { IommuDriver } from "../core/driver.js";
-import { fail } from "../core/result.js";
+import { fail, type IommuDriver } from "../core/driver.js";
 import { OK, checkInstanceIdAvailable } from "./rules.js";
 
 export const armSmmuV3: IommuDriver = {

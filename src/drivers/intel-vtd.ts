@@ -1,8 +1,7 @@
 // Intel VT-d (drivers/iommu/intel/iommu.c). A paging domain is not bound to
 // one DMAR unit; paging_domain_compatible() decides per unit, and every unit
 // a domain is attached on spends one domain ID on it.
-import type { IommuDriver } from "../core/driver.js";
-import { fail } from "../core/result.js";
+import { fail, type IommuDriver } from "../core/driver.js";
 import { sameSet, checkDomainIdAvailable } from "./rules.js";
 
 export const intelVtd: IommuDriver = {

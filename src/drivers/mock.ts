@@ -1,7 +1,6 @@
 // The iommufd selftest mock (drivers/iommu/iommufd/selftest.c): a device
 // created "no dirty" cannot join a dirty-tracking domain.
-import type { IommuDriver } from "../core/driver.js";
-import { fail } from "../core/result.js";
+import { fail, type IommuDriver } from "../core/driver.js";
 import { OK } from "./rules.js";
 
 export const mock: IommuDriver = {

@@ -1,10 +1,7 @@
 // Checks several drivers share, named after the rule they implement. Like the
 // drivers, they read only the contract (core/driver.ts).
-import type { Domain, Unit, UnitUsage } from "../core/driver.js";
-import type { FixedReason } from "../core/reasons.js";
-import { fail, ok, type Result } from "../core/result.js";
+import { fail, OK, type Domain, type FixedReason, type Result, type Unit, type UnitUsage } from "../core/driver.js";
 
-const OK: Result<void> = ok(undefined);
 export { OK };
 
 export function sameSet(a: readonly number[], b: readonly number[]): boolean {

@@ -1,8 +1,7 @@
 // virtio-iommu (drivers/iommu/virtio-iommu.c): a domain is finalised on the
 // first endpoint's virtio-iommu; a granule larger than the CPU page is
 // rejected by viommu_domain_finalise() with ENODEV, a hard error.
-import type { IommuDriver } from "../core/driver.js";
-import { fail } from "../core/result.js";
+import { fail, type IommuDriver } from "../core/driver.js";
 import { OK, smallest } from "./rules.js";
 
 export const virtioIommu: IommuDriver = {

@@ -38,6 +38,13 @@ describe("docs/semantics.md errno table", () => {
     expect(new Set(listed).size).toBe(listed.length);
   });
 
+  it("every row but injected-fault names an errno and says yes or no for soft", () => {
+    for (const row of rows.filter((r) => r.reason !== "injected-fault")) {
+      expect(isErrnoName(row.errno), `${row.reason}: errno ${row.errno}`).toBe(true);
+      expect(["yes", "no"], `${row.reason}: soft ${row.soft}`).toContain(row.soft);
+    }
+  });
+
   it.each(rows.filter((r) => r.soft === "yes" || r.soft === "no"))("$reason: soft is $soft, as the code decides", (row) => {
     const reason = row.reason as Reason;
     expect(REASONS[reason].soft).toBe(row.soft === "yes");

@@ -20,7 +20,6 @@ import type { EventRecord } from "../core/entities.js";
 import { KINDS, type ChangeSet, type Model } from "../core/model.js";
 import { perform } from "../core/operation.js";
 import { fail, type Result } from "../core/result.js";
-import { DRIVERS } from "../drivers/index.js";
 import { Checkpointer, type CheckpointResult } from "./checkpointer.js";
 import { eventQueries, type PageQuery } from "./event-page.js";
 import { EventReader } from "./event-reader.js";
@@ -137,8 +136,8 @@ interface Stamped {
 export interface SqliteStoreOptions {
   readonly file: string;
   readonly migrationsDir: string;
-  /** The drivers the model runs (server.ts passes the registry). Default: every driver of src/drivers. */
-  readonly drivers?: DriverTable;
+  /** The drivers the model runs: server.ts hands in the registry (the core and the store import none). */
+  readonly drivers: DriverTable;
   /**
    * Where the store reports what happens to it: migrations applied, a write
    * the disk refused, the model rebuilt from disk (or not), recovery, a
@@ -226,7 +225,7 @@ export class SqliteStore implements ArbiterStore {
       opened.push(db);
       const reader = openReader(options.file);
       opened.push(reader);
-      return new SqliteStore(prisma, lock, db, reader, await loadTopology(prisma, options.drivers ?? DRIVERS), options);
+      return new SqliteStore(prisma, lock, db, reader, await loadTopology(prisma, options.drivers), options);
     } catch (error) {
       for (const c of opened) c.close();
       await prisma?.$disconnect();
@@ -555,7 +554,7 @@ export class SqliteStore implements ArbiterStore {
     this.reloading ??= (async () => {
       try {
         await this.runner.settled();
-        const loaded = await loadTopology(this.prisma, this.options.drivers ?? DRIVERS);
+        const loaded = await loadTopology(this.prisma, this.options.drivers);
         this.model = loaded.model;
         this.lastSeq = loaded.lastEventSeq;
         this.idWatermarks = loaded.idWatermarks;

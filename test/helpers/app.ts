@@ -8,6 +8,7 @@ import { PROJECT_ROOT } from "../../src/config.js";
 import { buildApp } from "../../src/http/app.js";
 import type { LimitOptions } from "../../src/http/limits.js";
 import { SqliteStore } from "../../src/store/store.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 export const MIGRATIONS = path.join(PROJECT_ROOT, "prisma", "migrations");
 
@@ -34,7 +35,7 @@ export function tempDbFile(): { dir: string; file: string } {
 export const TEST_LIMITS: LimitOptions = { maxEventLoopDelay: 0 };
 
 export async function openApp(file: string, limits: LimitOptions = TEST_LIMITS): Promise<{ app: FastifyInstance; store: SqliteStore }> {
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS });
+  const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS });
   const app = await buildApp({ store, logger: false, limits });
   app.addHook("onClose", () => store.close());
   await app.ready();

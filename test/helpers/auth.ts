@@ -9,6 +9,7 @@ import { makeTokenEntry, parseTokenTable } from "../../src/http/tokens.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "./app.js";
 import { Client, type Method, type Res } from "./http.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 export const IDENTITIES = { admin: "ops", a: "vmm-a", b: "vmm-b", reader: "dashboard" } as const;
 export type Who = keyof typeof IDENTITIES;
@@ -49,7 +50,7 @@ export function authAppForFile(quotas?: Quotas): AuthFixture {
   let app: FastifyInstance | undefined;
   const db = tempDbFile();
   beforeAll(async () => {
-    const store = await SqliteStore.open({ file: db.file, migrationsDir: MIGRATIONS });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file: db.file, migrationsDir: MIGRATIONS });
     app = await buildApp({ store, logger: false, tokens: parseTokenTable(JSON.stringify({ tokens: entries }), "test tokens"), ...(quotas ? { quotas } : {}) });
     app.addHook("onClose", () => store.close());
     await app.ready();

@@ -6,6 +6,7 @@ import { buildApp } from "../../src/http/app.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile, TEST_LIMITS } from "../helpers/app.js";
 import { clientForFile, expectInvalid, type EventView, type UnitView } from "../helpers/http.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 const c = clientForFile();
 let unit: UnitView;
@@ -211,7 +212,7 @@ describe("GET /v1/events under a flood of readers", () => {
     const { dir, file } = tempDbFile();
     // One row a second, so almost nothing refills while the test runs: the
     // first page goes at once, the next 256 wait, and the rest are refused.
-    const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, eventReadRate: 1 });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS, eventReadRate: 1 });
     const app = await buildApp({ store, logger: false, limits: TEST_LIMITS });
     try {
       const page = () => app.inject({ method: "GET", url: "/v1/events?limit=100" });

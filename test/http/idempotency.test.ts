@@ -12,6 +12,7 @@ import {
   Client, clientForFile, expectProblem, uniqueName,
   type FaultView, type Method, type Res, type UnitView,
 } from "../helpers/http.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 // Authentication does not exist yet: every request is "anonymous". To pin that
 // keys are scoped per client, this file names the client with a test header.
@@ -202,7 +203,7 @@ async function appOn(store: ArbiterStore, dir: string): Promise<Client> {
 describe("while the first request is still in flight", () => {
   it("a retry is a 409, another request under the key a 422; once answered, the retry replays", async () => {
     const { dir, file } = tempDbFile();
-    const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS });
     // The first keyed write is held after its operation ran, before the caller hears it is durable.
     let hold = false;
     let ran!: () => void;
@@ -252,7 +253,7 @@ describe("expiry", () => {
     const { dir, file } = tempDbFile();
     let now = 1_000_000;
     const ttl = 60_000;
-    const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, idempotencyTtlMs: ttl, now: () => now });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS, idempotencyTtlMs: ttl, now: () => now });
     const client = await appOn(store, dir);
     const unit = await client.unit({ driver: "mock" });
     const key = newKey();

@@ -10,6 +10,7 @@ import { buildApp } from "../../src/http/app.js";
 import type { LimitOptions } from "../../src/http/limits.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, TEST_LIMITS, tempDbFile } from "../helpers/app.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -18,7 +19,7 @@ afterEach(async () => {
 
 async function listening(limits: LimitOptions): Promise<{ app: FastifyInstance; port: number }> {
   const { dir, file } = tempDbFile();
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS });
+  const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS });
   const app = await buildApp({ store, logger: false, limits: { ...TEST_LIMITS, ...limits } });
   app.addHook("onClose", async () => {
     await store.close();

@@ -10,6 +10,7 @@ import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, TEST_LIMITS, tempDbFile } from "../helpers/app.js";
 import { expectProblem, type Res } from "../helpers/http.js";
 import { rmSync } from "node:fs";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -18,7 +19,7 @@ afterEach(async () => {
 
 async function appWith(limits: LimitOptions, extra?: (app: FastifyInstance) => void, perTest = true): Promise<FastifyInstance> {
   const { dir, file } = tempDbFile();
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS });
+  const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS });
   const app = await buildApp({ store, logger: false, limits: { ...TEST_LIMITS, ...limits } });
   app.addHook("onClose", async () => {
     await store.close();

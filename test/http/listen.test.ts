@@ -13,6 +13,7 @@ import { lockFileOf } from "../../src/store/lock.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, openApp, tempDbFile } from "../helpers/app.js";
 import type { DeviceView, DomainView, GroupView, MovedView, PageView, UnitView } from "../helpers/http.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -180,7 +181,7 @@ describe("start(config)", () => {
     expect((err as Error).message).toMatch(/dangling\.json cannot be applied: group g0 names unit dmar9/);
     // The store was closed: the file is free again.
     expect(isLocked(db)).toBe(false);
-    const store = await SqliteStore.open({ file: db, migrationsDir: MIGRATIONS });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file: db, migrationsDir: MIGRATIONS });
     await store.close();
   });
 

@@ -8,6 +8,7 @@ import { buildApp } from "../../src/http/app.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
 import type { FastifyInstance } from "fastify";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 interface Line { level: number; reqId?: string; reason?: string; msg?: string }
 
@@ -23,7 +24,7 @@ let app: FastifyInstance;
 const db = tempDbFile();
 
 beforeAll(async () => {
-  const store = await SqliteStore.open({ file: db.file, migrationsDir: MIGRATIONS });
+  const store = await SqliteStore.open({ drivers: DRIVERS, file: db.file, migrationsDir: MIGRATIONS });
   app = await buildApp({ store, logger: { level: "debug", stream: sink } });
   app.addHook("onClose", () => store.close());
   app.get("/test/boom", async () => { throw new Error("a bug"); });

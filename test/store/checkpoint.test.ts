@@ -13,6 +13,7 @@ import { WalSync } from "../../src/store/wal-sync.js";
 import type { Logger } from "pino";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
 import { captureLog, LEVEL } from "../helpers/log.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 const dirs: string[] = [];
 const open: SqliteStore[] = [];
@@ -28,7 +29,7 @@ function newFile(): string {
 }
 
 async function openStore(file: string, logger?: Logger): Promise<SqliteStore> {
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, ...(logger ? { logger } : {}) });
+  const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS, ...(logger ? { logger } : {}) });
   open.push(store);
   return store;
 }
@@ -60,7 +61,7 @@ describe("writer lock", () => {
     const file = newFile();
     const first = await openStore(file);
     expect(existsSync(lockFileOf(file))).toBe(true);
-    await expect(SqliteStore.open({ file, migrationsDir: MIGRATIONS })).rejects.toBeInstanceOf(StoreLockedError);
+    await expect(SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS })).rejects.toBeInstanceOf(StoreLockedError);
     await first.close();
     open.splice(open.indexOf(first), 1);
     const second = await openStore(file);
@@ -98,13 +99,13 @@ describe("durability setting", () => {
   }
 
   it.each([undefined, "full", "normal"] as const)("synchronous %s: the writer connection commits without syncing (PRAGMA synchronous = NORMAL)", async (synchronous) => {
-    const store = await SqliteStore.open({ file: newFile(), migrationsDir: MIGRATIONS, ...(synchronous ? { synchronous } : {}) });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file: newFile(), migrationsDir: MIGRATIONS, ...(synchronous ? { synchronous } : {}) });
     open.push(store);
     expect(writerOf(store).pragma("synchronous", { simple: true })).toBe(1);
   });
 
   it.each([undefined, "full"] as const)("synchronous %s: a change, a read after it and the event log are answered only once the WAL is synced", async (synchronous) => {
-    const store = await SqliteStore.open({ file: newFile(), migrationsDir: MIGRATIONS, ...(synchronous ? { synchronous } : {}) });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file: newFile(), migrationsDir: MIGRATIONS, ...(synchronous ? { synchronous } : {}) });
     open.push(store);
     const held = holdSyncs(store)!;
     const change = store.execute((m) => createUnit(m, { name: "u0", driver: "mock" }));
@@ -121,7 +122,7 @@ describe("durability setting", () => {
   });
 
   it("synchronous normal: a change is answered once committed, with no WAL sync", async () => {
-    const store = await SqliteStore.open({ file: newFile(), migrationsDir: MIGRATIONS, synchronous: "normal" });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file: newFile(), migrationsDir: MIGRATIONS, synchronous: "normal" });
     open.push(store);
     expect(holdSyncs(store)).toBeNull();
     expect((await store.execute((m) => createUnit(m, { name: "u0", driver: "mock" }))).ok).toBe(true);
@@ -129,7 +130,7 @@ describe("durability setting", () => {
 
   it("a failed WAL sync refuses the changes it covered (503), and the store recovers by itself", async () => {
     const log = captureLog();
-    const store = await SqliteStore.open({ file: newFile(), migrationsDir: MIGRATIONS, recoveryIntervalMs: 10, logger: log.logger });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file: newFile(), migrationsDir: MIGRATIONS, recoveryIntervalMs: 10, logger: log.logger });
     open.push(store);
     const held = holdSyncs(store)!;
     const change = store.execute((m) => createUnit(m, { name: "u0", driver: "mock" }));

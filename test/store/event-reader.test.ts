@@ -10,6 +10,7 @@ import type { Result } from "../../src/core/result.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
 import { captureLog } from "../helpers/log.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
@@ -27,7 +28,7 @@ async function storeWithEvents() {
   const { dir, file } = tempDbFile();
   dirs.push(dir);
   const log = captureLog();
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, logger: log.logger });
+  const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS, logger: log.logger });
   const reported = () => log.matching(/event reader worker failed/).map((l) => new Error(l.err!.message));
   stores.push(store);
   const unit = value(await store.execute((m) => createUnit(m, { name: "u", driver: "mock" })));

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { canonicalPath, HardLinkedDatabaseError, lockFileOf, StoreLockedError } from "../../src/store/lock.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 const dirs: string[] = [];
 const open: SqliteStore[] = [];
@@ -19,7 +20,7 @@ afterEach(async () => {
 });
 
 async function openStore(file: string): Promise<SqliteStore> {
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS });
+  const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS });
   open.push(store);
   return store;
 }
@@ -47,7 +48,7 @@ describe("writer lock keyed on the file", () => {
     const { dir, file } = layout();
     const first = await openStore(file);
     expect(canonicalPath(alias(dir))).toBe(canonicalPath(file));
-    await expect(SqliteStore.open({ file: alias(dir), migrationsDir: MIGRATIONS })).rejects.toBeInstanceOf(StoreLockedError);
+    await expect(SqliteStore.open({ drivers: DRIVERS, file: alias(dir), migrationsDir: MIGRATIONS })).rejects.toBeInstanceOf(StoreLockedError);
     // Through the other name once the first is closed: the same database.
     await first.close();
     open.splice(open.indexOf(first), 1);
@@ -58,7 +59,7 @@ describe("writer lock keyed on the file", () => {
   it("refuses the real path while a store created the database through a symbolic link", async () => {
     const { dir, file } = layout();
     await openStore(path.join(dir, "link.db"));
-    await expect(SqliteStore.open({ file, migrationsDir: MIGRATIONS })).rejects.toBeInstanceOf(StoreLockedError);
+    await expect(SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS })).rejects.toBeInstanceOf(StoreLockedError);
     expect(existsSync(`${file}-lock`)).toBe(true);
     expect(lockFileOf(path.join(dir, "link.db"))).toBe(`${canonicalPath(file)}-lock`);
   });
@@ -68,11 +69,11 @@ describe("writer lock keyed on the file", () => {
     const first = await openStore(file);
     const hard = path.join(dir, "hard.db");
     linkSync(file, hard);
-    await expect(SqliteStore.open({ file: hard, migrationsDir: MIGRATIONS })).rejects.toBeInstanceOf(HardLinkedDatabaseError);
+    await expect(SqliteStore.open({ drivers: DRIVERS, file: hard, migrationsDir: MIGRATIONS })).rejects.toBeInstanceOf(HardLinkedDatabaseError);
     await first.close();
     open.splice(open.indexOf(first), 1);
     // Even alone: its names cannot share one lock, nor SQLite's WAL.
-    const error = await SqliteStore.open({ file, migrationsDir: MIGRATIONS }).catch((e: unknown) => e);
+    const error = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HardLinkedDatabaseError);
     expect((error as Error).message).toMatch(/has 2 hard links/);
     // With the extra name gone it opens again.

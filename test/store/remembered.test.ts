@@ -8,6 +8,7 @@ import { createUnit } from "../../src/core/objects.js";
 import type { Prisma } from "../../src/store/database.js";
 import { SqliteStore, StoreUnavailableError, type SqliteStoreOptions } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
@@ -17,7 +18,7 @@ afterEach(async () => {
 });
 
 async function open(file: string, extra: Partial<SqliteStoreOptions> = {}): Promise<SqliteStore> {
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, ...extra });
+  const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS, ...extra });
   stores.push(store);
   return store;
 }

@@ -8,6 +8,7 @@ import { attachGroup, detachGroup } from "../../src/core/group-moves.js";
 import { parseConfig, ConfigError } from "../../src/config.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 const db = tempDbFile();
 afterAll(() => rmSync(db.dir, { recursive: true, force: true }));
@@ -21,7 +22,7 @@ async function cycles(store: SqliteStore, n: number): Promise<void> {
 
 describe("event retention", () => {
   it("keeps the newest N events, in order, and goes on doing so after a restart", async () => {
-    let store = await SqliteStore.open({ file: db.file, migrationsDir: MIGRATIONS, eventRetention: 10 });
+    let store = await SqliteStore.open({ drivers: DRIVERS, file: db.file, migrationsDir: MIGRATIONS, eventRetention: 10 });
     await store.execute((m) => createUnit(m, { name: "u", driver: "mock" }));
     await store.execute((m) => createGroup(m, { name: "g", unitId: 1 })); // default domain 1
     await store.execute((m) => createDomain(m, { type: "paging", unitId: 1 })); // domain 2
@@ -30,7 +31,7 @@ describe("event retention", () => {
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 21 + i));
     await store.close();
 
-    store = await SqliteStore.open({ file: db.file, migrationsDir: MIGRATIONS, eventRetention: 10 });
+    store = await SqliteStore.open({ drivers: DRIVERS, file: db.file, migrationsDir: MIGRATIONS, eventRetention: 10 });
     await cycles(store, 3); // 6 more
     events = await store.events(0, 1000);
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 27 + i));
@@ -41,7 +42,7 @@ describe("event retention", () => {
 
   it("0 keeps every event", async () => {
     const other = tempDbFile();
-    const store = await SqliteStore.open({ file: other.file, migrationsDir: MIGRATIONS, eventRetention: 0 });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file: other.file, migrationsDir: MIGRATIONS, eventRetention: 0 });
     await store.execute((m) => createUnit(m, { name: "u", driver: "mock" }));
     await store.execute((m) => createGroup(m, { name: "g", unitId: 1 }));
     await store.execute((m) => createDomain(m, { type: "paging", unitId: 1 }));

@@ -11,6 +11,7 @@ import { SqliteStore, StoreUnavailableError } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
 import { captureLog, LEVEL } from "../helpers/log.js";
 import { Client, expectProblem, type GroupView, type PageView, type UnitView } from "../helpers/http.js";
+import { DRIVERS } from "../../src/drivers/index.js";
 
 /** State of a promise right now: settles pending microtasks, but lets no macrotask (a flush) run. */
 async function state(p: Promise<unknown>): Promise<"pending" | "fulfilled" | "rejected"> {
@@ -283,7 +284,7 @@ async function openStore() {
   const { dir, file } = tempDbFile();
   dirs.push(dir);
   const log = captureLog();
-  const store = await SqliteStore.open({ file, migrationsDir: MIGRATIONS, logger: log.logger });
+  const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS, logger: log.logger });
   /** The errors the store logged as failed writes or failed read-backs. */
   const failures = () => log.lines.filter((l) => l.level >= LEVEL.error).map((l) => l.err!.message);
   closers.push(() => store.close());

@@ -14,12 +14,17 @@ import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { movableGroup } from "./group-moves.js";
 import { outcomeOf, type Outcome } from "./outcome.js";
-import { fail, ok, type ErrnoError, type Result } from "./result.js";
+import { fail, ok, withoutId, type ErrnoError, type Result } from "./result.js";
 
 /** One domain the search tried, and how that went. */
 export interface Attempt extends Outcome {
   readonly domainId: number;
   readonly allocated: boolean;
+  /**
+   * The domain was allocated for this attempt and freed again when the
+   * search failed: its id names nothing now (and is never handed out again).
+   */
+  readonly freed: boolean;
 }
 
 export interface SearchOutcome {
@@ -35,7 +40,7 @@ export interface SearchError extends ErrnoError {
 }
 
 function attempt(domainId: number, allocated: boolean, error: ErrnoError | null): Attempt {
-  return { domainId, allocated, ...outcomeOf(error) };
+  return { domainId, allocated, freed: false, ...outcomeOf(error) };
 }
 
 /** The configuration iommufd asks for when it allocates for a device. */
@@ -107,7 +112,12 @@ function search(model: Model, caller: Caller, containerId: number, groupId: numb
     attempts.push(attempt(domain.value.id, true, r.ok ? null : r.error));
     return r.ok ? ok(domain.value) : r;
   })();
-  if (!allocated.ok) return searchFailed(allocated.error, attempts);
+  if (!allocated.ok) {
+    // The failed search is undone, the domain allocated for it with it: the
+    // answer must not name it as if it existed (the trace says it was freed).
+    const tried = attempts.map((a) => (a.allocated ? { ...a, freed: true } : a));
+    return searchFailed(withoutId(allocated.error, "domainId"), tried);
+  }
   return ok({ groupId, domainId: allocated.value.id, allocated: true, attempts });
 }
 

@@ -7,7 +7,7 @@ import { Domain, type Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { lookup } from "./lookup.js";
 import type { Model } from "./model.js";
-import { fail, ok, type Result } from "./result.js";
+import { fail, ok, withoutId, type Result } from "./result.js";
 
 export interface Moved {
   readonly groupId: number;
@@ -128,6 +128,7 @@ export function claimOwnership(model: Model, caller: Caller, groupId: number): R
       return fail("group-not-default", `group ${g.name} is on domain ${g.domainId}, not its default domain`, { groupId, domainId: g.domainId });
     }
     let blockingDomainId = g.blockingDomainId;
+    const allocatesBlocking = blockingDomainId === null;
     if (blockingDomainId === null) {
       blockingDomainId = model.allocateId("domain");
       const unit = model.get("unit", g.unitId)!;
@@ -140,6 +141,9 @@ export function claimOwnership(model: Model, caller: Caller, groupId: number): R
     const withOwner: Group = { ...g, owner: caller.owner!, blockingDomainId };
     model.put("group", withOwner);
     const r = setGroupDomain(model, withOwner, model.get("domain", blockingDomainId)!);
+    // A blocking domain allocated by a claim that failed goes with the
+    // claim's rollback: the answer must not name it.
+    if (!r.ok && allocatesBlocking) return { ok: false, error: withoutId(r.error, "domainId") };
     return moved(r, groupId, blockingDomainId);
   })();
   return recordAttempt(model, "claim", caller, { groupId }, result, result.ok ? result.value.domainId : undefined);

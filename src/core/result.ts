@@ -56,6 +56,13 @@ export function isSoft(error: ErrnoError): boolean {
   return isSoftAnswer(error.errno, error.reason);
 }
 
+/** The error without one of its ids: for an object the failed operation made and its rollback unmade. */
+export function withoutId(error: ErrnoError, key: string): ErrnoError {
+  if (error.ids === undefined || !(key in error.ids)) return error;
+  const { [key]: _gone, ...ids } = error.ids;
+  return { ...error, ids };
+}
+
 export function withIds(error: ErrnoError, ids: Record<string, number>): ErrnoError {
   return { ...error, ids: { ...error.ids, ...ids } };
 }

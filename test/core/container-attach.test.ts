@@ -21,7 +21,7 @@ function units(fx: Fixture, driver: DriverName, n: number) {
 }
 
 const okAttempt = (domainId: number, allocated: boolean): Attempt => ({
-  domainId, allocated, errno: null, code: 0, soft: false, reason: null, detail: null,
+  domainId, allocated, freed: false, errno: null, code: 0, soft: false, reason: null, detail: null,
 });
 
 describe("containerAttach", () => {

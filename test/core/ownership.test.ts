@@ -115,6 +115,19 @@ describe("claim", () => {
     expect(unwrap(fx.op(claimOwnership, VFIO, group.id)).changed).toBe(true);
   });
 
+  it("a failed first claim does not name the blocking domain its rollback freed; a later failed claim names the one that exists", () => {
+    const { fx, group, devices } = setup();
+    fx.fault({ deviceId: devices[0]!.id, errno: "ENOMEM" });
+    const first = errorOf(fx.op(claimOwnership, VFIO, group.id));
+    expect(first.ids).toEqual({ groupId: group.id, deviceId: devices[0]!.id });
+    // Claim, release: the group keeps its blocking domain; a failing claim now names it.
+    const blocking = unwrap(fx.op(claimOwnership, VFIO, group.id)).domainId;
+    unwrap(fx.op(releaseOwnership, VFIO, group.id));
+    fx.fault({ deviceId: devices[0]!.id, errno: "ENOMEM" });
+    expect(errorOf(fx.op(claimOwnership, VFIO, group.id)).ids).toEqual({ groupId: group.id, deviceId: devices[0]!.id, domainId: blocking });
+    expect(fx.domainNow(blocking)).toBeDefined();
+  });
+
   it("of a missing group → ENOENT", () => {
     const { fx } = setup();
     fx.commit();

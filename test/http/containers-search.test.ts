@@ -40,7 +40,7 @@ describe("search", () => {
       config: { addressWidth: 44, enforceCacheCoherency: true, dirtyTracking: false, nestParent: false },
     });
     expect(r.group).toMatchObject({ id: group.id, domainId: r.domain.id });
-    expect(r.attempts).toEqual([{ domainId: r.domain.id, allocated: true, ...OK_ATTEMPT }]);
+    expect(r.attempts).toEqual([{ domainId: r.domain.id, allocated: true, freed: false, ...OK_ATTEMPT }]);
     expect((await c.read<ContainerView>(`/v1/containers/${ct.id}`)).domainIds).toEqual([r.domain.id]);
   });
 
@@ -53,7 +53,7 @@ describe("search", () => {
     const before = await domainCount();
     const second = await c.ok<SearchView>("POST", `/v1/containers/${ct.id}/attach`, { groupId: b.group.id });
     expect(second).toMatchObject({ allocated: false, group: { id: b.group.id, domainId: first.domain.id }, domain: { id: first.domain.id, attachedGroupCount: 2 } });
-    expect(second.attempts).toEqual([{ domainId: first.domain.id, allocated: false, ...OK_ATTEMPT }]);
+    expect(second.attempts).toEqual([{ domainId: first.domain.id, allocated: false, freed: false, ...OK_ATTEMPT }]);
     expect(await domainCount()).toBe(before);
   });
 
@@ -67,7 +67,7 @@ describe("search", () => {
     expect(r.allocated).toBe(true);
     expect(r.attempts).toHaveLength(2);
     expect(r.attempts[0]).toMatchObject({ domainId: first.domain.id, allocated: false, errno: "EINVAL", code: -22, soft: true, reason: "address-width" });
-    expect(r.attempts[1]).toEqual({ domainId: r.domain.id, allocated: true, ...OK_ATTEMPT });
+    expect(r.attempts[1]).toEqual({ domainId: r.domain.id, allocated: true, freed: false, ...OK_ATTEMPT });
     expect(r.domain.config.addressWidth).toBe(39);
     expect((await domainsOf(ct.id)).map((d) => d.id)).toEqual([first.domain.id, r.domain.id]);
     // The skipped domain is untouched.
@@ -162,7 +162,7 @@ describe("hard errors stop the search", () => {
     const count = await domainCount();
     const body = expectProblem(await c.post(`/v1/containers/${ct.id}/attach`, { groupId: b.group.id }), 507, "ENOMEM", "injected-fault", { soft: false });
     expect(body.attempts).toEqual([
-      { domainId: first.domain.id, allocated: false, errno: "ENOMEM", code: -12, soft: false, reason: "injected-fault", detail: expect.any(String) },
+      { domainId: first.domain.id, allocated: false, freed: false, errno: "ENOMEM", code: -12, soft: false, reason: "injected-fault", detail: expect.any(String) },
     ]);
     expect(await domainCount()).toBe(count);
     expect((await domainsOf(ct.id)).map((d) => d.id)).toEqual([first.domain.id]);
@@ -196,8 +196,11 @@ describe("hard errors stop the search", () => {
     const seq = await c.lastSeq();
     const body = expectProblem(await c.post(`/v1/containers/${ct.id}/attach`, { groupId: group.id }), 507, "ENOMEM", "injected-fault");
     expect(body.attempts).toHaveLength(1);
-    expect(body.attempts![0]).toMatchObject({ allocated: true, errno: "ENOMEM", soft: false });
+    expect(body.attempts![0]).toMatchObject({ allocated: true, freed: true, errno: "ENOMEM", soft: false });
     expectProblem(await c.get(`/v1/domains/${body.attempts![0]!.domainId}`), 404, "ENOENT", "no-such-domain");
+    // The answer names only objects that exist: not the freed domain.
+    expect(body).not.toHaveProperty("domainId");
+    expect(body).toMatchObject({ groupId: group.id });
     expect(await domainCount()).toBe(count);
     expect(await domainsOf(ct.id)).toEqual([]);
     expect(await c.groupNow(group.id)).toEqual(group);

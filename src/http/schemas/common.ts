@@ -56,7 +56,11 @@ void OUTCOME_IS_THE_CORES; void OUTCOME_FITS;
 
 /** One domain a container search tried. */
 export const Attempt = Type.Composite([
-  Type.Object({ domainId: Id, allocated: Type.Boolean() }),
+  Type.Object({
+    domainId: Id,
+    allocated: Type.Boolean(),
+    freed: Type.Boolean({ description: "Allocated for this attempt and freed when the search failed: the id names nothing now" }),
+  }),
   Outcome,
 ]);
 

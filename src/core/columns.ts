@@ -76,6 +76,13 @@ interface Column {
   grow(capacity: number): void;
 }
 
+/** A typed column of `capacity` cells holding the same values (the rest zero). */
+function grown<A extends Int32Array<ArrayBuffer> | Uint8Array<ArrayBuffer>>(cells: A, capacity: number): A {
+  const next = new (cells.constructor as new (n: number) => A)(capacity);
+  next.set(cells);
+  return next;
+}
+
 class Int32Column implements Column {
   private cells = new Int32Array(0);
   constructor(private readonly nullable: boolean) {}
@@ -88,9 +95,7 @@ class Int32Column implements Column {
   }
   clear(): void {}
   grow(capacity: number): void {
-    const next = new Int32Array(capacity);
-    next.set(this.cells);
-    this.cells = next;
+    this.cells = grown(this.cells, capacity);
   }
 }
 
@@ -104,9 +109,7 @@ class BoolColumn implements Column {
   }
   clear(): void {}
   grow(capacity: number): void {
-    const next = new Uint8Array(capacity);
-    next.set(this.cells);
-    this.cells = next;
+    this.cells = grown(this.cells, capacity);
   }
 }
 
@@ -131,9 +134,7 @@ class EnumColumn implements Column {
   }
   clear(): void {}
   grow(capacity: number): void {
-    const next = new Uint8Array(capacity);
-    next.set(this.cells);
-    this.cells = next;
+    this.cells = grown(this.cells, capacity);
   }
   private code(value: string): number {
     let code = this.codes.get(value);
@@ -243,9 +244,7 @@ export class ColumnRows<T extends { id: number }> implements Rows<T> {
     if ((id >>> 0) !== id || id >= 2 ** 31) throw new RangeError(`row id ${id} out of range`);
     let capacity = Math.max(this.capacity, 1024);
     while (capacity <= id) capacity *= 2;
-    const live = new Uint8Array(capacity);
-    live.set(this.live);
-    this.live = live;
+    this.live = grown(this.live, capacity);
     for (const c of this.columns) c.grow(capacity);
     this.capacity = capacity;
   }

@@ -77,8 +77,16 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return d.ok ? ok(page(m.pasidAttachmentsOfGroup(d.value.groupId), req.query, presentPasid, true)) : d;
     }));
 
-  app.delete("/devices/:id/pasids/:pasid", { config: { role: "client" }, schema: { params: PasidParams, body: OwnerBody, response: { 204: { type: "null" }, ...writeProblems(403, 404) } } },
-    (req, reply) => respond(reply,
-      (m) => detachPasid(m, callerOf(req, req.body?.owner), req.params.id, req.params.pasid),
+  // The owner of an owned group names itself in a body (open mode only);
+  // a DELETE without one has an empty body.
+  app.delete("/devices/:id/pasids/:pasid", {
+    config: { role: "client" },
+    schema: { params: PasidParams, body: OwnerBody, response: { 204: { type: "null" }, ...writeProblems(403, 404) } },
+    preValidation: (req, _reply, done) => {
+      req.body ??= {};
+      done();
+    },
+  }, (req, reply) => respond(reply,
+      (m) => detachPasid(m, callerOf(req, req.body.owner), req.params.id, req.params.pasid),
       () => null, { status: 204, target: groupOfDevice(req.params.id) }));
 };

@@ -44,13 +44,17 @@ function attach(model: Model, caller: Caller, deviceId: number, pasid: number, d
   if (!driver.ok) return driver;
   const d = domain.value;
 
-  // !domain->ops->set_dev_pasid || !ops->blocked_domain->ops->set_dev_pasid → -EOPNOTSUPP
+  // !domain->ops->set_dev_pasid (the domain's driver's ops for its type) ||
+  // !ops->blocked_domain->ops->set_dev_pasid (the device's driver) → -EOPNOTSUPP
+  const domainDriver = lookupDriver(model, d.driver);
+  if (!domainDriver.ok) return domainDriver;
   const opsType = d.type === "dma" ? "paging" : d.type;
-  const ops = driver.value.pasid;
-  if (!ops || !ops.domainTypes.includes(opsType)) {
-    const what = ops ? `${opsType} domains of ${unit.driver} have no set_dev_pasid` : `${unit.driver} has no PASID support (no set_dev_pasid)`;
-    return fail("unsupported", `${what}: domain ${d.id} cannot be attached to a PASID`, { domainId });
-  }
+  const domainOps = domainDriver.value.pasid;
+  const deviceOps = driver.value.pasid;
+  const unsupported = !domainOps ? `${d.driver} has no PASID support (no set_dev_pasid)`
+    : !domainOps.domainTypes.includes(opsType) ? `${opsType} domains of ${d.driver} have no set_dev_pasid`
+      : !deviceOps?.domainTypes.includes("blocked") ? `${unit.driver} has no PASID support (no set_dev_pasid)` : null;
+  if (unsupported) return fail("unsupported", `${unsupported}: domain ${d.id} cannot be attached to a PASID`, { domainId });
   // !domain_iommu_ops_compatible(ops, domain) || pasid == IOMMU_NO_PASID → -EINVAL
   if (d.driver !== unit.driver) {
     return fail("different-driver", `domain ${d.id} belongs to ${d.driver}; group ${group.name} is behind ${unit.driver} unit ${unit.name}`, { domainId });

@@ -66,6 +66,15 @@ describe("attach a PASID (iommu_attach_device_pasid)", () => {
       detail: (_s, d) => `arm-smmu has no PASID support (no set_dev_pasid): domain ${d} cannot be attached to a PASID`,
     },
     {
+      name: "a device whose driver's blocked domain has no set_dev_pasid, whatever the domain's → EOPNOTSUPP unsupported (before the driver mismatch)",
+      arrange: ({ fx, domain }) => {
+        const smmu = fx.unit("arm-smmu");
+        return { deviceId: fx.pasidDevice(fx.group(smmu.id).id).id, pasid: 1, domainId: domain.id };
+      },
+      errno: "EOPNOTSUPP", reason: "unsupported", soft: false,
+      detail: (_s, d) => `arm-smmu has no PASID support (no set_dev_pasid): domain ${d} cannot be attached to a PASID`,
+    },
+    {
       name: "a domain type whose ops have no set_dev_pasid (mock identity) → EOPNOTSUPP unsupported",
       arrange: ({ fx, device }) => ({ deviceId: device.id, pasid: 1, domainId: fx.domain({ type: "identity", driver: "mock" }).id }),
       errno: "EOPNOTSUPP", reason: "unsupported", soft: false,

@@ -45,6 +45,7 @@ function bind(model: Model, deviceId: number, hostDriver: string): Result<HostDr
   return ok({ deviceId, changed: true });
 }
 
+/** What iommu_device_use_default_domain() refuses while the group's owner_cnt is held. */
 function checkOwnerCount(model: Model, g: Group): Result<void> {
   const bound = hostBoundDevices(model, g.id);
   if (g.owner === null && bound.length === 0) return OK;

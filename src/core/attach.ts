@@ -19,7 +19,7 @@ export function pendingFault(model: Model, unit: Unit, device: Device): Fault | 
   return model.faultsOn({ deviceId: device.id })[0] ?? model.faultsOn({ unitId: unit.id })[0];
 }
 
-function consumeFault(model: Model, fault: Fault): void {
+export function consumeFault(model: Model, fault: Fault): void {
   const remaining = fault.remaining - 1;
   model.putSurvivingRollback("fault", remaining > 0 ? { ...fault, remaining } : null, fault.id);
 }
@@ -140,8 +140,8 @@ export function isOnCoreDomain(group: Group): boolean {
   return group.domainId === group.defaultDomainId || group.domainId === group.blockingDomainId;
 }
 
-/** iommufd frees an automatic domain once nothing is attached to it. */
+/** iommufd frees an automatic domain once nothing is attached to it (no group, no PASID). */
 function freeIfUnusedAuto(model: Model, domainId: number): void {
   const domain = model.get("domain", domainId);
-  if (domain?.auto && model.attachedGroupCount(domainId) === 0) model.remove("domain", domainId);
+  if (domain?.auto && model.attachedGroupCount(domainId) === 0 && model.pasidCountOfDomain(domainId) === 0) model.remove("domain", domainId);
 }

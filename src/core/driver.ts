@@ -8,12 +8,12 @@
 // applies what a successful op implies (binding a domain to an instance),
 // which is what lets the same code serve the dry run. A driver sees what it
 // needs through a narrow read-only view (UnitUsage), never the model.
-import type { Device, Domain, Unit, UnitCapabilities } from "./entities.js";
+import type { Device, Domain, DomainType, Unit, UnitCapabilities } from "./entities.js";
 import type { Result } from "./result.js";
 
 // Everything a driver uses, from the contract's one place: the objects it
 // reads, and how it answers (a Result; a failure names a catalogue reason).
-export type { Device, DeviceFlags, Domain, DomainConfig, Unit, UnitCapabilities } from "./entities.js";
+export type { Device, DeviceFlags, Domain, DomainConfig, DomainType, Unit, UnitCapabilities } from "./entities.js";
 export { fail, OK, type Result } from "./result.js";
 export type { FixedReason } from "./reasons.js";
 
@@ -41,6 +41,18 @@ export interface UnitUsage {
   pagingDomainsAttachedOn(unitId: number): number;
   /** Is the paging domain attached to some group of the unit (it holds a domain ID there)? */
   isPagingDomainAttachedOn(unitId: number, domainId: number): boolean;
+  /**
+   * The PASIDs set on the device: its group's PASID attachments, when the
+   * device takes PASIDs (maxPasids > 0; the core skips the others), each with
+   * the type of the domain it is attached to.
+   */
+  pasidsOn(deviceId: number): readonly PasidInUse[];
+}
+
+/** One PASID set on a device, as a driver sees it. */
+export interface PasidInUse {
+  readonly pasid: number;
+  readonly domainType: DomainType;
 }
 
 /** A paging domain of this driver, not yet bound, about to be finalised on `unit`. */
@@ -78,6 +90,30 @@ export interface IommuDriver {
   finalise?(ctx: FinaliseContext): Result<void>;
   /** struct iommu_domain_ops.attach_dev for a paging domain. */
   attachDev(ctx: AttachContext): Result<void>;
+  /** Optional: set_dev_pasid, present on the drivers that have it (see PasidOps). */
+  readonly pasid?: PasidOps;
+}
+
+/** set_dev_pasid of one device (that takes PASIDs) of the group, for `domain`, bound as far as attach_dev would bind it. */
+export interface PasidContext extends AttachContext {
+  readonly pasid: number;
+  /** The domain the device's RID (its group) is attached to now. */
+  readonly groupDomain: Domain;
+}
+
+/**
+ * PASID support (struct iommu_domain_ops.set_dev_pasid): present on the
+ * drivers whose kernel driver implements it, for the domain types whose ops
+ * have it; iommu_attach_device_pasid() answers EOPNOTSUPP for any other
+ * domain, and for every domain of a driver without it (it also needs the
+ * driver's blocked domain to have set_dev_pasid, to take a PASID back: every
+ * driver here that has the op has that too).
+ */
+export interface PasidOps {
+  /** The domain types whose ops have set_dev_pasid; "paging" covers the default DMA domains too (same ops). */
+  readonly domainTypes: readonly ("paging" | "identity" | "blocked")[];
+  /** What the driver's set_dev_pasid refuses (the core has checked the PASID and the domain's driver). */
+  setDevPasid(ctx: PasidContext): Result<void>;
 }
 
 /** The drivers the core runs, by name (each key equals its driver's name). */

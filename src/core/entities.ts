@@ -52,8 +52,6 @@ export const DeviceFlags = Type.Object({
   canwbs: Type.Boolean(),
   /** Firmware-reserved regions (Intel RMRR): cannot be blocked. */
   requiresIdentity: Type.Boolean(),
-  /** PASIDs are in use on the device (SMMUv3 refuses a stage-2 domain). */
-  pasid: Type.Boolean(),
 }, { additionalProperties: false });
 export type DeviceFlags = Immutable<Static<typeof DeviceFlags>>;
 
@@ -131,6 +129,16 @@ export const Device = entity("Device", "columns", {
   /** Interned: nearly every device shares one object. */
   flags: shared(DeviceFlags),
   faulty: bool({ default: false }),
+  /**
+   * dev->iommu->max_pasids: the device takes PASIDs 1..maxPasids-1 (the
+   * smaller of its own PASID width and its IOMMU's); 0: it takes none.
+   */
+  maxPasids: int({ default: 0, description: "PASIDs 1..maxPasids-1 may be attached (dev->iommu->max_pasids); 0: the device takes no PASID" }),
+  /**
+   * The kernel driver bound to it that does DMA through the DMA API
+   * (iommu_device_use_default_domain holds the group's owner_cnt); null: none.
+   */
+  hostDriver: text({ nullable: true, description: "The host (kernel) driver bound to the device, using the DMA API; null: none" }),
 });
 export type Device = RecordOf<typeof Device>;
 
@@ -145,9 +153,24 @@ export const Fault = entity("Fault", "objects", {
 });
 export type Fault = RecordOf<typeof Fault>;
 
+/**
+ * A PASID attached to a domain (iommu_attach_device_pasid). The PASID is the
+ * group's, as the kernel keeps it in group->pasid_array: set on every device
+ * of the group that takes PASIDs, and taken for the whole group.
+ */
+export const PasidAttachment = entity("PasidAttachment", "objects", {
+  id: id(),
+  /** The device the attach named. */
+  deviceId: ref(),
+  pasid: int({ description: "The PASID (1..the device's maxPasids - 1)" }),
+  domainId: ref(),
+});
+export type PasidAttachment = RecordOf<typeof PasidAttachment>;
+
 /** Every entity by kind, parent kinds first: inserts go this way, deletes the other way. */
 export const ENTITIES = {
   unit: Unit, container: Container, domain: Domain, group: Group, device: Device, fault: Fault,
+  pasid: PasidAttachment,
 } as const;
 export type Kind = keyof typeof ENTITIES;
 export const KINDS = Object.keys(ENTITIES) as readonly Kind[];
@@ -155,7 +178,8 @@ export type Entities = { [K in Kind]: RecordOf<(typeof ENTITIES)[K]> };
 
 export type EventOp =
   | "attach-device" | "detach-device" | "attach-group" | "replace-group" | "detach-group"
-  | "claim" | "release" | "container-attach" | "container-detach";
+  | "claim" | "release" | "container-attach" | "container-detach"
+  | "bind-host-driver" | "unbind-host-driver" | "attach-pasid" | "detach-pasid";
 
 /** An attempt as the core records it; the store stamps seq and time (and stores no soft: it is derived). */
 export interface EventDraft extends Outcome {
@@ -173,5 +197,5 @@ export interface EventRecord extends EventDraft {
 }
 
 export const DEFAULT_DEVICE_FLAGS: DeviceFlags = Object.freeze({
-  noDirty: false, canwbs: false, requiresIdentity: false, pasid: false,
+  noDirty: false, canwbs: false, requiresIdentity: false,
 });

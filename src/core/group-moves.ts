@@ -5,6 +5,7 @@ import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js"
 import type { Caller } from "./caller.js";
 import { Domain, type Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
+import { hostBoundDevices } from "./host-driver.js";
 import { lookup } from "./lookup.js";
 import type { Model } from "./model.js";
 import { fail, ok, withoutId, type Result } from "./result.js";
@@ -124,8 +125,17 @@ export function claimOwnership(model: Model, caller: Caller, groupId: number): R
     const g = found.value;
     if (g.owner === caller.owner) return ok({ groupId, domainId: g.domainId, changed: false });
     if (g.owner !== null) return fail("owned-by-other", `group ${g.name} is owned by ${g.owner}`, { groupId });
+    // owner_cnt also counts the host drivers bound to its devices.
+    const bound = hostBoundDevices(model, groupId);
+    if (bound.length > 0) {
+      return fail("host-driver-bound", `${bound[0]!.name} of group ${g.name} is bound to host driver ${bound[0]!.hostDriver}; unbind it first`, { groupId, deviceId: bound[0]!.id });
+    }
     if (g.domainId !== g.defaultDomainId) {
       return fail("group-not-default", `group ${g.name} is on domain ${g.domainId}, not its default domain`, { groupId, domainId: g.domainId });
+    }
+    // __iommu_take_dma_ownership(): !xa_empty(&group->pasid_array) → -EBUSY
+    if (model.groupHasPasids(groupId)) {
+      return fail("pasid-in-use", `group ${g.name} has PASIDs attached; detach them first`, { groupId });
     }
     let blockingDomainId = g.blockingDomainId;
     const allocatesBlocking = blockingDomainId === null;
@@ -158,6 +168,11 @@ export function releaseOwnership(model: Model, caller: Caller, groupId: number):
     if (g.owner === null) return fail("not-owned", `group ${g.name} has no DMA owner`, { groupId });
     const owner = checkOwner(g, caller);
     if (!owner.ok) return owner;
+    // __iommu_release_dma_ownership() WARNs and keeps the ownership while
+    // PASIDs are attached; here that is EBUSY (§4 D17).
+    if (model.groupHasPasids(groupId)) {
+      return fail("pasid-in-use", `group ${g.name} has PASIDs attached; detach them before releasing it`, { groupId });
+    }
     const released: Group = { ...g, owner: null };
     model.put("group", released);
     return backToCore(model, released);

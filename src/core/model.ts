@@ -6,9 +6,10 @@
 // Nothing here does I/O. The store decides where the records come from and
 // where changes go.
 import { clearSlot, ColumnRows, ObjectRows, type Rows } from "./columns.js";
-import type { DriverTable, IommuDriver, UnitUsage } from "./driver.js";
+import type { DriverTable, IommuDriver, PasidInUse, UnitUsage } from "./driver.js";
 import {
   ENTITIES, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group, type Kind,
+  type PasidAttachment,
 } from "./entities.js";
 
 export { KINDS, type Entities, type Kind };
@@ -213,6 +214,8 @@ export class Model {
   private readonly domainsByContainer = new KeyIndex("domain", ["containerId"]);
   private readonly faultsByUnit = new KeyIndex("fault", ["unitId"]);
   private readonly faultsByDevice = new KeyIndex("fault", ["deviceId"]);
+  private readonly pasidsByDevice = new KeyIndex("pasid", ["deviceId"]);
+  private readonly pasidsByDomain = new KeyIndex("pasid", ["domainId"]);
   private readonly pagingAttached = new AttachedPagingDomains(this.tables.domain);
   /** Containers + domains per creating client, for the object quota. */
   private readonly objectsByOwner = new CountIndex(["container", "domain"], "owner");
@@ -246,6 +249,7 @@ export class Model {
     for (const index of [
       this.devicesByGroup, this.groupsByDomain, this.groupsByCoreDomain, this.groupsByUnit, this.domainsByUnit,
       this.pagingDomainsByUnit, this.domainsByContainer, this.faultsByUnit, this.faultsByDevice, this.pagingAttached,
+      this.pasidsByDevice, this.pasidsByDomain,
     ]) add(index as RowIndex<Kind>);
     for (const kind of this.objectsByOwner.kinds) add(this.objectsByOwner.forKind(kind));
 
@@ -257,6 +261,7 @@ export class Model {
       pagingDomainsBoundTo: (unitId: number) => this.pagingDomainsBoundTo(unitId),
       pagingDomainsAttachedOn: (unitId: number) => this.pagingDomainsAttachedOn(unitId),
       isPagingDomainAttachedOn: (unitId: number, domainId: number) => this.isPagingDomainAttachedOn(unitId, domainId),
+      pasidsOn: (deviceId: number) => this.pasidsOn(deviceId),
     });
   }
 
@@ -352,6 +357,41 @@ export class Model {
   /** Containers and domains the client created (its automatic domains included). */
   ownedObjectCount(owner: string): number {
     return this.objectsByOwner.get(owner);
+  }
+
+  /**
+   * The PASID attachments of a group (its pasid_array), in id order: made
+   * through any of its devices, they are the whole group's.
+   */
+  pasidAttachmentsOfGroup(groupId: number): PasidAttachment[] {
+    const ids: number[] = [];
+    for (const deviceId of this.devicesByGroup.get(groupId)) ids.push(...this.pasidsByDevice.get(deviceId));
+    return ids.sort(byNumber).map((id) => this.tables.pasid.get(id)!);
+  }
+
+  /** Does any device of the group have a PASID attached (is its pasid_array not empty)? */
+  groupHasPasids(groupId: number): boolean {
+    for (const deviceId of this.devicesByGroup.get(groupId)) if (this.pasidsByDevice.size(deviceId) > 0) return true;
+    return false;
+  }
+
+  /** PASID attachments made through the device. */
+  pasidCountOfDevice(deviceId: number): number {
+    return this.pasidsByDevice.size(deviceId);
+  }
+
+  /** PASID attachments to the domain. */
+  pasidCountOfDomain(domainId: number): number {
+    return this.pasidsByDomain.size(domainId);
+  }
+
+  /** See UnitUsage.pasidsOn. */
+  private pasidsOn(deviceId: number): PasidInUse[] {
+    const device = this.tables.device.get(deviceId);
+    if (!device || device.maxPasids === 0) return [];
+    return this.pasidAttachmentsOfGroup(device.groupId).map((a) => ({
+      pasid: a.pasid, domainType: this.tables.domain.field(a.domainId, "type")!,
+    }));
   }
 
   faultsOn(scope: { unitId: number } | { deviceId: number }): Fault[] {

@@ -111,7 +111,7 @@ export function deleteGroup(model: Model, id: number): Result<void> {
 
 // ---- devices -------------------------------------------------------------
 
-export function createDevice(model: Model, spec: { name: string; groupId: number; flags?: Partial<DeviceFlags> }): Result<Device> {
+export function createDevice(model: Model, spec: { name: string; groupId: number; flags?: Partial<DeviceFlags>; maxPasids?: number }): Result<Device> {
   const group = lookup(model, "group", spec.groupId);
   if (!group.ok) return group;
   const free = nameFree(model, "device", spec.name);
@@ -122,6 +122,7 @@ export function createDevice(model: Model, spec: { name: string; groupId: number
   const device = Device.make({
     id: model.allocateId("device"), name: spec.name, groupId: spec.groupId,
     flags: interned({ ...DEFAULT_DEVICE_FLAGS, ...spec.flags }),
+    maxPasids: spec.maxPasids,
   });
   model.put("device", device);
   return ok(device);
@@ -145,6 +146,13 @@ export function deleteDevice(model: Model, id: number): Result<void> {
   const group = model.get("group", device.value.groupId)!;
   if (!isOnCoreDomain(group)) {
     return fail("group-attached", `group ${group.name} is attached to domain ${group.domainId}; detach it before removing ${device.value.name}`, { deviceId: id, groupId: group.id });
+  }
+  if (device.value.hostDriver !== null) {
+    return fail("device-has-driver", `${device.value.name} is bound to host driver ${device.value.hostDriver}; unbind it before removing the device`, { deviceId: id });
+  }
+  const pasids = model.pasidCountOfDevice(id);
+  if (pasids > 0) {
+    return fail("pasid-in-use", `${pasids} PASID(s) were attached through ${device.value.name}; detach them before removing the device`, { deviceId: id });
   }
   for (const f of model.faultsOn({ deviceId: id })) model.remove("fault", f.id);
   model.remove("device", id);
@@ -222,6 +230,8 @@ export function deleteDomain(model: Model, id: number, caller: Caller = ANONYMOU
   if (model.isCoreDomainOfAGroup(id)) {
     return fail("domain-in-use", `domain ${id} is a group's default or blocking domain`, { domainId: id });
   }
+  const pasids = model.pasidCountOfDomain(id);
+  if (pasids > 0) return fail("domain-in-use", `domain ${id} is attached to ${pasids} PASID(s)`, { domainId: id });
   model.remove("domain", id);
   return ok(undefined);
 }

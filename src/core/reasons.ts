@@ -35,6 +35,7 @@ export const CORE_REASONS = {
   "different-instance": { errno: "EINVAL", soft: true, title: "Domain is finalised on another IOMMU instance" },
   "different-driver": { errno: "EINVAL", soft: true, title: "Domain belongs to another IOMMU driver" },
   "requires-identity": { errno: "EINVAL", soft: true, title: "Device requires identity mappings and cannot be blocked" },
+  "pasid-incompatible": { errno: "EINVAL", soft: true, title: "Domain cannot be attached to a PASID" },
   // Hard failures.
   "group-has-multiple-devices": { errno: "EINVAL", soft: false, title: "Device attach needs a group with exactly one device" },
   "group-attached": { errno: "EBUSY", soft: false, title: "Group is attached to another domain; use replace" },
@@ -46,7 +47,13 @@ export const CORE_REASONS = {
   "unit-in-use": { errno: "EBUSY", soft: false, title: "Unit still has groups or domains" },
   "container-in-use": { errno: "EBUSY", soft: false, title: "Container still has domains" },
   "not-in-container": { errno: "EINVAL", soft: false, title: "Group is not attached through this container" },
-  "pasid-in-use": { errno: "EBUSY", soft: false, title: "Stage-2 domain while the device has PASIDs in use" },
+  "pasid-in-use": { errno: "EBUSY", soft: false, title: "PASIDs are attached on the device's group" },
+  "pasid-attached": { errno: "EBUSY", soft: false, title: "The PASID is already attached on the device's group" },
+  "pasid-out-of-range": { errno: "EINVAL", soft: false, title: "Not a PASID the group's devices take" },
+  "no-pasid-table": { errno: "EINVAL", soft: false, title: "The device's RID is on a stage-2 domain: it has no PASID table" },
+  "host-driver-bound": { errno: "EPERM", soft: false, title: "A device of the group is bound to a host driver" },
+  "group-owned": { errno: "EBUSY", soft: false, title: "The group's DMA is owned by a user-space driver" },
+  "device-has-driver": { errno: "EBUSY", soft: false, title: "The device is bound to another host driver" },
   "owned-by-other": { errno: "EPERM", soft: false, title: "DMA ownership is held by another owner" },
   "not-owned": { errno: "EPERM", soft: false, title: "Group has no DMA owner" },
   "quota-exceeded": { errno: "EDQUOT", soft: false, title: "The caller's quota is used up" },
@@ -65,6 +72,7 @@ export const CORE_REASONS = {
   "no-such-domain": { errno: "ENOENT", soft: false, title: "No such domain" },
   "no-such-container": { errno: "ENOENT", soft: false, title: "No such container" },
   "no-such-fault": { errno: "ENOENT", soft: false, title: "No such fault" },
+  "no-such-pasid": { errno: "ENOENT", soft: false, title: "No such PASID attachment" },
   "invalid-argument": { errno: "EINVAL", soft: false, title: "Invalid argument" },
 } as const satisfies Record<string, CatalogueEntry>;
 

@@ -7,9 +7,9 @@
 // the file would create is kept, and every conflict is reported, not only the
 // first.
 //
-// Only what the API cannot change is compared: a unit's online flag, a
-// device's flags and a group's attachment are the service's state, not the
-// host's description.
+// Only what the API cannot change is compared (a device's PASID width is):
+// a unit's online flag, a device's flags and host driver and a group's
+// attachment are the service's state, not the host's description.
 import type { ContainerConfig, DeviceFlags, DomainConfig, UnitCapabilities } from "./entities.js";
 import type { Model } from "./model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit } from "./objects.js";
@@ -17,7 +17,9 @@ import { createContainer, createDevice, createDomain, createGroup, createUnit } 
 export interface TopologySpec {
   readonly description?: string;
   readonly units: readonly { name: string; driver: string; capabilities?: Partial<UnitCapabilities>; online?: boolean }[];
-  readonly groups?: readonly { name: string; unit: string; devices?: readonly { name: string; flags?: Partial<DeviceFlags> }[] }[];
+  readonly groups?: readonly {
+    name: string; unit: string; devices?: readonly { name: string; flags?: Partial<DeviceFlags>; maxPasids?: number }[];
+  }[];
   readonly containers?: readonly { name: string; config?: Partial<ContainerConfig> }[];
   readonly domains?: readonly {
     name: string; type: "paging" | "identity" | "blocked"; driver?: string; unit?: string; container?: string;
@@ -93,14 +95,17 @@ export function applyTopology(model: Model, spec: TopologySpec): TopologyReport 
     for (const d of g.devices ?? []) {
       const deviceId = model.idByName("device", d.name);
       if (deviceId === undefined) {
-        const r = createDevice(model, { name: d.name, groupId, flags: d.flags });
+        const r = createDevice(model, { name: d.name, groupId, flags: d.flags, maxPasids: d.maxPasids });
         if (r.ok) created.devices++;
         else conflicts.push(`device ${d.name}: ${r.error.detail}`);
         continue;
       }
-      const inGroup = nameOf("group", model.get("device", deviceId)!.groupId);
+      const device = model.get("device", deviceId)!;
+      const inGroup = nameOf("group", device.groupId);
       if (inGroup !== g.name) conflicts.push(`device ${d.name} exists in group ${inGroup}, the file puts it in ${g.name}`);
-      else present.devices++;
+      else if (d.maxPasids !== undefined && d.maxPasids !== device.maxPasids) {
+        conflicts.push(`device ${d.name} exists with maxPasids ${device.maxPasids}, the file says ${d.maxPasids}`);
+      } else present.devices++;
     }
   }
 

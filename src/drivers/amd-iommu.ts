@@ -1,7 +1,7 @@
 // AMD-Vi (drivers/iommu/amd/iommu.c): dirty tracking is per unit; domains
 // span units and each unit spends a domain ID on a domain it serves.
 import { fail, type IommuDriver } from "../core/driver.js";
-import { checkDomainIdAvailable } from "./rules.js";
+import { OK, checkDomainIdAvailable } from "./rules.js";
 
 export const amdIommu: IommuDriver = {
   name: "amd-iommu",
@@ -15,5 +15,12 @@ export const amdIommu: IommuDriver = {
       return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no dirty tracking`);
     }
     return checkDomainIdAvailable(unit, domain, usage);
+  },
+  // The paging domains' ops (amdv1_ops, amdv2_ops) have no set_dev_pasid:
+  // the driver attaches PASIDs to SVA domains only (not modelled). Its
+  // blocked domain has one (blocked_domain_set_dev_pasid), refusing nothing.
+  pasid: {
+    domainTypes: ["blocked"],
+    setDevPasid: () => OK,
   },
 };

@@ -13,16 +13,39 @@ export const armSmmuV3: IommuDriver = {
   allocFlags: { dirtyTracking: true, nestParent: true },
   finalise: ({ domain, unit, usage }) =>
     checkInstanceIdAvailable(unit, usage, "asids-exhausted", domain.config.nestParent ? "VMIDs" : "ASIDs"),
-  attachDev({ unit, device, domain }) {
+  attachDev({ unit, device, domain, usage }) {
     if (domain.config.enforceCacheCoherency && !device.flags.canwbs) {
       return fail("cache-coherency", `domain ${domain.id} enforces cache coherency; ${device.name} lacks CANWBS`);
     }
     if (domain.config.dirtyTracking && !unit.capabilities.dirtyTracking) {
       return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no HTTU dirty tracking`);
     }
-    if (domain.config.nestParent && device.flags.pasid) {
+    // arm_smmu_ssids_in_use(): PASIDs set to a domain use CDs of the table a
+    // stage-2 STE would drop (a PASID on the blocked domain has none).
+    if (domain.config.nestParent && usage.pasidsOn(device.id).some((p) => p.domainType !== "blocked")) {
       return fail("pasid-in-use", `${device.name} has PASIDs in use; a stage-2 domain cannot replace its CD table`);
     }
     return OK;
+  },
+  // arm_smmu_s1_set_dev_pasid() and arm_smmu_set_pasid() for paging domains;
+  // the blocked domain's arm_smmu_blocking_set_dev_pasid(); the identity
+  // domain (arm_smmu_identity_ops) has none.
+  pasid: {
+    domainTypes: ["paging", "blocked"],
+    setDevPasid({ device, domain, groupDomain }) {
+      if (domain.type === "blocked") return OK;
+      if (domain.config.nestParent) {
+        return fail("pasid-incompatible", `domain ${domain.id} is a stage-2 (nesting parent) domain; only a stage-1 domain can be attached to a PASID`);
+      }
+      // The STE points at a CD table only for a stage-1, identity or blocked RID domain.
+      if (groupDomain.type === "paging" && groupDomain.config.nestParent) {
+        return fail("no-pasid-table", `${device.name} is on stage-2 domain ${groupDomain.id}, whose STE has no CD table for PASIDs`);
+      }
+      // arm_smmu_attach_prepare(), as for the RID
+      if (domain.config.enforceCacheCoherency && !device.flags.canwbs) {
+        return fail("cache-coherency", `domain ${domain.id} enforces cache coherency; ${device.name} lacks CANWBS`);
+      }
+      return OK;
+    },
   },
 };

@@ -2,7 +2,7 @@
 // one DMAR unit; paging_domain_compatible() decides per unit, and every unit
 // a domain is attached on spends one domain ID on it.
 import { fail, type IommuDriver } from "../core/driver.js";
-import { sameSet, checkDomainIdAvailable } from "./rules.js";
+import { OK, sameSet, checkDomainIdAvailable } from "./rules.js";
 
 export const intelVtd: IommuDriver = {
   name: "intel-vtd",
@@ -30,5 +30,22 @@ export const intelVtd: IommuDriver = {
       return fail("nesting", `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`);
     }
     return checkDomainIdAvailable(unit, domain, usage);
+  },
+  // intel_iommu_set_dev_pasid() for paging domains, identity_domain_set_dev_pasid()
+  // and blocking_domain_set_dev_pasid() for the static ones.
+  pasid: {
+    domainTypes: ["paging", "identity", "blocked"],
+    setDevPasid(ctx) {
+      const { unit, domain } = ctx;
+      // The static domains refuse nothing modelled here (pasid_supported()
+      // is the unit's: behind a unit without it a device takes no PASID);
+      // a default domain is the group's own, shaped like its unit.
+      if (domain.type !== "paging") return OK;
+      if (domain.config.dirtyTracking) {
+        return fail("pasid-incompatible", `domain ${domain.id} tracks dirty pages; ${unit.name} attaches no dirty-tracking domain to a PASID`);
+      }
+      // paging_domain_compatible() and domain_attach_iommu(), as attach_dev.
+      return intelVtd.attachDev(ctx);
+    },
   },
 };

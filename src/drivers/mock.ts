@@ -16,4 +16,10 @@ export const mock: IommuDriver = {
     }
     return OK;
   },
+  // mock_domain_set_dev_pasid_nop() on the paging domains and the blocking
+  // domain (its fault injection on PASID 1024 exercises replace, not modelled).
+  pasid: {
+    domainTypes: ["paging", "blocked"],
+    setDevPasid: () => OK,
+  },
 };

@@ -29,6 +29,7 @@ export const STATUS: StatusTable = {
   "different-instance": 409,
   "different-driver": 409,
   "requires-identity": 409,
+  "pasid-incompatible": 409,
   "group-has-multiple-devices": 409,
   "group-attached": 409,
   "group-not-default": 409,
@@ -39,6 +40,11 @@ export const STATUS: StatusTable = {
   "container-in-use": 409,
   "not-in-container": 409,
   "pasid-in-use": 409,
+  "pasid-attached": 409,
+  "pasid-out-of-range": 409,
+  "no-pasid-table": 409,
+  "group-owned": 409,
+  "device-has-driver": 409,
   "name-taken": 409,
   // ENODEV: the device or unit cannot do it at all, whatever the state.
   "group-empty": 422,
@@ -47,6 +53,7 @@ export const STATUS: StatusTable = {
   "device-faulty": 422,
   "owned-by-other": 403,
   "not-owned": 403,
+  "host-driver-bound": 403,
   // A quota is not a rate: waiting does not lift it, only deleting objects
   // (or faults) does. 429 would invite clients and proxies to retry on a
   // timer, so the answer is 403 and the errno (EDQUOT) says which refusal it is.
@@ -63,6 +70,7 @@ export const STATUS: StatusTable = {
   "no-such-domain": 404,
   "no-such-container": 404,
   "no-such-fault": 404,
+  "no-such-pasid": 404,
   // A malformed request, not a conflict.
   "invalid-argument": 400,
   "invalid-request": 400,

@@ -106,12 +106,27 @@ export function applyMigrations(dbFile: string, migrationsDir: string): Migratio
         continue;
       }
       const id = randomUUID();
-      db.transaction(() => {
-        db.prepare(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count) VALUES (?, ?, ?, ?, 0)`)
-          .run(id, checksum, name, prismaNow());
-        db.exec(sql);
-        db.prepare(`UPDATE "_prisma_migrations" SET finished_at = ?, applied_steps_count = 1 WHERE id = ?`).run(prismaNow(), id);
-      })();
+      // A generated migration that redefines a table (Prisma's RedefineTables:
+      // copy into new_X, DROP TABLE X, rename) turns foreign keys off around
+      // it, but SQLite ignores PRAGMA foreign_keys inside a transaction, and
+      // the DROP TABLE would then run the ON DELETE CASCADE of every row
+      // pointing at X (a device's injected faults). So enforcement is off for
+      // the whole migration, and what it leaves is checked before it commits.
+      db.pragma("foreign_keys = OFF");
+      try {
+        db.transaction(() => {
+          db.prepare(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count) VALUES (?, ?, ?, ?, 0)`)
+            .run(id, checksum, name, prismaNow());
+          db.exec(sql);
+          const dangling = db.pragma("foreign_key_check") as { table: string }[];
+          if (dangling.length > 0) {
+            throw new MigrationError(`migration ${name} leaves ${dangling.length} row(s) of ${dangling[0]!.table} pointing at rows that do not exist`);
+          }
+          db.prepare(`UPDATE "_prisma_migrations" SET finished_at = ?, applied_steps_count = 1 WHERE id = ?`).run(prismaNow(), id);
+        })();
+      } finally {
+        db.pragma("foreign_keys = ON");
+      }
       applied.push(name);
     }
     return { applied, total: names.length };

@@ -66,6 +66,11 @@ export class Fixture {
     return unwrap(createDevice(this.model, { name: name ?? this.name("dev-"), groupId, flags }), "createDevice");
   }
 
+  /** A device that takes PASIDs below `maxPasids` (dev->iommu->max_pasids). */
+  pasidDevice(groupId: number, maxPasids = 1 << 20, flags: Partial<DeviceFlags> = {}): Device {
+    return unwrap(createDevice(this.model, { name: this.name("pdev-"), groupId, flags, maxPasids }), "createDevice");
+  }
+
   /** A group on `unitId` holding one device per entry of `devices` (flags of each). */
   groupWith(unitId: number, devices: Partial<DeviceFlags>[] = [{}]): { group: Group; devices: Device[] } {
     const group = this.group(unitId);

@@ -258,7 +258,7 @@ describe("column-stored kinds", () => {
   it("read back exactly what was stored, nulls and shared objects included, past the columns' first growth", () => {
     const m = new Model(DRIVERS);
     const config = { addressWidth: 48, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false };
-    const flags = { noDirty: true, canwbs: false, requiresIdentity: false, pasid: false };
+    const flags = { noDirty: true, canwbs: false, requiresIdentity: false };
     const domains = [
       Domain.make({ id: 1, name: null, type: "dma", driver: "intel-vtd", unitId: null, config, auto: false, containerId: null, owner: null }),
       Domain.make({ id: 5000, name: "p", type: "paging", driver: "mock", unitId: 0, config, auto: true, containerId: 3, owner: "vmm-a" }),

@@ -21,6 +21,14 @@ function applied(): Model {
 const counts = (model: Model) => Object.fromEntries(KINDS.map((k) => [k, model.count(k)]));
 
 describe("applyTopology", () => {
+  it("gives a device the file's PASID width; the same width again is present, not a conflict", () => {
+    const model = applied();
+    const spec: TopologySpec = { units: [], groups: [{ name: "g0", unit: "dmar0", devices: [{ name: "d0" }, { name: "d5", maxPasids: 1024 }] }] };
+    expect(applyTopology(model, spec).created.devices).toBe(1);
+    expect(model.get("device", model.idByName("device", "d5")!)?.maxPasids).toBe(1024);
+    expect(applyTopology(model, spec)).toMatchObject({ conflicts: [], present: { devices: 2 } });
+  });
+
   it("creates what is missing and counts what is present", () => {
     const model = applied();
     const again = applyTopology(model, { ...BASE, groups: [...BASE.groups!, { name: "g2", unit: "dmar1", devices: [{ name: "d2" }] }] });
@@ -41,6 +49,8 @@ describe("applyTopology", () => {
       /^device d0 exists in group g0, the file puts it in g1$/],
     ["a group naming an unknown unit", { units: [], groups: [{ name: "g9", unit: "dmar9" }] },
       /^group g9 names unit dmar9, which neither the database nor the file defines$/],
+    ["a device with another PASID width", { units: [], groups: [{ name: "g0", unit: "dmar0", devices: [{ name: "d0", maxPasids: 256 }] }] },
+      /^device d0 exists with maxPasids 0, the file says 256$/],
     ["a domain of another type", { units: [], domains: [{ name: "p0", type: "identity" }] }, /^domain p0 exists with type paging, the file says identity$/],
     ["a domain in another container", { units: [], containers: [{ name: "vm2" }], domains: [{ name: "p0", type: "paging", container: "vm2" }] },
       /^domain p0 exists with container vm, the file says vm2$/],

@@ -6,6 +6,7 @@ import type { DomainAllocFlags } from "../../src/core/driver.js";
 import type { Device, DeviceFlags, Domain, Unit, UnitCapabilities } from "../../src/core/entities.js";
 import type { ErrnoName } from "../../src/core/errno.js";
 import { attachGroup } from "../../src/core/group-moves.js";
+import { attachPasid } from "../../src/core/pasid.js";
 import type { Reason } from "../../src/core/reasons.js";
 import { ANON, type Fixture } from "../core/fixtures.js";
 
@@ -65,6 +66,18 @@ export function attachAnother(fx: Fixture, unitId: number, domainId: number): vo
   const other = single(fx, unitId, domainId);
   const r = fx.op(attachGroup, ANON, other.groupId, domainId);
   if (!r.ok) throw new Error(`setup attach failed: ${r.error.reason}`);
+}
+
+/**
+ * A group on `unitId` whose one device takes PASIDs and has PASID 1 attached
+ * to `pasidDomainId`, and the domain to attach it to.
+ */
+export function singleWithPasid(fx: Fixture, unitId: number, domainId: number, pasidDomainId: number, flags: Partial<DeviceFlags> = {}): Setup {
+  const group = fx.group(unitId);
+  const device = fx.pasidDevice(group.id, 1 << 20, flags);
+  const r = fx.op(attachPasid, ANON, device.id, 1, pasidDomainId);
+  if (!r.ok) throw new Error(`setup PASID attach failed: ${r.error.reason}`);
+  return { groupId: group.id, deviceId: device.id, domainId, unitId };
 }
 
 export const ok = (rule: string, setup: Row["setup"]): Row =>

@@ -6,14 +6,17 @@
 // public entry points (attachGroup and attachDevice), so the whole core path
 // is exercised. Adding a driver: one more entry in CASES.
 import { describe, expect, it } from "vitest";
-import { ERRNO_VALUES } from "../../src/core/errno.js";
+import type { DeviceFlags, Domain } from "../../src/core/entities.js";
+import { ERRNO_VALUES, type ErrnoName } from "../../src/core/errno.js";
 import { attachDevice, attachGroup } from "../../src/core/group-moves.js";
+import { attachPasid } from "../../src/core/pasid.js";
+import type { Reason } from "../../src/core/reasons.js";
 import * as objects from "../../src/core/objects.js";
 import { isSoft } from "../../src/core/result.js";
 import { DRIVERS, type DriverName } from "../../src/drivers/index.js";
-import { ANON, build, errorOf, snapshot } from "../core/fixtures.js";
+import { ANON, build, errorOf, snapshot, type Fixture } from "../core/fixtures.js";
 import {
-  attachAnother, differentInstance, hard, occupyDomainId, ok, single, soft, type DriverCase, type Seen,
+  attachAnother, differentInstance, hard, occupyDomainId, ok, single, singleWithPasid, soft, type DriverCase, type Seen, type Setup,
 } from "./cases.js";
 
 const CASES: Record<DriverName, DriverCase> = {
@@ -86,9 +89,16 @@ const CASES: Record<DriverName, DriverCase> = {
       ok("coherent domain and a CANWBS device", (fx) =>
         single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { enforceCacheCoherency: true } }).id, { canwbs: true })),
       ok("nesting parent and a device without PASIDs", (fx) =>
-        single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id, { pasid: false })),
-      ok("stage-1 domain and a device with PASIDs", (fx) =>
-        single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3" }).id, { pasid: true })),
+        single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id)),
+      ok("stage-1 domain and a device with PASIDs", (fx) => {
+        const unit = fx.unit("arm-smmu-v3");
+        return singleWithPasid(fx, unit.id, fx.domain({ driver: "arm-smmu-v3" }).id, fx.domain({ unitId: unit.id }).id);
+      }),
+      ok("nesting parent and a device whose PASID is on the blocked domain (no CD in use)", (fx) => {
+        const unit = fx.unit("arm-smmu-v3");
+        return singleWithPasid(fx, unit.id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id,
+          fx.domain({ type: "blocked", driver: "arm-smmu-v3" }).id);
+      }),
       ok("dirty-tracking domain on an SMMU with HTTU", (fx) =>
         single(fx, fx.unit("arm-smmu-v3", { dirtyTracking: true }).id, fx.domain({ driver: "arm-smmu-v3", config: { dirtyTracking: true } }).id)),
       ok("one ASID left", (fx) => {
@@ -105,8 +115,10 @@ const CASES: Record<DriverName, DriverCase> = {
         single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { enforceCacheCoherency: true } }).id, { canwbs: false })),
       soft("dirty-tracking", ({ domain, unit }) => `domain ${domain.id} tracks dirty pages; ${unit.name} has no HTTU dirty tracking`, (fx) =>
         single(fx, fx.unit("arm-smmu-v3", { dirtyTracking: false }).id, fx.domain({ driver: "arm-smmu-v3", config: { dirtyTracking: true } }).id)),
-      hard("EBUSY", "pasid-in-use", ({ device }) => `${device.name} has PASIDs in use; a stage-2 domain cannot replace its CD table`, (fx) =>
-        single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id, { pasid: true })),
+      hard("EBUSY", "pasid-in-use", ({ device }) => `${device.name} has PASIDs in use; a stage-2 domain cannot replace its CD table`, (fx) => {
+        const unit = fx.unit("arm-smmu-v3");
+        return singleWithPasid(fx, unit.id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id, fx.domain({ unitId: unit.id }).id);
+      }),
       hard("ENOSPC", "asids-exhausted", ({ unit }) => `all 1 ASIDs of ${unit.name} are in use`, (fx) => {
         const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
         fx.domain({ unitId: unit.id }); // finalised at allocation: holds the only ASID
@@ -412,5 +424,163 @@ describe("binding drivers: finalisation", () => {
     expect(errorOf(fx.op(attachGroup, ANON, s.groupId, s.domainId)).errno).toBe("ENOSPC");
     expect(objects.deleteDomain(fx.model, first.id).ok).toBe(true);
     expect(fx.op(attachGroup, ANON, s.groupId, s.domainId).ok).toBe(true);
+  });
+});
+
+// set_dev_pasid, per driver (iommu_attach_device_pasid): the domain types
+// whose ops have it (any other is EOPNOTSUPP, and every type of a driver
+// without it), and the driver's own refusals, each row run through
+// attachPasid on a device that takes PASIDs, alone in its group.
+type PasidType = "paging" | "identity" | "blocked";
+interface PasidSeen extends Seen {
+  /** The domain the device's RID is on. */
+  readonly groupDomain: Domain;
+}
+interface PasidRow {
+  readonly rule: string;
+  readonly setup: (fx: Fixture) => Setup;
+  readonly errno: ErrnoName | null;
+  readonly reason: Reason | null;
+  readonly soft: boolean;
+  readonly detail: ((seen: PasidSeen) => string) | null;
+}
+const pasidOk = (rule: string, setup: PasidRow["setup"]): PasidRow => ({ rule, setup, errno: null, reason: null, soft: false, detail: null });
+const pasidSoft = (reason: Reason, detail: (seen: PasidSeen) => string, setup: PasidRow["setup"], rule: string = reason): PasidRow =>
+  ({ rule, setup, errno: "EINVAL", reason, soft: true, detail });
+const pasidHard = (errno: ErrnoName, reason: Reason, detail: (seen: PasidSeen) => string, setup: PasidRow["setup"], rule: string = reason): PasidRow =>
+  ({ rule, setup, errno, reason, soft: false, detail });
+
+/** A group on `unitId` with one device taking PASIDs (flags of it), and the domain for its PASID. */
+function pasidSingle(fx: Fixture, unitId: number, domainId: number, flags: Partial<DeviceFlags> = {}): Setup {
+  const group = fx.group(unitId);
+  return { groupId: group.id, deviceId: fx.pasidDevice(group.id, 1 << 20, flags).id, domainId, unitId };
+}
+
+const PASID_CASES: Record<DriverName, { readonly types: readonly PasidType[]; readonly rows: readonly PasidRow[] }> = {
+  "intel-vtd": {
+    // intel_iommu_set_dev_pasid, identity_domain_set_dev_pasid, blocking_domain_set_dev_pasid
+    types: ["paging", "identity", "blocked"],
+    rows: [
+      pasidOk("compatible paging domain", (fx) => pasidSingle(fx, fx.unit("intel-vtd").id, fx.domain({ driver: "intel-vtd" }).id)),
+      pasidOk("the identity domain", (fx) => pasidSingle(fx, fx.unit("intel-vtd").id, fx.domain({ type: "identity", driver: "intel-vtd" }).id)),
+      pasidSoft("pasid-incompatible", ({ domain, unit }) => `domain ${domain.id} tracks dirty pages; ${unit.name} attaches no dirty-tracking domain to a PASID`, (fx) =>
+        pasidSingle(fx, fx.unit("intel-vtd", { dirtyTracking: true }).id, fx.domain({ driver: "intel-vtd", config: { dirtyTracking: true } }).id),
+      "pasid-incompatible (a dirty-tracking domain: domain->dirty_ops)"),
+      pasidSoft("snoop-control", ({ domain, unit }) => `domain ${domain.id} enforces cache coherency (force_snooping); ${unit.name} has no snoop control`, (fx) =>
+        pasidSingle(fx, fx.unit("intel-vtd", { snoopControl: false }).id, fx.domain({ driver: "intel-vtd", config: { enforceCacheCoherency: true } }).id),
+      "snoop-control (paging_domain_compatible, as for attach_dev)"),
+      pasidSoft("address-width", ({ domain, unit }) => `domain ${domain.id} is 48-bit; ${unit.name} translates 39 bits`, (fx) =>
+        pasidSingle(fx, fx.unit("intel-vtd", { addressWidth: 39 }).id, fx.domain({ driver: "intel-vtd", config: { addressWidth: 48 } }).id)),
+      pasidHard("ENOSPC", "domain-ids-exhausted", ({ unit }) => `all 1 domain IDs of ${unit.name} are in use`, (fx) => {
+        const unit = fx.unit("intel-vtd", { domainIds: 1 });
+        occupyDomainId(fx, unit.id, "intel-vtd");
+        return pasidSingle(fx, unit.id, fx.domain({ driver: "intel-vtd" }).id);
+      }, "domain-ids-exhausted (domain_add_dev_pasid → domain_attach_iommu)"),
+    ],
+  },
+  "arm-smmu-v3": {
+    // arm_smmu_s1_set_dev_pasid, arm_smmu_blocking_set_dev_pasid; arm_smmu_identity_ops has none
+    types: ["paging", "blocked"],
+    rows: [
+      pasidOk("stage-1 domain, unbound: finalised on the device's SMMU", (fx) =>
+        pasidSingle(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3" }).id)),
+      pasidOk("the blocked domain", (fx) => pasidSingle(fx, fx.unit("arm-smmu-v3").id, fx.domain({ type: "blocked", driver: "arm-smmu-v3" }).id)),
+      pasidOk("coherent domain and a CANWBS device", (fx) =>
+        pasidSingle(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { enforceCacheCoherency: true } }).id, { canwbs: true })),
+      pasidSoft("pasid-incompatible", ({ domain }) => `domain ${domain.id} is a stage-2 (nesting parent) domain; only a stage-1 domain can be attached to a PASID`, (fx) =>
+        pasidSingle(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id),
+      "pasid-incompatible (stage != ARM_SMMU_DOMAIN_S1)"),
+      pasidHard("EINVAL", "no-pasid-table", ({ device, groupDomain }) => `${device.name} is on stage-2 domain ${groupDomain.id}, whose STE has no CD table for PASIDs`, (fx) => {
+        const unit = fx.unit("arm-smmu-v3");
+        const s = pasidSingle(fx, unit.id, fx.domain({ driver: "arm-smmu-v3" }).id);
+        const s2 = fx.domain({ unitId: unit.id, config: { nestParent: true } });
+        if (!fx.op(attachGroup, ANON, s.groupId, s2.id).ok) throw new Error("setup attach failed");
+        return s;
+      }, "no-pasid-table (arm_smmu_set_pasid: the RID on a stage-2 domain)"),
+      pasidSoft("cache-coherency", ({ domain, device }) => `domain ${domain.id} enforces cache coherency; ${device.name} lacks CANWBS`, (fx) =>
+        pasidSingle(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { enforceCacheCoherency: true } }).id)),
+      pasidSoft("different-instance", differentInstance, (fx) => {
+        const a = fx.unit("arm-smmu-v3");
+        return pasidSingle(fx, fx.unit("arm-smmu-v3").id, fx.domain({ unitId: a.id }).id);
+      }),
+      pasidHard("ENOSPC", "asids-exhausted", ({ unit }) => `all 1 ASIDs of ${unit.name} are in use`, (fx) => {
+        const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
+        fx.domain({ unitId: unit.id });
+        return pasidSingle(fx, unit.id, fx.domain({ driver: "arm-smmu-v3" }).id);
+      }, "asids-exhausted (finalised at the PASID attach)"),
+    ],
+  },
+  "arm-smmu": { types: [], rows: [] },
+  "amd-iommu": {
+    // Paging ops (amdv1_ops, amdv2_ops) have none; blocked_domain_set_dev_pasid
+    types: ["blocked"],
+    rows: [pasidOk("the blocked domain", (fx) => pasidSingle(fx, fx.unit("amd-iommu").id, fx.domain({ type: "blocked", driver: "amd-iommu" }).id))],
+  },
+  "apple-dart": { types: [], rows: [] },
+  "virtio-iommu": { types: [], rows: [] },
+  mock: {
+    // mock_domain_set_dev_pasid_nop on the paging and blocking domains
+    types: ["paging", "blocked"],
+    rows: [
+      pasidOk("a paging domain", (fx) => pasidSingle(fx, fx.unit("mock").id, fx.domain({ driver: "mock" }).id)),
+      pasidOk("a dirty-tracking domain and a no-dirty device (set_dev_pasid is a nop)", (fx) =>
+        pasidSingle(fx, fx.unit("mock").id, fx.domain({ driver: "mock", config: { dirtyTracking: true } }).id, { noDirty: true })),
+    ],
+  },
+};
+
+describe.each(NAMES)("%s: set_dev_pasid", (driver) => {
+  const spec = PASID_CASES[driver];
+
+  it(`has it for ${spec.types.length > 0 ? spec.types.join(", ") + " domains" : "no domain"}`, () => {
+    expect(DRIVERS[driver].pasid?.domainTypes ?? []).toEqual(spec.types);
+  });
+
+  it.each(["paging", "identity", "blocked"] as const)("a PASID of a %s domain: attached where the type has set_dev_pasid, else EOPNOTSUPP", (type) => {
+    const fx = build();
+    const s = pasidSingle(fx, fx.unit(driver).id, fx.domain({ type, driver }).id);
+    fx.commit();
+    const before = snapshot(fx.model);
+    const r = fx.op(attachPasid, ANON, s.deviceId, 1, s.domainId);
+    if (spec.types.includes(type)) {
+      expect(r).toEqual({ ok: true, value: expect.objectContaining({ deviceId: s.deviceId, pasid: 1, domainId: s.domainId }) });
+      return;
+    }
+    const detail = spec.types.length === 0
+      ? `${driver} has no PASID support (no set_dev_pasid): domain ${s.domainId} cannot be attached to a PASID`
+      : `${type} domains of ${driver} have no set_dev_pasid: domain ${s.domainId} cannot be attached to a PASID`;
+    expect(errorOf(r)).toEqual({ errno: "EOPNOTSUPP", reason: "unsupported", detail, ids: { domainId: s.domainId } });
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it.runIf(spec.rows.length > 0).each(spec.rows)("$rule → $errno", (row) => {
+    const fx = build();
+    const s = row.setup(fx);
+    fx.commit();
+    const before = snapshot(fx.model);
+    const domain = fx.domainNow(s.domainId)!;
+    const group = fx.groupNow(s.groupId);
+    const seen: PasidSeen = {
+      unit: fx.model.get("unit", s.unitId)!, device: fx.model.get("device", s.deviceId)!, domain,
+      boundTo: domain.unitId === null ? null : fx.model.get("unit", domain.unitId)!, groupDomain: fx.domainNow(group.domainId)!,
+    };
+    const r = fx.op(attachPasid, ANON, s.deviceId, 1, s.domainId);
+    const events = fx.model.takeChanges().events;
+    expect(events).toEqual([expect.objectContaining({ op: "attach-pasid", deviceId: s.deviceId, groupId: s.groupId, domainId: s.domainId })]);
+    if (row.errno === null) {
+      expect(r).toEqual({ ok: true, value: { id: expect.any(Number), deviceId: s.deviceId, pasid: 1, domainId: s.domainId } });
+      expect(fx.model.pasidAttachmentsOfGroup(s.groupId).map((a) => [a.pasid, a.domainId])).toEqual([[1, s.domainId]]);
+      // A binding driver leaves a paging domain bound to this unit, as an attach would.
+      const binds = DRIVERS[driver].finalise !== undefined && domain.type === "paging";
+      expect(fx.domainNow(s.domainId)?.unitId).toBe(binds ? s.unitId : domain.unitId);
+      expect(events[0]).toMatchObject({ errno: null, code: 0, reason: null });
+      return;
+    }
+    const error = errorOf(r);
+    const detail = row.detail!(seen);
+    expect(error).toMatchObject({ errno: row.errno, reason: row.reason, detail, ids: expect.objectContaining({ deviceId: s.deviceId }) });
+    expect(isSoft(error)).toBe(row.soft);
+    expect(snapshot(fx.model)).toBe(before);
+    expect(events[0]).toMatchObject({ errno: row.errno, code: -ERRNO_VALUES[row.errno], reason: row.reason, detail });
   });
 });

@@ -3,8 +3,8 @@
 // release / dry-run routes.
 import { describe, expect, it } from "vitest";
 import {
-  clientForFile, expectProblem,
-  type CompatibilityView, type DeviceFlagsView, type DomainView, type MovedView, type Res,
+  clientForFile, expectProblem, uniqueName,
+  type CompatibilityView, type DeviceFlagsView, type DeviceView, type DomainView, type MovedView, type Res,
 } from "../helpers/http.js";
 
 const c = clientForFile();
@@ -124,7 +124,11 @@ const cases: Case[] = [
     name: "EBUSY pasid-in-use (arm-smmu-v3 stage-2 domain, device with PASIDs)",
     status: 409, errno: "EBUSY", reason: "pasid-in-use", soft: false,
     async run() {
-      const { unit, group } = await rig("arm-smmu-v3", {}, [{ pasid: true }]);
+      const unit = await c.unit({ driver: "arm-smmu-v3" });
+      const group = await c.group(unit.id);
+      const device = await c.expect<DeviceView>(201, "POST", "/v1/devices", { name: uniqueName("dev"), groupId: group.id, maxPasids: 256 });
+      const s1 = await c.domain({ unitId: unit.id });
+      await c.expect(201, "POST", `/v1/devices/${device.id}/pasids`, { pasid: 1, domainId: s1.id });
       const d = await c.domain({ unitId: unit.id, config: { nestParent: true } });
       return { res: await c.post(`/v1/groups/${group.id}/attach`, { domainId: d.id }), groupId: group.id, stays: group.domainId };
     },

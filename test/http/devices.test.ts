@@ -16,7 +16,7 @@ beforeAll(async () => {
   group = await c.group(unit.id);
 });
 
-const NO_FLAGS = { noDirty: false, canwbs: false, requiresIdentity: false, pasid: false };
+const NO_FLAGS = { noDirty: false, canwbs: false, requiresIdentity: false };
 
 describe("POST /v1/devices", () => {
   it("creates a device with default flags and answers 201", async () => {
@@ -28,8 +28,8 @@ describe("POST /v1/devices", () => {
   });
 
   it("merges the given flags over the defaults", async () => {
-    const d = await c.device(group.id, { noDirty: true, pasid: true });
-    expect(d.flags).toEqual({ ...NO_FLAGS, noDirty: true, pasid: true });
+    const d = await c.device(group.id, { noDirty: true, canwbs: true });
+    expect(d.flags).toEqual({ ...NO_FLAGS, noDirty: true, canwbs: true });
   });
 
   it("refuses an unknown group with 404 no-such-group", async () => {

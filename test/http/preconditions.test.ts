@@ -110,7 +110,7 @@ const GUARDED: { op: string; setup: () => Promise<Guarded> }[] = [
   {
     op: "PATCH device", setup: async () => {
       const { device } = await unitWithGroup();
-      await c.ok("PATCH", `/v1/devices/${device.id}`, { flags: { pasid: true } });
+      await c.ok("PATCH", `/v1/devices/${device.id}`, { flags: { noDirty: true } });
       return { method: "PATCH", url: `/v1/devices/${device.id}`, body: { faulty: true }, stale: device.version, status: 200,
         current: async () => (await c.read<DeviceView>(`/v1/devices/${device.id}`)).version };
     },
@@ -300,7 +300,7 @@ describe("concurrent writers with the same If-Match", () => {
       const unit = await post<UnitView>("/v1/units", { name: "race-unit", driver: "mock" });
       const group = await post<GroupView>("/v1/groups", { name: "race-group", unitId: unit.id });
       // Each patch changes the device differently from where everyone started.
-      const patches = [{ faulty: true }, { flags: { noDirty: true } }, { flags: { canwbs: true } }, { flags: { pasid: true } }, { flags: { requiresIdentity: true } }];
+      const patches = [{ faulty: true }, { flags: { noDirty: true } }, { flags: { canwbs: true } }, { flags: { requiresIdentity: true } }, { faulty: true, flags: { noDirty: true } }];
       for (let round = 0; round < 3; round++) {
         const device = await post<DeviceView>("/v1/devices", { name: `race-dev-${round}`, groupId: group.id });
         const etag = (await fetch(`${base}/v1/devices/${device.id}`)).headers.get("etag")!;

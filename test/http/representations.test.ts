@@ -10,11 +10,11 @@ const c = clientForFile();
 
 const EXTRAS: Record<Kind, string[]> = {
   unit: ["version"], container: ["domainIds", "version"], domain: ["attachedGroupCount", "version"],
-  group: ["deviceIds", "version"], device: ["version"], fault: ["version"],
+  group: ["deviceIds", "version"], device: ["version"], fault: ["version"], pasid: ["version"],
 };
 const SCHEMAS = {
   unit: Resources.Unit, container: Resources.Container, domain: Resources.Domain,
-  group: Resources.Group, device: Resources.Device, fault: Resources.Fault,
+  group: Resources.Group, device: Resources.Device, fault: Resources.Fault, pasid: Resources.PasidAttachment,
 } as const;
 const fieldsOf = (kind: Kind) => [...ENTITIES[kind].fields.map((f) => f.name), ...EXTRAS[kind]];
 
@@ -29,10 +29,13 @@ describe("representations", () => {
     const container = await c.container();
     const domain = await c.domain({ unitId: unit.id, containerId: container.id });
     const fault = await c.fault({ deviceId: devices[0]!.id, errno: "EIO" });
+    const pasidDevice = await c.expect<{ id: number }>(201, "POST", "/v1/devices", { name: `pasid-${unit.id}`, groupId: (await c.group(unit.id)).id, maxPasids: 16 });
+    await c.expect(201, "POST", `/v1/devices/${pasidDevice.id}/pasids`, { pasid: 3, domainId: (await c.domain({ unitId: unit.id })).id });
     const bodies: Record<Kind, object> = {
       unit: await c.read(`/v1/units/${unit.id}`), group: await c.read(`/v1/groups/${group.id}`),
       device: await c.read(`/v1/devices/${devices[0]!.id}`), container: await c.read(`/v1/containers/${container.id}`),
       domain: await c.read(`/v1/domains/${domain.id}`), fault,
+      pasid: (await c.read<{ items: object[] }>(`/v1/devices/${pasidDevice.id}/pasids`)).items[0]!,
     };
     for (const [kind, body] of Object.entries(bodies) as [Kind, object][]) expect(Object.keys(body), kind).toEqual(fieldsOf(kind));
   });

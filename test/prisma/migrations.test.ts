@@ -3,7 +3,7 @@
 // drift check of scripts/migration-drift.ts, which must catch a hand edit),
 // and Prisma's own CLI must agree that the database is up to date.
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
@@ -68,8 +68,8 @@ describe("prisma migrations", () => {
       /^only schema\.prisma declares: table "Event" index "Event_groupId_idx"/],
     ["an index added", "20261126130000_idempotency_heartbeat", (sql) => `${sql}\nCREATE INDEX "stray" ON "Heartbeat"("at");\n`,
       /^only the migrations make: table "Heartbeat" index "stray"/],
-    ["a foreign key's ON DELETE changed", INIT, (sql) => sql.replace(/("Device_groupId_fkey" FOREIGN KEY \("groupId"\) REFERENCES "Group" \("id"\) ON DELETE) RESTRICT/, "$1 CASCADE"),
-      /table "Device" foreign key \("groupId"\) references "Group" \("id"\) on delete CASCADE/],
+    ["a foreign key's ON DELETE changed", INIT, (sql) => sql.replace(/("Fault_unitId_fkey" FOREIGN KEY \("unitId"\) REFERENCES "Unit" \("id"\) ON DELETE) CASCADE/, "$1 RESTRICT"),
+      /table "Fault" foreign key \("unitId"\) references "Unit" \("id"\) on delete RESTRICT/],
     ["a column type changed", "20261126000000_creators", (sql) => sql.replace(`ALTER TABLE "Container" ADD COLUMN "owner" TEXT;`, `ALTER TABLE "Container" ADD COLUMN "owner" JSONB;`),
       /table "Container" column "owner" JSONB/],
   ])("catch a hand-edited migration: %s", (_what, migration, edit, expected) => {
@@ -103,5 +103,26 @@ describe("prisma migrations", () => {
     db.prepare(`UPDATE "_prisma_migrations" SET checksum = 'tampered'`).run();
     db.close();
     expect(() => applyMigrations(file, MIGRATIONS)).toThrow(MigrationError);
+  });
+
+  // Migrations run with foreign keys off, so that a table rebuild does not
+  // cascade (test/store/upgrade-device-flags.test.ts); what they leave is checked.
+  it("refuse a migration that leaves a dangling reference, and undo it", () => {
+    const { dir, file } = tempDbFile();
+    dirs.push(dir);
+    applyMigrations(file, MIGRATIONS);
+    const extra = path.join(scratch(), "migrations");
+    cpSync(MIGRATIONS, extra, { recursive: true });
+    mkdirSync(path.join(extra, "29991231000000_dangling"));
+    writeFileSync(path.join(extra, "29991231000000_dangling", "migration.sql"),
+      `INSERT INTO "Fault" ("id", "unitId", "deviceId", "errno", "remaining") VALUES (1, NULL, 424242, 'EIO', 1);\n`);
+    expect(() => applyMigrations(file, extra)).toThrow(/migration 29991231000000_dangling leaves 1 row\(s\) of Fault pointing at rows that do not exist/);
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.prepare(`SELECT count(*) AS n FROM "Fault"`).get()).toEqual({ n: 0 });
+      expect(db.prepare(`SELECT count(*) AS n FROM "_prisma_migrations" WHERE migration_name = '29991231000000_dangling'`).get()).toEqual({ n: 0 });
+    } finally {
+      db.close();
+    }
   });
 });

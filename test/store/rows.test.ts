@@ -9,6 +9,8 @@ import type { FieldSpec } from "../../src/core/declare.js";
 import { ENTITIES, KINDS } from "../../src/core/entities.js";
 import { containerAttach } from "../../src/core/container-attach.js";
 import { claimOwnership } from "../../src/core/group-moves.js";
+import { bindHostDriver } from "../../src/core/host-driver.js";
+import { attachPasid } from "../../src/core/pasid.js";
 import { Model } from "../../src/core/model.js";
 import { DRIVERS } from "../../src/drivers/index.js";
 import {
@@ -70,6 +72,10 @@ describe("write and load", () => {
     unwrap(containerAttach(model, { owner: "vmm" }, ct.id, groups[2]!.id));
     unwrap(injectFault(model, { deviceId: devices[0]!.id, errno: "EIO", count: 3 }));
     unwrap(injectFault(model, { unitId: smmu.id, errno: "ENOMEM", count: 1 }));
+    // A device that takes PASIDs, bound to a host driver, with a PASID attached.
+    const pasidDevice = unwrap(createDevice(model, { name: "idxd0", groupId: groups[1]!.id, maxPasids: 1 << 20 }));
+    unwrap(bindHostDriver(model, { owner: null }, pasidDevice.id, "idxd"));
+    unwrap(attachPasid(model, { owner: null }, pasidDevice.id, 1048575, groups[1]!.defaultDomainId));
 
     const file = migrated();
     const db = new Database(file);

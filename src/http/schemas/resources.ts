@@ -6,7 +6,7 @@ import type { Entity } from "../../core/declare.js";
 import * as E from "../../core/entities.js";
 import { DRIVER_NAMES } from "../../drivers/index.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
-import { Id, Name, Outcome, Owner, Version } from "./common.js";
+import { Id, MAX_ID, Name, Outcome, Owner, Version } from "./common.js";
 
 /** A string enum: one "must be equal to one of the allowed values" error, not one per value. */
 const literalUnion = <T extends readonly string[]>(values: T, description?: string) =>
@@ -39,8 +39,11 @@ export const CreateUnit = Type.Object({
 export const PatchUnit = Type.Object({ online: Type.Optional(Type.Boolean()) }, { additionalProperties: false, minProperties: 1 });
 
 export const Device = representation(E.Device, {}, { version: Version });
+/** dev->iommu->max_pasids: at most 1 << 20 (PCIe PASIDs are 20 bits). */
+export const MaxPasids = Type.Integer({ minimum: 0, maximum: 1 << 20, description: "PASIDs 1..maxPasids-1 may be attached (the smaller of the device's and its IOMMU's PASID width); 0, the default: none" });
 export const CreateDevice = Type.Object({
   name: Name, groupId: Id, flags: Type.Optional(Type.Partial(DeviceFlags, { additionalProperties: false })),
+  maxPasids: Type.Optional(MaxPasids),
 }, { additionalProperties: false });
 export const PatchDevice = Type.Object({
   flags: Type.Optional(Type.Partial(DeviceFlags, { additionalProperties: false })),
@@ -74,6 +77,8 @@ export const CreateFault = Type.Object({
   count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),
 }, { additionalProperties: false });
 
+export const PasidAttachment = representation(E.PasidAttachment, {}, { version: Version });
+
 export const Event = Type.Composite([Type.Object({
   seq: Type.Integer(), at: Type.String({ format: "date-time" }), op: Type.String(),
   owner: Type.Union([Type.String(), Type.Null()]),
@@ -88,6 +93,20 @@ export type DomainTarget = Static<typeof DomainTarget>;
 /** Claim / release: the owner is required in open mode (checked by the auth hook), refused with a token. */
 export const OwnerBody = Type.Object({ owner: Type.Optional(Owner) }, { additionalProperties: false });
 export const GroupTarget = Type.Object({ groupId: Id, owner: Type.Optional(Owner) }, { additionalProperties: false });
+
+/** A host driver's name, as the driver core knows it ("nvme", "mlx5_core"). */
+export const HostDriverBody = Type.Object({
+  hostDriver: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.+-]+$", description: "The host (kernel) driver's name" }),
+}, { additionalProperties: false });
+export const HostDriverChanged = Type.Object({
+  changed: Type.Boolean({ description: "False when the device already was bound so (or unbound)" }),
+  device: Device,
+});
+
+/** A PASID value (ioasid_t); 0 is IOMMU_NO_PASID, refused by the attach. */
+export const Pasid = Type.Integer({ minimum: 0, maximum: MAX_ID, description: "The PASID" });
+export const PasidTarget = Type.Object({ pasid: Pasid, domainId: Id, owner: Type.Optional(Owner) }, { additionalProperties: false });
+export const PasidParams = Type.Object({ id: Id, pasid: Pasid }, { additionalProperties: false });
 
 export const Moved = Type.Object({
   changed: Type.Boolean({ description: "False when the group already was there" }),

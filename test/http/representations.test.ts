@@ -10,11 +10,12 @@ const c = clientForFile();
 
 const EXTRAS: Record<Kind, string[]> = {
   unit: ["version"], container: ["domainIds", "version"], domain: ["attachedGroupCount", "version"],
-  group: ["deviceIds", "version"], device: ["version"], fault: ["version"],
+  group: ["deviceIds", "version"], device: ["version"], fault: ["version"], mapping: ["version"], region: ["version"],
 };
 const SCHEMAS = {
   unit: Resources.Unit, container: Resources.Container, domain: Resources.Domain,
   group: Resources.Group, device: Resources.Device, fault: Resources.Fault,
+  mapping: Resources.Mapping, region: Resources.ReservedRegion,
 } as const;
 const fieldsOf = (kind: Kind) => [...ENTITIES[kind].fields.map((f) => f.name), ...EXTRAS[kind]];
 
@@ -29,10 +30,14 @@ describe("representations", () => {
     const container = await c.container();
     const domain = await c.domain({ unitId: unit.id, containerId: container.id });
     const fault = await c.fault({ deviceId: devices[0]!.id, errno: "EIO" });
+    const mapping = await c.mapping(container.id, { iova: 2 ** 40, length: 2 ** 21 });
+    const region = await c.region(devices[0]!.id, { start: 0xfee00000, length: 0x100000, type: "msi" });
     const bodies: Record<Kind, object> = {
       unit: await c.read(`/v1/units/${unit.id}`), group: await c.read(`/v1/groups/${group.id}`),
       device: await c.read(`/v1/devices/${devices[0]!.id}`), container: await c.read(`/v1/containers/${container.id}`),
       domain: await c.read(`/v1/domains/${domain.id}`), fault,
+      mapping: await c.read(`/v1/containers/${container.id}/mappings/${mapping.id}`),
+      region: await c.read(`/v1/devices/${devices[0]!.id}/reserved-regions/${region.id}`),
     };
     for (const [kind, body] of Object.entries(bodies) as [Kind, object][]) expect(Object.keys(body), kind).toEqual(fieldsOf(kind));
   });

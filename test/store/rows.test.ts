@@ -9,6 +9,7 @@ import type { FieldSpec } from "../../src/core/declare.js";
 import { ENTITIES, KINDS } from "../../src/core/entities.js";
 import { containerAttach } from "../../src/core/container-attach.js";
 import { claimOwnership } from "../../src/core/group-moves.js";
+import { addReservedRegion, mapIova } from "../../src/core/iova.js";
 import { Model } from "../../src/core/model.js";
 import { DRIVERS } from "../../src/drivers/index.js";
 import {
@@ -37,7 +38,7 @@ function migrated(): string {
 }
 
 /** The SQLite column type Prisma's migration gives each storage kind. */
-const SQL_TYPE: Record<FieldSpec["storage"], string> = { int32: "INTEGER", bool: "BOOLEAN", enum: "TEXT", text: "TEXT", shared: "JSONB" };
+const SQL_TYPE: Record<FieldSpec["storage"], string> = { int32: "INTEGER", int64: "BIGINT", bool: "BOOLEAN", enum: "TEXT", text: "TEXT", shared: "JSONB" };
 
 describe("tables and declarations", () => {
   const file = migrated();
@@ -70,6 +71,12 @@ describe("write and load", () => {
     unwrap(containerAttach(model, { owner: "vmm" }, ct.id, groups[2]!.id));
     unwrap(injectFault(model, { deviceId: devices[0]!.id, errno: "EIO", count: 3 }));
     unwrap(injectFault(model, { unitId: smmu.id, errno: "ENOMEM", count: 1 }));
+    // int64 columns (BIGINT): the top of the exact range comes back exact.
+    const empty = unwrap(createContainer(model, { name: "no domains" }));
+    unwrap(mapIova(model, { owner: "vmm" }, empty.id, { iova: 2 ** 53 - 2 ** 21, length: 2 ** 21 }));
+    unwrap(mapIova(model, { owner: null, admin: true }, ct.id, { length: 4096 }));
+    unwrap(addReservedRegion(model, { owner: null }, devices[1]!.id, { start: 0x8000000, length: 0x100000, type: "sw-msi" }));
+    unwrap(addReservedRegion(model, { owner: null }, devices[0]!.id, { start: 2 ** 53 - 4096, length: 4095, type: "direct-relaxable" }));
 
     const file = migrated();
     const db = new Database(file);

@@ -410,7 +410,8 @@ function checkMsiWindows(model: Model, device: Device, type: ReservedRegionType)
       { deviceId: device.id, regionId: clash.id });
 }
 
-function addRegion(model: Model, deviceId: number, spec: RegionSpec): Result<ReservedRegion> {
+/** A reserved region for the device, without an event (a topology file's). */
+export function createReservedRegion(model: Model, deviceId: number, spec: RegionSpec): Result<ReservedRegion> {
   const device = lookup(model, "device", deviceId);
   if (!device.ok) return device;
   if (spec.length === 0) return fail("invalid-argument", "length must be at least 1", { deviceId });
@@ -429,7 +430,7 @@ function addRegion(model: Model, deviceId: number, spec: RegionSpec): Result<Res
 
 /** A reserved region the device's driver reports (an RMRR, its MSI window, ...). */
 export function addReservedRegion(model: Model, caller: Caller, deviceId: number, spec: RegionSpec): Result<ReservedRegion> {
-  return recordAttempt(model, "region-add", caller, { deviceId, groupId: model.get("device", deviceId)?.groupId }, addRegion(model, deviceId, spec));
+  return recordAttempt(model, "region-add", caller, { deviceId, groupId: model.get("device", deviceId)?.groupId }, createReservedRegion(model, deviceId, spec));
 }
 
 export function removeReservedRegion(model: Model, caller: Caller, deviceId: number, regionId: number): Result<ReservedRegion> {

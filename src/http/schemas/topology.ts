@@ -1,7 +1,7 @@
 // The topology file format, validated before it is applied.
 import { Type, type Static } from "@sinclair/typebox";
 import { Name } from "./common.js";
-import { Capabilities, ContainerConfig, DeviceFlags, DomainConfig, DriverName } from "./resources.js";
+import { Capabilities, ContainerConfig, CreateReservedRegion, DeviceFlags, DomainConfig, DriverName } from "./resources.js";
 
 export const TopologyFile = Type.Object({
   $schema: Type.Optional(Type.String()),
@@ -15,6 +15,7 @@ export const TopologyFile = Type.Object({
     name: Name, unit: Name,
     devices: Type.Optional(Type.Array(Type.Object({
       name: Name, flags: Type.Optional(Type.Partial(DeviceFlags, { additionalProperties: false })),
+      reservedRegions: Type.Optional(Type.Array(CreateReservedRegion)),
     }, { additionalProperties: false }))),
   }, { additionalProperties: false }))),
   containers: Type.Optional(Type.Array(Type.Object({

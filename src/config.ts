@@ -78,7 +78,7 @@ export const SETTINGS = Type.Object({
     description: "bearer-token table (JSON of SHA-256 digests, see README); unset with TOKENS unset: open mode, loopback only",
   })),
   tokensJson: Type.Optional(text({ env: "TOKENS", label: "TOKENS", description: "the token table itself, as JSON, instead of a file" })),
-  objectQuota: integer(1, 1_000_000_000, { default: DEFAULT_QUOTAS.objectsPerClient, description: "containers + domains one client may have created" }),
+  objectQuota: integer(1, 1_000_000_000, { default: DEFAULT_QUOTAS.objectsPerClient, description: "containers + domains + IOVA mappings one client may have created" }),
   maxFaults: integer(1, 1_000_000_000, { default: DEFAULT_QUOTAS.activeFaults, description: "injected faults active at once" }),
   maxFaultCount: integer(1, 1_000_000, { default: DEFAULT_QUOTAS.faultCount, description: "attach ops one injected fault may fail (its count)" }),
 });

@@ -7,6 +7,7 @@
 import { finaliseOn } from "./domain-alloc.js";
 import type { Device, Domain, Fault, Group, Unit } from "./entities.js";
 import { isErrnoName } from "./errno.js";
+import { checkReservedRegions } from "./iova.js";
 import { lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { driverFailure, fail, ok, withIds, type Result } from "./result.js";
@@ -71,7 +72,9 @@ function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, mod
  * returns the domain as binding leaves it, without storing anything.
  */
 export function checkGroupAttach(model: Model, group: Group, domain: Domain, mode: AttachMode, mustSucceed = false): Result<Domain> {
-  const r = checkDevices(model, group, domain, mode, mustSucceed);
+  // iommufd_hw_pagetable_attach reserves the devices' regions in the container before any driver op.
+  const reserved = checkReservedRegions(model, group, domain);
+  const r = reserved.ok ? checkDevices(model, group, domain, mode, mustSucceed) : reserved;
   return r.ok ? r : { ok: false, error: withIds(r.error, { groupId: group.id, domainId: domain.id }) };
 }
 

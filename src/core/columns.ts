@@ -77,7 +77,7 @@ interface Column {
 }
 
 /** A typed column of `capacity` cells holding the same values (the rest zero). */
-function grown<A extends Int32Array<ArrayBuffer> | Uint8Array<ArrayBuffer>>(cells: A, capacity: number): A {
+function grown<A extends Int32Array<ArrayBuffer> | Float64Array<ArrayBuffer> | Uint8Array<ArrayBuffer>>(cells: A, capacity: number): A {
   const next = new (cells.constructor as new (n: number) => A)(capacity);
   next.set(cells);
   return next;
@@ -92,6 +92,21 @@ class Int32Column implements Column {
   }
   set(id: number, value: unknown): void {
     this.cells[id] = value === null ? NONE : (value as number);
+  }
+  clear(): void {}
+  grow(capacity: number): void {
+    this.cells = grown(this.cells, capacity);
+  }
+}
+
+/** A 64-bit quantity held exactly up to 2^53 - 1: a Float64 cell (not nullable). */
+class Float64Column implements Column {
+  private cells = new Float64Array(0);
+  get(id: number): number {
+    return this.cells[id]!;
+  }
+  set(id: number, value: unknown): void {
+    this.cells[id] = value as number;
   }
   clear(): void {}
   grow(capacity: number): void {
@@ -171,6 +186,7 @@ class SlotColumn implements Column {
 function column(f: FieldSpec): Column {
   switch (f.storage) {
     case "int32": return new Int32Column(f.nullable);
+    case "int64": return new Float64Column();
     case "bool": return new BoolColumn();
     case "enum": return new EnumColumn(f.values);
     case "text":

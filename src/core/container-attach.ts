@@ -10,6 +10,7 @@ import { checkAllocFlags, finaliseOn } from "./domain-alloc.js";
 import { Domain, type DomainConfig, type Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { interned } from "./intern.js";
+import { checkDomainJoin } from "./iova.js";
 import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { movableGroup } from "./group-moves.js";
@@ -108,7 +109,9 @@ function search(model: Model, caller: Caller, containerId: number, groupId: numb
   const allocated = ((): Result<Domain> => {
     const domain = allocateAutoDomain(model, group, containerId);
     if (!domain.ok) return domain;
-    const r = setGroupDomain(model, group, domain.value);
+    const attached = setGroupDomain(model, group, domain.value);
+    // iommufd_hwpt_paging_alloc: after the immediate attach the domain joins the IOAS (iopt_table_add_domain).
+    const r = attached.ok ? checkDomainJoin(model, model.get("domain", domain.value.id)!) : attached;
     attempts.push(attempt(domain.value.id, true, r.ok ? null : r.error));
     return r.ok ? ok(domain.value) : r;
   })();

@@ -16,15 +16,25 @@ export const MAX_ID = 2147483647;
 export const Id = Type.Integer({ minimum: 1, maximum: MAX_ID, description: "Service-assigned id" });
 
 /**
+ * The largest value an int64 field holds: 2^53 - 1. The kernel's IOVAs and
+ * lengths are 64-bit (unsigned long), but a JSON number, a JS number and the
+ * database's read path are exact only up to 2^53 - 1; larger values are
+ * refused at the schema (a 400 naming the field), never rounded.
+ */
+export const MAX_UINT64_EXACT = Number.MAX_SAFE_INTEGER;
+
+/**
  * How a field is held in memory (column-stored kinds) and in the database.
  * - int32: an id, a reference to another row or a small integer: an Int32 cell (null: -1).
+ * - int64: an unsigned 64-bit quantity (an IOVA, a length), held exactly up
+ *   to MAX_UINT64_EXACT: a Float64 cell; BIGINT in the database.
  * - bool: a byte.
  * - enum: text from a small set (at most 256 distinct values): a byte holding a code.
  * - text: a string slot; a null past the last non-null costs nothing, so a
  *   mostly-null column (a group's owner) is nearly free.
  * - shared: a value object many rows share (interned, see intern.ts); JSON text in the database.
  */
-export type StorageKind = "int32" | "bool" | "enum" | "text" | "shared";
+export type StorageKind = "int32" | "int64" | "bool" | "enum" | "text" | "shared";
 
 export interface FieldSpec {
   readonly name: string;
@@ -83,6 +93,17 @@ export function int(o?: Described): TInteger;
 export function int(o: Described & { default?: number } = {}): TSchema {
   const schema = o.description === undefined ? Type.Integer() : Type.Integer({ description: o.description });
   return annotate(schema, "int32", { hasDefault: o.default !== undefined, default: o.default });
+}
+
+/**
+ * A 64-bit unsigned quantity (an address, a length), 0 to MAX_UINT64_EXACT
+ * (`minimum` raises the floor).
+ */
+export function int64(o: Described & { minimum?: number } = {}): TInteger {
+  const schema = Type.Integer({
+    minimum: o.minimum ?? 0, maximum: MAX_UINT64_EXACT, ...(o.description === undefined ? {} : { description: o.description }),
+  });
+  return annotate(schema, "int64");
 }
 
 export function bool(o: Described & { default: boolean }): Defaulted<TBoolean>;

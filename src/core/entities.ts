@@ -8,7 +8,7 @@
 // default or nullable so that the code creating rows needs none; the same
 // field in prisma/schema.prisma; and the migration Prisma generates.
 import { Type, type Static } from "@sinclair/typebox";
-import { bool, entity, enumText, id, int, ref, shared, text, type Immutable, type RecordOf } from "./declare.js";
+import { bool, entity, enumText, id, int, int64, ref, shared, text, type Immutable, type RecordOf } from "./declare.js";
 import type { Outcome } from "./outcome.js";
 
 export const DOMAIN_TYPES = ["paging", "identity", "blocked", "dma"] as const;
@@ -167,10 +167,45 @@ export const PasidAttachment = entity("PasidAttachment", "objects", {
 });
 export type PasidAttachment = RecordOf<typeof PasidAttachment>;
 
+/**
+ * The kernel's reserved region types (enum iommu_resv_type, include/linux/iommu.h):
+ * IOMMU_RESV_DIRECT, _DIRECT_RELAXABLE, _RESERVED, _MSI, _SW_MSI.
+ */
+export const RESERVED_REGION_TYPES = ["direct", "direct-relaxable", "reserved", "msi", "sw-msi"] as const;
+export type ReservedRegionType = (typeof RESERVED_REGION_TYPES)[number];
+
+/**
+ * An IOVA range mapped in a container (IOMMU_IOAS_MAP; an iopt_area): the
+ * range only, no memory behind it. Counted in its creator's object quota.
+ */
+export const Mapping = entity("IovaMapping", "objects", {
+  id: id(),
+  containerId: ref(),
+  iova: int64({ description: "First IOVA of the range" }),
+  length: int64({ minimum: 1, description: "Bytes mapped" }),
+  owner: text({ nullable: true, description: CREATOR }),
+});
+export type Mapping = RecordOf<typeof Mapping>;
+
+/**
+ * A range of IOVA a device must never have mapped (iommu_get_resv_regions: an
+ * RMRR, the MSI window, ...), reserved in a container's address space while
+ * the device is attached through it.
+ */
+export const ReservedRegion = entity("ReservedRegion", "objects", {
+  id: id(),
+  deviceId: ref(),
+  start: int64({ description: "First address of the region" }),
+  length: int64({ minimum: 1, description: "Bytes reserved" }),
+  type: enumText(RESERVED_REGION_TYPES),
+});
+export type ReservedRegion = RecordOf<typeof ReservedRegion>;
+
 /** Every entity by kind, parent kinds first: inserts go this way, deletes the other way. */
 export const ENTITIES = {
   unit: Unit, container: Container, domain: Domain, group: Group, device: Device, fault: Fault,
   pasid: PasidAttachment,
+  mapping: Mapping, region: ReservedRegion,
 } as const;
 export type Kind = keyof typeof ENTITIES;
 export const KINDS = Object.keys(ENTITIES) as readonly Kind[];
@@ -179,7 +214,8 @@ export type Entities = { [K in Kind]: RecordOf<(typeof ENTITIES)[K]> };
 export type EventOp =
   | "attach-device" | "detach-device" | "attach-group" | "replace-group" | "detach-group"
   | "claim" | "release" | "container-attach" | "container-detach"
-  | "bind-host-driver" | "unbind-host-driver" | "attach-pasid" | "detach-pasid";
+  | "bind-host-driver" | "unbind-host-driver" | "attach-pasid" | "detach-pasid"
+  | "container-map" | "container-unmap" | "region-add" | "region-remove";
 
 /** An attempt as the core records it; the store stamps seq and time (and stores no soft: it is derived). */
 export interface EventDraft extends Outcome {

@@ -10,6 +10,7 @@ import type { DriverTable, IommuDriver, PasidInUse, UnitUsage } from "./driver.j
 import {
   ENTITIES, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group, type Kind,
   type PasidAttachment,
+  type Mapping, type ReservedRegion,
 } from "./entities.js";
 
 export { KINDS, type Entities, type Kind };
@@ -217,8 +218,10 @@ export class Model {
   private readonly pasidsByDevice = new KeyIndex("pasid", ["deviceId"]);
   private readonly pasidsByDomain = new KeyIndex("pasid", ["domainId"]);
   private readonly pagingAttached = new AttachedPagingDomains(this.tables.domain);
-  /** Containers + domains per creating client, for the object quota. */
-  private readonly objectsByOwner = new CountIndex(["container", "domain"], "owner");
+  private readonly mappingsByContainer = new KeyIndex("mapping", ["containerId"]);
+  private readonly regionsByDevice = new KeyIndex("region", ["deviceId"]);
+  /** Containers + domains + IOVA mappings per creating client, for the object quota. */
+  private readonly objectsByOwner = new CountIndex(["container", "domain", "mapping"], "owner");
   /** Each field declared unique (names), per kind. */
   private readonly unique = perKind(() => new Map<string, UniqueIndex<Kind>>());
   /** Every index above, by the kind whose rows it follows. */
@@ -250,6 +253,7 @@ export class Model {
       this.devicesByGroup, this.groupsByDomain, this.groupsByCoreDomain, this.groupsByUnit, this.domainsByUnit,
       this.pagingDomainsByUnit, this.domainsByContainer, this.faultsByUnit, this.faultsByDevice, this.pagingAttached,
       this.pasidsByDevice, this.pasidsByDomain,
+      this.mappingsByContainer, this.regionsByDevice,
     ]) add(index as RowIndex<Kind>);
     for (const kind of this.objectsByOwner.kinds) add(this.objectsByOwner.forKind(kind));
 
@@ -354,7 +358,21 @@ export class Model {
     return [...this.domainsByContainer.get(containerId)].sort(byNumber).map((id) => this.tables.domain.get(id)!);
   }
 
-  /** Containers and domains the client created (its automatic domains included). */
+  /** The container's IOVA mappings, in id order. */
+  mappingsOf(containerId: number): Mapping[] {
+    return [...this.mappingsByContainer.get(containerId)].sort(byNumber).map((id) => this.tables.mapping.get(id)!);
+  }
+
+  mappingCount(containerId: number): number {
+    return this.mappingsByContainer.size(containerId);
+  }
+
+  /** The device's reserved regions, in id order. */
+  regionsOf(deviceId: number): ReservedRegion[] {
+    return [...this.regionsByDevice.get(deviceId)].sort(byNumber).map((id) => this.tables.region.get(id)!);
+  }
+
+  /** Containers, domains and IOVA mappings the client created (its automatic domains included). */
   ownedObjectCount(owner: string): number {
     return this.objectsByOwner.get(owner);
   }

@@ -10,6 +10,7 @@ import {
 } from "./entities.js";
 import type { ErrnoName } from "./errno.js";
 import { interned } from "./intern.js";
+import { checkDomainJoin } from "./iova.js";
 import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { checkFaultQuota, checkObjectQuota, NO_QUOTAS, type Quotas } from "./quota.js";
@@ -155,6 +156,7 @@ export function deleteDevice(model: Model, id: number): Result<void> {
     return fail("pasid-in-use", `${pasids} PASID(s) were attached through ${device.value.name}; detach them before removing the device`, { deviceId: id });
   }
   for (const f of model.faultsOn({ deviceId: id })) model.remove("fault", f.id);
+  for (const r of model.regionsOf(id)) model.remove("region", r.id);
   model.remove("device", id);
   return ok(undefined);
 }
@@ -215,6 +217,9 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
       const finalised = finaliseOn(model, driver, domain, unit);
       if (!finalised.ok) return finalised;
     }
+    // IOMMU_HWPT_ALLOC on an IOAS: the new page table joins it (iopt_table_add_domain).
+    const joined = checkDomainJoin(model, domain);
+    if (!joined.ok) return joined;
   }
   model.put("domain", domain);
   return ok(domain);
@@ -263,6 +268,8 @@ export function deleteContainer(model: Model, id: number, caller: Caller = ANONY
   if (domains.length > 0) {
     return fail("container-in-use", `container ${container.value.name} still holds ${domains.length} domain(s)`, { containerId: id });
   }
+  // iommufd_ioas_destroy unmaps whatever is still mapped (iopt_unmap_all).
+  for (const m of model.mappingsOf(id)) model.remove("mapping", m.id);
   model.remove("container", id);
   return ok(undefined);
 }

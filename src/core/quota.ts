@@ -4,7 +4,7 @@ import type { Model } from "./model.js";
 import { fail, ok, type Result } from "./result.js";
 
 export interface Quotas {
-  /** Containers + domains one client may have created (its automatic domains count). */
+  /** Containers + domains + IOVA mappings one client may have created (its automatic domains count). */
   readonly objectsPerClient?: number;
   /** Injected faults active at once, across the whole service. */
   readonly activeFaults?: number;
@@ -27,7 +27,7 @@ export function checkObjectQuota(model: Model, creator: string | null, quotas: Q
   const held = model.ownedObjectCount(creator);
   return held < max
     ? ok(undefined)
-    : fail("quota-exceeded", `${creator} has created ${held} containers and domains, the most a client may hold (${max}); delete some first`);
+    : fail("quota-exceeded", `${creator} has created ${held} containers, domains and IOVA mappings, the most a client may hold (${max}); delete some first`);
 }
 
 /** A fault of `count` attach failures fits the fault quotas. */

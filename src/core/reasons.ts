@@ -74,6 +74,18 @@ export const CORE_REASONS = {
   "no-such-fault": { errno: "ENOENT", soft: false, title: "No such fault" },
   "no-such-pasid": { errno: "ENOENT", soft: false, title: "No such PASID attachment" },
   "invalid-argument": { errno: "EINVAL", soft: false, title: "Invalid argument" },
+  // IOVA mappings and reserved regions (iommufd's io_pagetable).
+  "reserved-region-mapped": { errno: "EADDRINUSE", soft: false, title: "A reserved region of the device overlaps a mapping of the container" },
+  "mapping-outside-aperture": { errno: "EADDRINUSE", soft: false, title: "A mapping of the container lies outside the domain's aperture" },
+  "mapping-misaligned": { errno: "EADDRINUSE", soft: false, title: "A mapping of the container is not aligned to the domain's smallest page" },
+  "iova-misaligned": { errno: "EINVAL", soft: false, title: "IOVA or length is not a multiple of the container's IOVA alignment" },
+  "iova-reserved": { errno: "EINVAL", soft: false, title: "The range overlaps reserved IOVA" },
+  "iova-mapped": { errno: "EEXIST", soft: false, title: "The range overlaps an existing mapping" },
+  "iova-space-exhausted": { errno: "ENOSPC", soft: false, title: "No free IOVA range is large enough" },
+  "iova-not-mapped": { errno: "ENOENT", soft: false, title: "Nothing is mapped in the range" },
+  "mapping-split": { errno: "ENOENT", soft: false, title: "The range covers only part of a mapping" },
+  "no-such-mapping": { errno: "ENOENT", soft: false, title: "No such IOVA mapping" },
+  "no-such-region": { errno: "ENOENT", soft: false, title: "No such reserved region" },
 } as const satisfies Record<string, CatalogueEntry>;
 
 /** Raised around the core: failures of the request, the caller or the service, not of a rule. */

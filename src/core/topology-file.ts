@@ -8,9 +8,12 @@
 // first.
 //
 // Only what the API cannot change is compared (a device's PASID width is):
-// a unit's online flag, a device's flags and host driver and a group's
-// attachment are the service's state, not the host's description.
+// a unit's online flag, a device's flags, host driver and reserved regions
+// and a group's attachment are the service's state, not the host's
+// description. A device's reserved regions come with the device when the
+// file creates it.
 import type { ContainerConfig, DeviceFlags, DomainConfig, UnitCapabilities } from "./entities.js";
+import { createReservedRegion, type RegionSpec } from "./iova.js";
 import type { Model } from "./model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit } from "./objects.js";
 
@@ -18,7 +21,8 @@ export interface TopologySpec {
   readonly description?: string;
   readonly units: readonly { name: string; driver: string; capabilities?: Partial<UnitCapabilities>; online?: boolean }[];
   readonly groups?: readonly {
-    name: string; unit: string; devices?: readonly { name: string; flags?: Partial<DeviceFlags>; maxPasids?: number }[];
+    name: string; unit: string;
+    devices?: readonly { name: string; flags?: Partial<DeviceFlags>; maxPasids?: number; reservedRegions?: readonly RegionSpec[] }[];
   }[];
   readonly containers?: readonly { name: string; config?: Partial<ContainerConfig> }[];
   readonly domains?: readonly {
@@ -96,8 +100,15 @@ export function applyTopology(model: Model, spec: TopologySpec): TopologyReport 
       const deviceId = model.idByName("device", d.name);
       if (deviceId === undefined) {
         const r = createDevice(model, { name: d.name, groupId, flags: d.flags, maxPasids: d.maxPasids });
-        if (r.ok) created.devices++;
-        else conflicts.push(`device ${d.name}: ${r.error.detail}`);
+        if (!r.ok) {
+          conflicts.push(`device ${d.name}: ${r.error.detail}`);
+          continue;
+        }
+        created.devices++;
+        for (const region of d.reservedRegions ?? []) {
+          const made = createReservedRegion(model, r.value.id, region);
+          if (!made.ok) conflicts.push(`device ${d.name}: ${made.error.detail}`);
+        }
         continue;
       }
       const device = model.get("device", deviceId)!;

@@ -71,6 +71,19 @@ export const STATUS: StatusTable = {
   "no-such-container": 404,
   "no-such-fault": 404,
   "no-such-pasid": 404,
+  // IOVA space: the container's mappings and reservations refuse it (409);
+  // no room left (507); nothing there (404).
+  "reserved-region-mapped": 409,
+  "mapping-outside-aperture": 409,
+  "mapping-misaligned": 409,
+  "iova-misaligned": 409,
+  "iova-reserved": 409,
+  "iova-mapped": 409,
+  "iova-space-exhausted": 507,
+  "iova-not-mapped": 404,
+  "mapping-split": 404,
+  "no-such-mapping": 404,
+  "no-such-region": 404,
   // A malformed request, not a conflict.
   "invalid-argument": 400,
   "invalid-request": 400,

@@ -39,17 +39,24 @@ function tableMap<K extends Kind>(kind: K): TableMap<Entities[K]> {
 
 export const TABLES = Object.fromEntries(KINDS.map((kind) => [kind, tableMap(kind)])) as { [K in Kind]: TableMap<Entities[K]> };
 
+/** A stored value as the record holds it: shared objects interned, BIGINT cells (bigint from Prisma) as numbers. */
+function fromCell(f: FieldSpec, value: unknown): unknown {
+  switch (f.storage) {
+    case "shared": return interned(value as object);
+    // Written only as safe integers (encode.ts storable), so the number is exact.
+    case "int64": return Number(value);
+    default: return value;
+  }
+}
+
 /**
  * A record from a row as Prisma returns it (booleans as booleans, JSON
- * parsed): fields in declared order, shared objects interned so that the rows
- * holding equal ones share one.
+ * parsed, BIGINT as bigint): fields in declared order, shared objects
+ * interned so that the rows holding equal ones share one.
  */
 export function fromStored<K extends Kind>(kind: K, row: Readonly<Record<string, unknown>>): Entities[K] {
   const record: Record<string, unknown> = {};
-  for (const f of ENTITIES[kind].fields) {
-    const value = row[f.name];
-    record[f.name] = f.storage === "shared" ? interned(value as object) : value;
-  }
+  for (const f of ENTITIES[kind].fields) record[f.name] = fromCell(f, row[f.name]);
   return record as Entities[K];
 }
 

@@ -67,7 +67,7 @@ describe("a driver table of the caller's choosing", () => {
     expect(usage).toBe(model.usage);
     expect(usage).not.toBe(model);
     expect(Object.isFrozen(usage)).toBe(true);
-    expect(Object.keys(usage).sort()).toEqual(["isPagingDomainAttachedOn", "pagingDomainsAttachedOn", "pagingDomainsBoundTo"]);
+    expect(Object.keys(usage).sort()).toEqual(["isPagingDomainAttachedOn", "pagingDomainsAttachedOn", "pagingDomainsBoundTo", "pasidsOn"]);
     expect(usage.pagingDomainsBoundTo(unit.id)).toBe(1);
     expect(usage.pagingDomainsAttachedOn(unit.id)).toBe(1);
     expect(usage.isPagingDomainAttachedOn(unit.id, domain.id)).toBe(true);

@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { Type } from "@sinclair/typebox";
 import { describe, expect, it } from "vitest";
 import { ColumnRows, ObjectRows } from "../../src/core/columns.js";
-import { bool, entity, enumText, id, int, ref, shared, text, type FieldSpec } from "../../src/core/declare.js";
+import { bool, entity, enumText, id, int, int64, ref, shared, text, type FieldSpec } from "../../src/core/declare.js";
 import { ENTITIES, KINDS, type Entities, type Kind } from "../../src/core/entities.js";
 
 // Shared objects are stored by reference: a small pool, so rows share them.
@@ -17,6 +17,7 @@ function valueOf(f: FieldSpec): fc.Arbitrary<unknown> {
     switch (f.storage) {
       // -1 is the null of a nullable cell (only references are nullable, and ids are positive).
       case "int32": return fc.integer({ min: f.nullable ? 0 : -(2 ** 31), max: 2 ** 31 - 1 });
+      case "int64": return fc.oneof(fc.constantFrom(0, 2 ** 32, Number.MAX_SAFE_INTEGER), fc.maxSafeNat());
       case "bool": return fc.boolean();
       case "enum": return fc.constantFrom(...f.values, "other", "", "ünï");
       case "text": return fc.string({ unit: "grapheme", maxLength: 8 });
@@ -89,6 +90,19 @@ describe("column store", () => {
     expect(() => rows.set(256, { id: 256, v: "one too many" })).toThrow(RangeError);
     rows.set(256, { id: 256, v: "v7" });
     expect(rows.get(256)).toEqual({ id: 256, v: "v7" });
+  });
+
+  it("an int64 field holds every integer from 0 to 2^53 - 1 exactly, column-stored too", () => {
+    const fields = entity("T", "columns", { id: id(), at: int64() }).fields;
+    expect(fields[1]).toMatchObject({ storage: "int64", nullable: false });
+    const rows = new ColumnRows<{ id: number; at: number }>(fields);
+    fc.assert(fc.property(fc.maxSafeNat(), fc.integer({ min: 0, max: 3000 }), (at, rowId) => {
+      rows.set(rowId, { id: rowId, at });
+      expect(rows.get(rowId)).toStrictEqual({ id: rowId, at });
+      expect(rows.field(rowId, "at")).toBe(at);
+    }));
+    rows.set(7, { id: 7, at: Number.MAX_SAFE_INTEGER });
+    expect(rows.get(7)!.at).toBe(2 ** 53 - 1);
   });
 
   it.each([-1, 1.5, 2 ** 31])("refuses row id %s", (bad) => {

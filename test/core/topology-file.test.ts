@@ -2,7 +2,10 @@
 import { describe, expect, it } from "vitest";
 import { KINDS, Model } from "../../src/core/model.js";
 import { applyTopology, describeTopologyReport, type TopologySpec } from "../../src/core/topology-file.js";
+import path from "node:path";
+import { PROJECT_ROOT } from "../../src/config.js";
 import { DRIVERS } from "../../src/drivers/index.js";
+import { readTopologyFile } from "../../src/startup/topology.js";
 
 const BASE: TopologySpec = {
   units: [{ name: "dmar0", driver: "intel-vtd" }, { name: "dmar1", driver: "intel-vtd" }],
@@ -79,5 +82,39 @@ describe("applyTopology", () => {
       "unit dmar1 exists with driver intel-vtd, the file says arm-smmu-v3",
       expect.stringMatching(/^device d0: group g0 is attached to domain \d+/),
     ]);
+  });
+
+  it("gives a device it creates the reserved regions the file lists; a present device's are the service's state, not compared", () => {
+    const model = applied();
+    const spec: TopologySpec = {
+      units: [],
+      groups: [{ name: "g0", unit: "dmar0", devices: [
+        { name: "d0", reservedRegions: [{ start: 0xfee00000, length: 0x100000, type: "msi" }] },
+        { name: "d9", reservedRegions: [{ start: 0xfee00000, length: 0x100000, type: "msi" }, { start: 0x7c000000, length: 0x400000, type: "direct" }] },
+      ] }],
+    };
+    expect(applyTopology(model, spec).conflicts).toEqual([]);
+    expect(model.regionsOf(model.idByName("device", "d0")!)).toEqual([]);
+    expect(model.regionsOf(model.idByName("device", "d9")!).map((r) => [r.start, r.length, r.type])).toEqual([
+      [0xfee00000, 0x100000, "msi"], [0x7c000000, 0x400000, "direct"],
+    ]);
+  });
+
+  it("reports a device's region the service refuses (a second software MSI window), and keeps nothing", () => {
+    const model = applied();
+    const before = counts(model);
+    const sw = { start: 0x8000000, length: 0x100000, type: "sw-msi" } as const;
+    const report = applyTopology(model, { units: [], groups: [{ name: "g1", unit: "dmar1", devices: [{ name: "d8", reservedRegions: [sw, sw] }] }] });
+    expect(report.conflicts).toEqual([expect.stringMatching(/^device d8: d8 has sw-msi region \d+; a device has one software MSI window and no hardware one beside it$/)]);
+    expect(counts(model)).toEqual(before);
+  });
+
+  it("examples/arm-smmuv3-server.json: every device reports the SMMU's software MSI window (arm_smmu_get_resv_regions)", () => {
+    const model = new Model(DRIVERS);
+    const file = readTopologyFile(path.join(PROJECT_ROOT, "examples", "arm-smmuv3-server.json"));
+    expect(applyTopology(model, file).conflicts).toEqual([]);
+    const devices = [...model.all("device")];
+    expect(devices.length).toBeGreaterThan(0);
+    for (const d of devices) expect(model.regionsOf(d.id).map((r) => [r.start, r.length, r.type])).toEqual([[0x8000000, 0x100000, "sw-msi"]]);
   });
 });

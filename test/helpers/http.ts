@@ -18,6 +18,9 @@ export type DomainConfigView = Static<typeof Resources.DomainConfig>;
 export type DomainView = Static<typeof Resources.Domain>;
 export type ContainerView = Static<typeof Resources.Container>;
 export type FaultView = Static<typeof Resources.Fault>;
+export type MappingView = Static<typeof Resources.Mapping>;
+export type ReservedRegionView = Static<typeof Resources.ReservedRegion>;
+export interface UnmappedView { unmapped: number; mappings: MappingView[] }
 export interface EventView {
   seq: number; at: string; op: string; owner: string | null; groupId: number | null; deviceId: number | null;
   domainId: number | null; containerId: number | null; errno: string | null; code: number; soft: boolean; reason: string | null; detail: string | null;
@@ -39,6 +42,7 @@ export interface ProblemView {
   soft: boolean; reason: string; driverErrno?: string; requestId?: string; attempts?: AttemptView[];
   errors?: { field: string; message: string }[];
   unitId?: number; groupId?: number; deviceId?: number; domainId?: number; containerId?: number; faultId?: number;
+  mappingId?: number; regionId?: number;
 }
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
@@ -137,6 +141,13 @@ export class Client {
   }
   fault(spec: { unitId?: number; deviceId?: number; errno: string; count?: number }): Promise<FaultView> {
     return this.expect<FaultView>(201, "POST", "/v1/faults", spec);
+  }
+  /** IOMMU_IOAS_MAP: a mapping in the container (at `iova`, or where the service picks). */
+  mapping(containerId: number, spec: { iova?: number; length: number }): Promise<MappingView> {
+    return this.expect<MappingView>(201, "POST", `/v1/containers/${containerId}/mappings`, spec);
+  }
+  region(deviceId: number, spec: { start: number; length: number; type: string }): Promise<ReservedRegionView> {
+    return this.expect<ReservedRegionView>(201, "POST", `/v1/devices/${deviceId}/reserved-regions`, spec);
   }
   /** A group on `unitId` with one device per entry of `devices`. */
   async groupWith(unitId: number, devices: Partial<DeviceFlagsView>[] = [{}]): Promise<{ group: GroupView; devices: DeviceView[] }> {

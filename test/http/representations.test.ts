@@ -11,10 +11,12 @@ const c = clientForFile();
 const EXTRAS: Record<Kind, string[]> = {
   unit: ["version"], container: ["domainIds", "version"], domain: ["attachedGroupCount", "version"],
   group: ["deviceIds", "version"], device: ["version"], fault: ["version"], pasid: ["version"],
+  mapping: ["version"], region: ["version"],
 };
 const SCHEMAS = {
   unit: Resources.Unit, container: Resources.Container, domain: Resources.Domain,
   group: Resources.Group, device: Resources.Device, fault: Resources.Fault, pasid: Resources.PasidAttachment,
+  mapping: Resources.Mapping, region: Resources.ReservedRegion,
 } as const;
 const fieldsOf = (kind: Kind) => [...ENTITIES[kind].fields.map((f) => f.name), ...EXTRAS[kind]];
 
@@ -31,11 +33,15 @@ describe("representations", () => {
     const fault = await c.fault({ deviceId: devices[0]!.id, errno: "EIO" });
     const pasidDevice = await c.expect<{ id: number }>(201, "POST", "/v1/devices", { name: `pasid-${unit.id}`, groupId: (await c.group(unit.id)).id, maxPasids: 16 });
     await c.expect(201, "POST", `/v1/devices/${pasidDevice.id}/pasids`, { pasid: 3, domainId: (await c.domain({ unitId: unit.id })).id });
+    const mapping = await c.mapping(container.id, { iova: 2 ** 40, length: 2 ** 21 });
+    const region = await c.region(devices[0]!.id, { start: 0xfee00000, length: 0x100000, type: "msi" });
     const bodies: Record<Kind, object> = {
       unit: await c.read(`/v1/units/${unit.id}`), group: await c.read(`/v1/groups/${group.id}`),
       device: await c.read(`/v1/devices/${devices[0]!.id}`), container: await c.read(`/v1/containers/${container.id}`),
       domain: await c.read(`/v1/domains/${domain.id}`), fault,
       pasid: (await c.read<{ items: object[] }>(`/v1/devices/${pasidDevice.id}/pasids`)).items[0]!,
+      mapping: await c.read(`/v1/containers/${container.id}/mappings/${mapping.id}`),
+      region: await c.read(`/v1/devices/${devices[0]!.id}/reserved-regions/${region.id}`),
     };
     for (const [kind, body] of Object.entries(bodies) as [Kind, object][]) expect(Object.keys(body), kind).toEqual(fieldsOf(kind));
   });

@@ -8,7 +8,7 @@ import { openApp, tempDbFile } from "../helpers/app.js";
 import {
   Client, expectProblem,
   type ContainerView, type DeviceView, type DomainView, type EventView, type FaultView, type GroupView,
-  type PageView, type SearchView, type UnitView,
+  type MappingView, type PageView, type ReservedRegionView, type SearchView, type UnitView,
 } from "../helpers/http.js";
 
 const dirs: string[] = [];
@@ -131,6 +131,40 @@ describe("restart", () => {
     await c.ok("POST", `/v1/groups/${spare.group.id}/attach`, { domainId: e1.id });
     await c.ok("POST", `/v1/groups/${more[0]!.group.id}/attach`, { domainId: e2.id });
     expectProblem(await c.post(`/v1/groups/${more[1]!.group.id}/attach`, { domainId: e3.id }), 507, "ENOSPC", "domain-ids-exhausted");
+  });
+
+  it("IOVA mappings and reserved regions survive it, exact up to 2^53 - 1, and are enforced after it", async () => {
+    const file = newFile();
+    let c = await boot(file);
+    const unit = await c.unit({ driver: "intel-vtd" });
+    const { group, devices } = await c.groupWith(unit.id);
+    const msi = await c.region(devices[0]!.id, { start: 0xfee00000, length: 0x100000, type: "msi" });
+    const rmr = await c.region(devices[0]!.id, { start: 2 ** 53 - 0x10000, length: 0x10000, type: "direct-relaxable" });
+    const ct = await c.container();
+    const empty = await c.container();
+    const low = await c.mapping(ct.id, { length: 0x1000 });
+    const top = await c.mapping(empty.id, { iova: 2 ** 53 - 2 ** 21, length: 2 ** 21 });
+    const read = async () => ({
+      mappings: [
+        ...(await c.read<PageView<MappingView>>(`/v1/containers/${ct.id}/mappings`)).items,
+        ...(await c.read<PageView<MappingView>>(`/v1/containers/${empty.id}/mappings`)).items,
+      ],
+      regions: (await c.read<PageView<ReservedRegionView>>(`/v1/devices/${devices[0]!.id}/reserved-regions`)).items,
+    });
+    const before = await read();
+    expect(before).toEqual({ mappings: [low, top], regions: [msi, rmr] });
+
+    c = await boot(file);
+    expect(await read()).toEqual(before);
+    expect((await c.read<MappingView>(`/v1/containers/${empty.id}/mappings/${top.id}`)).iova).toBe(9007199252643840);
+    // Still a mapping there, and the region still refuses one once its device is attached.
+    expectProblem(await c.post(`/v1/containers/${empty.id}/mappings`, { iova: top.iova, length: 0x1000 }), 409, "EEXIST", "iova-mapped");
+    await c.ok("POST", `/v1/containers/${ct.id}/attach`, { groupId: group.id });
+    expectProblem(await c.post(`/v1/containers/${ct.id}/mappings`, { iova: 0xfee00000, length: 0x1000 }), 409, "EINVAL", "iova-reserved", { regionId: msi.id });
+    // Ids are not handed out again.
+    expect((await c.mapping(ct.id, { length: 0x1000 })).id).toBeGreaterThan(top.id);
+    const other = (await c.groupWith(unit.id)).devices[0]!;
+    expect((await c.region(other.id, { start: 0, length: 0x1000, type: "reserved" })).id).toBeGreaterThan(rmr.id);
   });
 
   it("does not reuse the ids of deleted objects, the highest ones included", async () => {

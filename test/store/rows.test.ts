@@ -11,6 +11,7 @@ import { containerAttach } from "../../src/core/container-attach.js";
 import { claimOwnership } from "../../src/core/group-moves.js";
 import { bindHostDriver } from "../../src/core/host-driver.js";
 import { attachPasid } from "../../src/core/pasid.js";
+import { addReservedRegion, mapIova } from "../../src/core/iova.js";
 import { Model } from "../../src/core/model.js";
 import { DRIVERS } from "../../src/drivers/index.js";
 import {
@@ -39,7 +40,7 @@ function migrated(): string {
 }
 
 /** The SQLite column type Prisma's migration gives each storage kind. */
-const SQL_TYPE: Record<FieldSpec["storage"], string> = { int32: "INTEGER", bool: "BOOLEAN", enum: "TEXT", text: "TEXT", shared: "JSONB" };
+const SQL_TYPE: Record<FieldSpec["storage"], string> = { int32: "INTEGER", int64: "BIGINT", bool: "BOOLEAN", enum: "TEXT", text: "TEXT", shared: "JSONB" };
 
 describe("tables and declarations", () => {
   const file = migrated();
@@ -76,6 +77,12 @@ describe("write and load", () => {
     const pasidDevice = unwrap(createDevice(model, { name: "idxd0", groupId: groups[1]!.id, maxPasids: 1 << 20 }));
     unwrap(bindHostDriver(model, { owner: null }, pasidDevice.id, "idxd"));
     unwrap(attachPasid(model, { owner: null }, pasidDevice.id, 1048575, groups[1]!.defaultDomainId));
+    // int64 columns (BIGINT): the top of the exact range comes back exact.
+    const empty = unwrap(createContainer(model, { name: "no domains" }));
+    unwrap(mapIova(model, { owner: "vmm" }, empty.id, { iova: 2 ** 53 - 2 ** 21, length: 2 ** 21 }));
+    unwrap(mapIova(model, { owner: null, admin: true }, ct.id, { length: 4096 }));
+    unwrap(addReservedRegion(model, { owner: null }, devices[1]!.id, { start: 0x8000000, length: 0x100000, type: "sw-msi" }));
+    unwrap(addReservedRegion(model, { owner: null }, devices[0]!.id, { start: 2 ** 53 - 4096, length: 4095, type: "direct-relaxable" }));
 
     const file = migrated();
     const db = new Database(file);

@@ -7,6 +7,8 @@ import { domainRoutes } from "./domains.js";
 import { eventRoutes } from "./events.js";
 import { faultRoutes } from "./faults.js";
 import { groupRoutes } from "./groups.js";
+import { mappingRoutes } from "./mappings.js";
+import { reservedRegionRoutes } from "./reserved-regions.js";
 import { unitRoutes } from "./units.js";
 
 const Stats = Type.Object({
@@ -24,6 +26,8 @@ export const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(deviceRoutes);
   await app.register(domainRoutes);
   await app.register(containerRoutes);
+  await app.register(mappingRoutes);
+  await app.register(reservedRegionRoutes);
   await app.register(faultRoutes);
   await app.register(eventRoutes);
   app.get("/stats", { config: { role: "reader" }, schema: { response: { 200: Stats } } }, async () => app.store.stats());

@@ -79,6 +79,8 @@ export const Problem = Type.Composite([Type.Object({
   domainId: Type.Optional(Type.Integer()),
   containerId: Type.Optional(Type.Integer()),
   faultId: Type.Optional(Type.Integer()),
+  mappingId: Type.Optional(Type.Integer()),
+  regionId: Type.Optional(Type.Integer()),
   attempts: Type.Optional(Type.Array(Attempt)),
   errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
 })]);

@@ -6,6 +6,7 @@ import type { Entity } from "../../core/declare.js";
 import * as E from "../../core/entities.js";
 import { DRIVER_NAMES } from "../../drivers/index.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
+import { MAX_UINT64_EXACT } from "../../core/declare.js";
 import { Id, MAX_ID, Name, Outcome, Owner, Version } from "./common.js";
 
 /** A string enum: one "must be equal to one of the allowed values" error, not one per value. */
@@ -78,6 +79,32 @@ export const CreateFault = Type.Object({
 }, { additionalProperties: false });
 
 export const PasidAttachment = representation(E.PasidAttachment, {}, { version: Version });
+/**
+ * A 64-bit address or length as a request gives it: exact up to 2^53 - 1
+ * (beyond, a 400 naming the field; the kernel's go to 2^64 - 1).
+ */
+const Uint64 = (description: string) => Type.Integer({ minimum: 0, maximum: MAX_UINT64_EXACT, description });
+
+export const Mapping = representation(E.Mapping, {}, { version: Version });
+export const CreateMapping = Type.Object({
+  iova: Type.Optional(Uint64("IOVA to map at (IOMMU_IOAS_MAP_FIXED_IOVA); left out, the service picks one")),
+  length: Uint64("Bytes to map (0 is refused with EINVAL, as the kernel does)"),
+}, { additionalProperties: false });
+export const UnmapBody = Type.Object({
+  iova: Type.Optional(Uint64("First IOVA of the range to unmap")),
+  length: Type.Optional(Uint64("Bytes in the range; with iova. Both left out: unmap everything")),
+}, { additionalProperties: false });
+export const Unmapped = Type.Object({
+  unmapped: Type.Integer({ description: "Bytes unmapped" }),
+  mappings: Type.Array(Mapping, { description: "The mappings removed, in IOVA order" }),
+});
+
+export const ReservedRegion = representation(E.ReservedRegion, {}, { version: Version });
+export const CreateReservedRegion = Type.Object({
+  start: Uint64("First address of the region"),
+  length: Uint64("Bytes in the region (0 is refused)"),
+  type: literalUnion(E.RESERVED_REGION_TYPES, "enum iommu_resv_type: direct, direct-relaxable, reserved, msi, sw-msi"),
+}, { additionalProperties: false });
 
 export const Event = Type.Composite([Type.Object({
   seq: Type.Integer(), at: Type.String({ format: "date-time" }), op: Type.String(),

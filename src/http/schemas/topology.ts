@@ -1,7 +1,7 @@
 // The topology file format, validated before it is applied.
 import { Type, type Static } from "@sinclair/typebox";
 import { Name } from "./common.js";
-import { Capabilities, ContainerConfig, DeviceFlags, DomainConfig, DriverName, MaxPasids } from "./resources.js";
+import { Capabilities, ContainerConfig, CreateReservedRegion, DeviceFlags, DomainConfig, DriverName, MaxPasids } from "./resources.js";
 
 export const TopologyFile = Type.Object({
   $schema: Type.Optional(Type.String()),
@@ -16,6 +16,7 @@ export const TopologyFile = Type.Object({
     devices: Type.Optional(Type.Array(Type.Object({
       name: Name, flags: Type.Optional(Type.Partial(DeviceFlags, { additionalProperties: false })),
       maxPasids: Type.Optional(MaxPasids),
+      reservedRegions: Type.Optional(Type.Array(CreateReservedRegion)),
     }, { additionalProperties: false }))),
   }, { additionalProperties: false }))),
   containers: Type.Optional(Type.Array(Type.Object({

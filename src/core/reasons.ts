@@ -46,6 +46,7 @@ export const CORE_REASONS = {
   "unit-in-use": { errno: "EBUSY", soft: false, title: "Unit still has groups or domains" },
   "container-in-use": { errno: "EBUSY", soft: false, title: "Container still has domains" },
   "not-in-container": { errno: "EINVAL", soft: false, title: "Group is not attached through this container" },
+  "in-other-container": { errno: "EINVAL", soft: false, title: "Group is attached through another container" },
   "pasid-in-use": { errno: "EBUSY", soft: false, title: "Stage-2 domain while the device has PASIDs in use" },
   "owned-by-other": { errno: "EPERM", soft: false, title: "DMA ownership is held by another owner" },
   "not-owned": { errno: "EPERM", soft: false, title: "Group has no DMA owner" },

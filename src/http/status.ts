@@ -38,6 +38,7 @@ export const STATUS: StatusTable = {
   "unit-in-use": 409,
   "container-in-use": 409,
   "not-in-container": 409,
+  "in-other-container": 409,
   "pasid-in-use": 409,
   "name-taken": 409,
   // ENODEV: the device or unit cannot do it at all, whatever the state.

@@ -16,10 +16,10 @@ export interface UnitRow {
   id: number; name: string; driver: string; online: boolean;
   capabilities: { domainIds: number } & Record<string, unknown>;
 }
-export interface ContainerRow { id: number; name: string; config: Record<string, unknown> }
+export interface ContainerRow { id: number; name: string; kind: string }
 export interface DomainRow {
   id: number; name: string | null; type: string; driver: string; unitId: number | null;
-  config: Record<string, unknown>; auto: boolean; containerId: number | null;
+  config: Record<string, unknown>; auto: boolean; search: string; containerId: number | null;
 }
 export interface GroupRow {
   id: number; name: string; unitId: number; domainId: number; defaultDomainId: number;
@@ -69,11 +69,11 @@ export function readSnapshot(file: string): Snapshot {
           capabilities: json(r.capabilities),
         })),
         containers: all(`SELECT * FROM "Container" ORDER BY id`).map((r) => ({
-          id: Number(r.id), name: String(r.name), config: json(r.config),
+          id: Number(r.id), name: String(r.name), kind: String(r.kind),
         })),
         domains: all(`SELECT * FROM "Domain" ORDER BY id`).map((r) => ({
           id: Number(r.id), name: r.name === null ? null : String(r.name), type: String(r.type), driver: String(r.driver),
-          unitId: r.unitId === null ? null : Number(r.unitId), config: json(r.config), auto: bool(r.auto),
+          unitId: r.unitId === null ? null : Number(r.unitId), config: json(r.config), auto: bool(r.auto), search: String(r.search),
           containerId: r.containerId === null ? null : Number(r.containerId),
         })),
         groups: all(`SELECT * FROM "Group" ORDER BY id`).map((r) => ({
@@ -164,6 +164,8 @@ export function checkInvariants(s: Snapshot): string[] {
       if (d.unitId === null) v.push(`automatic domain ${d.id} was allocated for no unit`);
       if ((attachedTo.get(d.id) ?? []).length === 0) v.push(`automatic domain ${d.id} has no group attached and was not freed`);
     }
+    // A search's domain is automatic, and only a search's (kernel, qemu).
+    if (d.auto !== (d.search === "kernel" || d.search === "qemu")) v.push(`domain ${d.id} is auto ${d.auto} but search ${d.search}`);
   }
 
   // Every group's own core domains: its default (dma) and, once claimed, its blocking domain.

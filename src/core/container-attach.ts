@@ -125,7 +125,11 @@ function keep(model: Model, domainId: number, search: SearchPolicy): void {
   model.put("domain", { ...domain, auto: true, search });
 }
 
-/** The device the kernel allocates for: the one being attached (iommufd's idev), the group's first (type1's representative). */
+/**
+ * The device whose IOMMU capabilities shape the new domain: iommufd asks the
+ * device being attached (idev); a container here attaches a whole group, so
+ * its first device stands for it (as type1's representative device does).
+ */
 function deviceOf(model: Model, group: Group) {
   return model.devicesOf(group.id)[0];
 }

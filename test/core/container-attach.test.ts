@@ -113,6 +113,24 @@ describe("iommufd, kernel policy: the automatic-domain search", () => {
     expect(late).toMatchObject({ domainId: coherent, allocated: false });
   });
 
+  it("a caller that needs dirty tracking allocates the domain itself (IOMMU_HWPT_ALLOC) and attaches it by id; no search ever tries it", () => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd", { dirtyTracking: true });
+    const ioas = fx.container();
+    const dirty = fx.domain({ unitId: unit.id, containerId: ioas.id, config: { dirtyTracking: true } });
+    const { group } = fx.groupWith(unit.id);
+    unwrap(fx.op(attachGroup, ANON, group.id, dirty.id));
+    expect(fx.groupNow(group.id).domainId).toBe(dirty.id);
+    for (const policy of ["kernel", "qemu"] as SearchPolicy[]) {
+      const r = unwrap(attachWith(fx, ioas.id, fx.groupWith(unit.id).group.id, policy));
+      expect(r.attempts.map((a) => a.domainId), policy).not.toContain(dirty.id);
+    }
+    // Where the driver or unit cannot, the allocation says so (EOPNOTSUPP).
+    const plain = fx.unit("intel-vtd", { dirtyTracking: false });
+    expect(errorOf(createDomain(fx.model, { type: "paging", unitId: plain.id, containerId: ioas.id, config: { dirtyTracking: true } })))
+      .toMatchObject({ errno: "EOPNOTSUPP", reason: "unsupported" });
+  });
+
   it("skips incompatible automatic domains in order (soft EINVAL), then allocates", () => {
     const fx = build();
     const [u1, u2, u3] = units(fx, "arm-smmu-v3", 3);

@@ -13,13 +13,13 @@ import { callerOf, respond, respondRead } from "../respond.js";
 const SearchAnswer = Type.Object({
   group: Group,
   domain: Domain,
-  allocated: Type.Boolean({ description: "A new automatic domain was allocated" }),
+  allocated: Type.Boolean({ description: "The group is on a domain this search allocated (and kept)" }),
   attempts: Type.Array(Attempt, { description: "Every domain tried, in order, with its outcome" }),
 });
 const DetachAnswer = Type.Object({
   group: Group,
   domain: Domain,
-  freedDomainId: Type.Union([Id, Type.Null()], { description: "The automatic domain freed because no group was left on it" }),
+  freedDomainId: Type.Union([Id, Type.Null()], { description: "The domain a search allocated, freed because no group was left on it" }),
 });
 
 export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -127,12 +127,13 @@ export function text(o: Described & { nullable?: boolean; unique?: boolean; defa
  * union; without, any string (the set is open: drivers register theirs).
  * Storage holds any text, so a value outside `values` still reads back as it was.
  */
+export function enumText<const V extends readonly string[]>(values: V, o: Described & { default: V[number] }): Defaulted<TUnsafe<V[number]>>;
 export function enumText<const V extends readonly string[]>(values: V): TUnsafe<V[number]>;
 export function enumText(): TString;
-export function enumText(values?: readonly string[]): TSchema {
-  return values === undefined
-    ? annotate(Type.String(), "enum")
-    : annotate(Type.Unsafe<string>({ type: "string", enum: [...values] }), "enum", { values });
+export function enumText(values?: readonly string[], o: Described & { default?: string } = {}): TSchema {
+  if (values === undefined) return annotate(Type.String(), "enum");
+  const schema = Type.Unsafe<string>({ type: "string", enum: [...values], ...(o.description === undefined ? {} : { description: o.description }) });
+  return annotate(schema, "enum", { values, hasDefault: o.default !== undefined, default: o.default });
 }
 
 /** A value object many rows share: interned in memory, JSON in the database. */

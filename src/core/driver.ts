@@ -62,6 +62,33 @@ export interface FinaliseContext {
   readonly usage: UnitUsage;
 }
 
+/**
+ * The questions iommu_ops.capable() answers for a device (enum iommu_cap,
+ * include/linux/iommu.h), those the core asks:
+ * - "cache-coherency": IOMMU_CAP_CACHE_COHERENCY, the IOMMU keeps DMA
+ *   coherent with the CPU caches (iommufd_device_bind refuses a device without it);
+ * - "enforce-cache-coherency": IOMMU_CAP_ENFORCE_CACHE_COHERENCY, it can also
+ *   block no-snoop DMA (iommufd_device_bind records it as
+ *   idev->enforce_cache_coherency; a domain allocated for the device then enforces it);
+ * - "dirty-tracking": IOMMU_CAP_DIRTY_TRACKING, it can track dirty pages
+ *   (IOMMU_HWPT_ALLOC_DIRTY_TRACKING needs it; IOMMU_GET_HW_INFO reports it
+ *   as IOMMU_HW_CAP_DIRTY_TRACKING).
+ */
+export const IOMMU_CAPS = ["cache-coherency", "enforce-cache-coherency", "dirty-tracking"] as const;
+export type IommuCap = (typeof IOMMU_CAPS)[number];
+
+/** device_iommu_capable(dev, cap): the device and the unit it is behind. */
+export interface CapableContext {
+  readonly unit: Unit;
+  readonly device: Device;
+}
+
+/** A paging domain and every device attached to it, each with the unit it is behind. */
+export interface DomainDevicesContext {
+  readonly domain: Domain;
+  readonly attached: readonly { readonly unit: Unit; readonly device: Device }[];
+}
+
 /** attach_dev of one device behind `unit` to a paging domain bound to it (or of a driver that does not bind). */
 export interface AttachContext {
   readonly unit: Unit;
@@ -90,6 +117,21 @@ export interface IommuDriver {
   finalise?(ctx: FinaliseContext): Result<void>;
   /** struct iommu_domain_ops.attach_dev for a paging domain. */
   attachDev(ctx: AttachContext): Result<void>;
+  /**
+   * Optional: struct iommu_ops.capable. Absent, every answer is false, as
+   * device_iommu_capable() answers for a driver without the op.
+   */
+  capable?(ctx: CapableContext, cap: IommuCap): boolean;
+  /**
+   * Optional: struct iommu_domain_ops.enforce_cache_coherency. Can the domain,
+   * with the devices attached to it now, block no-snoop DMA from here on? A
+   * true answer is kept by the caller in the domain's config
+   * (enforceCacheCoherency); the op does not change the domain itself.
+   * Absent: never. A driver whose capable() says "enforce-cache-coherency"
+   * must answer true for a domain with nothing attached (the kernel WARNs
+   * otherwise, iommufd_hwpt_paging_alloc).
+   */
+  enforceCacheCoherency?(ctx: DomainDevicesContext): boolean;
   /** Optional: set_dev_pasid, present on the drivers that have it (see PasidOps). */
   readonly pasid?: PasidOps;
 }

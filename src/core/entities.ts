@@ -55,12 +55,24 @@ export const DeviceFlags = Type.Object({
 }, { additionalProperties: false });
 export type DeviceFlags = Immutable<Static<typeof DeviceFlags>>;
 
-export const ContainerConfig = Type.Object({
-  /** Ask for domains that enforce cache coherency (VFIO/iommufd enforce_cc). */
-  enforceCacheCoherency: Type.Boolean(),
-  dirtyTracking: Type.Boolean(),
-}, { additionalProperties: false });
-export type ContainerConfig = Immutable<Static<typeof ContainerConfig>>;
+/**
+ * What a container is: an iommufd IOAS (the default), whose domains are
+ * found by the container search or attached by id, or a VFIO type1
+ * container, whose domains VFIO allocates and merges itself
+ * (vfio_iommu_type1_attach_group). Set at creation, never changed.
+ */
+export const CONTAINER_KINDS = ["iommufd", "type1"] as const;
+export type ContainerKind = (typeof CONTAINER_KINDS)[number];
+
+/**
+ * The policy of a container search, and which search a domain belongs to:
+ * "kernel" is iommufd_device_auto_get_domain (or, in a type1 container,
+ * vfio_iommu_type1_attach_group); "qemu" is QEMU's
+ * iommufd_cdev_autodomains_get (hw/vfio/iommufd.c), whose page tables the
+ * kernel sees as user-allocated ones.
+ */
+export const SEARCH_POLICIES = ["kernel", "qemu"] as const;
+export type SearchPolicy = (typeof SEARCH_POLICIES)[number];
 
 const CREATOR = "The client that created it; null: an administrator's (every client may use it)";
 
@@ -77,12 +89,15 @@ export const Unit = entity("Unit", "objects", {
 });
 export type Unit = RecordOf<typeof Unit>;
 
-/** A set of domains groups are attached through (iommufd IOAS / VFIO container). */
+/**
+ * A set of domains groups are attached through (iommufd IOAS / VFIO type1
+ * container). Like an IOAS it carries no domain settings: a domain's
+ * configuration comes from the device it is allocated for.
+ */
 export const Container = entity("Container", "objects", {
   id: id(),
   name: text({ unique: true }),
-  /** Given to the domains the container search allocates. */
-  config: shared(ContainerConfig),
+  kind: enumText(CONTAINER_KINDS, { default: "iommufd", description: "iommufd: an IOAS; type1: a VFIO type1 container (set at creation)" }),
   /** The client that created it; null: an administrator (usable by every client). */
   owner: text({ nullable: true, description: CREATOR }),
 });
@@ -98,8 +113,14 @@ export const Domain = entity("Domain", "columns", {
   unitId: ref({ nullable: true, description: "Unit the domain is finalised on" }),
   /** Interned: the domains of one unit share one object. */
   config: shared(DomainConfig),
-  /** Allocated by the container search (iommufd's automatic domain). */
+  /** Allocated by a container search (see search); freed when its last group leaves. */
   auto: bool({ default: false }),
+  /**
+   * The search that allocated it and may try it again: "kernel" (iommufd's
+   * automatic domain, or VFIO type1's), "qemu" (QEMU's search: a user page
+   * table to the kernel); "none": allocated by a client or the service.
+   */
+  search: enumText(["none", ...SEARCH_POLICIES], { default: "none", description: "The container search that allocated it (kernel, qemu) or none" }),
   containerId: ref({ nullable: true }),
   /**
    * The client that created it (its automatic domains: the container's); null:

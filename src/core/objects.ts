@@ -6,7 +6,7 @@ import { ANONYMOUS, type Caller } from "./caller.js";
 import { checkAllocFlags, finaliseOn } from "./domain-alloc.js";
 import {
   Container, DEFAULT_DEVICE_FLAGS, Device, Domain, Fault, Group, Unit,
-  type ContainerConfig, type DeviceFlags, type DomainConfig, type DomainType, type UnitCapabilities,
+  type ContainerKind, type DeviceFlags, type DomainConfig, type DomainType, type UnitCapabilities,
 } from "./entities.js";
 import type { ErrnoName } from "./errno.js";
 import { interned } from "./intern.js";
@@ -189,6 +189,11 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
     if (!found.ok) return found;
     const usable = checkCreator("container", found.value, caller);
     if (!usable.ok) return usable;
+    // VFIO type1 has no page table a user allocates: its domains are the
+    // ones vfio_iommu_type1_attach_group() allocates.
+    if (found.value.kind === "type1") {
+      return fail("invalid-argument", `container ${found.value.name} is a VFIO type1 container; only its own search allocates its domains`, { containerId: spec.containerId });
+    }
   }
   const quota = checkObjectQuota(model, creatorOf(caller), quotas);
   if (!quota.ok) return quota;
@@ -243,17 +248,16 @@ export function deleteDomain(model: Model, id: number, caller: Caller = ANONYMOU
 
 // ---- containers ----------------------------------------------------------
 
+/** An iommufd IOAS unless `kind` says type1; the kind never changes. */
 export function createContainer(
-  model: Model, spec: { name: string; config?: Partial<ContainerConfig> }, caller: Caller = ANONYMOUS, quotas: Quotas = NO_QUOTAS,
+  model: Model, spec: { name: string; kind?: ContainerKind }, caller: Caller = ANONYMOUS, quotas: Quotas = NO_QUOTAS,
 ): Result<Container> {
   const free = nameFree(model, "container", spec.name);
   if (!free.ok) return free;
   const quota = checkObjectQuota(model, creatorOf(caller), quotas);
   if (!quota.ok) return quota;
   const container = Container.make({
-    id: model.allocateId("container"), name: spec.name,
-    config: interned({ enforceCacheCoherency: false, dirtyTracking: false, ...spec.config }),
-    owner: creatorOf(caller),
+    id: model.allocateId("container"), name: spec.name, kind: spec.kind, owner: creatorOf(caller),
   });
   model.put("container", container);
   return ok(container);

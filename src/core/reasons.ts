@@ -54,6 +54,7 @@ export const CORE_REASONS = {
   "host-driver-bound": { errno: "EPERM", soft: false, title: "A device of the group is bound to a host driver" },
   "group-owned": { errno: "EBUSY", soft: false, title: "The group's DMA is owned by a user-space driver" },
   "device-has-driver": { errno: "EBUSY", soft: false, title: "The device is bound to another host driver" },
+  "in-other-container": { errno: "EINVAL", soft: false, title: "Group is attached through another container" },
   "owned-by-other": { errno: "EPERM", soft: false, title: "DMA ownership is held by another owner" },
   "not-owned": { errno: "EPERM", soft: false, title: "Group has no DMA owner" },
   "quota-exceeded": { errno: "EDQUOT", soft: false, title: "The caller's quota is used up" },

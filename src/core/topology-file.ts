@@ -12,7 +12,7 @@
 // and a group's attachment are the service's state, not the host's
 // description. A device's reserved regions come with the device when the
 // file creates it.
-import type { ContainerConfig, DeviceFlags, DomainConfig, UnitCapabilities } from "./entities.js";
+import type { ContainerKind, DeviceFlags, DomainConfig, UnitCapabilities } from "./entities.js";
 import { createReservedRegion, type RegionSpec } from "./iova.js";
 import type { Model } from "./model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit } from "./objects.js";
@@ -24,7 +24,7 @@ export interface TopologySpec {
     name: string; unit: string;
     devices?: readonly { name: string; flags?: Partial<DeviceFlags>; maxPasids?: number; reservedRegions?: readonly RegionSpec[] }[];
   }[];
-  readonly containers?: readonly { name: string; config?: Partial<ContainerConfig> }[];
+  readonly containers?: readonly { name: string; kind?: ContainerKind }[];
   readonly domains?: readonly {
     name: string; type: "paging" | "identity" | "blocked"; driver?: string; unit?: string; container?: string;
     config?: Partial<DomainConfig>;
@@ -121,8 +121,11 @@ export function applyTopology(model: Model, spec: TopologySpec): TopologyReport 
   }
 
   for (const c of spec.containers ?? []) {
-    if (model.idByName("container", c.name) !== undefined) {
-      present.containers++;
+    const id = model.idByName("container", c.name);
+    if (id !== undefined) {
+      const kind = model.get("container", id)!.kind;
+      if (kind !== (c.kind ?? "iommufd")) conflicts.push(`container ${c.name} exists with kind ${kind}, the file says ${c.kind ?? "iommufd"}`);
+      else present.containers++;
       continue;
     }
     const r = createContainer(model, c);

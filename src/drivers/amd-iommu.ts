@@ -23,4 +23,15 @@ export const amdIommu: IommuDriver = {
     domainTypes: ["blocked"],
     setDevPasid: () => OK,
   },
+  // amd_iommu_capable(): coherent and no-snoop blocking always; dirty
+  // tracking where the unit has it (amd_iommu_hd_support).
+  capable({ unit }, cap) {
+    switch (cap) {
+      case "cache-coherency": return true;
+      case "enforce-cache-coherency": return true;
+      case "dirty-tracking": return unit.capabilities.dirtyTracking;
+    }
+  },
+  // amd_iommu_enforce_cache_coherency(): "IOMMU_PTE_FC is always set".
+  enforceCacheCoherency: () => true,
 };

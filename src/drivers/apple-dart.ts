@@ -1,6 +1,7 @@
 // Apple DART (drivers/iommu/apple-dart.c): a domain is bound to the DART it
 // was finalised on, and a DART whose page size exceeds the CPU's cannot back
-// a paging domain.
+// a paging domain. apple_dart_iommu_ops has no capable op: every
+// IOMMU_CAP_* answer is false, cache coherency included.
 import { fail, type IommuDriver } from "../core/driver.js";
 import { OK, smallest } from "./rules.js";
 

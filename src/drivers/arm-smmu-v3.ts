@@ -48,4 +48,17 @@ export const armSmmuV3: IommuDriver = {
       return OK;
     },
   },
+  // arm_smmu_capable(): coherent when the SMMU is (ARM_SMMU_FEAT_COHERENCY,
+  // snoopControl here); no-snoop blocked for a CANWBS device
+  // (arm_smmu_master_canwbs); dirty tracking with HTTU on a coherent SMMU
+  // (arm_smmu_dbm_capable: ARM_SMMU_FEAT_HD and ARM_SMMU_FEAT_COHERENCY).
+  capable({ unit, device }, cap) {
+    switch (cap) {
+      case "cache-coherency": return unit.capabilities.snoopControl;
+      case "enforce-cache-coherency": return device.flags.canwbs;
+      case "dirty-tracking": return unit.capabilities.dirtyTracking && unit.capabilities.snoopControl;
+    }
+  },
+  // arm_smmu_enforce_cache_coherency(): only if every attached master is CANWBS.
+  enforceCacheCoherency: ({ attached }) => attached.every(({ device }) => device.flags.canwbs),
 };

@@ -12,4 +12,9 @@ export const armSmmu: IommuDriver = {
   allocFlags: { dirtyTracking: false, nestParent: false },
   finalise: ({ unit, usage }) => checkInstanceIdAvailable(unit, usage, "context-banks-exhausted", "context banks"),
   attachDev: () => OK,
+  // arm_smmu_capable(): coherent when the SMMU walks coherently
+  // (ARM_SMMU_FEAT_COHERENT_WALK, snoopControl here) or the device is
+  // DMA-coherent itself (not modelled); nothing else. No
+  // enforce_cache_coherency op.
+  capable: ({ unit }, cap) => cap === "cache-coherency" && unit.capabilities.snoopControl,
 };

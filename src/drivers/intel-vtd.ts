@@ -48,4 +48,20 @@ export const intelVtd: IommuDriver = {
       return intelVtd.attachDev(ctx);
     },
   },
+  // intel_iommu_capable(): coherent always; no-snoop blocked where the unit
+  // has snoop control (ecap_sc_support); dirty tracking where it has
+  // second-stage A/D bits (ssads_supported).
+  capable({ unit }, cap) {
+    switch (cap) {
+      case "cache-coherency": return true;
+      case "enforce-cache-coherency": return unit.capabilities.snoopControl;
+      case "dirty-tracking": return unit.capabilities.dirtyTracking;
+    }
+  },
+  // intel_iommu_enforce_cache_coherency(): a force-snooping domain stays so;
+  // otherwise every unit it serves must have snoop control
+  // (domain_support_force_snooping). Its refusal once the domain has
+  // mappings is not modelled (mappings are not).
+  enforceCacheCoherency: ({ domain, attached }) =>
+    domain.config.enforceCacheCoherency || attached.every(({ unit }) => unit.capabilities.snoopControl),
 };

@@ -22,4 +22,15 @@ export const mock: IommuDriver = {
     domainTypes: ["paging", "blocked"],
     setDevPasid: () => OK,
   },
+  // mock_domain_capable() (selftest.c): coherent; dirty tracking unless the
+  // device was created MOCK_FLAGS_DEVICE_NO_DIRTY. The selftest's IOMMU
+  // always tracks dirty pages; here the unit's dirtyTracking capability says
+  // so too (allocation checks it, core/domain-alloc.ts).
+  capable({ unit, device }, cap) {
+    switch (cap) {
+      case "cache-coherency": return true;
+      case "enforce-cache-coherency": return false;
+      case "dirty-tracking": return unit.capabilities.dirtyTracking && !device.flags.noDirty;
+    }
+  },
 };

@@ -19,4 +19,6 @@ export const virtioIommu: IommuDriver = {
     return OK;
   },
   attachDev: () => OK,
+  // viommu_capable(): coherent, nothing else; no enforce_cache_coherency op.
+  capable: (_ctx, cap) => cap === "cache-coherency",
 };

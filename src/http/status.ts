@@ -39,6 +39,7 @@ export const STATUS: StatusTable = {
   "unit-in-use": 409,
   "container-in-use": 409,
   "not-in-container": 409,
+  "in-other-container": 409,
   "pasid-in-use": 409,
   "pasid-attached": 409,
   "pasid-out-of-range": 409,

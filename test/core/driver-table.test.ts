@@ -121,7 +121,7 @@ describe("a driver the table lacks: EINVAL invalid-argument", () => {
     const model = new Model({ toy: toy("toy", { binds: true }).driver });
     model.load("unit", { id: 1, name: "old", driver: "gone", capabilities: CAPS, online: true });
     model.load("domain", {
-      id: 1, name: null, type: "paging", driver: "gone", unitId: null, auto: false, containerId: null, owner: null,
+      id: 1, name: null, type: "paging", driver: "gone", unitId: null, auto: false, search: "none", containerId: null, owner: null,
       config: { addressWidth: 40, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
     });
     const group = groupOn(model, 1, "g0");

@@ -3,7 +3,7 @@
 // fixture step throws, which fails the test that needed it).
 import { ANONYMOUS, type Caller } from "../../src/core/caller.js";
 import type {
-  Container, ContainerConfig, Device, DeviceFlags, Domain, EventDraft, Fault, Group,
+  Container, ContainerKind, Device, DeviceFlags, Domain, EventDraft, Fault, Group,
   Unit, UnitCapabilities,
 } from "../../src/core/entities.js";
 import type { ErrnoName } from "../../src/core/errno.js";
@@ -82,8 +82,9 @@ export class Fixture {
     return unwrap(createDomain(this.model, { type: "paging", ...spec }), "createDomain");
   }
 
-  container(config: Partial<ContainerConfig> = {}, name?: string): Container {
-    return unwrap(createContainer(this.model, { name: name ?? this.name("ioas-"), config }), "createContainer");
+  /** An iommufd IOAS unless `kind` says type1. */
+  container(kind?: ContainerKind, name?: string): Container {
+    return unwrap(createContainer(this.model, { name: name ?? this.name("ioas-"), kind }), "createContainer");
   }
 
   fault(spec: { unitId?: number; deviceId?: number; errno: ErrnoName; count?: number }): Fault {

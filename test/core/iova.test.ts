@@ -36,7 +36,7 @@ function mapAt(fx: Fixture, containerId: number, iova: number, length: number) {
 function world() {
   const fx = build();
   const unit = fx.unit("intel-vtd");
-  const ioas = fx.container({}, "vm");
+  const ioas = fx.container(undefined, "vm");
   const { group, devices } = fx.groupWith(unit.id);
   const device = devices[0]!;
   const msi = region(fx, device.id, MSI);
@@ -160,7 +160,7 @@ describe("IOMMU_IOAS_MAP without a fixed IOVA (iopt_alloc_iova)", () => {
   it("no hole large enough → ENOSPC (a 32-bit aperture, 4 GiB asked)", () => {
     const fx = build();
     const unit = fx.unit("mock", { addressWidth: 32 });
-    const ioas = fx.container({}, "small");
+    const ioas = fx.container(undefined, "small");
     unwrap(fx.op(containerAttach, ANON, ioas.id, fx.groupWith(unit.id).group.id));
     expect(errorOf(fx.op(mapIova, ANON, ioas.id, { length: 2 ** 32 }))).toEqual({
       errno: "ENOSPC", reason: "iova-space-exhausted", ids: { containerId: ioas.id },
@@ -172,7 +172,7 @@ describe("IOMMU_IOAS_MAP without a fixed IOVA (iopt_alloc_iova)", () => {
   it("an IOAS aligned beyond HPAGE_SIZE (a domain whose smallest page is 1 GiB) → EINVAL", () => {
     const fx = build();
     const unit = fx.unit("mock", { pageSizes: [2 ** 30] });
-    const ioas = fx.container({}, "huge");
+    const ioas = fx.container(undefined, "huge");
     fx.domain({ unitId: unit.id, containerId: ioas.id });
     expect(errorOf(fx.op(mapIova, ANON, ioas.id, { length: 2 ** 30 }))).toEqual({
       errno: "EINVAL", reason: "iova-misaligned", ids: { containerId: ioas.id },
@@ -216,7 +216,7 @@ describe("IOMMU_IOAS_UNMAP (iopt_unmap_iova, iommufd_ioas_unmap)", () => {
   /** Mappings A [0x10000, 0x1ffff], B [0x20000, 0x2ffff], C [0x40000, 0x4ffff] in a container without domains. */
   function three() {
     const fx = build();
-    const ioas = fx.container({}, "u");
+    const ioas = fx.container(undefined, "u");
     const [a, b, c] = [0x10000, 0x20000, 0x40000].map((iova) => mapAt(fx, ioas.id, iova, 0x10000));
     fx.commit();
     return { fx, ioas, a: a!, b: b!, c: c! };
@@ -262,7 +262,7 @@ describe("IOMMU_IOAS_UNMAP (iopt_unmap_iova, iommufd_ioas_unmap)", () => {
 
   it("one mapping by id; one of another container or none at all → ENOENT no-such-mapping", () => {
     const t = three();
-    const other = t.fx.container({}, "other");
+    const other = t.fx.container(undefined, "other");
     expect(unwrap(t.fx.op(unmapMapping, ANON, t.ioas.id, t.b.id))).toEqual({ unmapped: 0x10000, mappings: [t.b] });
     expect(errorOf(t.fx.op(unmapMapping, ANON, other.id, t.a.id))).toEqual({
       errno: "ENOENT", reason: "no-such-mapping", detail: `mapping ${t.a.id} is not in container other`, ids: { containerId: other.id, mappingId: t.a.id },
@@ -286,7 +286,7 @@ describe("attaching over a mapping (iommufd_device_attach_reserved_iova → iopt
   function setup(type: ReservedRegionType) {
     const fx = build();
     const unit = fx.unit("intel-vtd");
-    const ioas = fx.container({}, "vm");
+    const ioas = fx.container(undefined, "vm");
     const domain = fx.domain({ unitId: unit.id, containerId: ioas.id });
     const { group, devices } = fx.groupWith(unit.id);
     const r = region(fx, devices[0]!.id, { ...MSI, type });
@@ -336,7 +336,7 @@ describe("attaching over a mapping (iommufd_device_attach_reserved_iova → iopt
   it("a domain outside any container reserves nothing; a move between domains of one container reserves nothing anew; a replace into another container does (iommufd_group_do_replace_reserved_iova)", () => {
     const s = setup("msi");
     const plain = s.fx.domain({ unitId: s.unit.id });
-    const other = s.fx.container({}, "other");
+    const other = s.fx.container(undefined, "other");
     const otherDomain = s.fx.domain({ unitId: s.unit.id, containerId: other.id });
     const second = s.fx.domain({ unitId: s.unit.id, containerId: s.ioas.id });
     const inOther = mapAt(s.fx, other.id, MSI.start, 0x1000);
@@ -366,7 +366,7 @@ describe("the container search (iommufd_device_auto_get_domain) and the IOAS", (
   function smmus() {
     const fx = build();
     const [u1, u2, u3] = [fx.unit("arm-smmu-v3"), fx.unit("arm-smmu-v3"), fx.unit("arm-smmu-v3")];
-    const ioas = fx.container({}, "vm");
+    const ioas = fx.container(undefined, "vm");
     const d1 = unwrap(fx.op(containerAttach, ANON, ioas.id, fx.groupWith(u1.id).group.id)).domainId;
     const d2 = unwrap(fx.op(containerAttach, ANON, ioas.id, fx.groupWith(u2.id).group.id)).domainId;
     const { group, devices } = fx.groupWith(u3.id);
@@ -397,7 +397,7 @@ describe("the container search (iommufd_device_auto_get_domain) and the IOAS", (
   it("with no automatic domain, the domain allocated for the group is freed again (iommufd_hwpt_paging_alloc attaches after allocating)", () => {
     const fx = build();
     const unit = fx.unit("intel-vtd");
-    const ioas = fx.container({}, "vm");
+    const ioas = fx.container(undefined, "vm");
     const { group, devices } = fx.groupWith(unit.id);
     region(fx, devices[0]!.id, MSI);
     mapAt(fx, ioas.id, MSI.start, 0x100000);
@@ -419,7 +419,7 @@ describe("the container search (iommufd_device_auto_get_domain) and the IOAS", (
   ])("a domain joining the IOAS (iopt_table_add_domain): %s, and the allocated domain is freed", (_name, caps, [iova, length], reason, detail) => {
     const fx = build();
     const unit = fx.unit("mock", caps);
-    const ioas = fx.container({}, "vm");
+    const ioas = fx.container(undefined, "vm");
     const m = mapAt(fx, ioas.id, iova, length); // mapped while the IOAS had no domain
     const group = fx.groupWith(unit.id).group;
     fx.commit();
@@ -439,7 +439,7 @@ describe("reserved regions of a device", () => {
   it("change only while the group is not attached through a container; a plain paging domain does not hold them", () => {
     const fx = build();
     const unit = fx.unit("intel-vtd");
-    const ioas = fx.container({}, "vm");
+    const ioas = fx.container(undefined, "vm");
     const { group, devices } = fx.groupWith(unit.id);
     const device = devices[0]!;
     const msi = unwrap(fx.op(addReservedRegion, ANON, device.id, MSI));

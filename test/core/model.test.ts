@@ -36,7 +36,7 @@ function world() {
   const g2 = fx.group(unit.id, "g2");
   const d1 = fx.device(g1.id);
   const d2 = fx.device(g2.id);
-  const ioas = fx.container({}, "ioas");
+  const ioas = fx.container(undefined, "ioas");
   const paging = fx.domain({ driver: "arm-smmu-v3", name: "p" });
   // A fault on a bystander device, so the attaches below do not hit it.
   const d3 = fx.device(fx.group(unit.id, "g3").id);

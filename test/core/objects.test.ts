@@ -27,7 +27,7 @@ describe("names", () => {
     const unit = fx.unit("mock", {}, { name: "u" });
     const group = fx.group(unit.id, "g");
     fx.device(group.id, {}, "d");
-    fx.container({}, "c");
+    fx.container(undefined, "c");
     const name = { unit: "u", group: "g", device: "d", container: "c" }[kind]!;
     fx.commit();
     const before = snapshot(fx.model);

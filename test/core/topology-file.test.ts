@@ -10,7 +10,7 @@ import { readTopologyFile } from "../../src/startup/topology.js";
 const BASE: TopologySpec = {
   units: [{ name: "dmar0", driver: "intel-vtd" }, { name: "dmar1", driver: "intel-vtd" }],
   groups: [{ name: "g0", unit: "dmar0", devices: [{ name: "d0" }] }, { name: "g1", unit: "dmar1", devices: [{ name: "d1" }] }],
-  containers: [{ name: "vm" }],
+  containers: [{ name: "vm" }, { name: "legacy", kind: "type1" }],
   domains: [{ name: "p0", type: "paging", unit: "dmar0", container: "vm" }],
 };
 
@@ -37,7 +37,7 @@ describe("applyTopology", () => {
     const again = applyTopology(model, { ...BASE, groups: [...BASE.groups!, { name: "g2", unit: "dmar1", devices: [{ name: "d2" }] }] });
     expect(again).toEqual({
       created: { units: 0, groups: 1, devices: 1, containers: 0, domains: 0 },
-      present: { units: 2, groups: 2, devices: 2, containers: 1, domains: 1 },
+      present: { units: 2, groups: 2, devices: 2, containers: 2, domains: 1 },
       conflicts: [],
     });
     expect(describeTopologyReport(again).at(-1)).toBe("applied");
@@ -55,6 +55,8 @@ describe("applyTopology", () => {
     ["a device with another PASID width", { units: [], groups: [{ name: "g0", unit: "dmar0", devices: [{ name: "d0", maxPasids: 256 }] }] },
       /^device d0 exists with maxPasids 0, the file says 256$/],
     ["a domain of another type", { units: [], domains: [{ name: "p0", type: "identity" }] }, /^domain p0 exists with type paging, the file says identity$/],
+    ["a container of another kind", { units: [], containers: [{ name: "vm", kind: "type1" }] }, /^container vm exists with kind iommufd, the file says type1$/],
+    ["a container of another kind (the default, iommufd)", { units: [], containers: [{ name: "legacy" }] }, /^container legacy exists with kind type1, the file says iommufd$/],
     ["a domain in another container", { units: [], containers: [{ name: "vm2" }], domains: [{ name: "p0", type: "paging", container: "vm2" }] },
       /^domain p0 exists with container vm, the file says vm2$/],
   ])("reports %s as a conflict and changes nothing", (_name, spec, conflict) => {

@@ -2,7 +2,7 @@
 // holds one per registered driver). A row builds a one-device group and a
 // domain, and says what attaching them must give: success, or the errno,
 // reason and detail text of the rule that refuses it.
-import type { DomainAllocFlags } from "../../src/core/driver.js";
+import type { DomainAllocFlags, IommuCap } from "../../src/core/driver.js";
 import type { Device, DeviceFlags, Domain, Unit, UnitCapabilities } from "../../src/core/entities.js";
 import type { ErrnoName } from "../../src/core/errno.js";
 import { attachGroup } from "../../src/core/group-moves.js";
@@ -36,6 +36,21 @@ export interface Row {
   readonly detail: ((seen: Seen) => string) | null;
 }
 
+/** device_iommu_capable(): every answer for a device with these flags behind a unit with these capabilities. */
+export interface CapableRow {
+  readonly unit: Partial<UnitCapabilities>;
+  readonly device: Partial<DeviceFlags>;
+  readonly answers: Readonly<Record<IommuCap, boolean>>;
+}
+
+/** enforce_cache_coherency: a domain (already enforcing or not) with these devices attached, each behind its own unit. */
+export interface EnforceRow {
+  readonly rule: string;
+  readonly enforcing: boolean;
+  readonly attached: readonly { readonly unit: Partial<UnitCapabilities>; readonly device: Partial<DeviceFlags> }[];
+  readonly enforced: boolean;
+}
+
 /** Everything a driver promises, pinned: change the driver and a row here must change too. */
 export interface DriverCase {
   /** The capabilities a unit defined with none gets. */
@@ -46,7 +61,15 @@ export interface DriverCase {
   readonly binds: boolean;
   /** attach_dev (and finalise) outcomes; at least one success and one failure. */
   readonly attach: readonly Row[];
+  /** iommu_ops.capable; null: the driver has no such op (every answer false). */
+  readonly capable: readonly CapableRow[] | null;
+  /** iommu_domain_ops.enforce_cache_coherency; null: the driver has no such op. */
+  readonly enforceCoherency: readonly EnforceRow[] | null;
 }
+
+/** The answers of a capable() row, in IOMMU_CAPS order: cache coherency, enforce cache coherency, dirty tracking. */
+export const answers = (cacheCoherency: boolean, enforceCacheCoherency: boolean, dirtyTracking: boolean): Record<IommuCap, boolean> =>
+  ({ "cache-coherency": cacheCoherency, "enforce-cache-coherency": enforceCacheCoherency, "dirty-tracking": dirtyTracking });
 
 /** A one-device group on `unitId` and the domain to attach it to. */
 export function single(fx: Fixture, unitId: number, domainId: number, flags: Partial<DeviceFlags> = {}): Setup {

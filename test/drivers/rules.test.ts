@@ -6,6 +6,8 @@
 // public entry points (attachGroup and attachDevice), so the whole core path
 // is exercised. Adding a driver: one more entry in CASES.
 import { describe, expect, it } from "vitest";
+import { deviceIommuCapable, domainCanEnforceCoherency } from "../../src/core/capable.js";
+import { IOMMU_CAPS } from "../../src/core/driver.js";
 import type { DeviceFlags, Domain } from "../../src/core/entities.js";
 import { ERRNO_VALUES, type ErrnoName } from "../../src/core/errno.js";
 import { attachDevice, attachGroup } from "../../src/core/group-moves.js";
@@ -16,7 +18,7 @@ import { isSoft } from "../../src/core/result.js";
 import { DRIVERS, type DriverName } from "../../src/drivers/index.js";
 import { ANON, build, errorOf, snapshot, type Fixture } from "../core/fixtures.js";
 import {
-  attachAnother, differentInstance, hard, occupyDomainId, ok, single, singleWithPasid, soft, type DriverCase, type Seen, type Setup,
+  answers, attachAnother, differentInstance, hard, occupyDomainId, ok, single, singleWithPasid, soft, type DriverCase, type Seen, type Setup,
 } from "./cases.js";
 
 const CASES: Record<DriverName, DriverCase> = {
@@ -27,6 +29,18 @@ const CASES: Record<DriverName, DriverCase> = {
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: false,
+    // intel_iommu_capable; intel_iommu_enforce_cache_coherency (domain_support_force_snooping).
+    capable: [
+      { unit: { snoopControl: true, dirtyTracking: true }, device: {}, answers: answers(true, true, true) },
+      { unit: { snoopControl: true, dirtyTracking: false }, device: { canwbs: true }, answers: answers(true, true, false) },
+      { unit: { snoopControl: false, dirtyTracking: false }, device: {}, answers: answers(true, false, false) },
+    ],
+    enforceCoherency: [
+      { rule: "nothing attached", enforcing: false, attached: [], enforced: true },
+      { rule: "every unit it serves has snoop control", enforcing: false, attached: [{ unit: { snoopControl: true }, device: {} }, { unit: { snoopControl: true }, device: {} }], enforced: true },
+      { rule: "a unit it serves lacks snoop control", enforcing: false, attached: [{ unit: { snoopControl: true }, device: {} }, { unit: { snoopControl: false }, device: {} }], enforced: false },
+      { rule: "already force-snooping", enforcing: true, attached: [{ unit: { snoopControl: false }, device: {} }], enforced: true },
+    ],
     attach: [
       ok("compatible paging domain (same width and sizes)", (fx) => single(fx, fx.unit("intel-vtd").id, fx.domain({ driver: "intel-vtd" }).id)),
       ok("force-snooping domain on a unit with snoop control", (fx) =>
@@ -77,6 +91,17 @@ const CASES: Record<DriverName, DriverCase> = {
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: true,
+    // arm_smmu_capable (arm_smmu_master_canwbs, arm_smmu_dbm_capable); arm_smmu_enforce_cache_coherency.
+    capable: [
+      { unit: { snoopControl: true, dirtyTracking: true }, device: { canwbs: true }, answers: answers(true, true, true) },
+      { unit: { snoopControl: true, dirtyTracking: false }, device: {}, answers: answers(true, false, false) },
+      { unit: { snoopControl: false, dirtyTracking: true }, device: { canwbs: true }, answers: answers(false, true, false) },
+    ],
+    enforceCoherency: [
+      { rule: "nothing attached", enforcing: false, attached: [], enforced: true },
+      { rule: "every attached device is CANWBS", enforcing: false, attached: [{ unit: {}, device: { canwbs: true } }, { unit: {}, device: { canwbs: true } }], enforced: true },
+      { rule: "an attached device lacks CANWBS", enforcing: false, attached: [{ unit: {}, device: { canwbs: true } }, { unit: {}, device: { canwbs: false } }], enforced: false },
+    ],
     attach: [
       ok("unbound domain is finalised on the device's SMMU", (fx) => {
         fx.unit("arm-smmu-v3");
@@ -138,6 +163,12 @@ const CASES: Record<DriverName, DriverCase> = {
     },
     allocFlags: { dirtyTracking: false, nestParent: false },
     binds: true,
+    // arm_smmu_capable: coherent walks only; no enforce_cache_coherency op.
+    capable: [
+      { unit: { snoopControl: true }, device: { canwbs: true }, answers: answers(true, false, false) },
+      { unit: { snoopControl: false, dirtyTracking: true }, device: {}, answers: answers(false, false, false) },
+    ],
+    enforceCoherency: null,
     attach: [
       ok("unbound domain takes a context bank", (fx) =>
         single(fx, fx.unit("arm-smmu").id, fx.domain({ driver: "arm-smmu" }).id)),
@@ -165,6 +196,15 @@ const CASES: Record<DriverName, DriverCase> = {
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: false,
+    // amd_iommu_capable (amd_iommu_hd_support); amd_iommu_enforce_cache_coherency ("IOMMU_PTE_FC is always set").
+    capable: [
+      { unit: { dirtyTracking: true }, device: {}, answers: answers(true, true, true) },
+      { unit: { dirtyTracking: false, snoopControl: false }, device: {}, answers: answers(true, true, false) },
+    ],
+    enforceCoherency: [
+      { rule: "nothing attached", enforcing: false, attached: [], enforced: true },
+      { rule: "any device attached", enforcing: false, attached: [{ unit: { snoopControl: false }, device: {} }], enforced: true },
+    ],
     attach: [
       ok("dirty-tracking domain on a unit with dirty tracking", (fx) =>
         single(fx, fx.unit("amd-iommu", { dirtyTracking: true }).id, fx.domain({ driver: "amd-iommu", config: { dirtyTracking: true } }).id)),
@@ -197,6 +237,9 @@ const CASES: Record<DriverName, DriverCase> = {
     },
     allocFlags: { dirtyTracking: false, nestParent: false },
     binds: true,
+    // apple_dart_iommu_ops has neither capable nor enforce_cache_coherency.
+    capable: null,
+    enforceCoherency: null,
     attach: [
       ok("DART page size equal to the CPU page size", (fx) =>
         single(fx, fx.unit("apple-dart", { pageSizes: [16384], cpuPageSize: 16384 }).id, fx.domain({ driver: "apple-dart" }).id)),
@@ -220,6 +263,12 @@ const CASES: Record<DriverName, DriverCase> = {
     },
     allocFlags: { dirtyTracking: false, nestParent: false },
     binds: true,
+    // viommu_capable: coherent only; no enforce_cache_coherency op.
+    capable: [
+      { unit: {}, device: {}, answers: answers(true, false, false) },
+      { unit: { dirtyTracking: true, snoopControl: true }, device: { canwbs: true }, answers: answers(true, false, false) },
+    ],
+    enforceCoherency: null,
     attach: [
       ok("unbound domain is finalised on the endpoint's viommu (granule equal to the CPU page)", (fx) =>
         single(fx, fx.unit("virtio-iommu").id, fx.domain({ driver: "virtio-iommu" }).id)),
@@ -243,6 +292,13 @@ const CASES: Record<DriverName, DriverCase> = {
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: false,
+    // mock_domain_capable (selftest.c): MOCK_FLAGS_DEVICE_NO_DIRTY; no enforce_cache_coherency op.
+    capable: [
+      { unit: {}, device: {}, answers: answers(true, false, true) },
+      { unit: {}, device: { noDirty: true }, answers: answers(true, false, false) },
+      { unit: { dirtyTracking: false }, device: {}, answers: answers(true, false, false) },
+    ],
+    enforceCoherency: null,
     attach: [
       ok("normal device on a dirty-tracking domain", (fx) =>
         single(fx, fx.unit("mock").id, fx.domain({ driver: "mock", config: { dirtyTracking: true } }).id)),
@@ -276,6 +332,48 @@ describe.each(NAMES)("%s", (driver) => {
     const fx = build();
     expect(fx.unit(driver).capabilities).toEqual(spec.defaults);
     expect(fx.unit(driver, { domainIds: 3 }).capabilities).toEqual({ ...spec.defaults, domainIds: 3 });
+  });
+
+  it("answers capable() as pinned; without the op, false for every cap", () => {
+    expect(DRIVERS[driver].capable !== undefined).toBe(spec.capable !== null);
+    const rows = spec.capable ?? [
+      { unit: {}, device: {}, answers: answers(false, false, false) },
+      { unit: { snoopControl: true, dirtyTracking: true }, device: { canwbs: true }, answers: answers(false, false, false) },
+    ];
+    for (const row of rows) {
+      const fx = build();
+      const unit = fx.unit(driver, row.unit);
+      const device = fx.groupWith(unit.id, [row.device]).devices[0]!;
+      const got = Object.fromEntries(IOMMU_CAPS.map((cap) => [cap, deviceIommuCapable(fx.model, unit, device, cap)]));
+      expect(got, JSON.stringify(row)).toEqual(row.answers);
+    }
+  });
+
+  it("answers enforce_cache_coherency as pinned; without the op, never", () => {
+    expect(DRIVERS[driver].enforceCacheCoherency !== undefined).toBe(spec.enforceCoherency !== null);
+    for (const row of spec.enforceCoherency ?? []) {
+      const fx = build();
+      const attached = row.attached.map(({ unit: caps, device: flags }) => {
+        const unit = fx.unit(driver, caps);
+        return { unit, device: fx.groupWith(unit.id, [flags]).devices[0]! };
+      });
+      const domain = fx.domain({ driver, config: { enforceCacheCoherency: row.enforcing } });
+      expect(DRIVERS[driver].enforceCacheCoherency!({ domain, attached }), row.rule).toBe(row.enforced);
+    }
+    if (spec.enforceCoherency === null) {
+      const fx = build();
+      expect(domainCanEnforceCoherency(fx.model, fx.domain({ unitId: fx.unit(driver).id }))).toBe(false);
+    }
+  });
+
+  // iommufd_hwpt_paging_alloc(): "It is an iommu driver bug to report
+  // IOMMU_CAP_ENFORCE_CACHE_COHERENCY but fail enforce_cache_coherency on a new domain."
+  it("enforces coherency on a new domain for every device capable() says can have it", () => {
+    for (const row of (spec.capable ?? []).filter((r) => r.answers["enforce-cache-coherency"])) {
+      const fx = build();
+      const unit = fx.unit(driver, row.unit);
+      expect(domainCanEnforceCoherency(fx.model, fx.domain({ unitId: unit.id })), JSON.stringify(row)).toBe(true);
+    }
   });
 
   it("has a positive row and at least one failing row", () => {

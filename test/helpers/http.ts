@@ -136,8 +136,9 @@ export class Client {
   domain(spec: Record<string, unknown> = {}): Promise<DomainView> {
     return this.expect<DomainView>(201, "POST", "/v1/domains", { type: "paging", ...spec });
   }
-  container(config: Record<string, unknown> = {}, name = uniqueName("ioas")): Promise<ContainerView> {
-    return this.expect<ContainerView>(201, "POST", "/v1/containers", { name, config });
+  /** An iommufd IOAS unless `spec.kind` says type1. */
+  container(spec: { kind?: "iommufd" | "type1" } = {}, name = uniqueName("ioas")): Promise<ContainerView> {
+    return this.expect<ContainerView>(201, "POST", "/v1/containers", { name, ...spec });
   }
   fault(spec: { unitId?: number; deviceId?: number; errno: string; count?: number }): Promise<FaultView> {
     return this.expect<FaultView>(201, "POST", "/v1/faults", spec);

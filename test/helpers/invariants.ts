@@ -16,10 +16,10 @@ export interface UnitRow {
   id: number; name: string; driver: string; online: boolean;
   capabilities: { domainIds: number } & Record<string, unknown>;
 }
-export interface ContainerRow { id: number; name: string; config: Record<string, unknown> }
+export interface ContainerRow { id: number; name: string; kind: string }
 export interface DomainRow {
   id: number; name: string | null; type: string; driver: string; unitId: number | null;
-  config: Record<string, unknown>; auto: boolean; containerId: number | null;
+  config: Record<string, unknown>; auto: boolean; search: string; containerId: number | null;
 }
 export interface GroupRow {
   id: number; name: string; unitId: number; domainId: number; defaultDomainId: number;
@@ -69,11 +69,11 @@ export function readSnapshot(file: string): Snapshot {
           capabilities: json(r.capabilities),
         })),
         containers: all(`SELECT * FROM "Container" ORDER BY id`).map((r) => ({
-          id: Number(r.id), name: String(r.name), config: json(r.config),
+          id: Number(r.id), name: String(r.name), kind: String(r.kind),
         })),
         domains: all(`SELECT * FROM "Domain" ORDER BY id`).map((r) => ({
           id: Number(r.id), name: r.name === null ? null : String(r.name), type: String(r.type), driver: String(r.driver),
-          unitId: r.unitId === null ? null : Number(r.unitId), config: json(r.config), auto: bool(r.auto),
+          unitId: r.unitId === null ? null : Number(r.unitId), config: json(r.config), auto: bool(r.auto), search: String(r.search),
           containerId: r.containerId === null ? null : Number(r.containerId),
         })),
         groups: all(`SELECT * FROM "Group" ORDER BY id`).map((r) => ({
@@ -164,6 +164,8 @@ export function checkInvariants(s: Snapshot): string[] {
       if (d.unitId === null) v.push(`automatic domain ${d.id} was allocated for no unit`);
       if ((attachedTo.get(d.id) ?? []).length === 0) v.push(`automatic domain ${d.id} has no group attached and was not freed`);
     }
+    // A search's domain is automatic, and only a search's (kernel, qemu).
+    if (d.auto !== (d.search === "kernel" || d.search === "qemu")) v.push(`domain ${d.id} is auto ${d.auto} but search ${d.search}`);
   }
 
   // Every group's own core domains: its default (dma) and, once claimed, its blocking domain.
@@ -285,7 +287,8 @@ interface Placement {
  *     went back to its core domain if it was there, else nothing changed);
  *   claim: the blocking domain (or, already owned by the caller, the current one);
  *   release / container-detach: the core domain it went back to;
- *   container-attach: the domain the search chose or allocated.
+ *   container-attach: the domain the search chose or allocated (from a core
+ *     domain, or, between two iommufd containers, from the other's domain: a replace).
  * Failures change nothing (injected faults they consumed aside, which the log
  * does not count), so the replay is exact for placement and ownership.
  *
@@ -302,6 +305,14 @@ export function checkReplay(s: Snapshot): string[] {
   const state = new Map<number, Placement>(s.groups.map((g) => [g.id, { domainId: g.defaultDomainId, owner: null }]));
   const coreOf = (g: GroupRow, p: Placement) => (p.owner !== null && g.blockingDomainId !== null ? g.blockingDomainId : g.defaultDomainId);
   const onCore = (g: GroupRow, p: Placement) => p.domainId === g.defaultDomainId || p.domainId === g.blockingDomainId;
+  // The container each domain a container attach placed a group on belongs to (the domain may be gone since).
+  const containerOf = new Map<number, number>();
+  const kindOf = new Map(s.containers.map((c) => [c.id, c.kind]));
+  /** A container attach from another container's domain is a replace between two iommufd containers (a deleted one: unknown, allowed). */
+  const mayReplace = (p: Placement, containerId: number) => {
+    const from = containerOf.get(p.domainId) ?? domains.get(p.domainId)?.containerId ?? null;
+    return from !== null && from !== containerId && kindOf.get(from) !== "type1" && kindOf.get(containerId) !== "type1";
+  };
 
   for (const e of s.events) {
     if (e.groupId === null) continue; // a lookup that failed before naming a group
@@ -316,7 +327,7 @@ export function checkReplay(s: Snapshot): string[] {
       // A refusal must be the one the rules give in the replayed state.
       if (e.reason === "owned-by-other" && mayMove) v.push(`${where}: refused as owned by another, but ${at}`);
       if (e.reason === "not-owned" && p.owner !== null) v.push(`${where}: refused as not owned, but ${at}`);
-      if (e.reason === "group-attached" && onCore(g, p)) v.push(`${where}: refused as attached elsewhere, but ${at} (a core domain)`);
+      if ((e.reason === "group-attached" || e.reason === "in-other-container") && onCore(g, p)) v.push(`${where}: refused as attached elsewhere, but ${at} (a core domain)`);
       if (e.reason === "group-not-default" && e.op === "claim" && (p.domainId === g.defaultDomainId || p.owner !== null)) {
         v.push(`${where}: refused as off its default domain, but ${at}`);
       }
@@ -356,7 +367,8 @@ export function checkReplay(s: Snapshot): string[] {
         const d = domains.get(e.domainId!);
         // The domain may have been freed since; if it exists it never changed container.
         if (d && d.containerId !== e.containerId) v.push(`${where}: placed on domain ${d.id} of container ${d.containerId}`);
-        if (p.domainId !== e.domainId && !onCore(g, p)) v.push(`${where}: container attach succeeded off a core domain; ${at}`);
+        if (p.domainId !== e.domainId && !onCore(g, p) && !mayReplace(p, e.containerId!)) v.push(`${where}: container attach succeeded off a core domain; ${at}`);
+        containerOf.set(e.domainId!, e.containerId!);
         p.domainId = e.domainId!;
         break;
       }

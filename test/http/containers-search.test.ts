@@ -1,7 +1,10 @@
-// POST /v1/containers/:id/attach and /detach: iommufd's automatic-domain
-// search over HTTP (iommufd_device_auto_get_domain). Reuse a compatible automatic
-// domain, skip soft EINVALs, stop at the first hard error, allocate when
-// nothing fits; detach frees an automatic domain left empty.
+// POST /v1/containers/:id/attach and /detach: the container search over
+// HTTP. In an iommufd container, policy "kernel" (the default,
+// iommufd_device_auto_get_domain) or "qemu" (QEMU's
+// iommufd_cdev_autodomains_get): reuse a compatible domain of the search,
+// skip soft EINVALs, stop at the first hard error, allocate when nothing
+// fits; in a VFIO type1 container, vfio_iommu_type1_attach_group. Detach
+// frees a search's domain left empty.
 import { describe, expect, it } from "vitest";
 import {
   clientForFile, expectProblem,
@@ -29,14 +32,15 @@ async function twoUnits(): Promise<{ wide: UnitView; narrow: UnitView }> {
 }
 
 describe("search", () => {
-  it("allocates an automatic domain when the container has none, finalised for the group's unit", async () => {
-    const ct = await c.container({ enforceCacheCoherency: true });
-    const u = await c.unit({ driver: "arm-smmu-v3", capabilities: { addressWidth: 44 } });
+  it("allocates an automatic domain when the container has none, finalised for the group's unit, coherent as the device's IOMMU can be", async () => {
+    const ct = await c.container();
+    const u = await c.unit({ driver: "arm-smmu-v3", capabilities: { addressWidth: 44, dirtyTracking: true } });
     const { group } = await c.groupWith(u.id, [{ canwbs: true }]);
     const r = await c.ok<SearchView>("POST", `/v1/containers/${ct.id}/attach`, { groupId: group.id });
     expect(r.allocated).toBe(true);
+    // Flags 0 (never dirty tracking); CANWBS: IOMMU_CAP_ENFORCE_CACHE_COHERENCY.
     expect(r.domain).toMatchObject({
-      type: "paging", driver: "arm-smmu-v3", unitId: u.id, auto: true, containerId: ct.id, attachedGroupCount: 1,
+      type: "paging", driver: "arm-smmu-v3", unitId: u.id, auto: true, search: "kernel", containerId: ct.id, attachedGroupCount: 1,
       config: { addressWidth: 44, enforceCacheCoherency: true, dirtyTracking: false, nestParent: false },
     });
     expect(r.group).toMatchObject({ id: group.id, domainId: r.domain.id });
@@ -126,6 +130,17 @@ describe("search", () => {
     expect(events[0]).toMatchObject({ op: "container-attach", containerId: ct.id, groupId: group.id, domainId: first.domain.id, errno: null });
   });
 
+  it("a group attached through another iommufd container moves here (a replace); the automatic domain it leaves is freed", async () => {
+    const c1 = await c.container();
+    const c2 = await c.container();
+    const u = await c.unit({ driver: "mock" });
+    const { group } = await c.groupWith(u.id);
+    const old = (await c.ok<SearchView>("POST", `/v1/containers/${c1.id}/attach`, { groupId: group.id })).domain.id;
+    const r = await c.ok<SearchView>("POST", `/v1/containers/${c2.id}/attach`, { groupId: group.id });
+    expect(r).toMatchObject({ allocated: true, group: { domainId: r.domain.id }, domain: { containerId: c2.id } });
+    expectProblem(await c.get(`/v1/domains/${old}`), 404, "ENOENT", "no-such-domain");
+  });
+
   it("a group attached to some other paging domain: 409 EBUSY group-attached", async () => {
     const ct = await c.container();
     const u = await c.unit({ driver: "mock" });
@@ -207,13 +222,70 @@ describe("hard errors stop the search", () => {
     expect((await c.events(seq))[0]).toMatchObject({ op: "container-attach", errno: "ENOMEM", containerId: ct.id, groupId: group.id });
   });
 
-  it("allocation refused by the driver (dirty tracking on a unit without it): 501 EOPNOTSUPP", async () => {
-    const ct = await c.container({ dirtyTracking: true });
-    const u = await c.unit({ driver: "intel-vtd", capabilities: { dirtyTracking: false } });
+  it("allocation refused by the driver (context banks exhausted): 507 ENOSPC, nothing tried", async () => {
+    const ct = await c.container();
+    const u = await c.unit({ driver: "arm-smmu", capabilities: { domainIds: 1 } });
+    await c.domain({ unitId: u.id });
     const { group } = await c.groupWith(u.id);
-    const body = expectProblem(await c.post(`/v1/containers/${ct.id}/attach`, { groupId: group.id }), 501, "EOPNOTSUPP", "unsupported");
+    const body = expectProblem(await c.post(`/v1/containers/${ct.id}/attach`, { groupId: group.id }), 507, "ENOSPC", "context-banks-exhausted");
     expect(body.attempts).toEqual([]);
     expect(await domainsOf(ct.id)).toEqual([]);
+  });
+});
+
+describe("policy qemu: QEMU's search", () => {
+  it("allocates with dirty tracking when the device's IOMMU reports it, and only ever tries its own page tables", async () => {
+    const ct = await c.container();
+    const u = await c.unit({ driver: "intel-vtd", capabilities: { dirtyTracking: true } });
+    const a = await c.groupWith(u.id);
+    const b = await c.groupWith(u.id);
+    const kernel = await c.ok<SearchView>("POST", `/v1/containers/${ct.id}/attach`, { groupId: a.group.id });
+    expect(kernel.domain).toMatchObject({ search: "kernel", config: { dirtyTracking: false } });
+    const qemu = await c.ok<SearchView>("POST", `/v1/containers/${ct.id}/attach`, { groupId: b.group.id, policy: "qemu" });
+    expect(qemu.attempts).toEqual([{ domainId: qemu.domain.id, allocated: true, freed: false, ...OK_ATTEMPT }]);
+    expect(qemu.domain).toMatchObject({ auto: true, search: "qemu", containerId: ct.id, config: { dirtyTracking: true, enforceCacheCoherency: true } });
+    const c2 = await c.groupWith(u.id);
+    const again = await c.ok<SearchView>("POST", `/v1/containers/${ct.id}/attach`, { groupId: c2.group.id, policy: "qemu" });
+    expect(again).toMatchObject({ allocated: false, domain: { id: qemu.domain.id }, attempts: [{ domainId: qemu.domain.id, allocated: false, freed: false, ...OK_ATTEMPT }] });
+  });
+
+  it("is refused on a VFIO type1 container: 400 EINVAL invalid-argument", async () => {
+    const ct = await c.container({ kind: "type1" });
+    const u = await c.unit({ driver: "mock" });
+    const { group } = await c.groupWith(u.id);
+    expectProblem(await c.post(`/v1/containers/${ct.id}/attach`, { groupId: group.id, policy: "qemu" }), 400, "EINVAL", "invalid-argument", { soft: false, containerId: ct.id });
+    expect(await c.groupNow(group.id)).toEqual(group);
+  });
+});
+
+describe("a VFIO type1 container", () => {
+  it("allocates a domain per group, then merges a group into an existing domain of the same driver and coherency, freeing the new one", async () => {
+    const ct = await c.container({ kind: "type1" });
+    const u = await c.unit({ driver: "intel-vtd" });
+    const a = await c.groupWith(u.id);
+    const b = await c.groupWith(u.id);
+    const first = await c.ok<SearchView>("POST", `/v1/containers/${ct.id}/attach`, { groupId: a.group.id });
+    expect(first).toMatchObject({ allocated: true, domain: { auto: true, search: "kernel", containerId: ct.id, config: { enforceCacheCoherency: true } } });
+    const second = await c.ok<SearchView>("POST", `/v1/containers/${ct.id}/attach`, { groupId: b.group.id });
+    const fresh = second.attempts[0]!.domainId;
+    expect(second).toMatchObject({ allocated: false, domain: { id: first.domain.id, attachedGroupCount: 2 } });
+    expect(second.attempts).toEqual([
+      { domainId: fresh, allocated: true, freed: true, ...OK_ATTEMPT },
+      { domainId: first.domain.id, allocated: false, freed: false, ...OK_ATTEMPT },
+    ]);
+    expectProblem(await c.get(`/v1/domains/${fresh}`), 404, "ENOENT", "no-such-domain");
+    expect((await c.read<ContainerView>(`/v1/containers/${ct.id}`)).domainIds).toEqual([first.domain.id]);
+    const back = await c.ok<ContainerDetachView>("POST", `/v1/containers/${ct.id}/detach`, { groupId: a.group.id });
+    expect(back.freedDomainId).toBeNull();
+  });
+
+  it("a group attached through another type1 container: 409 EINVAL in-other-container", async () => {
+    const ct = await c.container({ kind: "type1" });
+    const other = await c.container({ kind: "type1" });
+    const u = await c.unit({ driver: "mock" });
+    const { group } = await c.groupWith(u.id);
+    await c.ok("POST", `/v1/containers/${other.id}/attach`, { groupId: group.id });
+    expectProblem(await c.post(`/v1/containers/${ct.id}/attach`, { groupId: group.id }), 409, "EINVAL", "in-other-container", { soft: false, groupId: group.id, containerId: other.id });
   });
 });
 

@@ -10,20 +10,28 @@ import {
 const c = clientForFile();
 
 describe("POST /v1/containers", () => {
-  it("creates a container with the default configuration and answers 201", async () => {
+  it("creates an iommufd container (an IOAS) unless told otherwise, and answers 201", async () => {
     const name = uniqueName("ioas");
     const res = await c.post<ContainerView>("/v1/containers", { name });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
-      ...Container.make({ id: expect.any(Number), name, config: { enforceCacheCoherency: false, dirtyTracking: false }, owner: null }),
+      ...Container.make({ id: expect.any(Number), name, owner: null }),
       domainIds: [], version: expect.any(String),
     });
+    expect(res.body.kind).toBe("iommufd");
     expect(await c.read(`/v1/containers/${res.body.id}`)).toEqual(res.body);
   });
 
-  it("keeps the configuration it is given", async () => {
-    const ct = await c.container({ enforceCacheCoherency: true });
-    expect(ct.config).toEqual({ enforceCacheCoherency: true, dirtyTracking: false });
+  it.each(["iommufd", "type1"] as const)("keeps the kind it is given: %s", async (kind) => {
+    const ct = await c.container({ kind });
+    expect(ct.kind).toBe(kind);
+    expect((await c.read<ContainerView>(`/v1/containers/${ct.id}`)).kind).toBe(kind);
+  });
+
+  it("a type1 container takes no domain a client allocates: 400 EINVAL invalid-argument", async () => {
+    const ct = await c.container({ kind: "type1" });
+    expectProblem(await c.post("/v1/domains", { type: "paging", driver: "mock", containerId: ct.id }), 400, "EINVAL", "invalid-argument", { containerId: ct.id });
+    expect((await c.read<ContainerView>(`/v1/containers/${ct.id}`)).domainIds).toEqual([]);
   });
 
   it("refuses a taken name with 409 EEXIST name-taken", async () => {
@@ -99,10 +107,11 @@ describe("attach / detach through a container: missing objects", () => {
 describe("bad input", () => {
   const rows: { name: string; method: Method; url: string; body?: unknown; field?: string }[] = [
     { name: "name of the wrong type", method: "POST", url: "/v1/containers", body: { name: { n: 1 } }, field: "body.name" },
-    { name: "missing name", method: "POST", url: "/v1/containers", body: { config: {} }, field: "body.name" },
+    { name: "missing name", method: "POST", url: "/v1/containers", body: { kind: "type1" }, field: "body.name" },
     { name: "unknown field", method: "POST", url: "/v1/containers", body: { name: "ct-x", domains: [] }, field: "body.domains" },
-    { name: "unknown config field", method: "POST", url: "/v1/containers", body: { name: "ct-x", config: { nestParent: true } }, field: "body.config.nestParent" },
-    { name: "config flag of the wrong type", method: "POST", url: "/v1/containers", body: { name: "ct-x", config: { dirtyTracking: "sometimes" } }, field: "body.config.dirtyTracking" },
+    { name: "domain settings (an IOAS has none)", method: "POST", url: "/v1/containers", body: { name: "ct-x", config: { dirtyTracking: true } }, field: "body.config" },
+    { name: "unknown kind", method: "POST", url: "/v1/containers", body: { name: "ct-x", kind: "spapr" }, field: "body.kind" },
+    { name: "kind of the wrong type", method: "POST", url: "/v1/containers", body: { name: "ct-x", kind: 1 }, field: "body.kind" },
     { name: "bad id on GET", method: "GET", url: "/v1/containers/abc", field: "params.id" },
     { name: "bad id on DELETE", method: "DELETE", url: "/v1/containers/abc", field: "params.id" },
     { name: "bad list parameter", method: "GET", url: "/v1/containers?limit=-5", field: "querystring.limit" },
@@ -110,6 +119,9 @@ describe("bad input", () => {
     { name: "attach: missing groupId", method: "POST", url: "/v1/containers/1/attach", body: {}, field: "body.groupId" },
     { name: "attach: groupId of the wrong type", method: "POST", url: "/v1/containers/1/attach", body: { groupId: [] }, field: "body.groupId" },
     { name: "attach: unknown field", method: "POST", url: "/v1/containers/1/attach", body: { groupId: 1, domainId: 2 }, field: "body.domainId" },
+    { name: "attach: unknown policy", method: "POST", url: "/v1/containers/1/attach", body: { groupId: 1, policy: "libvirt" }, field: "body.policy" },
+    { name: "attach: policy of the wrong type", method: "POST", url: "/v1/containers/1/attach", body: { groupId: 1, policy: true }, field: "body.policy" },
+    { name: "detach: a policy (detach has none)", method: "POST", url: "/v1/containers/1/detach", body: { groupId: 1, policy: "kernel" }, field: "body.policy" },
     { name: "detach: bad id", method: "POST", url: "/v1/containers/abc/detach", body: { groupId: 1 }, field: "params.id" },
     { name: "detach: missing groupId", method: "POST", url: "/v1/containers/1/detach", body: { owner: "vfio" }, field: "body.groupId" },
     { name: "detach: unknown field", method: "POST", url: "/v1/containers/1/detach", body: { groupId: 1, free: true }, field: "body.free" },

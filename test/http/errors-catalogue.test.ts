@@ -32,6 +32,7 @@ const PINNED: Pinned[] = [
   ["unit-in-use"                 , "core",    "EBUSY"        , false, 409],
   ["container-in-use"            , "core",    "EBUSY"        , false, 409],
   ["not-in-container"            , "core",    "EINVAL"       , false, 409],
+  ["in-other-container"          , "core",    "EINVAL"       , false, 409],
   ["pasid-in-use"                , "core",    "EBUSY"        , false, 409],
   ["pasid-incompatible"          , "core",    "EINVAL"       , true , 409],
   ["pasid-attached"              , "core",    "EBUSY"        , false, 409],

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { ENTITIES, type Kind } from "../../src/core/entities.js";
 import * as Resources from "../../src/http/schemas/resources.js";
-import { clientForFile } from "../helpers/http.js";
+import { clientForFile, type ContainerView, type DomainView, type SearchView } from "../helpers/http.js";
 
 const c = clientForFile();
 
@@ -44,5 +44,19 @@ describe("representations", () => {
       region: await c.read(`/v1/devices/${devices[0]!.id}/reserved-regions/${region.id}`),
     };
     for (const [kind, body] of Object.entries(bodies) as [Kind, object][]) expect(Object.keys(body), kind).toEqual(fieldsOf(kind));
+  });
+
+  it("a container says its kind, a domain which container search allocated it", async () => {
+    const unit = await c.unit({ driver: "mock" });
+    const type1 = await c.container({ kind: "type1" });
+    const ioas = await c.container();
+    expect([(await c.read<ContainerView>(`/v1/containers/${type1.id}`)).kind, (await c.read<ContainerView>(`/v1/containers/${ioas.id}`)).kind]).toEqual(["type1", "iommufd"]);
+    const searched = async (containerId: number, policy?: string) => {
+      const { group } = await c.groupWith(unit.id);
+      const r = await c.ok<SearchView>("POST", `/v1/containers/${containerId}/attach`, { groupId: group.id, ...(policy ? { policy } : {}) });
+      return (await c.read<DomainView>(`/v1/domains/${r.domain.id}`)).search;
+    };
+    expect([await searched(ioas.id), await searched(ioas.id, "qemu"), await searched(type1.id)]).toEqual(["kernel", "qemu", "kernel"]);
+    expect((await c.domain({ unitId: unit.id, containerId: ioas.id })).search).toBe("none");
   });
 });

@@ -70,8 +70,8 @@ describe("prisma migrations", () => {
       /^only the migrations make: table "Heartbeat" index "stray"/],
     ["a foreign key's ON DELETE changed", INIT, (sql) => sql.replace(/("Fault_unitId_fkey" FOREIGN KEY \("unitId"\) REFERENCES "Unit" \("id"\) ON DELETE) CASCADE/, "$1 RESTRICT"),
       /table "Fault" foreign key \("unitId"\) references "Unit" \("id"\) on delete RESTRICT/],
-    ["a column type changed", "20261126000000_creators", (sql) => sql.replace(`ALTER TABLE "Container" ADD COLUMN "owner" TEXT;`, `ALTER TABLE "Container" ADD COLUMN "owner" JSONB;`),
-      /table "Container" column "owner" JSONB/],
+    ["a column type changed", "20261126130000_idempotency_heartbeat", (sql) => sql.replace(`"status" INTEGER NOT NULL,`, `"status" TEXT NOT NULL,`),
+      /table "IdempotentAnswer" column "status" TEXT/],
   ])("catch a hand-edited migration: %s", (_what, migration, edit, expected) => {
     const drift = compareFacts(migratedSchemaFacts(editedCopy(scratch(), migration, edit)), declared);
     expect(drift.length).toBeGreaterThan(0);

@@ -51,7 +51,7 @@ async function buildFixture(c: Client): Promise<Fixture> {
     await c.domain({ driver: "arm-smmu-v3" }), await c.domain({ driver: "arm-smmu-v3" }),
     await c.domain({ driver: "arm-smmu-v3", type: "blocked" }),
   ];
-  const containers = [(await c.container()).id, (await c.container({ enforceCacheCoherency: true })).id];
+  const containers = [(await c.container()).id, (await c.container({ kind: "type1" })).id];
   const groups = made.map((m) => m.group);
   return {
     groups,

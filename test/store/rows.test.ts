@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { FieldSpec } from "../../src/core/declare.js";
 import { ENTITIES, KINDS } from "../../src/core/entities.js";
 import { containerAttach } from "../../src/core/container-attach.js";
+import { ANONYMOUS } from "../../src/core/caller.js";
 import { claimOwnership } from "../../src/core/group-moves.js";
 import { bindHostDriver } from "../../src/core/host-driver.js";
 import { attachPasid } from "../../src/core/pasid.js";
@@ -63,7 +64,8 @@ describe("write and load", () => {
     const intel = unwrap(createUnit(model, { name: "it's intel", driver: "intel-vtd", capabilities: { domainIds: 9 } }));
     const smmu = unwrap(createUnit(model, { name: "smmu", driver: "arm-smmu-v3" }));
     unwrap(createUnit(model, { name: "off", driver: "mock", online: false }));
-    const ct = unwrap(createContainer(model, { name: "ioas", config: { enforceCacheCoherency: true } }, { owner: "vmm" }));
+    const ct = unwrap(createContainer(model, { name: "ioas" }, { owner: "vmm" }));
+    const type1 = unwrap(createContainer(model, { name: "vfio", kind: "type1" }));
     const groups = [intel, intel, smmu].map((u, i) => unwrap(createGroup(model, { name: `g${i}`, unitId: u.id })));
     const devices = groups.map((g, i) => unwrap(createDevice(model, { name: `d${i}`, groupId: g.id, flags: i === 2 ? { canwbs: true } : {} })));
     unwrap(updateDevice(model, devices[1]!.id, { faulty: true }));
@@ -71,6 +73,12 @@ describe("write and load", () => {
     unwrap(createDomain(model, { type: "identity", driver: "mock" }));
     unwrap(claimOwnership(model, { owner: "vfio" }, groups[0]!.id));
     unwrap(containerAttach(model, { owner: "vmm" }, ct.id, groups[2]!.id));
+    // A domain of each search: the kernel's (above), QEMU's and VFIO type1's.
+    const more = [0, 1].map((i) => unwrap(createGroup(model, { name: `h${i}`, unitId: intel.id })));
+    more.forEach((g, i) => unwrap(createDevice(model, { name: `e${i}`, groupId: g.id })));
+    unwrap(containerAttach(model, { owner: "vmm" }, ct.id, more[0]!.id, "qemu"));
+    unwrap(containerAttach(model, ANONYMOUS, type1.id, more[1]!.id));
+    expect(new Set([...model.all("domain")].map((d) => d.search))).toEqual(new Set(["none", "kernel", "qemu"]));
     unwrap(injectFault(model, { deviceId: devices[0]!.id, errno: "EIO", count: 3 }));
     unwrap(injectFault(model, { unitId: smmu.id, errno: "ENOMEM", count: 1 }));
     // A device that takes PASIDs, bound to a host driver, with a PASID attached.
@@ -105,8 +113,8 @@ describe("write and load", () => {
     expect(flags[0]).toBe(flags[1]);
     expect(flags[2]).not.toBe(flags[0]);
     const configs = [...loaded.model.all("domain")].filter((d) => d.unitId === intel.id && d.type === "dma").map((d) => d.config);
-    expect(configs).toHaveLength(2);
-    expect(configs[0]).toBe(configs[1]);
+    expect(configs).toHaveLength(4);
+    for (const config of configs) expect(config).toBe(configs[0]);
     expect(Object.isFrozen(configs[0])).toBe(true);
   });
 });

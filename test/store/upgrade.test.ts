@@ -11,7 +11,9 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { compareFacts, migratedSchemaFacts, schemaFacts } from "../../scripts/migration-drift.js";
 import { applyMigrations } from "../../src/store/migrate.js";
 import { MIGRATIONS, openApp, tempDbFile } from "../helpers/app.js";
-import { Client, type DeviceView, type DomainView, type EventView, type FaultView, type UnitView } from "../helpers/http.js";
+import {
+  Client, type ContainerView, type DeviceView, type DomainView, type EventView, type FaultView, type SearchView, type UnitView,
+} from "../helpers/http.js";
 
 const LAST_OLD_MIGRATION = "20261126130000_idempotency_heartbeat";
 
@@ -29,11 +31,11 @@ async function boot(file: string): Promise<Client> {
   return new Client(open);
 }
 
-/** The migrations the previous release shipped. */
-function oldMigrations(dir: string): string {
+/** The migrations an earlier release shipped: those up to `last`. */
+function oldMigrations(dir: string, last = LAST_OLD_MIGRATION): string {
   const out = path.join(dir, "old-migrations");
   mkdirSync(out);
-  for (const name of readdirSync(MIGRATIONS).filter((n) => n <= LAST_OLD_MIGRATION)) {
+  for (const name of readdirSync(MIGRATIONS).filter((n) => n <= last)) {
     cpSync(path.join(MIGRATIONS, name), path.join(out, name), { recursive: true });
   }
   return out;
@@ -143,5 +145,39 @@ describe("upgrading a database of the previous release", () => {
     } finally {
       db.close();
     }
+  });
+});
+
+describe("upgrading a database of the release before container kinds", () => {
+  it("a container becomes an iommufd IOAS without settings; its automatic domains stay the kernel search's", async () => {
+    const { dir, file } = tempDbFile();
+    dirs.push(dir);
+    expect(applyMigrations(file, oldMigrations(dir, "20261127000000_id_watermarks")).applied.at(-1)).toBe("20261127000000_id_watermarks");
+    const db = new Database(file);
+    try {
+      db.pragma("foreign_keys = ON");
+      db.transaction(() => {
+        db.prepare(`INSERT INTO "Unit" ("id", "name", "driver", "capabilities", "online") VALUES (1, 'dmar0', 'intel-vtd', ?, 1)`).run(CAPABILITIES);
+        db.prepare(`INSERT INTO "Container" ("id", "name", "config", "owner") VALUES (1, 'vm', '{"enforceCacheCoherency":true,"dirtyTracking":false}', NULL)`).run();
+        const domain = db.prepare(`INSERT INTO "Domain" ("id", "name", "type", "driver", "unitId", "config", "auto", "containerId", "owner") VALUES (?, NULL, ?, 'intel-vtd', 1, ?, ?, ?, NULL)`);
+        domain.run(1, "dma", DOMAIN_CONFIG, 0, null);
+        domain.run(2, "paging", DOMAIN_CONFIG, 1, 1);
+        db.prepare(`INSERT INTO "Group" ("id", "name", "unitId", "domainId", "defaultDomainId", "blockingDomainId", "owner") VALUES (1, 'g', 1, 2, 1, NULL, NULL)`).run();
+        db.prepare(`INSERT INTO "Device" ("id", "name", "groupId", "flags", "faulty") VALUES (1, '0000:00:01.0', 1, ?, 0)`).run(FLAGS);
+        db.prepare(`INSERT INTO "IdWatermark" ("kind", "last") VALUES ('unit', 1), ('container', 1), ('domain', 2), ('group', 1), ('device', 1)`).run();
+      })();
+    } finally {
+      db.close();
+    }
+
+    const c = await boot(file);
+    const container = await c.read<ContainerView>("/v1/containers/1");
+    expect(container).toMatchObject({ id: 1, name: "vm", kind: "iommufd", domainIds: [2] });
+    expect(container).not.toHaveProperty("config");
+    expect(await c.read<DomainView>("/v1/domains/2")).toMatchObject({ auto: true, search: "kernel", containerId: 1 });
+    const group = await c.group(1);
+    await c.device(group.id);
+    const r = await c.ok<SearchView>("POST", "/v1/containers/1/attach", { groupId: group.id });
+    expect(r).toMatchObject({ allocated: false, domain: { id: 2, attachedGroupCount: 2 } });
   });
 });

@@ -5,7 +5,7 @@ import { createContainer, deleteContainer } from "../../core/objects.js";
 import { ok } from "../../core/result.js";
 import { containerAttach, containerDetach } from "../../core/container-attach.js";
 import { Attempt, Id, IdParams, Page, PageQuery, problems, writeProblems } from "../schemas/common.js";
-import { Container, CreateContainer, Domain, Group, GroupTarget } from "../schemas/resources.js";
+import { Container, ContainerAttachBody, CreateContainer, Domain, Group, GroupTarget } from "../schemas/resources.js";
 import { page, presentContainer, presentPlacement, versionTag } from "../present.js";
 import { resource } from "../preconditions.js";
 import { callerOf, respond, respondRead } from "../respond.js";
@@ -13,13 +13,13 @@ import { callerOf, respond, respondRead } from "../respond.js";
 const SearchAnswer = Type.Object({
   group: Group,
   domain: Domain,
-  allocated: Type.Boolean({ description: "A new automatic domain was allocated" }),
+  allocated: Type.Boolean({ description: "The group is on a domain this search allocated (and kept)" }),
   attempts: Type.Array(Attempt, { description: "Every domain tried, in order, with its outcome" }),
 });
 const DetachAnswer = Type.Object({
   group: Group,
   domain: Domain,
-  freedDomainId: Type.Union([Id, Type.Null()], { description: "The automatic domain freed because no group was left on it" }),
+  freedDomainId: Type.Union([Id, Type.Null()], { description: "The domain a search allocated, freed because no group was left on it" }),
 });
 
 export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -40,9 +40,9 @@ export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // Attach and detach move the group named in the body: If-Match is compared with the group's version.
 
-  app.post("/containers/:id/attach", { config: { role: "client" }, schema: { params: IdParams, body: GroupTarget, response: { 200: SearchAnswer, ...writeProblems(403, 404, 501, 507) } } },
+  app.post("/containers/:id/attach", { config: { role: "client" }, schema: { params: IdParams, body: ContainerAttachBody, response: { 200: SearchAnswer, ...writeProblems(403, 404, 501, 507) } } },
     (req, reply) => respond(reply,
-      (m) => containerAttach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
+      (m) => containerAttach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId, req.body.policy),
       (m, r) => ({ ...presentPlacement(m, r.groupId), allocated: r.allocated, attempts: r.attempts }),
       { target: resource("group", req.body.groupId) }));
 

@@ -59,7 +59,7 @@ export const Attempt = Type.Composite([
   Type.Object({
     domainId: Id,
     allocated: Type.Boolean(),
-    freed: Type.Boolean({ description: "Allocated for this attempt and freed when the search failed: the id names nothing now" }),
+    freed: Type.Boolean({ description: "Allocated by this search and freed again (the search failed, or VFIO type1 moved the group to an existing domain): the id names nothing now" }),
   }),
   Outcome,
 ]);

@@ -16,7 +16,9 @@ const literalUnion = <T extends readonly string[]>(values: T, description?: stri
 export const DriverName = literalUnion(DRIVER_NAMES, "Simulated IOMMU driver");
 export const ErrnoName = literalUnion(Object.keys(ERRNO_VALUES) as (keyof typeof ERRNO_VALUES)[], "A Linux errno name");
 
-export const { UnitCapabilities: Capabilities, DeviceFlags, DomainConfig, ContainerConfig } = E;
+export const { UnitCapabilities: Capabilities, DeviceFlags, DomainConfig } = E;
+export const ContainerKind = literalUnion(E.CONTAINER_KINDS, "iommufd: an IOAS (default); type1: a VFIO type1 container. Set at creation, never changed");
+export const SearchPolicy = literalUnion(E.SEARCH_POLICIES, "kernel (default): iommufd_device_auto_get_domain; qemu: QEMU's iommufd_cdev_autodomains_get (iommufd containers only)");
 
 /**
  * An entity's representation: its declared fields in order, some given a
@@ -68,9 +70,7 @@ export const CreateDomain = Type.Object({
 }, { additionalProperties: false });
 
 export const Container = representation(E.Container, {}, { domainIds: Type.Array(Id), version: Version });
-export const CreateContainer = Type.Object({
-  name: Name, config: Type.Optional(Type.Partial(ContainerConfig, { additionalProperties: false })),
-}, { additionalProperties: false });
+export const CreateContainer = Type.Object({ name: Name, kind: Type.Optional(ContainerKind) }, { additionalProperties: false });
 
 export const Fault = representation(E.Fault, {}, { version: Version });
 export const CreateFault = Type.Object({
@@ -120,6 +120,10 @@ export type DomainTarget = Static<typeof DomainTarget>;
 /** Claim / release: the owner is required in open mode (checked by the auth hook), refused with a token. */
 export const OwnerBody = Type.Object({ owner: Type.Optional(Owner) }, { additionalProperties: false });
 export const GroupTarget = Type.Object({ groupId: Id, owner: Type.Optional(Owner) }, { additionalProperties: false });
+/** Container attach: the group, and in an iommufd container the search policy. */
+export const ContainerAttachBody = Type.Object({
+  groupId: Id, owner: Type.Optional(Owner), policy: Type.Optional(SearchPolicy),
+}, { additionalProperties: false });
 
 /** A host driver's name, as the driver core knows it ("nvme", "mlx5_core"). */
 export const HostDriverBody = Type.Object({

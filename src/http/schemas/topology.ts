@@ -1,7 +1,7 @@
 // The topology file format, validated before it is applied.
 import { Type, type Static } from "@sinclair/typebox";
 import { Name } from "./common.js";
-import { Capabilities, ContainerConfig, CreateReservedRegion, DeviceFlags, DomainConfig, DriverName, MaxPasids } from "./resources.js";
+import { Capabilities, ContainerKind, CreateReservedRegion, DeviceFlags, DomainConfig, DriverName, MaxPasids } from "./resources.js";
 
 export const TopologyFile = Type.Object({
   $schema: Type.Optional(Type.String()),
@@ -20,7 +20,7 @@ export const TopologyFile = Type.Object({
     }, { additionalProperties: false }))),
   }, { additionalProperties: false }))),
   containers: Type.Optional(Type.Array(Type.Object({
-    name: Name, config: Type.Optional(Type.Partial(ContainerConfig, { additionalProperties: false })),
+    name: Name, kind: Type.Optional(ContainerKind),
   }, { additionalProperties: false }))),
   domains: Type.Optional(Type.Array(Type.Object({
     name: Name,

@@ -57,7 +57,7 @@ function autoDomainConfig(model: Model, group: Group, containerId: number): Doma
 }
 
 /** Allocate the domain for the group's unit, finalised there as iommufd does. */
-function allocateAutoDomain(model: Model, group: Group, containerId: number): Result<Domain> {
+export function allocateAutoDomain(model: Model, group: Group, containerId: number): Result<Domain> {
   const unit = model.get("unit", group.unitId)!;
   const driver = lookupDriver(model, unit.driver);
   if (!driver.ok) return driver;
@@ -86,7 +86,8 @@ function containerGroup(model: Model, caller: Caller, containerId: number, group
   return usable.ok ? group : usable;
 }
 
-function search(model: Model, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
+/** iommufd_device_auto_get_domain() for a group on a core domain (also iommufd's first device of a group, iommufd-device.ts). */
+export function search(model: Model, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
   const found = containerGroup(model, caller, containerId, groupId);
   if (!found.ok) return found;
   const group = found.value;

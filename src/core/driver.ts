@@ -62,6 +62,12 @@ export interface FinaliseContext {
   readonly usage: UnitUsage;
 }
 
+/**
+ * The capabilities device_iommu_capable() asks a driver about (enum
+ * iommu_cap of include/linux/iommu.h), as far as the service models them.
+ */
+export type IommuCap = "cache-coherency" | "enforce-cache-coherency" | "dirty-tracking";
+
 /** attach_dev of one device behind `unit` to a paging domain bound to it (or of a driver that does not bind). */
 export interface AttachContext {
   readonly unit: Unit;
@@ -90,6 +96,12 @@ export interface IommuDriver {
   finalise?(ctx: FinaliseContext): Result<void>;
   /** struct iommu_domain_ops.attach_dev for a paging domain. */
   attachDev(ctx: AttachContext): Result<void>;
+  /**
+   * Optional: struct iommu_ops.capable, for the device behind `unit`.
+   * Absent on a driver without it, for which device_iommu_capable()
+   * answers false for every capability.
+   */
+  capable?(ctx: { unit: Unit; device: Device }, cap: IommuCap): boolean;
   /** Optional: set_dev_pasid, present on the drivers that have it (see PasidOps). */
   readonly pasid?: PasidOps;
 }

@@ -8,6 +8,7 @@ import type { FixedReason } from "./reasons.js";
 const MISSING: Record<Kind, FixedReason> = {
   unit: "no-such-unit", container: "no-such-container", domain: "no-such-domain",
   group: "no-such-group", device: "no-such-device", fault: "no-such-fault", pasid: "no-such-pasid",
+  iommufd: "not-bound",
 };
 
 export function lookup<K extends Kind>(model: Model, kind: K, id: number): Result<Entities[K]> {

@@ -8,8 +8,8 @@
 import { clearSlot, ColumnRows, ObjectRows, type Rows } from "./columns.js";
 import type { DriverTable, IommuDriver, PasidInUse, UnitUsage } from "./driver.js";
 import {
-  ENTITIES, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group, type Kind,
-  type PasidAttachment,
+  ENTITIES, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group, type IommufdDevice,
+  type Kind, type PasidAttachment,
 } from "./entities.js";
 
 export { KINDS, type Entities, type Kind };
@@ -216,6 +216,7 @@ export class Model {
   private readonly faultsByDevice = new KeyIndex("fault", ["deviceId"]);
   private readonly pasidsByDevice = new KeyIndex("pasid", ["deviceId"]);
   private readonly pasidsByDomain = new KeyIndex("pasid", ["domainId"]);
+  private readonly iommufdByDevice = new KeyIndex("iommufd", ["deviceId"]);
   private readonly pagingAttached = new AttachedPagingDomains(this.tables.domain);
   /** Containers + domains per creating client, for the object quota. */
   private readonly objectsByOwner = new CountIndex(["container", "domain"], "owner");
@@ -249,7 +250,7 @@ export class Model {
     for (const index of [
       this.devicesByGroup, this.groupsByDomain, this.groupsByCoreDomain, this.groupsByUnit, this.domainsByUnit,
       this.pagingDomainsByUnit, this.domainsByContainer, this.faultsByUnit, this.faultsByDevice, this.pagingAttached,
-      this.pasidsByDevice, this.pasidsByDomain,
+      this.pasidsByDevice, this.pasidsByDomain, this.iommufdByDevice,
     ]) add(index as RowIndex<Kind>);
     for (const kind of this.objectsByOwner.kinds) add(this.objectsByOwner.forKind(kind));
 
@@ -383,6 +384,22 @@ export class Model {
   /** PASID attachments to the domain. */
   pasidCountOfDomain(domainId: number): number {
     return this.pasidsByDomain.size(domainId);
+  }
+
+  /** The device's iommufd device object, if it is bound to iommufd. */
+  iommufdDeviceOf(deviceId: number): IommufdDevice | undefined {
+    for (const id of this.iommufdByDevice.get(deviceId)) return this.tables.iommufd.get(id);
+    return undefined;
+  }
+
+  /** The iommufd device objects of the group's bound devices, in device order. */
+  iommufdDevicesOfGroup(groupId: number): IommufdDevice[] {
+    const out: IommufdDevice[] = [];
+    for (const device of this.devicesOf(groupId)) {
+      const bound = this.iommufdDeviceOf(device.id);
+      if (bound) out.push(bound);
+    }
+    return out;
   }
 
   /** See UnitUsage.pasidsOn. */

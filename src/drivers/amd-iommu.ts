@@ -8,6 +8,9 @@ export const amdIommu: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: true, nesting: false, domainIds: 65535, cpuPageSize: 4096,
+    // Interrupt remapping: amd_iommu_create_irq_domain() gives the IR domain
+    // IRQ_DOMAIN_FLAG_ISOLATED_MSI.
+    isolatedMsi: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   attachDev({ unit, domain, usage }) {
@@ -15,6 +18,13 @@ export const amdIommu: IommuDriver = {
       return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no dirty tracking`);
     }
     return checkDomainIdAvailable(unit, domain, usage);
+  },
+  // amd_iommu_capable()
+  capable(_ctx, cap) {
+    switch (cap) {
+      case "cache-coherency": return true;
+      default: return false;
+    }
   },
   // The paging domains' ops (amdv1_ops, amdv2_ops) have no set_dev_pasid:
   // the driver attaches PASIDs to SVA domains only (not modelled). Its

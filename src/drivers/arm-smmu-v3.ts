@@ -9,6 +9,9 @@ export const armSmmuV3: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: false, nesting: true, domainIds: 65536, cpuPageSize: 4096,
+    // SMMUv3 servers route MSIs through a GICv3 ITS, whose domain is
+    // IRQ_DOMAIN_FLAG_ISOLATED_MSI (its_node_init()).
+    isolatedMsi: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   finalise: ({ domain, unit, usage }) =>
@@ -26,6 +29,14 @@ export const armSmmuV3: IommuDriver = {
       return fail("pasid-in-use", `${device.name} has PASIDs in use; a stage-2 domain cannot replace its CD table`);
     }
     return OK;
+  },
+  // arm_smmu_capable(): "a coherent TCU implies coherent TBUs"
+  // (ARM_SMMU_FEAT_COHERENCY, the unit's coherent table walks).
+  capable({ unit }, cap) {
+    switch (cap) {
+      case "cache-coherency": return unit.capabilities.snoopControl;
+      default: return false;
+    }
   },
   // arm_smmu_s1_set_dev_pasid() and arm_smmu_set_pasid() for paging domains;
   // the blocked domain's arm_smmu_blocking_set_dev_pasid(); the identity

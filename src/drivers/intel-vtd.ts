@@ -9,6 +9,9 @@ export const intelVtd: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096,
+    // Interrupt remapping: intel_setup_irq_remapping() gives the unit's IR
+    // domain IRQ_DOMAIN_FLAG_ISOLATED_MSI.
+    isolatedMsi: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   attachDev({ unit, domain, usage }) {
@@ -30,6 +33,13 @@ export const intelVtd: IommuDriver = {
       return fail("nesting", `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`);
     }
     return checkDomainIdAvailable(unit, domain, usage);
+  },
+  // intel_iommu_capable(): the second-stage tables are always snooped.
+  capable(_ctx, cap) {
+    switch (cap) {
+      case "cache-coherency": return true;
+      default: return false;
+    }
   },
   // intel_iommu_set_dev_pasid() for paging domains, identity_domain_set_dev_pasid()
   // and blocking_domain_set_dev_pasid() for the static ones.

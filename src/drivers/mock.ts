@@ -8,6 +8,9 @@ export const mock: IommuDriver = {
   defaults: {
     addressWidth: 64, pageSizes: [4096], snoopControl: true,
     dirtyTracking: true, nesting: true, domainIds: 1 << 20, cpuPageSize: 4096,
+    // iommufd_device_bind() never asks about a mock device's MSIs
+    // (iommufd_selftest_is_mock_dev()): isolated, as far as it is concerned.
+    isolatedMsi: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   attachDev({ device, domain }) {
@@ -15,6 +18,13 @@ export const mock: IommuDriver = {
       return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${device.name} was created no-dirty`);
     }
     return OK;
+  },
+  // mock_domain_capable()
+  capable(_ctx, cap) {
+    switch (cap) {
+      case "cache-coherency": return true;
+      default: return false;
+    }
   },
   // mock_domain_set_dev_pasid_nop() on the paging domains and the blocking
   // domain (its fault injection on PASID 1024 exercises replace, not modelled).

@@ -14,7 +14,7 @@ import { fail, ok, type Result } from "../../src/core/result.js";
 import { errorOf, snapshot, unwrap } from "./fixtures.js";
 
 const CAPS = {
-  addressWidth: 40, pageSizes: [4096], snoopControl: false, dirtyTracking: false, nesting: false, domainIds: 8, cpuPageSize: 4096,
+  addressWidth: 40, pageSizes: [4096], snoopControl: false, dirtyTracking: false, nesting: false, domainIds: 8, cpuPageSize: 4096, isolatedMsi: true,
 };
 
 /** A driver of this test's own, recording what it is given. */
@@ -67,7 +67,7 @@ describe("a driver table of the caller's choosing", () => {
     expect(usage).toBe(model.usage);
     expect(usage).not.toBe(model);
     expect(Object.isFrozen(usage)).toBe(true);
-    expect(Object.keys(usage).sort()).toEqual(["isPagingDomainAttachedOn", "pagingDomainsAttachedOn", "pagingDomainsBoundTo"]);
+    expect(Object.keys(usage).sort()).toEqual(["isPagingDomainAttachedOn", "pagingDomainsAttachedOn", "pagingDomainsBoundTo", "pasidsOn"]);
     expect(usage.pagingDomainsBoundTo(unit.id)).toBe(1);
     expect(usage.pagingDomainsAttachedOn(unit.id)).toBe(1);
     expect(usage.isPagingDomainAttachedOn(unit.id, domain.id)).toBe(true);

@@ -10,11 +10,12 @@ const c = clientForFile();
 
 const EXTRAS: Record<Kind, string[]> = {
   unit: ["version"], container: ["domainIds", "version"], domain: ["attachedGroupCount", "version"],
-  group: ["deviceIds", "version"], device: ["version"], fault: ["version"], pasid: ["version"],
+  group: ["deviceIds", "version"], device: ["version"], fault: ["version"], pasid: ["version"], iommufd: ["version"],
 };
 const SCHEMAS = {
   unit: Resources.Unit, container: Resources.Container, domain: Resources.Domain,
   group: Resources.Group, device: Resources.Device, fault: Resources.Fault, pasid: Resources.PasidAttachment,
+  iommufd: Resources.IommufdDevice,
 } as const;
 const fieldsOf = (kind: Kind) => [...ENTITIES[kind].fields.map((f) => f.name), ...EXTRAS[kind]];
 
@@ -31,11 +32,14 @@ describe("representations", () => {
     const fault = await c.fault({ deviceId: devices[0]!.id, errno: "EIO" });
     const pasidDevice = await c.expect<{ id: number }>(201, "POST", "/v1/devices", { name: `pasid-${unit.id}`, groupId: (await c.group(unit.id)).id, maxPasids: 16 });
     await c.expect(201, "POST", `/v1/devices/${pasidDevice.id}/pasids`, { pasid: 3, domainId: (await c.domain({ unitId: unit.id })).id });
+    const bound = await c.groupWith(unit.id);
+    await c.expect(201, "POST", `/v1/devices/${bound.devices[0]!.id}/iommufd`, { owner: "vmm" });
     const bodies: Record<Kind, object> = {
       unit: await c.read(`/v1/units/${unit.id}`), group: await c.read(`/v1/groups/${group.id}`),
       device: await c.read(`/v1/devices/${devices[0]!.id}`), container: await c.read(`/v1/containers/${container.id}`),
       domain: await c.read(`/v1/domains/${domain.id}`), fault,
       pasid: (await c.read<{ items: object[] }>(`/v1/devices/${pasidDevice.id}/pasids`)).items[0]!,
+      iommufd: await c.read(`/v1/devices/${bound.devices[0]!.id}/iommufd`),
     };
     for (const [kind, body] of Object.entries(bodies) as [Kind, object][]) expect(Object.keys(body), kind).toEqual(fieldsOf(kind));
   });

@@ -7,6 +7,7 @@ import { domainRoutes } from "./domains.js";
 import { eventRoutes } from "./events.js";
 import { faultRoutes } from "./faults.js";
 import { groupRoutes } from "./groups.js";
+import { iommufdRoutes } from "./iommufd.js";
 import { unitRoutes } from "./units.js";
 
 const Stats = Type.Object({
@@ -22,6 +23,7 @@ export const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(unitRoutes);
   await app.register(groupRoutes);
   await app.register(deviceRoutes);
+  await app.register(iommufdRoutes);
   await app.register(domainRoutes);
   await app.register(containerRoutes);
   await app.register(faultRoutes);

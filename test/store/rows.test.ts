@@ -10,6 +10,7 @@ import { ENTITIES, KINDS } from "../../src/core/entities.js";
 import { containerAttach } from "../../src/core/container-attach.js";
 import { claimOwnership } from "../../src/core/group-moves.js";
 import { bindHostDriver } from "../../src/core/host-driver.js";
+import { attachIommufd, bindIommufd } from "../../src/core/iommufd-device.js";
 import { attachPasid } from "../../src/core/pasid.js";
 import { Model } from "../../src/core/model.js";
 import { DRIVERS } from "../../src/drivers/index.js";
@@ -70,6 +71,12 @@ describe("write and load", () => {
     unwrap(createDomain(model, { type: "identity", driver: "mock" }));
     unwrap(claimOwnership(model, { owner: "vfio" }, groups[0]!.id));
     unwrap(containerAttach(model, { owner: "vmm" }, ct.id, groups[2]!.id));
+    // Two devices of a group bound to iommufd, one of them attached.
+    const vfioGroup = unwrap(createGroup(model, { name: "g-vfio", unitId: smmu.id }));
+    const [nic, gpu] = ["vf0", "vf1"].map((name) => unwrap(createDevice(model, { name, groupId: vfioGroup.id })));
+    for (const d of [nic!, gpu!]) unwrap(bindIommufd(model, { owner: "vmm" }, d.id));
+    const hwpt = unwrap(createDomain(model, { type: "paging", unitId: smmu.id }, { owner: "vmm" }));
+    unwrap(attachIommufd(model, { owner: "vmm" }, nic!.id, { domainId: hwpt.id }));
     unwrap(injectFault(model, { deviceId: devices[0]!.id, errno: "EIO", count: 3 }));
     unwrap(injectFault(model, { unitId: smmu.id, errno: "ENOMEM", count: 1 }));
     // A device that takes PASIDs, bound to a host driver, with a PASID attached.

@@ -37,6 +37,8 @@ const integer = (minimum: number, maximum: number, options: Options) => Type.Int
 /** Text that is not blank. */
 const text = (options: Options) => Type.String({ pattern: "\\S", ...options });
 const choice = <V extends string>(values: readonly V[], options: Options) => Type.Unsafe<V>({ type: "string", enum: values, ...options });
+/** A switch: the flag takes no value; the variable is true, false, 1 or 0. */
+const flag = (options: Options) => Type.Boolean({ default: false, ...options });
 
 /** Every setting the service reads, in the order the usage text lists them. */
 export const SETTINGS = Type.Object({
@@ -81,6 +83,10 @@ export const SETTINGS = Type.Object({
   objectQuota: integer(1, 1_000_000_000, { default: DEFAULT_QUOTAS.objectsPerClient, description: "containers + domains + IOVA mappings one client may have created" }),
   maxFaults: integer(1, 1_000_000_000, { default: DEFAULT_QUOTAS.activeFaults, description: "injected faults active at once" }),
   maxFaultCount: integer(1, 1_000_000, { default: DEFAULT_QUOTAS.faultCount, description: "attach ops one injected fault may fail (its count)" }),
+  // iommufd's module parameter of the same name (drivers/iommu/iommufd/device.c).
+  allowUnsafeInterrupts: flag({
+    description: "bind devices to iommufd even where their MSIs cannot be isolated (no interrupt remapping or ITS): a security weakness",
+  }),
 });
 
 type Declared = Static<typeof SETTINGS>;
@@ -102,7 +108,7 @@ const labelOf = (name: SettingName): string => (SETTINGS.properties[name] as Set
 
 export function usage(): string {
   const rows = SETTING_LIST.map(([name, s]) => {
-    const left = `  --${flagOf(name)} ${s.type === "integer" ? "N" : "VALUE"}`;
+    const left = `  --${flagOf(name)}${s.type === "boolean" ? "" : s.type === "integer" ? " N" : " VALUE"}`;
     const choices = s.enum ? ` (${s.enum.join("|")})` : "";
     const source = [envOf(name), s.default !== undefined ? `default ${String(s.default)}` : null].filter((x) => x !== null).join(", ");
     return `${left.padEnd(24)} ${s.description}${choices}${source ? ` [${source}]` : ""}`;
@@ -122,13 +128,17 @@ function refusal(name: SettingName, given: string): ConfigError {
   const label = labelOf(name);
   if (s.type === "integer") return new ConfigError(`${label} must be an integer from ${s.minimum} to ${s.maximum}, got "${given}"`);
   if (s.enum) return new ConfigError(`${label} must be one of ${s.enum.join(", ")}, got "${given}"`);
+  if (s.type === "boolean") return new ConfigError(`${label} must be true, false, 1 or 0, got "${given}"`);
   return new ConfigError(`${label} must not be empty`);
 }
+
+/** What a switch's variable may say, as ajv coerces it. */
+const SWITCH_VALUES: Readonly<Record<string, "true" | "false">> = { true: "true", false: "false", 1: "true", 0: "false" };
 
 /** Flags win over the environment, the environment over the defaults. */
 export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } };
-  for (const [name] of SETTING_LIST) options[flagOf(name)] = { type: "string" };
+  for (const [name, s] of SETTING_LIST) options[flagOf(name)] = { type: s.type === "boolean" ? "boolean" : "string" };
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
@@ -140,8 +150,16 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   const given: Partial<Record<SettingName, string>> = {};
   for (const [name, s] of SETTING_LIST) {
     const variable = envOf(name);
-    const value = (values[flagOf(name)] as string | undefined) ?? (variable === null ? undefined : env[variable]);
+    const fromFlag = values[flagOf(name)];
+    // A switch given on the command line is on; a variable says which.
+    const value = fromFlag === true ? "true" : (fromFlag as string | undefined) ?? (variable === null ? undefined : env[variable]);
     if (value === undefined) continue;
+    if (s.type === "boolean") {
+      const normal = Object.hasOwn(SWITCH_VALUES, value) ? SWITCH_VALUES[value] : undefined;
+      if (normal === undefined) throw refusal(name, value);
+      given[name] = normal;
+      continue;
+    }
     // Digits only: "0x10", "1e3" and " 5" are typos here, not the numbers ajv would make of them.
     if (s.type === "integer" && !/^\d+$/.test(value)) throw refusal(name, value);
     given[name] = value;
@@ -198,6 +216,8 @@ export interface Config {
   readonly objectQuota: number;
   readonly maxFaults: number;
   readonly maxFaultCount: number;
+  /** iommufd's allow_unsafe_interrupts, handed to the core as data (src/core/iommufd-device.ts). */
+  readonly allowUnsafeInterrupts: boolean;
 }
 
 function limitsOf(s: Settings): Limits {
@@ -251,5 +271,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     objectQuota: s.objectQuota,
     maxFaults: s.maxFaults,
     maxFaultCount: s.maxFaultCount,
+    allowUnsafeInterrupts: s.allowUnsafeInterrupts,
   };
 }

@@ -60,6 +60,7 @@ export async function start(config: Config, logger: Logger = createLogger(config
     app = await buildApp({
       store, loggerInstance: logger, limits: config.limits, tokens,
       quotas: { objectsPerClient: config.objectQuota, activeFaults: config.maxFaults, faultCount: config.maxFaultCount },
+      iommufdParams: { allowUnsafeInterrupts: config.allowUnsafeInterrupts },
     });
     app.addHook("onClose", () => store.close());
     releaseStartupGarbage();

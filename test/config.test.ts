@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, envOf, flagOf, HelpRequested, parseSettings, PROJECT_ROOT, SETTINGS, usage, type Settings } from "../src/config.js";
+import { ConfigError, envOf, flagOf, HelpRequested, parseConfig, parseSettings, PROJECT_ROOT, SETTINGS, usage, type Settings } from "../src/config.js";
 
 type Name = keyof Settings;
 const NAMES = Object.keys(SETTINGS.properties) as Name[];
@@ -22,6 +22,7 @@ describe("settings schema", () => {
       maxEventLoopDelay: ["max-event-loop-delay", "MAX_EVENT_LOOP_DELAY"], idempotencyTtl: ["idempotency-ttl", "IDEMPOTENCY_TTL"],
       tokensFile: ["tokens", "TOKENS_FILE"], tokensJson: ["tokens-json", "TOKENS"], objectQuota: ["object-quota", "OBJECT_QUOTA"],
       maxFaults: ["max-faults", "MAX_FAULTS"], maxFaultCount: ["max-fault-count", "MAX_FAULT_COUNT"],
+      allowUnsafeInterrupts: ["allow-unsafe-interrupts", "ALLOW_UNSAFE_INTERRUPTS"],
     });
   });
 
@@ -64,6 +65,23 @@ describe("settings schema", () => {
     for (const blank of ["", " ", "\t\n"]) {
       expect(() => parseSettings([`--${flagOf(name)}=${blank}`], {})).toThrow(new ConfigError(`${label} must not be empty`));
     }
+  });
+
+  it("allowUnsafeInterrupts: a switch, off by default; the flag takes no value, the variable is true, false, 1 or 0; handed to the app", () => {
+    expect(parseSettings([], {}).allowUnsafeInterrupts).toBe(false);
+    expect(parseSettings(["--allow-unsafe-interrupts"], {}).allowUnsafeInterrupts).toBe(true);
+    expect(parseSettings(["--allow-unsafe-interrupts"], { ALLOW_UNSAFE_INTERRUPTS: "0" }).allowUnsafeInterrupts).toBe(true);
+    for (const [text, value] of [["true", true], ["1", true], ["false", false], ["0", false]] as const) {
+      expect(parseSettings([], { ALLOW_UNSAFE_INTERRUPTS: text }).allowUnsafeInterrupts, text).toBe(value);
+    }
+    for (const bad of ["yes", "Y", "", "2", "constructor"]) {
+      expect(() => parseSettings([], { ALLOW_UNSAFE_INTERRUPTS: bad }), bad)
+        .toThrow(new ConfigError(`allow unsafe interrupts must be true, false, 1 or 0, got "${bad}"`));
+    }
+    expect(() => parseSettings(["--allow-unsafe-interrupts=1"], {})).toThrow(ConfigError);
+    expect(parseConfig(["--allow-unsafe-interrupts"], {}).allowUnsafeInterrupts).toBe(true);
+    expect(parseConfig([], {}).allowUnsafeInterrupts).toBe(false);
+    expect(usage()).toContain("  --allow-unsafe-interrupts bind devices to iommufd even where their MSIs cannot be isolated");
   });
 
   it("ignores a flag-only setting's namesake variable and unrelated variables", () => {

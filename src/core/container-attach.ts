@@ -150,6 +150,39 @@ function tryInOrder(model: Model, groupId: number, candidates: readonly Domain[]
   return ok(null);
 }
 
+/** What a search asks of the domain it allocates for the group's device. */
+function wantedBy(model: Model, group: Group, policy: SearchPolicy): Wanted {
+  const unit = model.get("unit", group.unitId)!;
+  const device = deviceOf(model, group);
+  const capable = (cap: "enforce-cache-coherency" | "dirty-tracking") => device !== undefined && deviceIommuCapable(model, unit, device, cap);
+  return {
+    // The kernel allocates with flags 0; QEMU asks for dirty tracking when
+    // IOMMU_GET_HW_INFO reports IOMMU_HW_CAP_DIRTY_TRACKING for the device.
+    dirtyTracking: policy === "qemu" && capable("dirty-tracking"),
+    // idev->enforce_cache_coherency, either way (the kernel allocates both).
+    enforceCoherency: capable("enforce-cache-coherency"),
+  };
+}
+
+/**
+ * iommufd's automatic domain for the group's device, allocated as
+ * iommufd_device_auto_get_domain() allocates it (flags 0, coherency as the
+ * device's IOMMU can) and kept as the kernel search's: the iommufd device
+ * paths (iommufd-device.ts) attach it themselves.
+ */
+export function allocateAutoDomain(model: Model, group: Group, containerId: number): Result<Domain> {
+  const container = model.get("container", containerId)!;
+  const allocated = allocateFor(model, group, container, wantedBy(model, group, "kernel"));
+  if (!allocated.ok) return allocated;
+  keep(model, allocated.value.id, "kernel");
+  return ok(model.get("domain", allocated.value.id)!);
+}
+
+/** The kernel's search for a group (iommufd's first device of a group, iommufd-device.ts). */
+export function search(model: Model, caller: Caller, containerId: number, groupId: number): Result<SearchOutcome> {
+  return attachThrough(model, caller, containerId, groupId, "kernel");
+}
+
 /** An iommufd IOAS: the kernel's automatic-domain search, or QEMU's. */
 function searchIoas(model: Model, group: Group, container: Container, policy: SearchPolicy): Result<SearchOutcome> {
   const groupId = group.id;
@@ -162,17 +195,7 @@ function searchIoas(model: Model, group: Group, container: Container, policy: Se
   if (!found.ok) return searchFailed(found.error, attempts);
   if (found.value) return ok({ groupId, domainId: found.value.id, allocated: false, attempts });
 
-  const unit = model.get("unit", group.unitId)!;
-  const device = deviceOf(model, group);
-  const capable = (cap: "enforce-cache-coherency" | "dirty-tracking") => device !== undefined && deviceIommuCapable(model, unit, device, cap);
-  const wanted: Wanted = {
-    // The kernel allocates with flags 0; QEMU asks for dirty tracking when
-    // IOMMU_GET_HW_INFO reports IOMMU_HW_CAP_DIRTY_TRACKING for the device.
-    dirtyTracking: policy === "qemu" && capable("dirty-tracking"),
-    // idev->enforce_cache_coherency, either way (the kernel allocates both).
-    enforceCoherency: capable("enforce-cache-coherency"),
-  };
-  const allocated = allocateFor(model, group, container, wanted);
+  const allocated = allocateFor(model, group, container, wantedBy(model, group, policy));
   if (!allocated.ok) return searchFailed(allocated.error, attempts);
   const domainId = allocated.value.id;
   const attached = setGroupDomain(model, model.get("group", groupId)!, allocated.value);

@@ -33,6 +33,14 @@ export const UnitCapabilities = Type.Object({
   domainIds: Type.Integer({ minimum: 1, maximum: 1 << 24 }),
   /** PAGE_SIZE of the CPU the unit serves. */
   cpuPageSize: PageSize,
+  /**
+   * The MSIs of the devices behind the unit are isolated: their interrupt
+   * domain sets IRQ_DOMAIN_FLAG_ISOLATED_MSI (VT-d and AMD-Vi interrupt
+   * remapping, a GICv3 ITS), so a device's DMA cannot raise another's
+   * interrupt (iommu_group_has_isolated_msi). iommufd binds a device
+   * without it only when the host allows unsafe interrupts.
+   */
+  isolatedMsi: Type.Boolean(),
 }, { additionalProperties: false });
 export type UnitCapabilities = Immutable<Static<typeof UnitCapabilities>>;
 
@@ -222,10 +230,30 @@ export const ReservedRegion = entity("ReservedRegion", "objects", {
 });
 export type ReservedRegion = RecordOf<typeof ReservedRegion>;
 
+/**
+ * An iommufd device object (struct iommufd_device): a device bound to a
+ * client's iommufd context (iommufd_device_bind, VFIO_DEVICE_BIND_IOMMUFD).
+ * Each one holds a count of its group's DMA ownership (owner_cnt) for that
+ * client, who is the group's owner while any device of it is bound.
+ */
+export const IommufdDevice = entity("IommufdDevice", "objects", {
+  id: id(),
+  /** The bound device (one binding each). */
+  deviceId: ref(),
+  owner: text({ description: "The client whose iommufd context the device is bound to" }),
+  /**
+   * The domain (hw_pagetable) the device is attached to: its group's domain,
+   * shared by every attached device of the group (igroup->hwpt); null: not
+   * attached (not on igroup->device_list).
+   */
+  domainId: ref({ nullable: true, description: "The domain the device is attached to through iommufd; null: not attached" }),
+});
+export type IommufdDevice = RecordOf<typeof IommufdDevice>;
+
 /** Every entity by kind, parent kinds first: inserts go this way, deletes the other way. */
 export const ENTITIES = {
   unit: Unit, container: Container, domain: Domain, group: Group, device: Device, fault: Fault,
-  pasid: PasidAttachment,
+  pasid: PasidAttachment, iommufd: IommufdDevice,
   mapping: Mapping, region: ReservedRegion,
 } as const;
 export type Kind = keyof typeof ENTITIES;
@@ -236,7 +264,8 @@ export type EventOp =
   | "attach-device" | "detach-device" | "attach-group" | "replace-group" | "detach-group"
   | "claim" | "release" | "container-attach" | "container-detach"
   | "bind-host-driver" | "unbind-host-driver" | "attach-pasid" | "detach-pasid"
-  | "container-map" | "container-unmap" | "region-add" | "region-remove";
+  | "container-map" | "container-unmap" | "region-add" | "region-remove"
+  | "bind-iommufd" | "unbind-iommufd" | "attach-iommufd" | "replace-iommufd" | "detach-iommufd";
 
 /** An attempt as the core records it; the store stamps seq and time (and stores no soft: it is derived). */
 export interface EventDraft extends Outcome {

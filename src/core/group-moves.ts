@@ -6,6 +6,7 @@ import type { Caller } from "./caller.js";
 import { Domain, type Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { hostBoundDevices } from "./host-driver.js";
+import { checkNotBoundToIommufd } from "./iommufd-bindings.js";
 import { lookup } from "./lookup.js";
 import type { Model } from "./model.js";
 import { fail, ok, withoutId, type Result } from "./result.js";
@@ -36,7 +37,9 @@ function groupAndDomain(model: Model, caller: Caller, groupId: number, domainId:
   const owner = checkOwner(group.value, caller);
   if (!owner.ok) return owner;
   const usable = checkCreator("domain", domain.value, caller);
-  return usable.ok ? ok({ group: group.value, domain: domain.value }) : usable;
+  if (!usable.ok) return usable;
+  const managed = checkNotBoundToIommufd(model, group.value);
+  return managed.ok ? ok({ group: group.value, domain: domain.value }) : managed;
 }
 
 /** iommu_attach_group: EBUSY when the group is on a domain of someone's choosing. */
@@ -63,6 +66,8 @@ function detach(model: Model, caller: Caller, groupId: number, domainId: number)
   const group = movableGroup(model, caller, groupId);
   if (!group.ok) return group;
   const g = group.value;
+  const managed = checkNotBoundToIommufd(model, g);
+  if (!managed.ok) return managed;
   if (g.domainId !== domainId) return ok({ groupId, domainId: g.domainId, changed: false });
   return backToCore(model, g);
 }
@@ -123,6 +128,9 @@ export function claimOwnership(model: Model, caller: Caller, groupId: number): R
     const found = lookup(model, "group", groupId);
     if (!found.ok) return found;
     const g = found.value;
+    // owner_cnt held by iommufd bindings: another owner (the iommufd context), whoever the client is.
+    const managed = checkNotBoundToIommufd(model, g);
+    if (!managed.ok) return managed;
     if (g.owner === caller.owner) return ok({ groupId, domainId: g.domainId, changed: false });
     if (g.owner !== null) return fail("owned-by-other", `group ${g.name} is owned by ${g.owner}`, { groupId });
     // owner_cnt also counts the host drivers bound to its devices.
@@ -130,33 +138,44 @@ export function claimOwnership(model: Model, caller: Caller, groupId: number): R
     if (bound.length > 0) {
       return fail("host-driver-bound", `${bound[0]!.name} of group ${g.name} is bound to host driver ${bound[0]!.hostDriver}; unbind it first`, { groupId, deviceId: bound[0]!.id });
     }
-    if (g.domainId !== g.defaultDomainId) {
-      return fail("group-not-default", `group ${g.name} is on domain ${g.domainId}, not its default domain`, { groupId, domainId: g.domainId });
-    }
-    // __iommu_take_dma_ownership(): !xa_empty(&group->pasid_array) → -EBUSY
-    if (model.groupHasPasids(groupId)) {
-      return fail("pasid-in-use", `group ${g.name} has PASIDs attached; detach them first`, { groupId });
-    }
-    let blockingDomainId = g.blockingDomainId;
-    const allocatesBlocking = blockingDomainId === null;
-    if (blockingDomainId === null) {
-      blockingDomainId = model.allocateId("domain");
-      const unit = model.get("unit", g.unitId)!;
-      const dma = model.get("domain", g.defaultDomainId)!;
-      model.put("domain", Domain.make({
-        id: blockingDomainId, name: `${g.name}-blocking`, type: "blocked", driver: unit.driver,
-        unitId: unit.id, config: dma.config,
-      }));
-    }
-    const withOwner: Group = { ...g, owner: caller.owner!, blockingDomainId };
-    model.put("group", withOwner);
-    const r = setGroupDomain(model, withOwner, model.get("domain", blockingDomainId)!);
-    // A blocking domain allocated by a claim that failed goes with the
-    // claim's rollback: the answer must not name it.
-    if (!r.ok && allocatesBlocking) return { ok: false, error: withoutId(r.error, "domainId") };
-    return moved(r, groupId, blockingDomainId);
+    return takeDmaOwnership(model, g, caller.owner);
   })();
   return recordAttempt(model, "claim", caller, { groupId }, result, result.ok ? result.value.domainId : undefined);
+}
+
+/**
+ * __iommu_take_dma_ownership(): with owner_cnt at 0, EBUSY unless the group
+ * is on its default domain without PASIDs; then it moves to its blocking
+ * domain (allocated on the first claim) and `owner` holds it. Shared by the
+ * group claim and iommufd's device claim (iommu_device_claim_dma_owner).
+ */
+export function takeDmaOwnership(model: Model, g: Group, owner: string): Result<Moved> {
+  const groupId = g.id;
+  if (g.domainId !== g.defaultDomainId) {
+    return fail("group-not-default", `group ${g.name} is on domain ${g.domainId}, not its default domain`, { groupId, domainId: g.domainId });
+  }
+  // !xa_empty(&group->pasid_array) → -EBUSY
+  if (model.groupHasPasids(groupId)) {
+    return fail("pasid-in-use", `group ${g.name} has PASIDs attached; detach them first`, { groupId });
+  }
+  let blockingDomainId = g.blockingDomainId;
+  const allocatesBlocking = blockingDomainId === null;
+  if (blockingDomainId === null) {
+    blockingDomainId = model.allocateId("domain");
+    const unit = model.get("unit", g.unitId)!;
+    const dma = model.get("domain", g.defaultDomainId)!;
+    model.put("domain", Domain.make({
+      id: blockingDomainId, name: `${g.name}-blocking`, type: "blocked", driver: unit.driver,
+      unitId: unit.id, config: dma.config,
+    }));
+  }
+  const withOwner: Group = { ...g, owner, blockingDomainId };
+  model.put("group", withOwner);
+  const r = setGroupDomain(model, withOwner, model.get("domain", blockingDomainId)!);
+  // A blocking domain allocated by a claim that failed goes with the
+  // claim's rollback: the answer must not name it.
+  if (!r.ok && allocatesBlocking) return { ok: false, error: withoutId(r.error, "domainId") };
+  return moved(r, groupId, blockingDomainId);
 }
 
 /** iommu_group_release_dma_owner: only the owner may; back to the default domain. */
@@ -165,6 +184,8 @@ export function releaseOwnership(model: Model, caller: Caller, groupId: number):
     const found = lookup(model, "group", groupId);
     if (!found.ok) return found;
     const g = found.value;
+    const managed = checkNotBoundToIommufd(model, g);
+    if (!managed.ok) return managed;
     if (g.owner === null) return fail("not-owned", `group ${g.name} has no DMA owner`, { groupId });
     const owner = checkOwner(g, caller);
     if (!owner.ok) return owner;

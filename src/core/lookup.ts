@@ -9,6 +9,7 @@ const MISSING: Record<Kind, FixedReason> = {
   unit: "no-such-unit", container: "no-such-container", domain: "no-such-domain",
   group: "no-such-group", device: "no-such-device", fault: "no-such-fault", pasid: "no-such-pasid",
   mapping: "no-such-mapping", region: "no-such-region",
+  iommufd: "not-bound",
 };
 
 export function lookup<K extends Kind>(model: Model, kind: K, id: number): Result<Entities[K]> {

@@ -8,9 +8,8 @@
 import { clearSlot, ColumnRows, ObjectRows, type Rows } from "./columns.js";
 import type { DriverTable, IommuDriver, PasidInUse, UnitUsage } from "./driver.js";
 import {
-  ENTITIES, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group, type Kind,
-  type PasidAttachment,
-  type Mapping, type ReservedRegion,
+  ENTITIES, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group, type IommufdDevice,
+  type Kind, type Mapping, type PasidAttachment, type ReservedRegion,
 } from "./entities.js";
 
 export { KINDS, type Entities, type Kind };
@@ -217,6 +216,7 @@ export class Model {
   private readonly faultsByDevice = new KeyIndex("fault", ["deviceId"]);
   private readonly pasidsByDevice = new KeyIndex("pasid", ["deviceId"]);
   private readonly pasidsByDomain = new KeyIndex("pasid", ["domainId"]);
+  private readonly iommufdByDevice = new KeyIndex("iommufd", ["deviceId"]);
   private readonly pagingAttached = new AttachedPagingDomains(this.tables.domain);
   private readonly mappingsByContainer = new KeyIndex("mapping", ["containerId"]);
   private readonly regionsByDevice = new KeyIndex("region", ["deviceId"]);
@@ -252,7 +252,7 @@ export class Model {
     for (const index of [
       this.devicesByGroup, this.groupsByDomain, this.groupsByCoreDomain, this.groupsByUnit, this.domainsByUnit,
       this.pagingDomainsByUnit, this.domainsByContainer, this.faultsByUnit, this.faultsByDevice, this.pagingAttached,
-      this.pasidsByDevice, this.pasidsByDomain,
+      this.pasidsByDevice, this.pasidsByDomain, this.iommufdByDevice,
       this.mappingsByContainer, this.regionsByDevice,
     ]) add(index as RowIndex<Kind>);
     for (const kind of this.objectsByOwner.kinds) add(this.objectsByOwner.forKind(kind));
@@ -401,6 +401,22 @@ export class Model {
   /** PASID attachments to the domain. */
   pasidCountOfDomain(domainId: number): number {
     return this.pasidsByDomain.size(domainId);
+  }
+
+  /** The device's iommufd device object, if it is bound to iommufd. */
+  iommufdDeviceOf(deviceId: number): IommufdDevice | undefined {
+    for (const id of this.iommufdByDevice.get(deviceId)) return this.tables.iommufd.get(id);
+    return undefined;
+  }
+
+  /** The iommufd device objects of the group's bound devices, in device order. */
+  iommufdDevicesOfGroup(groupId: number): IommufdDevice[] {
+    const out: IommufdDevice[] = [];
+    for (const device of this.devicesOf(groupId)) {
+      const bound = this.iommufdDeviceOf(device.id);
+      if (bound) out.push(bound);
+    }
+    return out;
   }
 
   /** See UnitUsage.pasidsOn. */

@@ -151,6 +151,10 @@ export function deleteDevice(model: Model, id: number): Result<void> {
   if (device.value.hostDriver !== null) {
     return fail("device-has-driver", `${device.value.name} is bound to host driver ${device.value.hostDriver}; unbind it before removing the device`, { deviceId: id });
   }
+  const iommufd = model.iommufdDeviceOf(id);
+  if (iommufd) {
+    return fail("device-has-driver", `${device.value.name} is bound to ${iommufd.owner}'s iommufd context; unbind it before removing the device`, { deviceId: id });
+  }
   const pasids = model.pasidCountOfDevice(id);
   if (pasids > 0) {
     return fail("pasid-in-use", `${pasids} PASID(s) were attached through ${device.value.name}; detach them before removing the device`, { deviceId: id });

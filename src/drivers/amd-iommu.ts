@@ -8,6 +8,9 @@ export const amdIommu: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: true, nesting: false, domainIds: 65535, cpuPageSize: 4096,
+    // Interrupt remapping: amd_iommu_create_irq_domain() gives the IR domain
+    // IRQ_DOMAIN_FLAG_ISOLATED_MSI.
+    isolatedMsi: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   attachDev({ unit, domain, usage }) {

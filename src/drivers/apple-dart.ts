@@ -10,12 +10,16 @@ export const appleDart: IommuDriver = {
   defaults: {
     addressWidth: 36, pageSizes: [16384], snoopControl: false,
     dirtyTracking: false, nesting: false, domainIds: 16, cpuPageSize: 16384,
+    // The Apple PCIe MSI controller isolates nothing.
+    isolatedMsi: false,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
   // Present because a DART binds its domains: apple_dart_finalize_domain()
   // builds the page table from this DART's sizes, and takes nothing that can
   // run out, so finalising always succeeds.
   finalise: () => OK,
+  // No capable op (apple_dart_iommu_ops): device_iommu_capable() answers
+  // false for every capability, so iommufd binds no DART device.
   attachDev({ unit, domain }) {
     const pgsize = smallest(unit.capabilities.pageSizes);
     if (pgsize > unit.capabilities.cpuPageSize) {

@@ -9,6 +9,9 @@ export const armSmmuV3: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: false, nesting: true, domainIds: 65536, cpuPageSize: 4096,
+    // SMMUv3 servers route MSIs through a GICv3 ITS, whose domain is
+    // IRQ_DOMAIN_FLAG_ISOLATED_MSI (its_node_init()).
+    isolatedMsi: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   finalise: ({ domain, unit, usage }) =>

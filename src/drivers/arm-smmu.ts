@@ -8,6 +8,9 @@ export const armSmmu: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 65536, 2097152, 33554432, 1073741824], snoopControl: false,
     dirtyTracking: false, nesting: false, domainIds: 128, cpuPageSize: 4096,
+    // SMMUv2 platforms commonly take MSIs through a GICv2m frame, which
+    // isolates nothing (no IRQ_DOMAIN_FLAG_ISOLATED_MSI).
+    isolatedMsi: false,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
   finalise: ({ unit, usage }) => checkInstanceIdAvailable(unit, usage, "context-banks-exhausted", "context banks"),

@@ -9,6 +9,9 @@ export const intelVtd: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096,
+    // Interrupt remapping: intel_setup_irq_remapping() gives the unit's IR
+    // domain IRQ_DOMAIN_FLAG_ISOLATED_MSI.
+    isolatedMsi: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   attachDev({ unit, domain, usage }) {

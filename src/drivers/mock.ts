@@ -8,6 +8,9 @@ export const mock: IommuDriver = {
   defaults: {
     addressWidth: 64, pageSizes: [4096], snoopControl: true,
     dirtyTracking: true, nesting: true, domainIds: 1 << 20, cpuPageSize: 4096,
+    // iommufd_device_bind() never asks about a mock device's MSIs
+    // (iommufd_selftest_is_mock_dev()): isolated, as far as it is concerned.
+    isolatedMsi: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   attachDev({ device, domain }) {

@@ -9,6 +9,9 @@ export const virtioIommu: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: false,
     dirtyTracking: false, nesting: false, domainIds: 4096, cpuPageSize: 4096,
+    // A guest's MSIs are isolated only by an interrupt remapper or ITS of its
+    // own; a QEMU x86 guest with virtio-iommu has none.
+    isolatedMsi: false,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
   finalise({ domain, unit }) {

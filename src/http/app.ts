@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import fastJsonStringify from "fast-json-stringify";
 import type { ArbiterStore } from "../store/store.js";
 import { DEFAULT_QUOTAS, type Quotas } from "../core/quota.js";
+import { DEFAULT_IOMMUFD_PARAMS, type IommufdParams } from "../core/iommufd-device.js";
 import { failure } from "../core/result.js";
 import { installAuth } from "./auth.js";
 import { edgeServerOptions, installEdge } from "./edge.js";
@@ -22,6 +23,8 @@ declare module "fastify" {
     store: ArbiterStore;
     /** Quotas the routes pass to the core. */
     quotas: Quotas;
+    /** The host's iommufd module parameters the routes pass to the core. */
+    iommufdParams: IommufdParams;
   }
 }
 
@@ -37,6 +40,8 @@ export interface AppOptions {
   readonly tokens?: TokenTable | null;
   /** What one client may make the service hold; unset: the defaults of src/core/quota.ts. */
   readonly quotas?: Quotas;
+  /** iommufd's module parameters (allow_unsafe_interrupts); unset: the module's defaults. */
+  readonly iommufdParams?: IommufdParams;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -67,6 +72,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.decorate("store", options.store);
   app.decorate("quotas", options.quotas ?? DEFAULT_QUOTAS);
+  app.decorate("iommufdParams", options.iommufdParams ?? DEFAULT_IOMMUFD_PARAMS);
   // Callback style, not async: this runs on every request.
   app.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);

@@ -2,7 +2,9 @@
 // synchronous step as the operation they describe, so they are consistent.
 // Each carries its `version` (src/http/version.ts): a digest of the rest of
 // the representation, sent as the ETag and compared with If-Match.
-import type { Container, Device, Domain, EventRecord, Fault, Group, Mapping, PasidAttachment, ReservedRegion, Unit } from "../core/entities.js";
+import type {
+  Container, Device, Domain, EventRecord, Fault, Group, IommufdDevice, Mapping, PasidAttachment, ReservedRegion, Unit,
+} from "../core/entities.js";
 import type { Model } from "../core/model.js";
 import { versionerOf } from "./version.js";
 
@@ -16,6 +18,7 @@ const containerVersion = versionerOf();
 const pasidVersion = versionerOf();
 const mappingVersion = versionerOf();
 const regionVersion = versionerOf();
+const iommufdVersion = versionerOf();
 
 export const presentUnit = (u: Unit) => unitVersion(u);
 export const presentDevice = (d: Device) => deviceVersion(d);
@@ -23,6 +26,7 @@ export const presentFault = (f: Fault) => faultVersion(f);
 export const presentPasid = (p: PasidAttachment) => pasidVersion(p);
 export const presentMapping = (m: Mapping) => mappingVersion(m);
 export const presentRegion = (r: ReservedRegion) => regionVersion(r);
+export const presentIommufd = (i: IommufdDevice) => iommufdVersion(i);
 
 export function presentGroup(model: Model, g: Group) {
   return groupVersion({ ...g, deviceIds: model.devicesOf(g.id).map((d) => d.id) });
@@ -37,7 +41,7 @@ export function presentContainer(model: Model, c: Container) {
   return containerVersion({ ...c, domainIds: model.domainsOf(c.id).map((d) => d.id) });
 }
 
-export type VersionedKind = "unit" | "device" | "group" | "domain" | "container" | "fault" | "pasid" | "mapping" | "region";
+export type VersionedKind = "unit" | "device" | "group" | "domain" | "container" | "fault" | "pasid" | "iommufd" | "mapping" | "region";
 
 /** The version a resource has now, as its representation would show it; null if it does not exist. */
 export function currentVersion(model: Model, kind: VersionedKind, id: number): string | null {
@@ -46,6 +50,7 @@ export function currentVersion(model: Model, kind: VersionedKind, id: number): s
     case "device": { const r = model.get(kind, id); return r ? presentDevice(r).version : null; }
     case "fault": { const r = model.get(kind, id); return r ? presentFault(r).version : null; }
     case "pasid": { const r = model.get(kind, id); return r ? presentPasid(r).version : null; }
+    case "iommufd": { const r = model.get(kind, id); return r ? presentIommufd(r).version : null; }
     case "group": { const r = model.get(kind, id); return r ? presentGroup(model, r).version : null; }
     case "domain": { const r = model.get(kind, id); return r ? presentDomain(model, r).version : null; }
     case "container": { const r = model.get(kind, id); return r ? presentContainer(model, r).version : null; }

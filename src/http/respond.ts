@@ -20,9 +20,9 @@ export function callerOf(request: FastifyRequest, owner?: string | null): Caller
   return { owner: owner ?? null };
 }
 
-export interface RespondOptions<V> {
-  /** The status of a success (default 200); 204 sends no body. */
-  readonly status?: number;
+export interface RespondOptions<V, T = unknown> {
+  /** The status of a success (default 200), or how the operation's result decides it; 204 sends no body. */
+  readonly status?: number | ((result: T) => number);
   /** The answer is one resource: send this version of it as the ETag. */
   readonly etag?: (value: V) => string;
   /** What If-Match is compared with; without one, only `If-Match: *` passes. */
@@ -39,7 +39,7 @@ export async function respond<T, V>(
   reply: FastifyReply,
   op: (model: Model) => Result<T>,
   view: (model: Model, value: T) => V,
-  options: RespondOptions<V> = {},
+  options: RespondOptions<V, T> = {},
 ): Promise<void> {
   const request = reply.request;
   const ifMatch = parseIfMatch(request.headers["if-match"]);
@@ -68,7 +68,7 @@ async function run<T, V>(
   reply: FastifyReply,
   op: (model: Model) => Result<T>,
   view: (model: Model, value: T) => V,
-  options: RespondOptions<V>,
+  options: RespondOptions<V, T>,
   ifMatch: IfMatch | null,
   keyed: Keyed | null,
 ): Promise<Answer> {
@@ -86,7 +86,8 @@ async function run<T, V>(
     if (!r.ok) return r;
     const value = view(model, r.value);
     const headers = options.etag ? { etag: etagOf(options.etag(value)) } : undefined;
-    return ok(answer(reply, options.status ?? 200, value, undefined, headers));
+    const status = typeof options.status === "function" ? options.status(r.value) : options.status ?? 200;
+    return ok(answer(reply, status, value, undefined, headers));
   }, keyed ? { remember: { ...keyed, answer: answerOf } } : undefined);
   return answerOf(result);
 }

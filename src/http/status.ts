@@ -46,6 +46,13 @@ export const STATUS: StatusTable = {
   "no-pasid-table": 409,
   "group-owned": 409,
   "device-has-driver": 409,
+  "not-cache-coherent": 409,
+  "device-not-attached": 409,
+  "group-on-another-domain": 409,
+  "msi-not-isolated": 403,
+  "group-claimed": 403,
+  "iommufd-bound": 403,
+  "not-bound": 404,
   "name-taken": 409,
   // ENODEV: the device or unit cannot do it at all, whatever the state.
   "group-empty": 422,

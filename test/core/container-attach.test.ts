@@ -669,7 +669,7 @@ describe("VFIO type1: vfio_iommu_type1_attach_group", () => {
       let calls = 0;
       const driver: IommuDriver = {
         name: "picky",
-        defaults: { addressWidth: 48, pageSizes: [4096], snoopControl: true, dirtyTracking: false, nesting: false, domainIds: 64, cpuPageSize: 4096 },
+        defaults: { addressWidth: 48, pageSizes: [4096], snoopControl: true, dirtyTracking: false, nesting: false, domainIds: 64, cpuPageSize: 4096, isolatedMsi: true },
         allocFlags: { dirtyTracking: false, nestParent: false },
         attachDev: (ctx): Result<void> => (refuse(ctx, ++calls) ? fail("domain-ids-exhausted", `picky refuses domain ${ctx.domain.id}`) : OK),
       };

@@ -14,7 +14,7 @@ import { fail, ok, type Result } from "../../src/core/result.js";
 import { errorOf, snapshot, unwrap } from "./fixtures.js";
 
 const CAPS = {
-  addressWidth: 40, pageSizes: [4096], snoopControl: false, dirtyTracking: false, nesting: false, domainIds: 8, cpuPageSize: 4096,
+  addressWidth: 40, pageSizes: [4096], snoopControl: false, dirtyTracking: false, nesting: false, domainIds: 8, cpuPageSize: 4096, isolatedMsi: true,
 };
 
 /** A driver of this test's own, recording what it is given. */

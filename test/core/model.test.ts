@@ -212,7 +212,7 @@ describe("load / reserveIds", () => {
     const model = new Model(DRIVERS);
     const unit = Unit.make({
       id: 7, name: "loaded", driver: "mock", online: true,
-      capabilities: { addressWidth: 64, pageSizes: [4096], snoopControl: true, dirtyTracking: true, nesting: true, domainIds: 10, cpuPageSize: 4096 },
+      capabilities: { addressWidth: 64, pageSizes: [4096], snoopControl: true, dirtyTracking: true, nesting: true, domainIds: 10, cpuPageSize: 4096, isolatedMsi: true },
     });
     const domain = Domain.make({
       id: 3, type: "paging", driver: "mock", unitId: 7,

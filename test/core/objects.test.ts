@@ -55,6 +55,7 @@ describe("units", () => {
     const unit = fx.unit("apple-dart", { cpuPageSize: 4096 });
     expect(unit.capabilities).toEqual({
       addressWidth: 36, pageSizes: [16384], snoopControl: false, dirtyTracking: false, nesting: false, domainIds: 16, cpuPageSize: 4096,
+      isolatedMsi: false,
     });
     expect(unit.online).toBe(true);
   });

@@ -25,7 +25,7 @@ const CASES: Record<DriverName, DriverCase> = {
   "intel-vtd": {
     defaults: {
       addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
-      dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096,
+      dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096, isolatedMsi: true,
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: false,
@@ -87,7 +87,7 @@ const CASES: Record<DriverName, DriverCase> = {
   "arm-smmu-v3": {
     defaults: {
       addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
-      dirtyTracking: false, nesting: true, domainIds: 65536, cpuPageSize: 4096,
+      dirtyTracking: false, nesting: true, domainIds: 65536, cpuPageSize: 4096, isolatedMsi: true,
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: true,
@@ -159,7 +159,7 @@ const CASES: Record<DriverName, DriverCase> = {
   "arm-smmu": {
     defaults: {
       addressWidth: 48, pageSizes: [4096, 65536, 2097152, 33554432, 1073741824], snoopControl: false,
-      dirtyTracking: false, nesting: false, domainIds: 128, cpuPageSize: 4096,
+      dirtyTracking: false, nesting: false, domainIds: 128, cpuPageSize: 4096, isolatedMsi: false,
     },
     allocFlags: { dirtyTracking: false, nestParent: false },
     binds: true,
@@ -192,7 +192,7 @@ const CASES: Record<DriverName, DriverCase> = {
   "amd-iommu": {
     defaults: {
       addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
-      dirtyTracking: true, nesting: false, domainIds: 65535, cpuPageSize: 4096,
+      dirtyTracking: true, nesting: false, domainIds: 65535, cpuPageSize: 4096, isolatedMsi: true,
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: false,
@@ -233,7 +233,7 @@ const CASES: Record<DriverName, DriverCase> = {
   "apple-dart": {
     defaults: {
       addressWidth: 36, pageSizes: [16384], snoopControl: false,
-      dirtyTracking: false, nesting: false, domainIds: 16, cpuPageSize: 16384,
+      dirtyTracking: false, nesting: false, domainIds: 16, cpuPageSize: 16384, isolatedMsi: false,
     },
     allocFlags: { dirtyTracking: false, nestParent: false },
     binds: true,
@@ -259,7 +259,7 @@ const CASES: Record<DriverName, DriverCase> = {
   "virtio-iommu": {
     defaults: {
       addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: false,
-      dirtyTracking: false, nesting: false, domainIds: 4096, cpuPageSize: 4096,
+      dirtyTracking: false, nesting: false, domainIds: 4096, cpuPageSize: 4096, isolatedMsi: false,
     },
     allocFlags: { dirtyTracking: false, nestParent: false },
     binds: true,
@@ -288,7 +288,7 @@ const CASES: Record<DriverName, DriverCase> = {
   mock: {
     defaults: {
       addressWidth: 64, pageSizes: [4096], snoopControl: true,
-      dirtyTracking: true, nesting: true, domainIds: 1048576, cpuPageSize: 4096,
+      dirtyTracking: true, nesting: true, domainIds: 1048576, cpuPageSize: 4096, isolatedMsi: true,
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: false,

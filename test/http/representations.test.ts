@@ -10,13 +10,14 @@ const c = clientForFile();
 
 const EXTRAS: Record<Kind, string[]> = {
   unit: ["version"], container: ["domainIds", "version"], domain: ["attachedGroupCount", "version"],
-  group: ["deviceIds", "version"], device: ["version"], fault: ["version"], pasid: ["version"],
+  group: ["deviceIds", "version"], device: ["version"], fault: ["version"], pasid: ["version"], iommufd: ["version"],
   mapping: ["version"], region: ["version"],
 };
 const SCHEMAS = {
   unit: Resources.Unit, container: Resources.Container, domain: Resources.Domain,
   group: Resources.Group, device: Resources.Device, fault: Resources.Fault, pasid: Resources.PasidAttachment,
   mapping: Resources.Mapping, region: Resources.ReservedRegion,
+  iommufd: Resources.IommufdDevice,
 } as const;
 const fieldsOf = (kind: Kind) => [...ENTITIES[kind].fields.map((f) => f.name), ...EXTRAS[kind]];
 
@@ -35,6 +36,8 @@ describe("representations", () => {
     await c.expect(201, "POST", `/v1/devices/${pasidDevice.id}/pasids`, { pasid: 3, domainId: (await c.domain({ unitId: unit.id })).id });
     const mapping = await c.mapping(container.id, { iova: 2 ** 40, length: 2 ** 21 });
     const region = await c.region(devices[0]!.id, { start: 0xfee00000, length: 0x100000, type: "msi" });
+    const bound = await c.groupWith(unit.id);
+    await c.expect(201, "POST", `/v1/devices/${bound.devices[0]!.id}/iommufd`, { owner: "vmm" });
     const bodies: Record<Kind, object> = {
       unit: await c.read(`/v1/units/${unit.id}`), group: await c.read(`/v1/groups/${group.id}`),
       device: await c.read(`/v1/devices/${devices[0]!.id}`), container: await c.read(`/v1/containers/${container.id}`),
@@ -42,6 +45,7 @@ describe("representations", () => {
       pasid: (await c.read<{ items: object[] }>(`/v1/devices/${pasidDevice.id}/pasids`)).items[0]!,
       mapping: await c.read(`/v1/containers/${container.id}/mappings/${mapping.id}`),
       region: await c.read(`/v1/devices/${devices[0]!.id}/reserved-regions/${region.id}`),
+      iommufd: await c.read(`/v1/devices/${bound.devices[0]!.id}/iommufd`),
     };
     for (const [kind, body] of Object.entries(bodies) as [Kind, object][]) expect(Object.keys(body), kind).toEqual(fieldsOf(kind));
   });

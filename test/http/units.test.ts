@@ -24,7 +24,7 @@ describe("POST /v1/units", () => {
         id: expect.any(Number), name, driver: "intel-vtd", online: true,
         capabilities: {
           addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
-          dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096,
+          dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096, isolatedMsi: true,
         },
       }),
       version: expect.any(String),

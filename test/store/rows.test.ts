@@ -11,6 +11,7 @@ import { containerAttach } from "../../src/core/container-attach.js";
 import { ANONYMOUS } from "../../src/core/caller.js";
 import { claimOwnership } from "../../src/core/group-moves.js";
 import { bindHostDriver } from "../../src/core/host-driver.js";
+import { attachIommufd, bindIommufd } from "../../src/core/iommufd-device.js";
 import { attachPasid } from "../../src/core/pasid.js";
 import { addReservedRegion, mapIova } from "../../src/core/iova.js";
 import { Model } from "../../src/core/model.js";
@@ -79,6 +80,12 @@ describe("write and load", () => {
     unwrap(containerAttach(model, { owner: "vmm" }, ct.id, more[0]!.id, "qemu"));
     unwrap(containerAttach(model, ANONYMOUS, type1.id, more[1]!.id));
     expect(new Set([...model.all("domain")].map((d) => d.search))).toEqual(new Set(["none", "kernel", "qemu"]));
+    // Two devices of a group bound to iommufd, one of them attached.
+    const vfioGroup = unwrap(createGroup(model, { name: "g-vfio", unitId: smmu.id }));
+    const [nic, gpu] = ["vf0", "vf1"].map((name) => unwrap(createDevice(model, { name, groupId: vfioGroup.id })));
+    for (const d of [nic!, gpu!]) unwrap(bindIommufd(model, { owner: "vmm" }, d.id));
+    const hwpt = unwrap(createDomain(model, { type: "paging", unitId: smmu.id }, { owner: "vmm" }));
+    unwrap(attachIommufd(model, { owner: "vmm" }, nic!.id, { domainId: hwpt.id }));
     unwrap(injectFault(model, { deviceId: devices[0]!.id, errno: "EIO", count: 3 }));
     unwrap(injectFault(model, { unitId: smmu.id, errno: "ENOMEM", count: 1 }));
     // A device that takes PASIDs, bound to a host driver, with a PASID attached.

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import { lookup } from "../../core/lookup.js";
 import { createContainer, deleteContainer } from "../../core/objects.js";
 import { ok } from "../../core/result.js";
-import { containerAttach, containerDetach } from "../../core/container-attach.js";
+import { setContainer, unsetContainer } from "../../core/vfio-group.js";
 import { Attempt, Id, IdParams, Page, PageQuery, problems, writeProblems } from "../schemas/common.js";
 import { Container, ContainerAttachBody, CreateContainer, Domain, Group, GroupTarget } from "../schemas/resources.js";
 import { page, presentContainer, presentPlacement, versionTag } from "../present.js";
@@ -42,13 +42,13 @@ export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post("/containers/:id/attach", { config: { role: "client" }, schema: { params: IdParams, body: ContainerAttachBody, response: { 200: SearchAnswer, ...writeProblems(403, 404, 501, 507) } } },
     (req, reply) => respond(reply,
-      (m) => containerAttach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId, req.body.policy),
+      (m) => setContainer(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId, req.body.policy),
       (m, r) => ({ ...presentPlacement(m, r.groupId), allocated: r.allocated, attempts: r.attempts }),
       { target: resource("group", req.body.groupId) }));
 
   app.post("/containers/:id/detach", { config: { role: "client" }, schema: { params: IdParams, body: GroupTarget, response: { 200: DetachAnswer, ...writeProblems(403, 404) } } },
     (req, reply) => respond(reply,
-      (m) => containerDetach(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
+      (m) => unsetContainer(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
       (m, r) => ({ ...presentPlacement(m, r.groupId), freedDomainId: r.freedDomainId }),
       { target: resource("group", req.body.groupId) }));
 };

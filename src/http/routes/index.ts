@@ -9,6 +9,7 @@ import { faultRoutes } from "./faults.js";
 import { groupRoutes } from "./groups.js";
 import { mappingRoutes } from "./mappings.js";
 import { reservedRegionRoutes } from "./reserved-regions.js";
+import { iommufdRoutes } from "./iommufd.js";
 import { unitRoutes } from "./units.js";
 
 const Stats = Type.Object({
@@ -24,6 +25,7 @@ export const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(unitRoutes);
   await app.register(groupRoutes);
   await app.register(deviceRoutes);
+  await app.register(iommufdRoutes);
   await app.register(domainRoutes);
   await app.register(containerRoutes);
   await app.register(mappingRoutes);

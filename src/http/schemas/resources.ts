@@ -7,7 +7,7 @@ import * as E from "../../core/entities.js";
 import { DRIVER_NAMES } from "../../drivers/index.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
 import { MAX_UINT64_EXACT } from "../../core/declare.js";
-import { Id, MAX_ID, Name, Outcome, Owner, Version } from "./common.js";
+import { Attempt, Id, MAX_ID, Name, Outcome, Owner, Version } from "./common.js";
 
 /** A string enum: one "must be equal to one of the allowed values" error, not one per value. */
 const literalUnion = <T extends readonly string[]>(values: T, description?: string) =>
@@ -106,6 +106,8 @@ export const CreateReservedRegion = Type.Object({
   type: literalUnion(E.RESERVED_REGION_TYPES, "enum iommu_resv_type: direct, direct-relaxable, reserved, msi, sw-msi"),
 }, { additionalProperties: false });
 
+export const IommufdDevice = representation(E.IommufdDevice, {}, { version: Version });
+
 export const Event = Type.Composite([Type.Object({
   seq: Type.Integer(), at: Type.String({ format: "date-time" }), op: Type.String(),
   owner: Type.Union([Type.String(), Type.Null()]),
@@ -143,4 +145,29 @@ export const Moved = Type.Object({
   changed: Type.Boolean({ description: "False when the group already was there" }),
   group: Group,
   domain: Domain,
+});
+
+/** pt_id of VFIO_DEVICE_ATTACH_IOMMUFD_PT: a container (searched, as an IOAS) or a domain (a HWPT); the core wants exactly one. */
+export const IommufdTarget = Type.Object({
+  containerId: Type.Optional(Id),
+  domainId: Type.Optional(Id),
+  owner: Type.Optional(Owner),
+}, { additionalProperties: false, description: "Exactly one of containerId (its automatic domains are searched) and domainId" });
+
+/** The answer to an iommufd attach or replace: the device, the group and the domain they are on. */
+export const IommufdMoved = Type.Object({
+  changed: Type.Boolean({ description: "False when the device already was there" }),
+  iommufdDevice: IommufdDevice,
+  group: Group,
+  domain: Domain,
+  allocated: Type.Boolean({ description: "A new automatic domain was allocated" }),
+  attempts: Type.Array(Attempt, { description: "The container's domains tried, in order; empty for a domain" }),
+});
+
+export const IommufdDetached = Type.Object({
+  changed: Type.Boolean({ description: "False when the device was not attached" }),
+  iommufdDevice: IommufdDevice,
+  group: Group,
+  domain: Domain,
+  freedDomainId: Type.Union([Id, Type.Null()], { description: "The automatic domain freed because nothing was left on it" }),
 });

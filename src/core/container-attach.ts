@@ -6,7 +6,7 @@
 import { checkCreator } from "./access.js";
 import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
-import { checkAllocFlags, finaliseOn } from "./domain-alloc.js";
+import { allocatePaging } from "./domain-alloc.js";
 import { Domain, type DomainConfig, type Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { interned } from "./intern.js";
@@ -62,18 +62,14 @@ function allocateAutoDomain(model: Model, group: Group, containerId: number): Re
   const driver = lookupDriver(model, unit.driver);
   if (!driver.ok) return driver;
   const config = autoDomainConfig(model, group, containerId);
-  const allowed = checkAllocFlags(driver.value, config, unit);
-  if (!allowed.ok) return allowed;
-  const domain = Domain.make({
+  const domain = allocatePaging(model, driver.value, Domain.make({
     id: model.allocateId("domain"), type: "paging", driver: unit.driver,
-    unitId: unit.id, config, auto: true, containerId,
+    unitId: null, config, auto: true, containerId,
     // The container's creator owns what it allocates: another client cannot attach to it directly.
     owner: model.get("container", containerId)!.owner,
-  });
-  const finalised = finaliseOn(model, driver.value, domain, unit);
-  if (!finalised.ok) return finalised;
-  model.put("domain", domain);
-  return ok(domain);
+  }), unit);
+  if (domain.ok) model.put("domain", domain.value);
+  return domain;
 }
 
 /** The container, if the caller may use it, and the group the caller may move through it. */

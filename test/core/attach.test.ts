@@ -301,7 +301,7 @@ describe("all or nothing", () => {
     const fx = build();
     const unit = fx.unit("mock");
     const { group, devices } = fx.groupWith(unit.id, [{}, {}, { noDirty: true }]);
-    const domain = fx.domain({ driver: "mock", config: { dirtyTracking: true } });
+    const domain = fx.domain({ unitId: unit.id, config: { dirtyTracking: true } });
     fx.commit();
     const before = snapshot(fx.model);
     const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));

@@ -126,7 +126,7 @@ describe("containerAttach", () => {
 
   it("stops on a hard ENOSPC from the driver (intel domain IDs exhausted) after earlier soft skips", () => {
     const fx = build();
-    const full = fx.unit("intel-vtd", { domainIds: 1 });
+    const full = fx.unit("intel-vtd", { domainIds: 2 });
     const nosnoop = fx.unit("intel-vtd", { snoopControl: false });
     const roomy = fx.unit("intel-vtd");
     const ioas = fx.container({ enforceCacheCoherency: true });
@@ -142,7 +142,10 @@ describe("containerAttach", () => {
     expect(attemptsOf(nsError).map((a) => [a.domainId === d1, a.allocated, a.reason])).toEqual([[true, false, "snoop-control"], [false, true, "snoop-control"]]);
     expect(fx.model.domainsOf(ioas.id).map((d) => d.id)).toEqual([d1]);
 
-    const g = fx.groupWith(full.id).group;
+    // Its default domain takes the last ID. Two devices: the first leaves the
+    // default domain while the second still holds its ID (VT-d refcounts per
+    // device), so d1 needs one more.
+    const g = fx.groupWith(full.id, [{}, {}]).group;
     const domains = fx.model.count("domain");
     const error = errorOf(fx.op(containerAttach, ANON, ioas.id, g.id));
     expect(error).toMatchObject({ errno: "ENOSPC", reason: "domain-ids-exhausted" });
@@ -177,22 +180,35 @@ describe("containerAttach", () => {
     expect(r.attempts).toHaveLength(1);
   });
 
-  it("allocation failure (arm-smmu context banks exhausted → ENOSPC) leaves no domain behind", () => {
+  it("allocation failure (arm-smmu-v3 ASIDs exhausted → EBUSY) leaves no domain behind", () => {
     const fx = build();
-    const unit = fx.unit("arm-smmu", { domainIds: 1 });
-    fx.domain({ unitId: unit.id }); // takes the only context bank
-    const group = fx.groupWith(unit.id).group;
+    const unit = fx.unit("arm-smmu-v3", { domainIds: 2 });
+    fx.domain({ unitId: unit.id }); // finalised at allocation: an ASID
+    const group = fx.groupWith(unit.id).group; // its default domain takes the other
     const ioas = fx.container();
     fx.commit();
     const before = snapshot(fx.model);
     const error = errorOf(fx.op(containerAttach, ANON, ioas.id, group.id));
-    expect(error).toMatchObject({ errno: "ENOSPC", reason: "context-banks-exhausted" });
+    expect(error).toMatchObject({ errno: "EBUSY", reason: "asids-exhausted" });
     expect(attemptsOf(error)).toEqual([]);
     expect(snapshot(fx.model)).toBe(before);
     expect(fx.model.domainsOf(ioas.id)).toEqual([]);
     const drained = fx.model.takeChanges();
     for (const row of drained.rows.domain.values()) expect(row.after).toBeNull(); // nothing new persisted
-    expect(drained.events).toEqual([expect.objectContaining({ op: "container-attach", errno: "ENOSPC", code: -28, reason: "context-banks-exhausted" })]);
+    expect(drained.events).toEqual([expect.objectContaining({ op: "container-attach", errno: "EBUSY", code: -16, reason: "asids-exhausted" })]);
+  });
+
+  it("arm-smmu allocates without a context bank and takes one at the attach: ENOSPC there frees the new domain again", () => {
+    const fx = build();
+    const unit = fx.unit("arm-smmu", { domainIds: 1 });
+    const group = fx.groupWith(unit.id).group; // its default domain holds the only context bank
+    const ioas = fx.container();
+    fx.commit();
+    const before = snapshot(fx.model);
+    const error = errorOf(fx.op(containerAttach, ANON, ioas.id, group.id));
+    expect(error).toMatchObject({ errno: "ENOSPC", reason: "context-banks-exhausted" });
+    expect(attemptsOf(error)).toEqual([expect.objectContaining({ allocated: true, freed: true, errno: "ENOSPC", reason: "context-banks-exhausted" })]);
+    expect(snapshot(fx.model)).toBe(before);
   });
 
   it("allocation refused by the driver (EOPNOTSUPP dirty tracking) leaves no domain behind", () => {

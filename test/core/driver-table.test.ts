@@ -135,7 +135,10 @@ describe("a driver the table lacks: EINVAL invalid-argument", () => {
       id: 1, name: null, type: "paging", driver: "gone", unitId: null, auto: false, containerId: null, owner: null,
       config: { addressWidth: 40, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
     });
-    const group = groupOn(model, 1, "g0");
+    const group = unwrap(createGroup(model, { name: "g0", unitId: 1 }));
+    // A new device's default domain needs the driver too; the one storage holds is loaded as it is.
+    expect(errorOf(createDevice(model, { name: "g0-dev", groupId: group.id }))).toMatchObject(refused("gone"));
+    model.load("device", { id: 1, name: "g0-dev", groupId: group.id, faulty: false, flags: { noDirty: false, canwbs: false, requiresIdentity: false, pasid: false } });
     expect(errorOf(createDomain(model, { type: "paging", unitId: 1 }))).toEqual(refused("gone"));
     expect(errorOf(attach(model, group.id, 1))).toMatchObject(refused("gone"));
     const container = unwrap(createContainer(model, { name: "ioas" }));

@@ -1,4 +1,5 @@
 // applyTopology: created / already present / conflicts, all or nothing.
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { KINDS, Model } from "../../src/core/model.js";
 import { applyTopology, describeTopologyReport, type TopologySpec } from "../../src/core/topology-file.js";
@@ -69,5 +70,15 @@ describe("applyTopology", () => {
       "unit dmar1 exists with driver intel-vtd, the file says arm-smmu-v3",
       expect.stringMatching(/^device d0: group g0 is attached to domain \d+/),
     ]);
+  });
+});
+
+describe("the presets in examples/", () => {
+  const dir = new URL("../../examples/", import.meta.url);
+  // Every object of a preset must be creatable under the drivers' rules
+  // (a default domain's ID with its group's first device, allocation checks).
+  it.each(readdirSync(dir).filter((f) => f.endsWith(".json")))("%s applies without a conflict", (file) => {
+    const spec = JSON.parse(readFileSync(new URL(file, dir), "utf8")) as TopologySpec;
+    expect(applyTopology(new Model(DRIVERS), spec).conflicts).toEqual([]);
   });
 });

@@ -161,6 +161,28 @@ describe("putSurvivingRollback", () => {
   });
 });
 
+describe("restore", () => {
+  it("puts back a change set whose group left an automatic domain that was freed: indexes that read the domain count the group again", () => {
+    const w = world();
+    const { fx } = w;
+    const auto = unwrap(fx.op(containerAttach, ANON, w.ioas.id, w.g1.id)).domainId;
+    fx.commit();
+    const ids = {
+      unitId: w.unit.id, groupIds: [w.g1.id, w.g2.id], containerId: w.ioas.id, deviceIds: [w.d1.id, w.d2.id, w.d3.id],
+      domainIds: [...fx.model.all("domain")].map((d) => d.id),
+    };
+    const rowsBefore = snapshot(fx.model);
+    const indexesBefore = indexes(fx, ids);
+    unwrap(fx.op(replaceDomain, ANON, w.g1.id, w.paging.id));
+    expect(fx.model.get("domain", auto)).toBeUndefined();
+    fx.model.restore(fx.model.takeChanges());
+    expect(snapshot(fx.model)).toBe(rowsBefore);
+    expect(indexes(fx, ids)).toBe(indexesBefore);
+    expect(fx.model.devicesAttachedOn(w.unit.id, auto)).toBe(1);
+    expect(fx.model.hasChanges()).toBe(false);
+  });
+});
+
 describe("takeChanges", () => {
   it("returns the final row of each changed object, null for deleted ones, and the events", () => {
     const fx = build();

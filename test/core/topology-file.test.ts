@@ -82,3 +82,18 @@ describe("the presets in examples/", () => {
     expect(applyTopology(new Model(DRIVERS), spec).conflicts).toEqual([]);
   });
 });
+
+describe("domains a driver leaves unbound", () => {
+  it("an arm-smmu domain allocated for a unit is unbound until its first attach: applying the file again finds it present", () => {
+    const spec: TopologySpec = {
+      units: [{ name: "smmu", driver: "arm-smmu" }],
+      domains: [{ name: "d", type: "paging", unit: "smmu" }],
+    };
+    const model = new Model(DRIVERS);
+    expect(applyTopology(model, spec).conflicts).toEqual([]);
+    expect(model.get("domain", model.lastIds().domain)?.unitId).toBeNull();
+    const again = applyTopology(model, spec);
+    expect(again.conflicts).toEqual([]);
+    expect(again.present.domains).toBe(1);
+  });
+});

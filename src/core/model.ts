@@ -355,6 +355,11 @@ export class Model {
     return [...this.devicesByGroup.get(groupId)].sort(byNumber).map((id) => this.tables.device.get(id)!);
   }
 
+  /** How many devices the group has (O(1), unlike devicesOf). */
+  deviceCountOf(groupId: number): number {
+    return this.devicesByGroup.size(groupId);
+  }
+
   groupsAttachedTo(domainId: number): Iterable<number> {
     return this.groupsByDomain.get(domainId);
   }

@@ -138,7 +138,7 @@ export function createDevice(model: Model, spec: { name: string; groupId: number
  * counted by the model).
  */
 function setupDefaultDomain(model: Model, group: Group, device: Device): Result<void> {
-  if (model.devicesOf(group.id).length > 0) return ok(undefined);
+  if (model.deviceCountOf(group.id) > 0) return ok(undefined);
   const unit = model.get("unit", group.unitId)!;
   const driver = lookupDriver(model, unit.driver);
   if (!driver.ok) return driver;

@@ -150,7 +150,10 @@ function expectIndexesExact(m: Model): void {
     expect(sorted(m.groupsOwningCoreDomain(d.id))).toEqual(ids(core));
     expect(m.isCoreDomainOfAGroup(d.id)).toBe(core.length > 0);
   }
-  for (const g of groups) expect(ids(m.devicesOf(g.id))).toEqual(ids(devices.filter((d) => d.groupId === g.id)));
+  for (const g of groups) {
+    expect(ids(m.devicesOf(g.id))).toEqual(ids(devices.filter((d) => d.groupId === g.id)));
+    expect(m.deviceCountOf(g.id)).toBe(devices.filter((d) => d.groupId === g.id).length);
+  }
   for (const c of containers) expect(ids(m.domainsOf(c.id))).toEqual(ids(domains.filter((d) => d.containerId === c.id)));
   for (const d of devices) expect(ids(m.faultsOn({ deviceId: d.id }))).toEqual(ids(faults.filter((f) => f.deviceId === d.id)));
   for (const owner of ["a", "b", "nobody"]) {

@@ -33,7 +33,7 @@ export function consumeFault(model: Model, fault: Fault): void {
  * rule (a device needing identity mappings cannot be blocked) applies, never
  * the driver's, so a detach succeeds even on a unit gone offline.
  */
-function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
+function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, current: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
   if (domain.type === "blocked" && device.flags.requiresIdentity) {
     return fail("requires-identity", `${device.name} has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked`);
   }
@@ -63,7 +63,7 @@ function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, mod
       bound = { ...domain, unitId: unit.id };
     }
   }
-  const attached = driver.attachDev({ unit, device, domain: bound, usage: model.usage });
+  const attached = driver.attachDev({ unit, device, domain: bound, current, usage: model.usage });
   return attached.ok ? ok(bound) : attached;
 }
 
@@ -95,9 +95,10 @@ function checkDevices(model: Model, group: Group, domain: Domain, mode: AttachMo
   if (devices.length === 0 && !ownCore) {
     return fail("group-empty", `group ${group.name} has no devices; add one before attaching it to domain ${domain.id}`);
   }
+  const current = model.get("domain", group.domainId)!;
   let bound = domain;
   for (const device of devices) {
-    const r = attachDev(model, unit, device, bound, mode, mustSucceed);
+    const r = attachDev(model, unit, device, bound, current, mode, mustSucceed);
     if (!r.ok) return { ok: false, error: withIds(r.error, { deviceId: device.id }) };
     bound = r.value;
   }

@@ -21,7 +21,7 @@ import { checkCreator } from "./access.js";
 import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import { deviceIommuCapable, domainCanEnforceCoherency } from "./capable.js";
 import type { Caller } from "./caller.js";
-import { checkAllocFlags, finaliseOn } from "./domain-alloc.js";
+import { allocatePaging } from "./domain-alloc.js";
 import { Domain, type Container, type Group, type SearchPolicy } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { movableGroup } from "./group-moves.js";
@@ -101,16 +101,14 @@ function allocateFor(model: Model, group: Group, container: Container, wanted: W
     addressWidth: unit.capabilities.addressWidth, pageSizes: unit.capabilities.pageSizes,
     enforceCacheCoherency: false, dirtyTracking: wanted.dirtyTracking, nestParent: false,
   };
-  const allowed = checkAllocFlags(driver.value, shape, unit);
-  if (!allowed.ok) return allowed;
-  const domain = Domain.make({
-    id: model.allocateId("domain"), type: "paging", driver: unit.driver, unitId: unit.id,
+  const made = allocatePaging(model, driver.value, Domain.make({
+    id: model.allocateId("domain"), type: "paging", driver: unit.driver, unitId: null,
     config: interned(shape), containerId: container.id,
     // The container's creator owns what it allocates: another client cannot attach to it directly.
     owner: container.owner,
-  });
-  const finalised = finaliseOn(model, driver.value, domain, unit);
-  if (!finalised.ok) return finalised;
+  }), unit);
+  if (!made.ok) return made;
+  const domain = made.value;
   // iommufd_hwpt_paging_alloc: iommufd_hwpt_paging_enforce_cc() before
   // anything is attached. A driver that reports the capability accepts it on
   // a new domain (the driver contract; the kernel WARNs otherwise).

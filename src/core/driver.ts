@@ -8,7 +8,7 @@
 // applies what a successful op implies (binding a domain to an instance),
 // which is what lets the same code serve the dry run. A driver sees what it
 // needs through a narrow read-only view (UnitUsage), never the model.
-import type { Device, Domain, DomainType, Unit, UnitCapabilities } from "./entities.js";
+import type { Device, Domain, DomainConfig, DomainType, Unit, UnitCapabilities } from "./entities.js";
 import type { Result } from "./result.js";
 
 // Everything a driver uses, from the contract's one place: the objects it
@@ -31,16 +31,29 @@ export interface DomainAllocFlags {
 }
 
 /**
- * What a driver may know about the units' resources, read-only: the counts
- * its ASIDs, context banks and domain IDs are checked against.
+ * What a driver may know about the ID spaces its kernel driver allocates
+ * from, read-only and derived from the model (never stored): the counts its
+ * domain IDs, ASIDs, VMIDs and context banks are checked against. A default
+ * (dma) domain counts once its group has a device: the kernel allocates it
+ * for the group's first device and frees it with the last. Blocking and
+ * identity domains count nothing (the drivers' are static). Every read is
+ * O(1) but unitsOf, O(units).
  */
 export interface UnitUsage {
-  /** Paging domains finalised on the unit (ASIDs / VMIDs / context banks in use). */
+  /** The units of a driver, for an ID space the driver shares across them. */
+  unitsOf(driver: string): readonly Unit[];
+  /** Paging domains finalised on the unit (bound to it). */
   pagingDomainsBoundTo(unitId: number): number;
-  /** Distinct paging domains attached to groups of the unit (domain IDs in use). */
-  pagingDomainsAttachedOn(unitId: number): number;
-  /** Is the paging domain attached to some group of the unit (it holds a domain ID there)? */
-  isPagingDomainAttachedOn(unitId: number, domainId: number): boolean;
+  /** Of those, the nesting parents (stage-2 domains). */
+  nestParentsBoundTo(unitId: number): number;
+  /** Paging domains of the driver, bound or not (each allocated one). */
+  pagingDomainsOf(driver: string): number;
+  /** Default domains of the unit's groups that have a device (allocated, and finalised on the unit). */
+  defaultDomainsOn(unitId: number): number;
+  /** Distinct paging and default domains with a device of the unit attached (VT-d domain IDs in use). */
+  domainsAttachedOn(unitId: number): number;
+  /** Devices of the unit attached to the domain (the refcount of its VT-d domain ID there; 0: none). */
+  devicesAttachedOn(unitId: number, domainId: number): number;
   /**
    * The PASIDs set on the device: its group's PASID attachments, when the
    * device takes PASIDs (maxPasids > 0; the core skips the others), each with
@@ -53,6 +66,30 @@ export interface UnitUsage {
 export interface PasidInUse {
   readonly pasid: number;
   readonly domainType: DomainType;
+}
+
+/**
+ * domain_alloc_paging(_flags) of a paging domain: for the device of `unit`,
+ * or with no unit (the domain is then finalised at its first attach).
+ */
+export interface AllocContext {
+  readonly unit: Unit | null;
+  readonly config: DomainConfig;
+  readonly usage: UnitUsage;
+}
+
+/**
+ * iommu_setup_default_domain for a group's first device: its default domain
+ * is allocated for the device (and finalised on the unit) and, when the group
+ * sits on it, attached.
+ */
+export interface DefaultDomainContext {
+  readonly unit: Unit;
+  readonly device: Device;
+  readonly domain: Domain;
+  /** The group is on its default domain (not owned, on its blocking domain). */
+  readonly attached: boolean;
+  readonly usage: UnitUsage;
 }
 
 /** A paging domain of this driver, not yet bound, about to be finalised on `unit`. */
@@ -94,10 +131,19 @@ export interface AttachContext {
   readonly unit: Unit;
   readonly device: Device;
   readonly domain: Domain;
+  /** The domain the device is on now (its group's): attach_dev leaves it first (VT-d gives its ID back). */
+  readonly current: Domain;
   readonly usage: UnitUsage;
 }
 
-export interface IommuDriver {
+/** When a binding driver finalises a paging domain allocated for a unit. */
+export type FinaliseTiming =
+  /** At allocation (domain_alloc_paging(dev) of SMMUv3, DART, virtio-iommu); else at its first attach. */
+  | "allocation"
+  /** Only at its first attach, even when allocated for a device (SMMUv2's arm_smmu_init_domain_context). */
+  | "first-attach";
+
+interface DriverOps {
   /** The name units and domains carry (Unit.driver); the driver's key in the table. */
   readonly name: string;
   /** Capabilities a unit gets for every field its definition leaves out. */
@@ -105,16 +151,17 @@ export interface IommuDriver {
   /** struct iommu_ops.domain_alloc_paging_flags, as the flags it accepts. */
   readonly allocFlags: DomainAllocFlags;
   /**
-   * Optional: present on drivers that bind a paging domain to one hardware
-   * instance (SMMU, DART, virtio-iommu), absent on those that do not. The
-   * kernel drivers do this inside attach_dev on the first attach
-   * (arm_smmu_domain_finalise, apple_dart_finalize_domain,
-   * viommu_domain_finalise) or at allocation for a device; here it is its own
-   * op so the core can record the binding. Called once per domain, on the
-   * unit it is allocated for or first attached behind; a device behind any
-   * other instance then gets a soft EINVAL from the core.
+   * Optional: what domain_alloc_paging(_flags) itself checks or takes, for
+   * every paging domain allocated (AMD's global domain-ID pool; DART's page
+   * size, for a device). Absent: allocation takes nothing that can run out.
    */
-  finalise?(ctx: FinaliseContext): Result<void>;
+  allocPaging?(ctx: AllocContext): Result<void>;
+  /**
+   * Optional: what a group's default domain takes when the group's first
+   * device is probed (an ID that can run out); the device cannot join when
+   * it is refused. Absent: default domains take nothing countable.
+   */
+  setupDefaultDomain?(ctx: DefaultDomainContext): Result<void>;
   /** struct iommu_domain_ops.attach_dev for a paging domain. */
   attachDev(ctx: AttachContext): Result<void>;
   /**
@@ -157,6 +204,22 @@ export interface PasidOps {
   /** What the driver's set_dev_pasid refuses (the core has checked the PASID and the domain's driver). */
   setDevPasid(ctx: PasidContext): Result<void>;
 }
+
+/**
+ * Present on drivers that bind a paging domain to one hardware instance
+ * (SMMU, DART, virtio-iommu), absent on those that do not. The kernel drivers
+ * do this inside attach_dev on the first attach (arm_smmu_domain_finalise,
+ * arm_smmu_init_domain_context, apple_dart_finalize_domain,
+ * viommu_domain_finalise) or at allocation for a device (finaliseAt); here it
+ * is its own op so the core can record the binding. Called once per domain,
+ * on the unit it is allocated for or first attached behind; a device behind
+ * any other instance then gets a soft EINVAL from the core.
+ */
+type Binding =
+  | { readonly finalise?: undefined; readonly finaliseAt?: undefined }
+  | { finalise(ctx: FinaliseContext): Result<void>; readonly finaliseAt: FinaliseTiming };
+
+export type IommuDriver = DriverOps & Binding;
 
 /** The drivers the core runs, by name (each key equals its driver's name). */
 export type DriverTable = Readonly<Record<string, IommuDriver>>;

@@ -29,7 +29,12 @@ export const UnitCapabilities = Type.Object({
   snoopControl: Type.Boolean(),
   dirtyTracking: Type.Boolean(),
   nesting: Type.Boolean(),
-  /** Domain IDs, ASIDs/VMIDs or context banks the unit has. */
+  /**
+   * The size of the unit's ID allocator: VT-d domain IDs, SMMUv3 ASIDs (the
+   * range this SMMU may use of the space all share) and VMIDs, SMMUv2 context
+   * banks, virtio-iommu domain IDs; AMD's one pool is as large as its
+   * smallest unit's. DART and the mock take none (docs/semantics.md §3).
+   */
   domainIds: Type.Integer({ minimum: 1, maximum: 1 << 24 }),
   /** PAGE_SIZE of the CPU the unit serves. */
   cpuPageSize: PageSize,

@@ -19,7 +19,7 @@
 //
 // Addresses are exact up to 2^53 - 1 (MAX_IOVA): the kernel's go to
 // ULONG_MAX, but JSON and JS numbers stop being exact there (docs/semantics.md
-// §4 D17).
+// §4 D19).
 import { checkCreator, creatorOf } from "./access.js";
 import type { Caller } from "./caller.js";
 import { MAX_UINT64_EXACT } from "./declare.js";
@@ -348,7 +348,7 @@ export function unmapMapping(model: Model, caller: Caller, containerId: number, 
  * one the range cuts is ENOENT (mappings are never split), and so is a range
  * with nothing mapped (iommufd_ioas_unmap). Without a range, everything goes
  * and an empty container is fine (iopt_unmap_all). All or nothing: the kernel
- * unmaps the mappings before one it finds cut (§4 D18).
+ * unmaps the mappings before one it finds cut (§4 D20).
  */
 export function unmapRange(
   model: Model, caller: Caller, containerId: number, range: { iova: number; length: number } | "all",

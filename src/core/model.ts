@@ -72,26 +72,26 @@ class SetIndex {
 }
 const EMPTY: readonly number[] = [];
 
-/** unitId -> domainId -> number of groups of that unit attached to it. */
+/** unitId -> domainId -> a count (devices of that unit attached to it). */
 class RefCounts {
   private readonly map = new Map<number, Map<number, number>>();
-  add(unitId: number, domainId: number): void {
+  add(unitId: number, domainId: number, n: number): void {
     let inner = this.map.get(unitId);
     if (!inner) this.map.set(unitId, (inner = new Map()));
-    inner.set(domainId, (inner.get(domainId) ?? 0) + 1);
+    inner.set(domainId, (inner.get(domainId) ?? 0) + n);
   }
-  delete(unitId: number, domainId: number): void {
+  delete(unitId: number, domainId: number, n: number): void {
     const inner = this.map.get(unitId);
-    const n = inner?.get(domainId);
-    if (!inner || n === undefined) return;
-    if (n <= 1) inner.delete(domainId);
-    else inner.set(domainId, n - 1);
+    const had = inner?.get(domainId);
+    if (!inner || had === undefined) return;
+    if (had <= n) inner.delete(domainId);
+    else inner.set(domainId, had - n);
   }
   distinct(unitId: number): number {
     return this.map.get(unitId)?.size ?? 0;
   }
-  has(unitId: number, domainId: number): boolean {
-    return this.map.get(unitId)?.has(domainId) ?? false;
+  get(unitId: number, domainId: number): number {
+    return this.map.get(unitId)?.get(domainId) ?? 0;
   }
 }
 
@@ -139,12 +139,22 @@ class UniqueIndex<K extends Kind> implements RowIndex<K> {
   }
 }
 
-/** How many rows of the kinds hold each non-null value of `field`. */
+/** How many rows of the kinds (those `where` accepts) hold each non-null value of `field`. */
 class CountIndex {
   private readonly counts = new Map<string, number>();
-  constructor(readonly kinds: readonly Kind[], private readonly field: string) {}
+  constructor(
+    readonly kinds: readonly Kind[],
+    private readonly field: string,
+    private readonly where?: (row: Entities[Kind]) => boolean,
+  ) {}
   forKind<K extends Kind>(kind: K): RowIndex<K> {
-    return { kind, update: (row, add) => this.update((row as Record<string, unknown>)[this.field] as string | null, add) };
+    return {
+      kind,
+      update: (row, add) => {
+        if (this.where && !this.where(row)) return;
+        this.update((row as Record<string, unknown>)[this.field] as string | null, add);
+      },
+    };
   }
   private update(value: string | null, add: boolean): void {
     if (value === null) return;
@@ -158,19 +168,59 @@ class CountIndex {
 }
 
 /**
- * Paging domains attached per unit, counted (domain IDs in use): a group
- * counts when the domain it is attached to is a paging domain, which is in
- * another table, so this index reads the domain table it is given.
+ * The devices behind the domains that hold an ID, kept exact as groups and
+ * devices come and go (a device is attached to its group's domain):
+ * - per unit and domain, the devices of the unit attached to it, for paging
+ *   and default (dma) domains: VT-d's refcounted domain ID
+ *   (domain_attach_iommu / domain_detach_iommu);
+ * - per unit, the groups with a device: each has its default domain
+ *   allocated (the kernel allocates it with a group's first device).
+ * It reads the group and domain tables it is given; every count is a sum
+ * over the rows present, so the order rows arrive in does not matter as long
+ * as a group's domain is present when the group is (see Model.restore).
  */
-class AttachedPagingDomains implements RowIndex<"group"> {
-  readonly kind = "group";
-  readonly counts = new RefCounts();
-  constructor(private readonly domains: Rows<Domain>) {}
-  update(g: Group, add: boolean): void {
-    if (this.domains.field(g.domainId, "type") !== "paging") return;
-    if (add) this.counts.add(g.unitId, g.domainId);
-    else this.counts.delete(g.unitId, g.domainId);
+class DeviceAttachments {
+  readonly refs = new RefCounts();
+  private readonly populated: number[] = [];
+  private readonly devicesPerGroup: number[] = [];
+  constructor(private readonly groups: Rows<Group>, private readonly domains: Rows<Domain>) {}
+
+  populatedGroupsOn(unitId: number): number {
+    return this.populated[unitId] ?? 0;
   }
+
+  private holdsId(domainId: number): boolean {
+    const type = this.domains.field(domainId, "type");
+    return type === "paging" || type === "dma";
+  }
+
+  private count(unitId: number, domainId: number, devices: number, add: boolean): void {
+    if (!this.holdsId(domainId)) return;
+    if (add) this.refs.add(unitId, domainId, devices);
+    else this.refs.delete(unitId, domainId, devices);
+  }
+
+  readonly byGroup: RowIndex<"group"> = {
+    kind: "group",
+    update: (g, add) => {
+      const devices = this.devicesPerGroup[g.id] ?? 0;
+      if (devices === 0) return;
+      this.populated[g.unitId] = this.populatedGroupsOn(g.unitId) + (add ? 1 : -1);
+      this.count(g.unitId, g.domainId, devices, add);
+    },
+  };
+
+  readonly byDevice: RowIndex<"device"> = {
+    kind: "device",
+    update: (d, add) => {
+      const before = this.devicesPerGroup[d.groupId] ?? 0;
+      this.devicesPerGroup[d.groupId] = before + (add ? 1 : -1);
+      const unitId = this.groups.field(d.groupId, "unitId");
+      if (unitId === undefined) return; // its group arrives later and counts it
+      if (add ? before === 0 : before === 1) this.populated[unitId] = this.populatedGroupsOn(unitId) + (add ? 1 : -1);
+      this.count(unitId, this.groups.field(d.groupId, "domainId")!, 1, add);
+    },
+  };
 }
 
 type Tables = { [K in Kind]: Rows<Entities[K]> };
@@ -211,17 +261,19 @@ export class Model {
   private readonly groupsByUnit = new KeyIndex("group", ["unitId"]);
   private readonly domainsByUnit = new KeyIndex("domain", ["unitId"]);
   private readonly pagingDomainsByUnit = new KeyIndex("domain", ["unitId"], (d) => d.type === "paging");
+  private readonly nestParentsByUnit = new KeyIndex("domain", ["unitId"], (d) => d.type === "paging" && d.config.nestParent);
   private readonly domainsByContainer = new KeyIndex("domain", ["containerId"]);
   private readonly faultsByUnit = new KeyIndex("fault", ["unitId"]);
   private readonly faultsByDevice = new KeyIndex("fault", ["deviceId"]);
   private readonly pasidsByDevice = new KeyIndex("pasid", ["deviceId"]);
   private readonly pasidsByDomain = new KeyIndex("pasid", ["domainId"]);
   private readonly iommufdByDevice = new KeyIndex("iommufd", ["deviceId"]);
-  private readonly pagingAttached = new AttachedPagingDomains(this.tables.domain);
+  private readonly attachments = new DeviceAttachments(this.tables.group, this.tables.domain);
   private readonly mappingsByContainer = new KeyIndex("mapping", ["containerId"]);
   private readonly regionsByDevice = new KeyIndex("region", ["deviceId"]);
   /** Containers + domains + IOVA mappings per creating client, for the object quota. */
   private readonly objectsByOwner = new CountIndex(["container", "domain", "mapping"], "owner");
+  private readonly pagingDomainsByDriver = new CountIndex(["domain"], "driver", (d) => (d as Domain).type === "paging");
   /** Each field declared unique (names), per kind. */
   private readonly unique = perKind(() => new Map<string, UniqueIndex<Kind>>());
   /** Every index above, by the kind whose rows it follows. */
@@ -251,22 +303,29 @@ export class Model {
     }
     for (const index of [
       this.devicesByGroup, this.groupsByDomain, this.groupsByCoreDomain, this.groupsByUnit, this.domainsByUnit,
-      this.pagingDomainsByUnit, this.domainsByContainer, this.faultsByUnit, this.faultsByDevice, this.pagingAttached,
+      this.pagingDomainsByUnit, this.nestParentsByUnit, this.domainsByContainer, this.faultsByUnit, this.faultsByDevice,
+      this.attachments.byGroup, this.attachments.byDevice,
       this.pasidsByDevice, this.pasidsByDomain, this.iommufdByDevice,
       this.mappingsByContainer, this.regionsByDevice,
     ]) add(index as RowIndex<Kind>);
-    for (const kind of this.objectsByOwner.kinds) add(this.objectsByOwner.forKind(kind));
+    for (const counts of [this.objectsByOwner, this.pagingDomainsByDriver]) {
+      for (const kind of counts.kinds) add(counts.forKind(kind));
+    }
 
     this.drivers = new Map(Object.entries(drivers));
     for (const [name, driver] of this.drivers) {
       if (driver.name !== name) throw new Error(`driver table: key ${name} holds driver ${driver.name}`);
     }
     this.usage = Object.freeze({
+      unitsOf: (driver: string) => [...this.all("unit")].filter((u) => u.driver === driver),
       pagingDomainsBoundTo: (unitId: number) => this.pagingDomainsBoundTo(unitId),
-      pagingDomainsAttachedOn: (unitId: number) => this.pagingDomainsAttachedOn(unitId),
-      isPagingDomainAttachedOn: (unitId: number, domainId: number) => this.isPagingDomainAttachedOn(unitId, domainId),
+      nestParentsBoundTo: (unitId: number) => this.nestParentsByUnit.size(unitId),
+      pagingDomainsOf: (driver: string) => this.pagingDomainsByDriver.get(driver),
+      defaultDomainsOn: (unitId: number) => this.attachments.populatedGroupsOn(unitId),
+      domainsAttachedOn: (unitId: number) => this.domainsAttachedOn(unitId),
+      devicesAttachedOn: (unitId: number, domainId: number) => this.devicesAttachedOn(unitId, domainId),
       pasidsOn: (deviceId: number) => this.pasidsOn(deviceId),
-    });
+    } satisfies UnitUsage);
   }
 
   // ---- reads ------------------------------------------------------------
@@ -303,6 +362,11 @@ export class Model {
 
   devicesOf(groupId: number): Device[] {
     return [...this.devicesByGroup.get(groupId)].sort(byNumber).map((id) => this.tables.device.get(id)!);
+  }
+
+  /** How many devices the group has (O(1), unlike devicesOf). */
+  deviceCountOf(groupId: number): number {
+    return this.devicesByGroup.size(groupId);
   }
 
   groupsAttachedTo(domainId: number): Iterable<number> {
@@ -344,13 +408,14 @@ export class Model {
     return this.pagingDomainsByUnit.size(unitId);
   }
 
-  /** Distinct paging domains attached to groups of the unit (domain IDs in use). */
-  pagingDomainsAttachedOn(unitId: number): number {
-    return this.pagingAttached.counts.distinct(unitId);
+  /** Distinct paging and default domains with a device of the unit attached (VT-d domain IDs in use). */
+  domainsAttachedOn(unitId: number): number {
+    return this.attachments.refs.distinct(unitId);
   }
 
-  isPagingDomainAttachedOn(unitId: number, domainId: number): boolean {
-    return this.pagingAttached.counts.has(unitId, domainId);
+  /** Devices of the unit attached to the domain (paging and default domains only). */
+  devicesAttachedOn(unitId: number, domainId: number): number {
+    return this.attachments.refs.get(unitId, domainId);
   }
 
   /** The container's domains in allocation order (the search's order). */
@@ -535,9 +600,15 @@ export class Model {
    * right after takeChanges, before anything else ran.
    */
   restore(changes: ChangeSet): void {
+    // Every changed row out first, children first, then the rows as they
+    // were, parents first: an index that reads another table (a group's
+    // domain, a device's group) always finds the row it reads.
     for (const kind of [...KINDS].reverse()) {
+      for (const id of changes.rows[kind].keys()) this.write(kind, id, this.tables[kind].get(id), undefined, false);
+    }
+    for (const kind of KINDS) {
       for (const [id, change] of changes.rows[kind] as ReadonlyMap<number, RowChange<Row>>) {
-        this.write(kind, id, this.tables[kind].get(id), change.before ?? undefined, false);
+        if (change.before) this.write(kind, id, undefined, change.before, false);
       }
     }
   }

@@ -3,7 +3,7 @@
 import { checkCreator, creatorOf } from "./access.js";
 import { isOnCoreDomain } from "./attach.js";
 import { ANONYMOUS, type Caller } from "./caller.js";
-import { checkAllocFlags, finaliseOn } from "./domain-alloc.js";
+import { allocatePaging } from "./domain-alloc.js";
 import {
   Container, DEFAULT_DEVICE_FLAGS, Device, Domain, Fault, Group, Unit,
   type ContainerKind, type DeviceFlags, type DomainConfig, type DomainType, type UnitCapabilities,
@@ -14,7 +14,7 @@ import { checkDomainJoin } from "./iova.js";
 import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { checkFaultQuota, checkObjectQuota, NO_QUOTAS, type Quotas } from "./quota.js";
-import { fail, ok, type Result } from "./result.js";
+import { fail, ok, withIds, type Result } from "./result.js";
 
 function nameFree(model: Model, kind: "unit" | "group" | "device" | "container", name: string): Result<void> {
   return model.idByName(kind, name) === undefined
@@ -125,8 +125,30 @@ export function createDevice(model: Model, spec: { name: string; groupId: number
     flags: interned({ ...DEFAULT_DEVICE_FLAGS, ...spec.flags }),
     maxPasids: spec.maxPasids,
   });
+  const setUp = setupDefaultDomain(model, group.value, device);
+  if (!setUp.ok) return { ok: false, error: withIds(setUp.error, { groupId: group.value.id, domainId: group.value.defaultDomainId }) };
   model.put("device", device);
   return ok(device);
+}
+
+/**
+ * iommu_setup_default_domain, for a group's first device: the kernel has no
+ * empty groups, so a group's default domain is allocated (and finalised) for
+ * its first device and attached to it, taking whatever ID its driver spends
+ * on one; the device's probe fails when that is refused. Later devices join a
+ * default domain that already holds its ID (VT-d's is refcounted per device,
+ * counted by the model).
+ */
+function setupDefaultDomain(model: Model, group: Group, device: Device): Result<void> {
+  if (model.deviceCountOf(group.id) > 0) return ok(undefined);
+  const unit = model.get("unit", group.unitId)!;
+  const driver = lookupDriver(model, unit.driver);
+  if (!driver.ok) return driver;
+  if (!driver.value.setupDefaultDomain) return ok(undefined);
+  const domain = model.get("domain", group.defaultDomainId)!;
+  return driver.value.setupDefaultDomain({
+    unit, device, domain, attached: group.domainId === group.defaultDomainId, usage: model.usage,
+  });
 }
 
 export function updateDevice(model: Model, id: number, patch: { flags?: Partial<DeviceFlags>; faulty?: boolean }): Result<Device> {
@@ -178,8 +200,9 @@ export interface DomainSpec {
 
 /**
  * domain_alloc_paging(_flags): with a unit the domain is allocated for that
- * unit's device and, on drivers that bind, finalised there at once. A client
- * is recorded as its creator and may put it only in a container it may use.
+ * unit's device and, on drivers that finalise at allocation, finalised there
+ * at once (core/domain-alloc.ts). A client is recorded as its creator and may
+ * put it only in a container it may use.
  */
 export function createDomain(model: Model, spec: DomainSpec, caller: Caller = ANONYMOUS, quotas: Quotas = NO_QUOTAS): Result<Domain> {
   let unit: Unit | null = null;
@@ -219,19 +242,15 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
     id: model.allocateId("domain"), name: spec.name ?? null, type: spec.type, driver: driverName,
     unitId: unit?.id ?? null, config, containerId: spec.containerId ?? null, owner: creatorOf(caller),
   });
+  const allocated = spec.type === "paging" ? allocatePaging(model, driver, domain, unit) : ok(domain);
+  if (!allocated.ok) return allocated;
   if (spec.type === "paging") {
-    const allowed = checkAllocFlags(driver, config, unit);
-    if (!allowed.ok) return allowed;
-    if (unit) {
-      const finalised = finaliseOn(model, driver, domain, unit);
-      if (!finalised.ok) return finalised;
-    }
     // IOMMU_HWPT_ALLOC on an IOAS: the new page table joins it (iopt_table_add_domain).
-    const joined = checkDomainJoin(model, domain);
+    const joined = checkDomainJoin(model, allocated.value);
     if (!joined.ok) return joined;
   }
-  model.put("domain", domain);
-  return ok(domain);
+  model.put("domain", allocated.value);
+  return ok(allocated.value);
 }
 
 export function deleteDomain(model: Model, id: number, caller: Caller = ANONYMOUS): Result<void> {

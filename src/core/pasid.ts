@@ -122,7 +122,10 @@ function setDevPasid(
       bound = { ...domain, unitId: unit.id };
     }
   }
-  const r = driver.pasid!.setDevPasid({ unit, device, domain: bound, usage: model.usage, pasid, groupDomain });
+  // The device's RID stays where it is: a PASID attach leaves no domain, so
+  // `current` is the domain itself (VT-d's domain_add_dev_pasid then takes a
+  // domain ID for it like attach_dev would, none when it holds one there).
+  const r = driver.pasid!.setDevPasid({ unit, device, domain: bound, current: bound, usage: model.usage, pasid, groupDomain });
   return r.ok ? ok(bound) : r;
 }
 

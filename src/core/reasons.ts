@@ -67,8 +67,14 @@ export const CORE_REASONS = {
   "not-owned": { errno: "EPERM", soft: false, title: "Group has no DMA owner" },
   "quota-exceeded": { errno: "EDQUOT", soft: false, title: "The caller's quota is used up" },
   "domain-ids-exhausted": { errno: "ENOSPC", soft: false, title: "Domain IDs exhausted on the unit" },
-  "asids-exhausted": { errno: "ENOSPC", soft: false, title: "ASIDs/VMIDs exhausted on the SMMU" },
+  // arm_smmu_domain_finalise_s1: xa_alloc on the global ASID xarray answers -EBUSY when full.
+  "asids-exhausted": { errno: "EBUSY", soft: false, title: "ASIDs exhausted (SMMUv3 global ASID space)" },
+  "vmids-exhausted": { errno: "ENOSPC", soft: false, title: "VMIDs exhausted on the SMMU" },
   "context-banks-exhausted": { errno: "ENOSPC", soft: false, title: "Context banks exhausted on the SMMU" },
+  // AMD protection_domain_alloc: a full pdom_ids pool fails the allocation, answered -ENOMEM.
+  "domain-id-pool-exhausted": { errno: "ENOMEM", soft: false, title: "The driver's domain ID pool is used up" },
+  // apple_dart_finalize_domain: no paging domain at all on a DART whose page exceeds the CPU page.
+  "page-too-large": { errno: "EINVAL", soft: false, title: "The unit's page is larger than the CPU page; it cannot back a paging domain" },
   "granule-too-large": { errno: "ENODEV", soft: false, title: "IOMMU granule larger than the CPU page size" },
   "unit-offline": { errno: "ENODEV", soft: false, title: "IOMMU unit is offline" },
   "device-faulty": { errno: "ENODEV", soft: false, title: "Device is faulty or gone" },

@@ -142,7 +142,11 @@ export function applyTopology(model: Model, spec: TopologySpec): TopologyReport 
       const differs: string[] = [];
       if (domain.type !== d.type) differs.push(`type ${domain.type}, the file says ${d.type}`);
       if (d.driver !== undefined && domain.driver !== d.driver) differs.push(`driver ${domain.driver}, the file says ${d.driver}`);
-      if (d.unit !== undefined && nameOf("unit", domain.unitId) !== d.unit) differs.push(`unit ${nameOf("unit", domain.unitId)}, the file says ${d.unit}`);
+      // A domain allocated for a unit whose driver finalises only at its first
+      // attach (SMMUv2) is unbound until then: the unit's driver is all that can differ.
+      const fileUnitId = d.unit === undefined ? undefined : model.idByName("unit", d.unit);
+      const unbound = domain.unitId === null && fileUnitId !== undefined && model.get("unit", fileUnitId)!.driver === domain.driver;
+      if (d.unit !== undefined && !unbound && nameOf("unit", domain.unitId) !== d.unit) differs.push(`unit ${nameOf("unit", domain.unitId)}, the file says ${d.unit}`);
       if (d.container !== undefined && nameOf("container", domain.containerId) !== d.container) {
         differs.push(`container ${nameOf("container", domain.containerId)}, the file says ${d.container}`);
       }

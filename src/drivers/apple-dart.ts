@@ -1,9 +1,18 @@
 // Apple DART (drivers/iommu/apple-dart.c): a domain is bound to the DART it
-// was finalised on, and a DART whose page size exceeds the CPU's cannot back
-// a paging domain. apple_dart_iommu_ops has no capable op: every
-// IOMMU_CAP_* answer is false, cache coherency included.
-import { fail, type IommuDriver } from "../core/driver.js";
+// was finalised on (apple_dart_finalize_domain, at allocation for a device or
+// else at its first attach), and a DART whose page size exceeds the CPU's
+// cannot back a paging domain at all: apple_dart_finalize_domain answers
+// -EINVAL before anything else, at allocation for a device behind it and on
+// every attach of a device behind it. DARTs take no IDs that can run out.
+// apple_dart_iommu_ops has no capable op: every IOMMU_CAP_* answer is false,
+// cache coherency included, so iommufd binds no DART device.
+import { fail, type IommuDriver, type Unit } from "../core/driver.js";
 import { OK, smallest } from "./rules.js";
+
+function dartPage(unit: Unit): { page: number; tooLarge: boolean } {
+  const page = smallest(unit.capabilities.pageSizes);
+  return { page, tooLarge: page > unit.capabilities.cpuPageSize };
+}
 
 export const appleDart: IommuDriver = {
   name: "apple-dart",
@@ -14,16 +23,23 @@ export const appleDart: IommuDriver = {
     isolatedMsi: false,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
-  // Present because a DART binds its domains: apple_dart_finalize_domain()
-  // builds the page table from this DART's sizes, and takes nothing that can
-  // run out, so finalising always succeeds.
+  // apple_dart_domain_alloc_paging(dev): no other domain would help, so the
+  // answer is a hard EINVAL of its own, not the soft page-size mismatch.
+  allocPaging({ unit }) {
+    if (!unit) return OK;
+    const { page, tooLarge } = dartPage(unit);
+    if (tooLarge) {
+      return fail("page-too-large", `${unit.name} page size ${page} exceeds the CPU page size ${unit.capabilities.cpuPageSize}: it cannot back a paging domain`);
+    }
+    return OK;
+  },
+  finaliseAt: "allocation",
+  // The page table is built from this DART's sizes; nothing that can run out.
   finalise: () => OK,
-  // No capable op (apple_dart_iommu_ops): device_iommu_capable() answers
-  // false for every capability, so iommufd binds no DART device.
   attachDev({ unit, domain }) {
-    const pgsize = smallest(unit.capabilities.pageSizes);
-    if (pgsize > unit.capabilities.cpuPageSize) {
-      return fail("page-size", `${unit.name} page size ${pgsize} exceeds the CPU page size ${unit.capabilities.cpuPageSize} (domain ${domain.id})`);
+    const { page, tooLarge } = dartPage(unit);
+    if (tooLarge) {
+      return fail("page-size", `${unit.name} page size ${page} exceeds the CPU page size ${unit.capabilities.cpuPageSize} (domain ${domain.id})`);
     }
     return OK;
   },

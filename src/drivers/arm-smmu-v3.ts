@@ -1,11 +1,37 @@
 // ARM SMMUv3 (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c). A domain is
-// finalised on one SMMU, taking an ASID (stage 1) or VMID (stage 2, the
-// nesting parent); arm_smmu_attach_prepare() refuses coherency it cannot give.
-import { fail, type IommuDriver } from "../core/driver.js";
-import { OK, checkInstanceIdAvailable } from "./rules.js";
+// finalised on one SMMU (arm_smmu_domain_finalise), at allocation for a
+// device or else at its first attach: a stage-1 domain takes an ASID from one
+// xarray shared by every SMMU (arm_smmu_domain_finalise_s1: xa_alloc on
+// arm_smmu_asid_xa with XA_LIMIT(1, this SMMU's ASID range), -EBUSY when
+// full), a stage-2 (nesting-parent) domain a VMID from this SMMU's own ida
+// (arm_smmu_domain_finalise_s2, -ENOSPC). Default domains are stage 1. The
+// static identity and blocked domains take neither. arm_smmu_attach_prepare()
+// refuses coherency it cannot give.
+import { fail, type IommuDriver, type Unit, type UnitUsage } from "../core/driver.js";
+import { OK, takeId } from "./rules.js";
+
+const NAME = "arm-smmu-v3";
+
+/**
+ * The shared ASID space: every stage-1 domain finalised on any SMMUv3, and
+ * every default domain of a group with devices. The kernel looks for a free
+ * ASID within this SMMU's range; the count stands for it (docs/semantics.md
+ * §4 D26: exact while every SMMU has the same range).
+ */
+function takeAsid(unit: Unit, usage: UnitUsage) {
+  const used = usage.unitsOf(NAME).reduce(
+    (n, u) => n + usage.pagingDomainsBoundTo(u.id) - usage.nestParentsBoundTo(u.id) + usage.defaultDomainsOn(u.id), 0);
+  const size = unit.capabilities.domainIds;
+  return takeId(used, size, "asids-exhausted", `all ${size} ASIDs ${unit.name} can use are taken (${used} in use across every SMMUv3)`);
+}
+
+function takeVmid(unit: Unit, usage: UnitUsage) {
+  const size = unit.capabilities.domainIds;
+  return takeId(usage.nestParentsBoundTo(unit.id), size, "vmids-exhausted", `all ${size} VMIDs of ${unit.name} are in use`);
+}
 
 export const armSmmuV3: IommuDriver = {
-  name: "arm-smmu-v3",
+  name: NAME,
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: false, nesting: true, domainIds: 65536, cpuPageSize: 4096,
@@ -14,14 +40,12 @@ export const armSmmuV3: IommuDriver = {
     isolatedMsi: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
-  finalise: ({ domain, unit, usage }) =>
-    checkInstanceIdAvailable(unit, usage, "asids-exhausted", domain.config.nestParent ? "VMIDs" : "ASIDs"),
-  attachDev({ unit, device, domain, usage }) {
+  finaliseAt: "allocation",
+  finalise: ({ domain, unit, usage }) => (domain.config.nestParent ? takeVmid(unit, usage) : takeAsid(unit, usage)),
+  setupDefaultDomain: ({ unit, usage }) => takeAsid(unit, usage),
+  attachDev({ device, domain, usage }) {
     if (domain.config.enforceCacheCoherency && !device.flags.canwbs) {
       return fail("cache-coherency", `domain ${domain.id} enforces cache coherency; ${device.name} lacks CANWBS`);
-    }
-    if (domain.config.dirtyTracking && !unit.capabilities.dirtyTracking) {
-      return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no HTTU dirty tracking`);
     }
     // arm_smmu_ssids_in_use(): PASIDs set to a domain use CDs of the table a
     // stage-2 STE would drop (a PASID on the blocked domain has none).

@@ -1,5 +1,10 @@
 // ARM SMMU v1/v2 (drivers/iommu/arm/arm-smmu/arm-smmu.c): a domain is
-// finalised on one SMMU and holds one of its context banks.
+// finalised on one SMMU at its first attach only (arm_smmu_attach_dev →
+// arm_smmu_init_domain_context; arm_smmu_domain_alloc_paging takes nothing,
+// even for a device) and holds one of its context banks until it is freed
+// (__arm_smmu_alloc_bitmap, -ENOSPC when full). A default domain takes one
+// when its group's first device attaches it; the static identity and
+// blocked domains take none.
 import type { IommuDriver } from "../core/driver.js";
 import { OK, checkInstanceIdAvailable } from "./rules.js";
 
@@ -13,7 +18,9 @@ export const armSmmu: IommuDriver = {
     isolatedMsi: false,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
+  finaliseAt: "first-attach",
   finalise: ({ unit, usage }) => checkInstanceIdAvailable(unit, usage, "context-banks-exhausted", "context banks"),
+  setupDefaultDomain: ({ unit, usage }) => checkInstanceIdAvailable(unit, usage, "context-banks-exhausted", "context banks"),
   attachDev: () => OK,
   // arm_smmu_capable(): coherent when the SMMU walks coherently
   // (ARM_SMMU_FEAT_COHERENT_WALK, snoopControl here) or the device is

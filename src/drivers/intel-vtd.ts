@@ -1,8 +1,10 @@
 // Intel VT-d (drivers/iommu/intel/iommu.c). A paging domain is not bound to
 // one DMAR unit; paging_domain_compatible() decides per unit, and every unit
-// a domain is attached on spends one domain ID on it.
-import { fail, type IommuDriver } from "../core/driver.js";
-import { OK, sameSet, checkDomainIdAvailable } from "./rules.js";
+// a paging or default DMA domain is attached on spends one domain ID on it
+// (domain_attach_iommu: per-unit ida, refcounted per device, -ENOSPC when
+// full). The static identity and blocking domains take none.
+import { fail, OK, type IommuDriver } from "../core/driver.js";
+import { sameSet, checkUnitDomainId } from "./rules.js";
 
 export const intelVtd: IommuDriver = {
   name: "intel-vtd",
@@ -14,7 +16,9 @@ export const intelVtd: IommuDriver = {
     isolatedMsi: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
-  attachDev({ unit, domain, usage }) {
+  // The first device's probe attaches the default domain (dmar_domain_attach_device).
+  setupDefaultDomain: ({ unit, domain, attached, usage }) => (attached ? checkUnitDomainId(unit, domain, null, usage) : OK),
+  attachDev({ unit, domain, current, usage }) {
     const caps = unit.capabilities;
     const cfg = domain.config;
     if (cfg.enforceCacheCoherency && !caps.snoopControl) {
@@ -32,7 +36,7 @@ export const intelVtd: IommuDriver = {
     if (cfg.nestParent && !caps.nesting) {
       return fail("nesting", `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`);
     }
-    return checkDomainIdAvailable(unit, domain, usage);
+    return checkUnitDomainId(unit, domain, current, usage);
   },
   // intel_iommu_set_dev_pasid() for paging domains, identity_domain_set_dev_pasid()
   // and blocking_domain_set_dev_pasid() for the static ones.

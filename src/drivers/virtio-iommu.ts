@@ -1,8 +1,12 @@
 // virtio-iommu (drivers/iommu/virtio-iommu.c): a domain is finalised on the
-// first endpoint's virtio-iommu; a granule larger than the CPU page is
-// rejected by viommu_domain_finalise() with ENODEV, a hard error.
+// viommu of the device it is allocated for (viommu_domain_alloc_paging) or,
+// in kernels before v6.9, of its first endpoint (viommu_domain_finalise). A
+// granule larger than the CPU page is refused with ENODEV, a hard error;
+// then the domain takes an ID from this viommu's range (ida_alloc_range on
+// viommu->domain_ids, -ENOSPC when full), held until it is freed. A default
+// domain takes one with its group's first device.
 import { fail, type IommuDriver } from "../core/driver.js";
-import { OK, smallest } from "./rules.js";
+import { OK, checkInstanceIdAvailable, smallest } from "./rules.js";
 
 export const virtioIommu: IommuDriver = {
   name: "virtio-iommu",
@@ -14,13 +18,15 @@ export const virtioIommu: IommuDriver = {
     isolatedMsi: false,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
-  finalise({ domain, unit }) {
+  finaliseAt: "allocation",
+  finalise({ domain, unit, usage }) {
     const granule = smallest(unit.capabilities.pageSizes);
     if (granule > unit.capabilities.cpuPageSize) {
       return fail("granule-too-large", `${unit.name} granule ${granule} exceeds the CPU page size ${unit.capabilities.cpuPageSize} (domain ${domain.id})`);
     }
-    return OK;
+    return checkInstanceIdAvailable(unit, usage, "domain-ids-exhausted", "domain IDs");
   },
+  setupDefaultDomain: ({ unit, usage }) => checkInstanceIdAvailable(unit, usage, "domain-ids-exhausted", "domain IDs"),
   attachDev: () => OK,
   // viommu_capable(): coherent, nothing else; no enforce_cache_coherency op.
   capable: (_ctx, cap) => cap === "cache-coherency",

@@ -53,6 +53,7 @@ export const STATUS: StatusTable = {
   "group-claimed": 403,
   "iommufd-bound": 403,
   "not-bound": 404,
+  "page-too-large": 409,
   "name-taken": 409,
   // ENODEV: the device or unit cannot do it at all, whatever the state.
   "group-empty": 422,
@@ -66,10 +67,14 @@ export const STATUS: StatusTable = {
   // (or faults) does. 429 would invite clients and proxies to retry on a
   // timer, so the answer is 403 and the errno (EDQUOT) says which refusal it is.
   "quota-exceeded": 403,
-  // ENOSPC: out of a hardware resource, the storage-like 507.
+  // ENOSPC: out of a hardware resource, the storage-like 507. The ID spaces
+  // whose allocator answers another errno (SMMUv3 ASIDs EBUSY, AMD's pool
+  // ENOMEM) ran out all the same: 507 too.
   "domain-ids-exhausted": 507,
   "asids-exhausted": 507,
+  "vmids-exhausted": 507,
   "context-banks-exhausted": 507,
+  "domain-id-pool-exhausted": 507,
   "injected-fault": { EINVAL: 409, EBUSY: 409, ENOMEM: 507, ENOSPC: 507, ENODEV: 422 },
   "unsupported": 501,
   "no-such-unit": 404,

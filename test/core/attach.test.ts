@@ -175,7 +175,9 @@ describe("attach / replace / detach", () => {
     expect(fx.op(detachGroup, ANON, group.id, domain.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: group.defaultDomainId, changed: true } });
     expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
     expect(fx.model.attachedGroupCount(domain.id)).toBe(0);
-    expect(fx.model.pagingDomainsAttachedOn(group.unitId)).toBe(0);
+    // Back on its default domain: the paging domain holds no domain ID on the unit now.
+    expect(fx.model.devicesAttachedOn(group.unitId, domain.id)).toBe(0);
+    expect(fx.model.devicesAttachedOn(group.unitId, group.defaultDomainId)).toBe(1);
     // The manual domain is not freed by the detach.
     expect(fx.domainNow(domain.id)).toBeDefined();
   });
@@ -299,7 +301,7 @@ describe("all or nothing", () => {
     const fx = build();
     const unit = fx.unit("mock");
     const { group, devices } = fx.groupWith(unit.id, [{}, {}, { noDirty: true }]);
-    const domain = fx.domain({ driver: "mock", config: { dirtyTracking: true } });
+    const domain = fx.domain({ unitId: unit.id, config: { dirtyTracking: true } });
     fx.commit();
     const before = snapshot(fx.model);
     const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));

@@ -200,15 +200,18 @@ describe("iommufd, kernel policy: the automatic-domain search", () => {
 
   it("stops on a hard ENOSPC from the driver (intel domain IDs exhausted)", () => {
     const fx = build();
-    const full = fx.unit("intel-vtd", { domainIds: 1 });
+    const full = fx.unit("intel-vtd", { domainIds: 2 });
     const roomy = fx.unit("intel-vtd");
     const ioas = fx.container();
     // d1: allocated for the roomy unit; fits the full unit too but needs an ID.
     const d1 = unwrap(fx.op(containerAttach, ANON, ioas.id, fx.groupWith(roomy.id).group.id)).domainId;
-    // Spend the full unit's only domain ID on a manual domain.
+    // Spend one of the full unit's two domain IDs on a manual domain.
     const manual = fx.domain({ driver: "intel-vtd" });
     unwrap(fx.op(attachGroup, ANON, fx.groupWith(full.id).group.id, manual.id));
-    const g = fx.groupWith(full.id).group;
+    // Its default domain takes the other. Two devices: the first leaves the
+    // default domain while the second still holds its ID (VT-d refcounts per
+    // device), so d1 needs one more.
+    const g = fx.groupWith(full.id, [{}, {}]).group;
     const domains = fx.model.count("domain");
     const error = errorOf(fx.op(containerAttach, ANON, ioas.id, g.id));
     expect(error).toMatchObject({ errno: "ENOSPC", reason: "domain-ids-exhausted" });
@@ -243,22 +246,35 @@ describe("iommufd, kernel policy: the automatic-domain search", () => {
     expect(r.attempts).toHaveLength(1);
   });
 
-  it("allocation failure (arm-smmu context banks exhausted → ENOSPC) leaves no domain behind", () => {
+  it("allocation failure (arm-smmu-v3 ASIDs exhausted → EBUSY) leaves no domain behind", () => {
     const fx = build();
-    const unit = fx.unit("arm-smmu", { domainIds: 1 });
-    fx.domain({ unitId: unit.id }); // takes the only context bank
-    const group = fx.groupWith(unit.id).group;
+    const unit = fx.unit("arm-smmu-v3", { domainIds: 2 });
+    fx.domain({ unitId: unit.id }); // finalised at allocation: an ASID
+    const group = fx.groupWith(unit.id).group; // its default domain takes the other
     const ioas = fx.container();
     fx.commit();
     const before = snapshot(fx.model);
     const error = errorOf(fx.op(containerAttach, ANON, ioas.id, group.id));
-    expect(error).toMatchObject({ errno: "ENOSPC", reason: "context-banks-exhausted" });
+    expect(error).toMatchObject({ errno: "EBUSY", reason: "asids-exhausted" });
     expect(attemptsOf(error)).toEqual([]);
     expect(snapshot(fx.model)).toBe(before);
     expect(fx.model.domainsOf(ioas.id)).toEqual([]);
     const drained = fx.model.takeChanges();
     for (const row of drained.rows.domain.values()) expect(row.after).toBeNull(); // nothing new persisted
-    expect(drained.events).toEqual([expect.objectContaining({ op: "container-attach", errno: "ENOSPC", code: -28, reason: "context-banks-exhausted" })]);
+    expect(drained.events).toEqual([expect.objectContaining({ op: "container-attach", errno: "EBUSY", code: -16, reason: "asids-exhausted" })]);
+  });
+
+  it("arm-smmu allocates without a context bank and takes one at the attach: ENOSPC there frees the new domain again", () => {
+    const fx = build();
+    const unit = fx.unit("arm-smmu", { domainIds: 1 });
+    const group = fx.groupWith(unit.id).group; // its default domain holds the only context bank
+    const ioas = fx.container();
+    fx.commit();
+    const before = snapshot(fx.model);
+    const error = errorOf(fx.op(containerAttach, ANON, ioas.id, group.id));
+    expect(error).toMatchObject({ errno: "ENOSPC", reason: "context-banks-exhausted" });
+    expect(attemptsOf(error)).toEqual([expect.objectContaining({ allocated: true, freed: true, errno: "ENOSPC", reason: "context-banks-exhausted" })]);
+    expect(snapshot(fx.model)).toBe(before);
   });
 
   it("the freshly allocated domain is freed if its attach fails (injected ENOMEM on the unit)", () => {
@@ -590,11 +606,13 @@ describe("VFIO type1: vfio_iommu_type1_attach_group", () => {
 
   it("the new domain's attach failing is the answer; the domain is freed", () => {
     const fx = build();
-    // VT-d takes a domain ID per domain on a unit: the existing domain holds the only one.
-    const unit = fx.unit("intel-vtd", { domainIds: 1 });
+    // VT-d takes a domain ID per domain on a unit: the existing domain holds
+    // one, the second group's default domain the other (its second device
+    // keeps it while the first moves), so the new domain finds none.
+    const unit = fx.unit("intel-vtd", { domainIds: 2 });
     const ct = fx.container("type1");
     const first = unwrap(fx.op(containerAttach, ANON, ct.id, fx.groupWith(unit.id).group.id)).domainId;
-    const { group } = fx.groupWith(unit.id);
+    const { group } = fx.groupWith(unit.id, [{}, {}]);
     fx.commit();
     const before = snapshot(fx.model);
     const error = errorOf(fx.op(containerAttach, ANON, ct.id, group.id));
@@ -605,15 +623,15 @@ describe("VFIO type1: vfio_iommu_type1_attach_group", () => {
     expect(fx.model.domainsOf(ct.id).map((d) => d.id)).toEqual([first]);
   });
 
-  it("an allocation the driver refuses (context banks exhausted) ends it with nothing tried", () => {
+  it("arm-smmu takes the context bank at the new domain's first attach (arm_smmu_init_domain_context): ENOSPC there is the answer, the domain freed", () => {
     const fx = build();
     const unit = fx.unit("arm-smmu", { domainIds: 1 });
-    fx.domain({ unitId: unit.id });
-    const { group } = fx.groupWith(unit.id);
+    const { group } = fx.groupWith(unit.id); // its default domain holds the only context bank
     const ct = fx.container("type1");
     const error = errorOf(fx.op(containerAttach, ANON, ct.id, group.id));
     expect(error).toMatchObject({ errno: "ENOSPC", reason: "context-banks-exhausted" });
-    expect(attemptsOf(error)).toEqual([]);
+    expect(attemptsOf(error)).toEqual([expect.objectContaining({ allocated: true, freed: true, errno: "ENOSPC", reason: "context-banks-exhausted" })]);
+    expect(fx.model.domainsOf(ct.id)).toEqual([]);
   });
 
   it("detach frees the domain with its last group (vfio_iommu_type1_detach_group)", () => {

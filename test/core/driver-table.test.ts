@@ -20,21 +20,23 @@ const CAPS = {
 /** A driver of this test's own, recording what it is given. */
 function toy(name: string, opts: { binds: boolean; refuseFinalise?: boolean }) {
   const seen = { finalise: [] as FinaliseContext[], attach: [] as AttachContext[] };
-  const driver: IommuDriver = {
+  const base: IommuDriver = {
     name, defaults: CAPS, allocFlags: { dirtyTracking: false, nestParent: false },
-    ...(opts.binds
-      ? {
-        finalise: (ctx: FinaliseContext): Result<void> => {
-          seen.finalise.push(ctx);
-          return opts.refuseFinalise ? fail("context-banks-exhausted", "toy refuses") : ok(undefined);
-        },
-      }
-      : {}),
     attachDev: (ctx) => {
       seen.attach.push(ctx);
       return ok(undefined);
     },
   };
+  const driver: IommuDriver = opts.binds
+    ? {
+      ...base,
+      finaliseAt: "first-attach",
+      finalise: (ctx: FinaliseContext): Result<void> => {
+        seen.finalise.push(ctx);
+        return opts.refuseFinalise ? fail("context-banks-exhausted", "toy refuses") : ok(undefined);
+      },
+    }
+    : base;
   return { driver, seen };
 }
 
@@ -67,10 +69,19 @@ describe("a driver table of the caller's choosing", () => {
     expect(usage).toBe(model.usage);
     expect(usage).not.toBe(model);
     expect(Object.isFrozen(usage)).toBe(true);
-    expect(Object.keys(usage).sort()).toEqual(["isPagingDomainAttachedOn", "pagingDomainsAttachedOn", "pagingDomainsBoundTo", "pasidsOn"]);
+    expect(Object.keys(usage).sort()).toEqual([
+      "defaultDomainsOn", "devicesAttachedOn", "domainsAttachedOn", "nestParentsBoundTo", "pagingDomainsBoundTo",
+      "pagingDomainsOf", "pasidsOn", "unitsOf",
+    ]);
+    expect(usage.unitsOf("toy").map((u) => u.id)).toEqual([unit.id]);
     expect(usage.pagingDomainsBoundTo(unit.id)).toBe(1);
-    expect(usage.pagingDomainsAttachedOn(unit.id)).toBe(1);
-    expect(usage.isPagingDomainAttachedOn(unit.id, domain.id)).toBe(true);
+    expect(usage.nestParentsBoundTo(unit.id)).toBe(0);
+    expect(usage.pagingDomainsOf("toy")).toBe(1);
+    // Both groups have a device: their default domains are allocated, and off them now.
+    expect(usage.defaultDomainsOn(unit.id)).toBe(2);
+    expect(usage.domainsAttachedOn(unit.id)).toBe(1);
+    expect(usage.devicesAttachedOn(unit.id, domain.id)).toBe(2);
+    expect(usage.devicesAttachedOn(unit.id, a.defaultDomainId)).toBe(0);
   });
 
   it("a binding driver's finalise refusal leaves the domain unbound and the group where it was", () => {
@@ -124,7 +135,10 @@ describe("a driver the table lacks: EINVAL invalid-argument", () => {
       id: 1, name: null, type: "paging", driver: "gone", unitId: null, auto: false, search: "none", containerId: null, owner: null,
       config: { addressWidth: 40, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
     });
-    const group = groupOn(model, 1, "g0");
+    const group = unwrap(createGroup(model, { name: "g0", unitId: 1 }));
+    // A new device's default domain needs the driver too; the one storage holds is loaded as it is.
+    expect(errorOf(createDevice(model, { name: "g0-dev", groupId: group.id }))).toMatchObject(refused("gone"));
+    model.load("device", { id: 1, name: "g0-dev", groupId: group.id, faulty: false, flags: { noDirty: false, canwbs: false, requiresIdentity: false }, maxPasids: 0, hostDriver: null });
     expect(errorOf(createDomain(model, { type: "paging", unitId: 1 }))).toEqual(refused("gone"));
     expect(errorOf(attach(model, group.id, 1))).toMatchObject(refused("gone"));
     const container = unwrap(createContainer(model, { name: "ioas" }));

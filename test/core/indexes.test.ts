@@ -126,10 +126,21 @@ function expectIndexesExact(m: Model): void {
     expect(sorted(m.domainsBoundTo(u.id))).toEqual(ids(bound));
     expect(m.domainCountBoundTo(u.id)).toBe(bound.length);
     expect(m.pagingDomainsBoundTo(u.id)).toBe(bound.filter((d) => d.type === "paging").length);
-    const pagingAttached = new Set(on.filter((g) => typeOf(g.domainId) === "paging").map((g) => g.domainId));
-    expect(m.pagingDomainsAttachedOn(u.id)).toBe(pagingAttached.size);
-    for (const d of domains) expect(m.isPagingDomainAttachedOn(u.id, d.id)).toBe(pagingAttached.has(d.id));
+    expect(m.usage.nestParentsBoundTo(u.id)).toBe(bound.filter((d) => d.type === "paging" && d.config.nestParent).length);
+    const devicesOf = (groupId: number) => devices.filter((d) => d.groupId === groupId).length;
+    const populated = on.filter((g) => devicesOf(g.id) > 0);
+    expect(m.usage.defaultDomainsOn(u.id)).toBe(populated.length);
+    const holdsId = (type: string | undefined) => type === "paging" || type === "dma";
+    for (const d of domains) {
+      const n = populated.filter((g) => g.domainId === d.id && holdsId(typeOf(d.id))).reduce((sum, g) => sum + devicesOf(g.id), 0);
+      expect(m.devicesAttachedOn(u.id, d.id)).toBe(n);
+    }
+    expect(m.domainsAttachedOn(u.id)).toBe(new Set(populated.filter((g) => holdsId(typeOf(g.domainId))).map((g) => g.domainId)).size);
     expect(ids(m.faultsOn({ unitId: u.id }))).toEqual(ids(faults.filter((f) => f.unitId === u.id)));
+  }
+  for (const driver of Object.keys(DRIVERS)) {
+    expect(m.usage.pagingDomainsOf(driver)).toBe(domains.filter((d) => d.type === "paging" && d.driver === driver).length);
+    expect(ids(m.usage.unitsOf(driver))).toEqual(ids(units.filter((u) => u.driver === driver)));
   }
   for (const d of domains) {
     const attached = groups.filter((g) => g.domainId === d.id);
@@ -139,7 +150,10 @@ function expectIndexesExact(m: Model): void {
     expect(sorted(m.groupsOwningCoreDomain(d.id))).toEqual(ids(core));
     expect(m.isCoreDomainOfAGroup(d.id)).toBe(core.length > 0);
   }
-  for (const g of groups) expect(ids(m.devicesOf(g.id))).toEqual(ids(devices.filter((d) => d.groupId === g.id)));
+  for (const g of groups) {
+    expect(ids(m.devicesOf(g.id))).toEqual(ids(devices.filter((d) => d.groupId === g.id)));
+    expect(m.deviceCountOf(g.id)).toBe(devices.filter((d) => d.groupId === g.id).length);
+  }
   for (const c of containers) expect(ids(m.domainsOf(c.id))).toEqual(ids(domains.filter((d) => d.containerId === c.id)));
   for (const d of devices) expect(ids(m.faultsOn({ deviceId: d.id }))).toEqual(ids(faults.filter((f) => f.deviceId === d.id)));
   for (const owner of ["a", "b", "nobody"]) {

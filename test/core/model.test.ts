@@ -19,8 +19,10 @@ function indexes(fx: Fixture, ids: { unitId: number; groupIds: number[]; domainI
     onUnit: [...m.groupsOnUnit(ids.unitId)].sort(),
     bound: [...m.domainsBoundTo(ids.unitId)].sort(),
     pagingBound: m.pagingDomainsBoundTo(ids.unitId),
-    pagingAttached: m.pagingDomainsAttachedOn(ids.unitId),
-    pagingAttachedEach: ids.domainIds.map((d) => m.isPagingDomainAttachedOn(ids.unitId, d)),
+    nestParentsBound: m.usage.nestParentsBoundTo(ids.unitId),
+    defaultDomains: m.usage.defaultDomainsOn(ids.unitId),
+    attachedOn: m.domainsAttachedOn(ids.unitId),
+    devicesEach: ids.domainIds.map((d) => m.devicesAttachedOn(ids.unitId, d)),
     container: m.domainsOf(ids.containerId).map((d) => d.id),
     devices: ids.groupIds.map((g) => m.devicesOf(g).map((d) => d.id)),
     unitFaults: m.faultsOn({ unitId: ids.unitId }).map((f) => f.id),
@@ -56,7 +58,8 @@ describe("savepoint / rollback", () => {
     const rowsBefore = snapshot(fx.model);
     const indexesBefore = indexes(fx, ids());
     expect(fx.model.attachedGroupCount(w.paging.id)).toBe(0);
-    expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(0);
+    // g1, g2, g3 have a device each, on their default domains.
+    expect(fx.model.domainsAttachedOn(w.unit.id)).toBe(3);
 
     const sp = fx.model.savepoint();
     // A device, an attach (binds the domain), a search that allocates, a deleted fault.
@@ -66,7 +69,10 @@ describe("savepoint / rollback", () => {
     fx.model.remove("fault", w.fault.id);
     expect(fx.model.devicesOf(w.g1.id).map((d) => d.id)).toEqual([w.d1.id, late.id]);
     expect([...fx.model.groupsAttachedTo(w.paging.id)].includes(w.g1.id)).toBe(true);
-    expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(2);
+    // g1 (two devices) on the paging domain, g2 on the automatic one, g3 on its default domain.
+    expect(fx.model.domainsAttachedOn(w.unit.id)).toBe(3);
+    expect(fx.model.devicesAttachedOn(w.unit.id, w.paging.id)).toBe(2);
+    expect(fx.model.devicesAttachedOn(w.unit.id, w.g1.defaultDomainId)).toBe(0);
     expect(fx.model.pagingDomainsBoundTo(w.unit.id)).toBe(2);
     expect(indexes(fx, ids())).not.toBe(indexesBefore);
 
@@ -75,30 +81,31 @@ describe("savepoint / rollback", () => {
     expect(indexes(fx, ids())).toBe(indexesBefore);
     expect(fx.model.attachedGroupCount(w.paging.id)).toBe(0);
     expect([...fx.model.groupsAttachedTo(w.g1.defaultDomainId)]).toEqual([w.g1.id]);
-    expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(0);
+    expect(fx.model.devicesAttachedOn(w.unit.id, w.g1.defaultDomainId)).toBe(1);
+    expect(fx.model.devicesAttachedOn(w.unit.id, w.paging.id)).toBe(0);
     expect(fx.model.idByName("device", "late")).toBeUndefined();
     expect(fx.model.get("device", late.id)).toBeUndefined();
   });
 
-  it("restores the paging refcount when an automatic domain freed by a replace comes back", () => {
+  it("restores the device refcount when an automatic domain freed by a replace comes back", () => {
     const w = world();
     const { fx } = w;
     const auto = unwrap(fx.op(containerAttach, ANON, w.ioas.id, w.g1.id)).domainId;
     fx.commit();
-    expect(fx.model.isPagingDomainAttachedOn(w.unit.id, auto)).toBe(true);
+    expect(fx.model.devicesAttachedOn(w.unit.id, auto)).toBe(1);
     const sp = fx.model.savepoint();
     unwrap(fx.op(replaceDomain, ANON, w.g1.id, w.paging.id));
     expect(fx.model.get("domain", auto)).toBeUndefined();
-    expect(fx.model.isPagingDomainAttachedOn(w.unit.id, auto)).toBe(false);
-    expect(fx.model.isPagingDomainAttachedOn(w.unit.id, w.paging.id)).toBe(true);
-    expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(1);
+    expect(fx.model.devicesAttachedOn(w.unit.id, auto)).toBe(0);
+    expect(fx.model.devicesAttachedOn(w.unit.id, w.paging.id)).toBe(1);
+    expect(fx.model.domainsAttachedOn(w.unit.id)).toBe(3);
     fx.model.rollbackTo(sp);
     expect(fx.model.get("domain", auto)).toMatchObject({ auto: true, containerId: w.ioas.id, owner: null });
     expect([...fx.model.groupsAttachedTo(auto)]).toEqual([w.g1.id]);
     expect(fx.model.attachedGroupCount(w.paging.id)).toBe(0);
-    expect(fx.model.isPagingDomainAttachedOn(w.unit.id, auto)).toBe(true);
-    expect(fx.model.isPagingDomainAttachedOn(w.unit.id, w.paging.id)).toBe(false);
-    expect(fx.model.pagingDomainsAttachedOn(w.unit.id)).toBe(1);
+    expect(fx.model.devicesAttachedOn(w.unit.id, auto)).toBe(1);
+    expect(fx.model.devicesAttachedOn(w.unit.id, w.paging.id)).toBe(0);
+    expect(fx.model.domainsAttachedOn(w.unit.id)).toBe(3);
     expect(fx.model.domainsOf(w.ioas.id).map((d) => d.id)).toEqual([auto]);
     expect(fx.model.get("domain", w.paging.id)?.unitId).toBeNull();
     expect(fx.model.pagingDomainsBoundTo(w.unit.id)).toBe(1);
@@ -151,6 +158,28 @@ describe("putSurvivingRollback", () => {
     expect(fx.model.get("fault", w.fault.id)).toBeUndefined();
     expect(fx.model.faultsOn({ deviceId: w.d3.id })).toEqual([]);
     expect(fx.model.takeChanges().rows.fault.get(w.fault.id)?.after).toBeNull();
+  });
+});
+
+describe("restore", () => {
+  it("puts back a change set whose group left an automatic domain that was freed: indexes that read the domain count the group again", () => {
+    const w = world();
+    const { fx } = w;
+    const auto = unwrap(fx.op(containerAttach, ANON, w.ioas.id, w.g1.id)).domainId;
+    fx.commit();
+    const ids = {
+      unitId: w.unit.id, groupIds: [w.g1.id, w.g2.id], containerId: w.ioas.id, deviceIds: [w.d1.id, w.d2.id, w.d3.id],
+      domainIds: [...fx.model.all("domain")].map((d) => d.id),
+    };
+    const rowsBefore = snapshot(fx.model);
+    const indexesBefore = indexes(fx, ids);
+    unwrap(fx.op(replaceDomain, ANON, w.g1.id, w.paging.id));
+    expect(fx.model.get("domain", auto)).toBeUndefined();
+    fx.model.restore(fx.model.takeChanges());
+    expect(snapshot(fx.model)).toBe(rowsBefore);
+    expect(indexes(fx, ids)).toBe(indexesBefore);
+    expect(fx.model.devicesAttachedOn(w.unit.id, auto)).toBe(1);
+    expect(fx.model.hasChanges()).toBe(false);
   });
 });
 
@@ -281,7 +310,10 @@ describe("column-stored kinds", () => {
     expect(m.get("domain", 5000)!.config).toBe(config);
     for (const id of [0, 2, 4999, 5002, 1 << 20, -1, 1.5]) expect(m.get("domain", id)).toBeUndefined();
     expect([...m.all("domain")].map((d) => d.id)).toEqual([1, 5000, 5001]);
-    expect(m.pagingDomainsAttachedOn(2)).toBe(1);
+    // Group 4000 (unit 2) holds device 2 and sits on paging domain 5000.
+    expect(m.devicesAttachedOn(2, 5000)).toBe(1);
+    expect(m.domainsAttachedOn(2)).toBe(1);
+    expect(m.usage.defaultDomainsOn(2)).toBe(1);
 
     m.remove("domain", 5001);
     m.put("group", { ...groups[1]!, owner: null });

@@ -12,6 +12,7 @@ import { attachGroup, claimOwnership } from "../../src/core/group-moves.js";
 import type { Reason } from "../../src/core/reasons.js";
 import { containerAttach } from "../../src/core/container-attach.js";
 import type { DriverName } from "../../src/drivers/index.js";
+import { isSoft } from "../../src/core/result.js";
 import { ANON, as, build, errorOf, snapshot, unwrap, type Fixture } from "./fixtures.js";
 
 describe("names", () => {
@@ -152,6 +153,39 @@ describe("groups and devices", () => {
     expect(fx.model.devicesOf(group.id).map((d) => d.id)).toEqual([devices[0]!.id]);
   });
 
+  it("a group's first device sets up its default domain, which takes an ID: refused when the unit has none left (VT-d ENOSPC), nothing created; later devices share it", () => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd", { domainIds: 1 });
+    const { group, devices } = fx.groupWith(unit.id);
+    expect(fx.model.devicesAttachedOn(unit.id, group.defaultDomainId)).toBe(1);
+    // A second device of the same group: the default domain holds its ID already (refcounted).
+    unwrap(createDevice(fx.model, { name: "second", groupId: group.id }));
+    expect(fx.model.devicesAttachedOn(unit.id, group.defaultDomainId)).toBe(2);
+    const empty = fx.group(unit.id);
+    fx.commit();
+    const before = snapshot(fx.model);
+    expect(errorOf(fx.op(createDevice, { name: "first", groupId: empty.id }))).toEqual({
+      errno: "ENOSPC", reason: "domain-ids-exhausted", detail: `all 1 domain IDs of ${unit.name} are in use`,
+      ids: { groupId: empty.id, domainId: empty.defaultDomainId },
+    });
+    expect(snapshot(fx.model)).toBe(before);
+    expect(fx.model.idByName("device", "first")).toBeUndefined();
+    // The other group's devices leave: its default domain gives the ID back.
+    unwrap(deleteDevice(fx.model, devices[0]!.id));
+    unwrap(deleteDevice(fx.model, fx.model.idByName("device", "second")!));
+    unwrap(fx.op(createDevice, { name: "first", groupId: empty.id }));
+  });
+
+  it("a group's first device on an owned group (on its blocking domain): VT-d attaches nothing, so takes no domain ID", () => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd", { domainIds: 1 });
+    fx.groupWith(unit.id);
+    const owned = fx.group(unit.id);
+    unwrap(fx.op(claimOwnership, as("vfio"), owned.id));
+    unwrap(fx.op(createDevice, { name: "behind-vfio", groupId: owned.id }));
+    expect(fx.model.domainsAttachedOn(unit.id)).toBe(1);
+  });
+
   it("deleting a device removes its injected faults", () => {
     const fx = build();
     const unit = fx.unit("mock");
@@ -219,19 +253,19 @@ describe("domains", () => {
     expect(fx.model.count("domain")).toBe(0);
   });
 
-  const UNSUPPORTED: { name: string; driver: DriverName; onUnit: Partial<Parameters<Fixture["unit"]>[1]> | null; config: Partial<DomainConfig> }[] = [
-    { name: "dirty tracking, arm-smmu driver", driver: "arm-smmu", onUnit: null, config: { dirtyTracking: true } },
-    { name: "dirty tracking, apple-dart driver", driver: "apple-dart", onUnit: null, config: { dirtyTracking: true } },
-    { name: "dirty tracking, virtio-iommu driver", driver: "virtio-iommu", onUnit: null, config: { dirtyTracking: true } },
+  const UNSUPPORTED: { name: string; driver: DriverName; onUnit: Partial<Parameters<Fixture["unit"]>[1]>; config: Partial<DomainConfig> }[] = [
+    { name: "dirty tracking, arm-smmu driver", driver: "arm-smmu", onUnit: {}, config: { dirtyTracking: true } },
+    { name: "dirty tracking, apple-dart driver", driver: "apple-dart", onUnit: {}, config: { dirtyTracking: true } },
+    { name: "dirty tracking, virtio-iommu driver", driver: "virtio-iommu", onUnit: {}, config: { dirtyTracking: true } },
     { name: "dirty tracking, intel unit without it", driver: "intel-vtd", onUnit: { dirtyTracking: false }, config: { dirtyTracking: true } },
     { name: "dirty tracking, amd unit without it", driver: "amd-iommu", onUnit: { dirtyTracking: false }, config: { dirtyTracking: true } },
     { name: "dirty tracking, smmuv3 unit without HTTU", driver: "arm-smmu-v3", onUnit: { dirtyTracking: false }, config: { dirtyTracking: true } },
-    { name: "nesting parent, arm-smmu driver", driver: "arm-smmu", onUnit: null, config: { nestParent: true } },
+    { name: "nesting parent, arm-smmu driver", driver: "arm-smmu", onUnit: {}, config: { nestParent: true } },
     { name: "nesting parent, intel unit without nesting", driver: "intel-vtd", onUnit: { nesting: false }, config: { nestParent: true } },
   ];
   it.each(UNSUPPORTED)("$name → EOPNOTSUPP unsupported", ({ driver, onUnit, config }) => {
     const fx = build();
-    const spec = onUnit ? { unitId: fx.unit(driver, onUnit).id } : { driver };
+    const spec = { unitId: fx.unit(driver, onUnit).id };
     const before = snapshot(fx.model);
     const error = errorOf(createDomain(fx.model, { type: "paging", ...spec, config }));
     expect(error).toMatchObject({ errno: "EOPNOTSUPP", reason: "unsupported" });
@@ -239,15 +273,37 @@ describe("domains", () => {
   });
 
   it.each([
-    ["dirty tracking, intel driver (no unit)", { type: "paging" as const, driver: "intel-vtd" as const, config: { dirtyTracking: true } }],
-    ["dirty tracking, mock driver", { type: "paging" as const, driver: "mock" as const, config: { dirtyTracking: true } }],
-    ["an identity domain of arm-smmu with dirty tracking (not checked for non-paging)", { type: "identity" as const, driver: "arm-smmu" as const, config: { dirtyTracking: true } }],
-  ])("%s is allowed", (_name, spec) => {
+    ["dirty tracking, intel unit with it", "intel-vtd", { dirtyTracking: true }, { dirtyTracking: true }],
+    ["dirty tracking, mock unit", "mock", {}, { dirtyTracking: true }],
+    ["a nesting parent, smmuv3 unit", "arm-smmu-v3", {}, { nestParent: true }],
+  ] as const)("%s is allowed", (_name, driver, caps, config) => {
     const fx = build();
-    expect(createDomain(fx.model, spec).ok).toBe(true);
+    const unit = fx.unit(driver, caps);
+    expect(unwrap(createDomain(fx.model, { type: "paging", unitId: unit.id, config })).config).toMatchObject(config);
   });
 
-  it("arm-smmu-v3: a domain created with a unitId is finalised there and takes an ASID; ENOSPC when exhausted", () => {
+  it("an identity domain of arm-smmu with dirty tracking is allowed (not checked for non-paging)", () => {
+    const fx = build();
+    expect(createDomain(fx.model, { type: "identity", driver: "arm-smmu", config: { dirtyTracking: true } }).ok).toBe(true);
+  });
+
+  // IOMMU_HWPT_ALLOC always names the device it allocates for; without one the kernel cannot be asked.
+  it.each([
+    ["dirty tracking", "intel-vtd", { dirtyTracking: true }, "a dirty-tracking domain"],
+    ["dirty tracking, a driver without it", "arm-smmu", { dirtyTracking: true }, "a dirty-tracking domain"],
+    ["a nesting parent", "arm-smmu-v3", { nestParent: true }, "a nesting-parent domain"],
+    ["both", "mock", { dirtyTracking: true, nestParent: true }, "a dirty-tracking domain"],
+  ] as const)("%s without a unit → EINVAL invalid-argument, nothing allocated", (_name, driver, config, what) => {
+    const fx = build();
+    const before = snapshot(fx.model);
+    expect(errorOf(createDomain(fx.model, { type: "paging", driver, config }))).toEqual({
+      errno: "EINVAL", reason: "invalid-argument",
+      detail: `${what} is allocated for a device (IOMMU_HWPT_ALLOC names a dev_id): name the unitId it is for`,
+    });
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it("arm-smmu-v3: a domain created with a unitId is finalised there and takes an ASID (a nesting parent a VMID); EBUSY when the ASIDs run out, freeing gives one back", () => {
     const fx = build();
     const unit = fx.unit("arm-smmu-v3", { domainIds: 2 });
     const a = unwrap(createDomain(fx.model, { type: "paging", unitId: unit.id }));
@@ -256,16 +312,54 @@ describe("domains", () => {
     // A non-paging domain on the unit takes none.
     unwrap(createDomain(fx.model, { type: "identity", unitId: unit.id }));
     expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(1);
+    // A nesting parent takes a VMID: the ASID space keeps its second ASID.
     unwrap(createDomain(fx.model, { type: "paging", unitId: unit.id, config: { nestParent: true } }));
-    expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(2);
+    expect(fx.model.usage.nestParentsBoundTo(unit.id)).toBe(1);
+    unwrap(createDomain(fx.model, { type: "paging", unitId: unit.id }));
+    expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(3);
     fx.commit();
     const before = snapshot(fx.model);
     const error = errorOf(createDomain(fx.model, { type: "paging", unitId: unit.id }));
-    expect(error).toMatchObject({ errno: "ENOSPC", reason: "asids-exhausted" });
+    expect(error).toEqual({ errno: "EBUSY", reason: "asids-exhausted", detail: `all 2 ASIDs ${unit.name} can use are taken (2 in use across every SMMUv3)` });
     expect(snapshot(fx.model)).toBe(before);
-    // Freeing one gives the ASID back.
     unwrap(deleteDomain(fx.model, a.id));
     expect(createDomain(fx.model, { type: "paging", unitId: unit.id }).ok).toBe(true);
+  });
+
+  it("arm-smmu: a domain created with a unitId is shaped by the unit but not finalised: its context bank is taken at the first attach", () => {
+    const fx = build();
+    const unit = fx.unit("arm-smmu", { domainIds: 1, addressWidth: 40 });
+    fx.groupWith(unit.id); // its default domain holds the only context bank
+    const domain = unwrap(createDomain(fx.model, { type: "paging", unitId: unit.id }));
+    expect(domain).toMatchObject({ unitId: null, config: { addressWidth: 40 } });
+    expect(fx.model.pagingDomainsBoundTo(unit.id)).toBe(0);
+  });
+
+  it("amd-iommu: every paging domain takes an ID from the driver's pool at allocation, with or without a unit; ENOMEM when it is used up", () => {
+    const fx = build();
+    fx.unit("amd-iommu", { domainIds: 3 }); // the identity domain holds one
+    unwrap(createDomain(fx.model, { type: "paging", driver: "amd-iommu" }));
+    unwrap(createDomain(fx.model, { type: "paging", driver: "amd-iommu" }));
+    // Identity and blocked domains take none.
+    unwrap(createDomain(fx.model, { type: "blocked", driver: "amd-iommu" }));
+    fx.commit();
+    const before = snapshot(fx.model);
+    expect(errorOf(createDomain(fx.model, { type: "paging", driver: "amd-iommu" }))).toEqual({
+      errno: "ENOMEM", reason: "domain-id-pool-exhausted", detail: "all 3 domain IDs of the amd-iommu pool are in use (one by the identity domain)",
+    });
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it("apple-dart: a domain for a DART whose page exceeds the CPU page is refused at allocation, hard EINVAL page-too-large", () => {
+    const fx = build();
+    const unit = fx.unit("apple-dart", { pageSizes: [16384], cpuPageSize: 4096 });
+    const before = snapshot(fx.model);
+    const error = errorOf(createDomain(fx.model, { type: "paging", unitId: unit.id }));
+    expect(error).toEqual({
+      errno: "EINVAL", reason: "page-too-large", detail: `${unit.name} page size 16384 exceeds the CPU page size 4096: it cannot back a paging domain`,
+    });
+    expect(isSoft(error)).toBe(false);
+    expect(snapshot(fx.model)).toBe(before);
   });
 
   it("a paging domain created without a unit is not finalised", () => {
@@ -313,7 +407,7 @@ describe("groupCompatibility (dry run)", () => {
     const { group, devices } = fx.groupWith(unit.id, [{}, { noDirty: true }]);
     const neighbour = fx.groupWith(unit.id).group;
     const plain = fx.domain({ driver: "mock" });
-    const dirty = fx.domain({ driver: "mock", config: { dirtyTracking: true } });
+    const dirty = fx.domain({ unitId: unit.id, config: { dirtyTracking: true } });
     const vtd = fx.domain({ driver: "intel-vtd" });
     const smmu = fx.domain({ driver: "arm-smmu-v3" });
     fx.commit();

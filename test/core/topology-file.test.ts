@@ -1,4 +1,5 @@
 // applyTopology: created / already present / conflicts, all or nothing.
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { KINDS, Model } from "../../src/core/model.js";
 import { applyTopology, describeTopologyReport, type TopologySpec } from "../../src/core/topology-file.js";
@@ -118,5 +119,30 @@ describe("applyTopology", () => {
     const devices = [...model.all("device")];
     expect(devices.length).toBeGreaterThan(0);
     for (const d of devices) expect(model.regionsOf(d.id).map((r) => [r.start, r.length, r.type])).toEqual([[0x8000000, 0x100000, "sw-msi"]]);
+  });
+});
+
+describe("the presets in examples/", () => {
+  const dir = new URL("../../examples/", import.meta.url);
+  // Every object of a preset must be creatable under the drivers' rules
+  // (a default domain's ID with its group's first device, allocation checks).
+  it.each(readdirSync(dir).filter((f) => f.endsWith(".json")))("%s applies without a conflict", (file) => {
+    const spec = JSON.parse(readFileSync(new URL(file, dir), "utf8")) as TopologySpec;
+    expect(applyTopology(new Model(DRIVERS), spec).conflicts).toEqual([]);
+  });
+});
+
+describe("domains a driver leaves unbound", () => {
+  it("an arm-smmu domain allocated for a unit is unbound until its first attach: applying the file again finds it present", () => {
+    const spec: TopologySpec = {
+      units: [{ name: "smmu", driver: "arm-smmu" }],
+      domains: [{ name: "d", type: "paging", unit: "smmu" }],
+    };
+    const model = new Model(DRIVERS);
+    expect(applyTopology(model, spec).conflicts).toEqual([]);
+    expect(model.get("domain", model.lastIds().domain)?.unitId).toBeNull();
+    const again = applyTopology(model, spec);
+    expect(again.conflicts).toEqual([]);
+    expect(again.present.domains).toBe(1);
   });
 });

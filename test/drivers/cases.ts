@@ -2,10 +2,11 @@
 // holds one per registered driver). A row builds a one-device group and a
 // domain, and says what attaching them must give: success, or the errno,
 // reason and detail text of the rule that refuses it.
-import type { DomainAllocFlags, IommuCap } from "../../src/core/driver.js";
+import type { DomainAllocFlags, FinaliseTiming, IommuCap } from "../../src/core/driver.js";
 import type { Device, DeviceFlags, Domain, Unit, UnitCapabilities } from "../../src/core/entities.js";
 import type { ErrnoName } from "../../src/core/errno.js";
 import { attachGroup } from "../../src/core/group-moves.js";
+import type { DomainSpec } from "../../src/core/objects.js";
 import { attachPasid } from "../../src/core/pasid.js";
 import type { Reason } from "../../src/core/reasons.js";
 import { ANON, type Fixture } from "../core/fixtures.js";
@@ -34,6 +35,39 @@ export interface Row {
   readonly reason: Reason | null;
   readonly soft: boolean;
   readonly detail: ((seen: Seen) => string) | null;
+  /** The DMA owner the group is claimed by and the attach made as (default: unowned, anonymous). */
+  readonly owner?: string;
+}
+
+/** A domain allocation (domain_alloc_paging), for a unit or for none. */
+export interface AllocSetup {
+  readonly spec: DomainSpec;
+  /** The unit named (the detail's subject), if any. */
+  readonly unitId: number | null;
+  /** Gives an ID back (frees a domain, or a group's last device): the allocation then succeeds. */
+  readonly free?: () => void;
+}
+
+export interface AllocRow {
+  readonly rule: string;
+  readonly setup: (fx: Fixture) => AllocSetup;
+  /** null: allocated. */
+  readonly errno: ErrnoName | null;
+  readonly reason: Reason | null;
+  /** `domainId`: the id the allocation was given. */
+  readonly detail: ((unit: Unit | null, domainId: number) => string) | null;
+  /** On success: the domain is finalised (bound) on the unit at once, or not yet. */
+  readonly bound?: boolean;
+}
+
+/** A group's first device, whose default domain needs an ID its driver may not have. */
+export interface FirstDeviceRow {
+  readonly rule: string;
+  /** Fills the ID space; returns the unit, a group without devices on it and how to give one ID back. */
+  readonly setup: (fx: Fixture) => { unitId: number; groupId: number; free: () => void };
+  readonly errno: ErrnoName;
+  readonly reason: Reason;
+  readonly detail: (unit: Unit) => string;
 }
 
 /** device_iommu_capable(): every answer for a device with these flags behind a unit with these capabilities. */
@@ -59,6 +93,12 @@ export interface DriverCase {
   readonly allocFlags: DomainAllocFlags;
   /** It binds a paging domain to one instance (it has a finalise op). */
   readonly binds: boolean;
+  /** When a binding driver finalises a domain allocated for a unit (null: it does not bind). */
+  readonly finaliseAt: FinaliseTiming | null;
+  /** domain_alloc_paging outcomes: what allocation takes, refuses, and gives back. */
+  readonly allocate: readonly AllocRow[];
+  /** The group's first device refused for its default domain's ID (null: default domains take none). */
+  readonly firstDevice: FirstDeviceRow | null;
   /** attach_dev (and finalise) outcomes; at least one success and one failure. */
   readonly attach: readonly Row[];
   /** iommu_ops.capable; null: the driver has no such op (every answer false). */
@@ -111,6 +151,12 @@ export const soft = (reason: Reason, detail: (seen: Seen) => string, setup: Row[
 
 export const hard = (errno: ErrnoName, reason: Reason, detail: (seen: Seen) => string, setup: Row["setup"], rule: string = reason): Row =>
   ({ rule, setup, errno, reason, soft: false, detail });
+
+export const allocated = (rule: string, bound: boolean, setup: AllocRow["setup"]): AllocRow =>
+  ({ rule, setup, errno: null, reason: null, detail: null, bound });
+
+export const refused = (errno: ErrnoName, reason: Reason, detail: (unit: Unit | null, domainId: number) => string, setup: AllocRow["setup"], rule: string = reason): AllocRow =>
+  ({ rule, setup, errno, reason, detail });
 
 /** The detail of the core's different-instance refusal, common to every binding driver. */
 export const differentInstance = ({ domain, device, unit, boundTo }: Seen) =>

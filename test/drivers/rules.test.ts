@@ -1,24 +1,27 @@
 // Section 3 of the contract: the per-driver rules, one table per registered
 // driver (CASES is keyed by the registry's names, so a driver without a table
 // does not compile). Each table pins the driver's defaults and allocation
-// flags, whether it binds domains to an instance, and its attach outcomes to
-// the errno, reason and detail text; each attach row is run through both
-// public entry points (attachGroup and attachDevice), so the whole core path
-// is exercised. Adding a driver: one more entry in CASES.
+// flags, whether and when it binds domains to an instance, its attach
+// outcomes to the errno, reason and detail text (each attach row is run
+// through both public entry points, attachGroup and attachDevice, so the
+// whole core path is exercised), what allocating a domain takes or refuses,
+// and what a group's first device needs for its default domain. Adding a
+// driver: one more entry in CASES.
 import { describe, expect, it } from "vitest";
 import { deviceIommuCapable, domainCanEnforceCoherency } from "../../src/core/capable.js";
 import { IOMMU_CAPS } from "../../src/core/driver.js";
 import type { DeviceFlags, Domain } from "../../src/core/entities.js";
 import { ERRNO_VALUES, type ErrnoName } from "../../src/core/errno.js";
-import { attachDevice, attachGroup } from "../../src/core/group-moves.js";
+import { attachDevice, attachGroup, claimOwnership, detachGroup } from "../../src/core/group-moves.js";
 import { attachPasid } from "../../src/core/pasid.js";
 import type { Reason } from "../../src/core/reasons.js";
 import * as objects from "../../src/core/objects.js";
 import { isSoft } from "../../src/core/result.js";
 import { DRIVERS, type DriverName } from "../../src/drivers/index.js";
-import { ANON, build, errorOf, snapshot, type Fixture } from "../core/fixtures.js";
+import { ANON, build, errorOf, snapshot, unwrap, type Fixture } from "../core/fixtures.js";
 import {
-  answers, attachAnother, differentInstance, hard, occupyDomainId, ok, single, singleWithPasid, soft, type DriverCase, type Seen, type Setup,
+  allocated, answers, attachAnother, differentInstance, hard, occupyDomainId, ok, refused, single, singleWithPasid, soft,
+  type DriverCase, type Seen, type Setup,
 } from "./cases.js";
 
 const CASES: Record<DriverName, DriverCase> = {
@@ -41,33 +44,49 @@ const CASES: Record<DriverName, DriverCase> = {
       { rule: "a unit it serves lacks snoop control", enforcing: false, attached: [{ unit: { snoopControl: true }, device: {} }, { unit: { snoopControl: false }, device: {} }], enforced: false },
       { rule: "already force-snooping", enforcing: true, attached: [{ unit: { snoopControl: false }, device: {} }], enforced: true },
     ],
+    finaliseAt: null,
     attach: [
       ok("compatible paging domain (same width and sizes)", (fx) => single(fx, fx.unit("intel-vtd").id, fx.domain({ driver: "intel-vtd" }).id)),
       ok("force-snooping domain on a unit with snoop control", (fx) =>
         single(fx, fx.unit("intel-vtd", { snoopControl: true }).id, fx.domain({ driver: "intel-vtd", config: { enforceCacheCoherency: true } }).id)),
       ok("domain without force-snooping on a unit without snoop control", (fx) =>
         single(fx, fx.unit("intel-vtd", { snoopControl: false }).id, fx.domain({ driver: "intel-vtd" }).id)),
-      ok("dirty-tracking domain on a unit with dirty tracking", (fx) =>
-        single(fx, fx.unit("intel-vtd", { dirtyTracking: true }).id, fx.domain({ driver: "intel-vtd", config: { dirtyTracking: true } }).id)),
+      ok("dirty-tracking domain on a unit with dirty tracking", (fx) => {
+        const unit = fx.unit("intel-vtd", { dirtyTracking: true });
+        return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { dirtyTracking: true } }).id);
+      }),
       ok("narrower domain than the unit", (fx) =>
         single(fx, fx.unit("intel-vtd", { addressWidth: 57 }).id, fx.domain({ driver: "intel-vtd", config: { addressWidth: 48 } }).id)),
-      ok("nesting parent on a unit that nests", (fx) =>
-        single(fx, fx.unit("intel-vtd", { nesting: true }).id, fx.domain({ driver: "intel-vtd", config: { nestParent: true } }).id)),
+      ok("nesting parent on a unit that nests", (fx) => {
+        const unit = fx.unit("intel-vtd", { nesting: true });
+        return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { nestParent: true } }).id);
+      }),
       ok("all domain IDs in use but this domain already holds one on the unit", (fx) => {
-        const unit = fx.unit("intel-vtd", { domainIds: 1 });
+        const unit = fx.unit("intel-vtd", { domainIds: 2 });
         const domain = fx.domain({ driver: "intel-vtd" });
         attachAnother(fx, unit.id, domain.id);
-        return single(fx, unit.id, domain.id);
+        return single(fx, unit.id, domain.id); // its default domain takes the last ID
       }),
-      ok("one domain ID left", (fx) => {
+      ok("all domain IDs in use, but the device's default domain gives its ID back on the way (device_block_translation)", (fx) => {
         const unit = fx.unit("intel-vtd", { domainIds: 2 });
         occupyDomainId(fx, unit.id, "intel-vtd");
         return single(fx, unit.id, fx.domain({ driver: "intel-vtd" }).id);
       }),
+      {
+        ...ok("one domain ID left for an owned group on its blocking domain (which holds none)", (fx) => {
+          const unit = fx.unit("intel-vtd", { domainIds: 2 });
+          const s = claimed(fx, single(fx, unit.id, fx.domain({ driver: "intel-vtd" }).id), "vfio");
+          occupyDomainId(fx, unit.id, "intel-vtd");
+          return s;
+        }),
+        owner: "vfio",
+      },
       soft("snoop-control", ({ domain, unit }) => `domain ${domain.id} enforces cache coherency (force_snooping); ${unit.name} has no snoop control`, (fx) =>
         single(fx, fx.unit("intel-vtd", { snoopControl: false }).id, fx.domain({ driver: "intel-vtd", config: { enforceCacheCoherency: true } }).id)),
-      soft("dirty-tracking", ({ domain, unit }) => `domain ${domain.id} tracks dirty pages; ${unit.name} has no second-stage dirty tracking`, (fx) =>
-        single(fx, fx.unit("intel-vtd", { dirtyTracking: false }).id, fx.domain({ driver: "intel-vtd", config: { dirtyTracking: true } }).id)),
+      soft("dirty-tracking", ({ domain, unit }) => `domain ${domain.id} tracks dirty pages; ${unit.name} has no second-stage dirty tracking`, (fx) => {
+        const tracking = fx.unit("intel-vtd", { dirtyTracking: true });
+        return single(fx, fx.unit("intel-vtd", { dirtyTracking: false }).id, fx.domain({ unitId: tracking.id, config: { dirtyTracking: true } }).id);
+      }),
       soft("address-width", ({ domain, unit }) => `domain ${domain.id} is 48-bit; ${unit.name} translates 39 bits`, (fx) =>
         single(fx, fx.unit("intel-vtd", { addressWidth: 39 }).id, fx.domain({ driver: "intel-vtd", config: { addressWidth: 48 } }).id)),
       soft("page-size", ({ domain, unit }) => `domain ${domain.id} superpage sizes differ from ${unit.name}'s`, (fx) =>
@@ -75,14 +94,37 @@ const CASES: Record<DriverName, DriverCase> = {
       soft("page-size", ({ domain, unit }) => `domain ${domain.id} superpage sizes differ from ${unit.name}'s`, (fx) =>
         single(fx, fx.unit("intel-vtd").id, fx.domain({ driver: "intel-vtd", config: { pageSizes: [4096, 2097152] } }).id),
       "page-size (the domain lacks a size of the unit)"),
-      soft("nesting", ({ domain, unit }) => `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`, (fx) =>
-        single(fx, fx.unit("intel-vtd", { nesting: false }).id, fx.domain({ driver: "intel-vtd", config: { nestParent: true } }).id)),
-      hard("ENOSPC", "domain-ids-exhausted", ({ unit }) => `all 1 domain IDs of ${unit.name} are in use`, (fx) => {
+      soft("nesting", ({ domain, unit }) => `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`, (fx) => {
+        const nests = fx.unit("intel-vtd", { nesting: true });
+        return single(fx, fx.unit("intel-vtd", { nesting: false }).id, fx.domain({ unitId: nests.id, config: { nestParent: true } }).id);
+      }),
+      {
+        ...hard("ENOSPC", "domain-ids-exhausted", ({ unit }) => `all 2 domain IDs of ${unit.name} are in use`, (fx) => {
+          const unit = fx.unit("intel-vtd", { domainIds: 2 });
+          const s = claimed(fx, single(fx, unit.id, fx.domain({ driver: "intel-vtd" }).id), "vfio");
+          occupyDomainId(fx, unit.id, "intel-vtd");
+          occupyDomainId(fx, unit.id, "intel-vtd");
+          return s;
+        }, "domain-ids-exhausted (an owned group on its blocking domain gives no ID back)"),
+        owner: "vfio",
+      },
+    ],
+    allocate: [
+      allocated("a domain allocated for a unit whose domain IDs are all in use: IDs are taken at attach", false, (fx) => {
         const unit = fx.unit("intel-vtd", { domainIds: 1 });
-        occupyDomainId(fx, unit.id, "intel-vtd");
-        return single(fx, unit.id, fx.domain({ driver: "intel-vtd" }).id);
+        fx.groupWith(unit.id);
+        return { spec: { type: "paging", unitId: unit.id }, unitId: unit.id };
       }),
     ],
+    firstDevice: {
+      rule: "the default domain's attach needs a domain ID (domain_attach_iommu)",
+      setup: (fx) => {
+        const unit = fx.unit("intel-vtd", { domainIds: 1 });
+        const other = fx.groupWith(unit.id);
+        return { unitId: unit.id, groupId: fx.group(unit.id).id, free: () => unwrap(objects.deleteDevice(fx.model, other.devices[0]!.id)) };
+      },
+      errno: "ENOSPC", reason: "domain-ids-exhausted", detail: (unit) => `all 1 domain IDs of ${unit.name} are in use`,
+    },
   },
   "arm-smmu-v3": {
     defaults: {
@@ -102,6 +144,7 @@ const CASES: Record<DriverName, DriverCase> = {
       { rule: "every attached device is CANWBS", enforcing: false, attached: [{ unit: {}, device: { canwbs: true } }, { unit: {}, device: { canwbs: true } }], enforced: true },
       { rule: "an attached device lacks CANWBS", enforcing: false, attached: [{ unit: {}, device: { canwbs: true } }, { unit: {}, device: { canwbs: false } }], enforced: false },
     ],
+    finaliseAt: "allocation",
     attach: [
       ok("unbound domain is finalised on the device's SMMU", (fx) => {
         fx.unit("arm-smmu-v3");
@@ -113,21 +156,25 @@ const CASES: Record<DriverName, DriverCase> = {
       }),
       ok("coherent domain and a CANWBS device", (fx) =>
         single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { enforceCacheCoherency: true } }).id, { canwbs: true })),
-      ok("nesting parent and a device without PASIDs", (fx) =>
-        single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id)),
+      ok("nesting parent and a device without PASIDs", (fx) => {
+        const unit = fx.unit("arm-smmu-v3");
+        return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { nestParent: true } }).id);
+      }),
       ok("stage-1 domain and a device with PASIDs", (fx) => {
         const unit = fx.unit("arm-smmu-v3");
         return singleWithPasid(fx, unit.id, fx.domain({ driver: "arm-smmu-v3" }).id, fx.domain({ unitId: unit.id }).id);
       }),
       ok("nesting parent and a device whose PASID is on the blocked domain (no CD in use)", (fx) => {
         const unit = fx.unit("arm-smmu-v3");
-        return singleWithPasid(fx, unit.id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id,
+        return singleWithPasid(fx, unit.id, fx.domain({ unitId: unit.id, config: { nestParent: true } }).id,
           fx.domain({ type: "blocked", driver: "arm-smmu-v3" }).id);
       }),
-      ok("dirty-tracking domain on an SMMU with HTTU", (fx) =>
-        single(fx, fx.unit("arm-smmu-v3", { dirtyTracking: true }).id, fx.domain({ driver: "arm-smmu-v3", config: { dirtyTracking: true } }).id)),
-      ok("one ASID left", (fx) => {
-        const unit = fx.unit("arm-smmu-v3", { domainIds: 2 });
+      ok("dirty-tracking domain on an SMMU with HTTU", (fx) => {
+        const unit = fx.unit("arm-smmu-v3", { dirtyTracking: true });
+        return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { dirtyTracking: true } }).id);
+      }),
+      ok("one ASID left (a domain finalised at allocation and the group's default domain hold the others)", (fx) => {
+        const unit = fx.unit("arm-smmu-v3", { domainIds: 3 });
         fx.domain({ unitId: unit.id });
         return single(fx, unit.id, fx.domain({ driver: "arm-smmu-v3" }).id);
       }),
@@ -138,23 +185,56 @@ const CASES: Record<DriverName, DriverCase> = {
       }),
       soft("cache-coherency", ({ domain, device }) => `domain ${domain.id} enforces cache coherency; ${device.name} lacks CANWBS`, (fx) =>
         single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { enforceCacheCoherency: true } }).id, { canwbs: false })),
-      soft("dirty-tracking", ({ domain, unit }) => `domain ${domain.id} tracks dirty pages; ${unit.name} has no HTTU dirty tracking`, (fx) =>
-        single(fx, fx.unit("arm-smmu-v3", { dirtyTracking: false }).id, fx.domain({ driver: "arm-smmu-v3", config: { dirtyTracking: true } }).id)),
       hard("EBUSY", "pasid-in-use", ({ device }) => `${device.name} has PASIDs in use; a stage-2 domain cannot replace its CD table`, (fx) => {
         const unit = fx.unit("arm-smmu-v3");
-        return singleWithPasid(fx, unit.id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id, fx.domain({ unitId: unit.id }).id);
+        return singleWithPasid(fx, unit.id, fx.domain({ unitId: unit.id, config: { nestParent: true } }).id, fx.domain({ unitId: unit.id }).id);
       }),
-      hard("ENOSPC", "asids-exhausted", ({ unit }) => `all 1 ASIDs of ${unit.name} are in use`, (fx) => {
-        const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
-        fx.domain({ unitId: unit.id }); // finalised at allocation: holds the only ASID
+      hard("EBUSY", "asids-exhausted", ({ unit }) => `all 1 ASIDs ${unit.name} can use are taken (1 in use across every SMMUv3)`, (fx) =>
+        single(fx, fx.unit("arm-smmu-v3", { domainIds: 1 }).id, fx.domain({ driver: "arm-smmu-v3" }).id),
+      "asids-exhausted (the group's default domain holds the only ASID; finalised at first attach)"),
+      hard("EBUSY", "asids-exhausted", ({ unit }) => `all 2 ASIDs ${unit.name} can use are taken (2 in use across every SMMUv3)`, (fx) => {
+        const unit = fx.unit("arm-smmu-v3", { domainIds: 2 });
+        fx.domain({ unitId: fx.unit("arm-smmu-v3").id }); // an ASID taken for another SMMU
         return single(fx, unit.id, fx.domain({ driver: "arm-smmu-v3" }).id);
-      }),
-      hard("ENOSPC", "asids-exhausted", ({ unit }) => `all 1 VMIDs of ${unit.name} are in use`, (fx) => {
-        const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
-        fx.domain({ unitId: unit.id });
-        return single(fx, unit.id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id);
-      }, "asids-exhausted (a nesting parent's VMID)"),
+      }, "asids-exhausted (one ASID space for every SMMU: arm_smmu_asid_xa)"),
     ],
+    allocate: [
+      allocated("a domain allocated for a unit is finalised there at once, taking an ASID", true, (fx) => {
+        const unit = fx.unit("arm-smmu-v3", { domainIds: 2 });
+        fx.groupWith(unit.id);
+        return { spec: { type: "paging", unitId: unit.id }, unitId: unit.id };
+      }),
+      allocated("a domain allocated without a unit takes nothing until its first attach", false, (fx) => {
+        const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
+        fx.groupWith(unit.id);
+        return { spec: { type: "paging", driver: "arm-smmu-v3" }, unitId: null };
+      }),
+      refused("EBUSY", "asids-exhausted", (unit) => `all 2 ASIDs ${unit!.name} can use are taken (2 in use across every SMMUv3)`, (fx) => {
+        const unit = fx.unit("arm-smmu-v3", { domainIds: 2 });
+        fx.groupWith(unit.id);
+        const first = fx.domain({ unitId: unit.id });
+        return { spec: { type: "paging", unitId: unit.id }, unitId: unit.id, free: () => unwrap(objects.deleteDomain(fx.model, first.id)) };
+      }, "asids-exhausted (arm_smmu_domain_finalise_s1: xa_alloc → -EBUSY)"),
+      refused("ENOSPC", "vmids-exhausted", (unit) => `all 1 VMIDs of ${unit!.name} are in use`, (fx) => {
+        const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
+        const first = fx.domain({ unitId: unit.id, config: { nestParent: true } });
+        return { spec: { type: "paging", unitId: unit.id, config: { nestParent: true } }, unitId: unit.id, free: () => unwrap(objects.deleteDomain(fx.model, first.id)) };
+      }, "vmids-exhausted (arm_smmu_domain_finalise_s2: the SMMU's own ida → -ENOSPC)"),
+      allocated("a nesting parent takes a VMID, not an ASID: a full ASID space does not stop it", true, (fx) => {
+        const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
+        fx.groupWith(unit.id);
+        return { spec: { type: "paging", unitId: unit.id, config: { nestParent: true } }, unitId: unit.id };
+      }),
+    ],
+    firstDevice: {
+      rule: "the default domain is finalised for the device: it needs an ASID",
+      setup: (fx) => {
+        const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
+        const domain = fx.domain({ unitId: unit.id });
+        return { unitId: unit.id, groupId: fx.group(unit.id).id, free: () => unwrap(objects.deleteDomain(fx.model, domain.id)) };
+      },
+      errno: "EBUSY", reason: "asids-exhausted", detail: (unit) => `all 1 ASIDs ${unit.name} can use are taken (1 in use across every SMMUv3)`,
+    },
   },
   "arm-smmu": {
     defaults: {
@@ -169,25 +249,50 @@ const CASES: Record<DriverName, DriverCase> = {
       { unit: { snoopControl: false, dirtyTracking: true }, device: {}, answers: answers(false, false, false) },
     ],
     enforceCoherency: null,
+    finaliseAt: "first-attach",
     attach: [
       ok("unbound domain takes a context bank", (fx) =>
         single(fx, fx.unit("arm-smmu").id, fx.domain({ driver: "arm-smmu" }).id)),
       ok("one context bank left", (fx) => {
-        const unit = fx.unit("arm-smmu", { domainIds: 2 });
-        fx.domain({ unitId: unit.id });
+        const unit = fx.unit("arm-smmu", { domainIds: 4 });
+        attachAnother(fx, unit.id, fx.domain({ driver: "arm-smmu" }).id);
         return single(fx, unit.id, fx.domain({ driver: "arm-smmu" }).id);
+      }),
+      ok("a domain allocated for the unit is finalised at its first attach", (fx) => {
+        const unit = fx.unit("arm-smmu");
+        return single(fx, unit.id, fx.domain({ unitId: unit.id }).id);
       }),
       soft("different-instance", differentInstance, (fx) => {
         const a = fx.unit("arm-smmu");
         const b = fx.unit("arm-smmu");
-        return single(fx, b.id, fx.domain({ unitId: a.id }).id);
+        const domain = fx.domain({ driver: "arm-smmu" });
+        attachAnother(fx, a.id, domain.id);
+        return single(fx, b.id, domain.id);
       }),
+      hard("ENOSPC", "context-banks-exhausted", ({ unit }) => `all 1 context banks of ${unit.name} are in use`, (fx) =>
+        single(fx, fx.unit("arm-smmu", { domainIds: 1 }).id, fx.domain({ driver: "arm-smmu" }).id),
+      "context-banks-exhausted (the group's default domain holds the only one)"),
       hard("ENOSPC", "context-banks-exhausted", ({ unit }) => `all 1 context banks of ${unit.name} are in use`, (fx) => {
         const unit = fx.unit("arm-smmu", { domainIds: 1 });
-        fx.domain({ unitId: unit.id });
-        return single(fx, unit.id, fx.domain({ driver: "arm-smmu" }).id);
+        return single(fx, unit.id, fx.domain({ unitId: unit.id }).id);
+      }, "context-banks-exhausted (a domain allocated for the unit takes one at its first attach)"),
+    ],
+    allocate: [
+      allocated("a domain allocated for a unit whose context banks are all in use: not finalised, nothing taken", false, (fx) => {
+        const unit = fx.unit("arm-smmu", { domainIds: 1 });
+        fx.groupWith(unit.id);
+        return { spec: { type: "paging", unitId: unit.id }, unitId: unit.id };
       }),
     ],
+    firstDevice: {
+      rule: "the default domain's first attach needs a context bank",
+      setup: (fx) => {
+        const unit = fx.unit("arm-smmu", { domainIds: 1 });
+        const other = fx.groupWith(unit.id);
+        return { unitId: unit.id, groupId: fx.group(unit.id).id, free: () => unwrap(objects.deleteDevice(fx.model, other.devices[0]!.id)) };
+      },
+      errno: "ENOSPC", reason: "context-banks-exhausted", detail: (unit) => `all 1 context banks of ${unit.name} are in use`,
+    },
   },
   "amd-iommu": {
     defaults: {
@@ -205,30 +310,52 @@ const CASES: Record<DriverName, DriverCase> = {
       { rule: "nothing attached", enforcing: false, attached: [], enforced: true },
       { rule: "any device attached", enforcing: false, attached: [{ unit: { snoopControl: false }, device: {} }], enforced: true },
     ],
+    finaliseAt: null,
     attach: [
-      ok("dirty-tracking domain on a unit with dirty tracking", (fx) =>
-        single(fx, fx.unit("amd-iommu", { dirtyTracking: true }).id, fx.domain({ driver: "amd-iommu", config: { dirtyTracking: true } }).id)),
+      ok("dirty-tracking domain on a unit with dirty tracking", (fx) => {
+        const unit = fx.unit("amd-iommu", { dirtyTracking: true });
+        return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { dirtyTracking: true } }).id);
+      }),
       ok("domain without dirty tracking on a unit without it", (fx) =>
         single(fx, fx.unit("amd-iommu", { dirtyTracking: false }).id, fx.domain({ driver: "amd-iommu" }).id)),
-      ok("all domain IDs in use but this domain already holds one on the unit", (fx) => {
-        const unit = fx.unit("amd-iommu", { domainIds: 1 });
+      ok("the domain-ID pool is full, yet an allocated domain attaches: its ID was taken at allocation", (fx) => {
+        const unit = fx.unit("amd-iommu", { domainIds: 3 });
         const domain = fx.domain({ driver: "amd-iommu" });
-        attachAnother(fx, unit.id, domain.id);
-        return single(fx, unit.id, domain.id);
+        return single(fx, unit.id, domain.id); // identity domain + this domain + the group's default domain
       }),
-      ok("one domain ID left", (fx) => {
-        const unit = fx.unit("amd-iommu", { domainIds: 2 });
-        occupyDomainId(fx, unit.id, "amd-iommu");
-        return single(fx, unit.id, fx.domain({ driver: "amd-iommu" }).id);
-      }),
-      soft("dirty-tracking", ({ domain, unit }) => `domain ${domain.id} tracks dirty pages; ${unit.name} has no dirty tracking`, (fx) =>
-        single(fx, fx.unit("amd-iommu", { dirtyTracking: false }).id, fx.domain({ driver: "amd-iommu", config: { dirtyTracking: true } }).id)),
-      hard("ENOSPC", "domain-ids-exhausted", ({ unit }) => `all 1 domain IDs of ${unit.name} are in use`, (fx) => {
-        const unit = fx.unit("amd-iommu", { domainIds: 1 });
-        occupyDomainId(fx, unit.id, "amd-iommu");
-        return single(fx, unit.id, fx.domain({ driver: "amd-iommu" }).id);
+      soft("dirty-tracking", ({ domain, unit }) => `domain ${domain.id} tracks dirty pages; ${unit.name} has no dirty tracking`, (fx) => {
+        const tracking = fx.unit("amd-iommu", { dirtyTracking: true });
+        return single(fx, fx.unit("amd-iommu", { dirtyTracking: false }).id, fx.domain({ unitId: tracking.id, config: { dirtyTracking: true } }).id);
       }),
     ],
+    allocate: [
+      allocated("one ID of the pool left", false, (fx) => {
+        const unit = fx.unit("amd-iommu", { domainIds: 3 });
+        fx.groupWith(unit.id);
+        return { spec: { type: "paging", driver: "amd-iommu" }, unitId: null };
+      }),
+      refused("ENOMEM", "domain-id-pool-exhausted", () => "all 3 domain IDs of the amd-iommu pool are in use (one by the identity domain)", (fx) => {
+        const unit = fx.unit("amd-iommu", { domainIds: 3 });
+        fx.groupWith(unit.id);
+        const first = fx.domain({ driver: "amd-iommu" });
+        return { spec: { type: "paging", unitId: unit.id }, unitId: unit.id, free: () => unwrap(objects.deleteDomain(fx.model, first.id)) };
+      }, "domain-id-pool-exhausted (protection_domain_alloc → pdom_id_alloc; -ENOMEM)"),
+      refused("ENOMEM", "domain-id-pool-exhausted", () => "all 2 domain IDs of the amd-iommu pool are in use (one by the identity domain)", (fx) => {
+        fx.unit("amd-iommu", { domainIds: 2 });
+        const big = fx.unit("amd-iommu");
+        const first = fx.domain({ unitId: big.id });
+        return { spec: { type: "paging", unitId: big.id }, unitId: big.id, free: () => unwrap(objects.deleteDomain(fx.model, first.id)) };
+      }, "domain-id-pool-exhausted (one pool for the driver, as large as its smallest unit's)"),
+    ],
+    firstDevice: {
+      rule: "the default domain's allocation needs an ID from the pool",
+      setup: (fx) => {
+        const unit = fx.unit("amd-iommu", { domainIds: 2 });
+        const domain = fx.domain({ driver: "amd-iommu" });
+        return { unitId: unit.id, groupId: fx.group(unit.id).id, free: () => unwrap(objects.deleteDomain(fx.model, domain.id)) };
+      },
+      errno: "ENOMEM", reason: "domain-id-pool-exhausted", detail: () => "all 2 domain IDs of the amd-iommu pool are in use (one by the identity domain)",
+    },
   },
   "apple-dart": {
     defaults: {
@@ -240,6 +367,7 @@ const CASES: Record<DriverName, DriverCase> = {
     // apple_dart_iommu_ops has neither capable nor enforce_cache_coherency.
     capable: null,
     enforceCoherency: null,
+    finaliseAt: "allocation",
     attach: [
       ok("DART page size equal to the CPU page size", (fx) =>
         single(fx, fx.unit("apple-dart", { pageSizes: [16384], cpuPageSize: 16384 }).id, fx.domain({ driver: "apple-dart" }).id)),
@@ -255,6 +383,21 @@ const CASES: Record<DriverName, DriverCase> = {
       soft("page-size", ({ domain, unit }) => `${unit.name} page size 16384 exceeds the CPU page size 4096 (domain ${domain.id})`, (fx) =>
         single(fx, fx.unit("apple-dart", { pageSizes: [16384], cpuPageSize: 4096 }).id, fx.domain({ driver: "apple-dart" }).id)),
     ],
+    allocate: [
+      allocated("a domain allocated for a DART is finalised there at once", true, (fx) => {
+        const unit = fx.unit("apple-dart");
+        return { spec: { type: "paging", unitId: unit.id }, unitId: unit.id };
+      }),
+      allocated("without a unit, a DART's page size is not known yet: finalised at the first attach", false, (fx) => {
+        fx.unit("apple-dart", { pageSizes: [16384], cpuPageSize: 4096 });
+        return { spec: { type: "paging", driver: "apple-dart" }, unitId: null };
+      }),
+      refused("EINVAL", "page-too-large", (unit) => `${unit!.name} page size 16384 exceeds the CPU page size 4096: it cannot back a paging domain`, (fx) => {
+        const unit = fx.unit("apple-dart", { pageSizes: [16384], cpuPageSize: 4096 });
+        return { spec: { type: "paging", unitId: unit.id }, unitId: unit.id };
+      }, "page-too-large (apple_dart_domain_alloc_paging → apple_dart_finalize_domain: -EINVAL, hard)"),
+    ],
+    firstDevice: null,
   },
   "virtio-iommu": {
     defaults: {
@@ -269,6 +412,7 @@ const CASES: Record<DriverName, DriverCase> = {
       { unit: { dirtyTracking: true, snoopControl: true }, device: { canwbs: true }, answers: answers(true, false, false) },
     ],
     enforceCoherency: null,
+    finaliseAt: "allocation",
     attach: [
       ok("unbound domain is finalised on the endpoint's viommu (granule equal to the CPU page)", (fx) =>
         single(fx, fx.unit("virtio-iommu").id, fx.domain({ driver: "virtio-iommu" }).id)),
@@ -283,7 +427,31 @@ const CASES: Record<DriverName, DriverCase> = {
       }),
       hard("ENODEV", "granule-too-large", ({ domain, unit }) => `${unit.name} granule 65536 exceeds the CPU page size 4096 (domain ${domain.id})`, (fx) =>
         single(fx, fx.unit("virtio-iommu", { pageSizes: [65536], cpuPageSize: 4096 }).id, fx.domain({ driver: "virtio-iommu" }).id)),
+      hard("ENOSPC", "domain-ids-exhausted", ({ unit }) => `all 1 domain IDs of ${unit.name} are in use`, (fx) =>
+        single(fx, fx.unit("virtio-iommu", { domainIds: 1 }).id, fx.domain({ driver: "virtio-iommu" }).id),
+      "domain-ids-exhausted (the group's default domain holds the only one; viommu_domain_finalise at first attach)"),
     ],
+    allocate: [
+      refused("ENOSPC", "domain-ids-exhausted", (unit) => `all 2 domain IDs of ${unit!.name} are in use`, (fx) => {
+        const unit = fx.unit("virtio-iommu", { domainIds: 2 });
+        fx.groupWith(unit.id);
+        const first = fx.domain({ unitId: unit.id });
+        return { spec: { type: "paging", unitId: unit.id }, unitId: unit.id, free: () => unwrap(objects.deleteDomain(fx.model, first.id)) };
+      }, "domain-ids-exhausted (viommu_domain_alloc_paging: ida_alloc_range → -ENOSPC)"),
+      refused("ENODEV", "granule-too-large", (unit, domainId) => `${unit!.name} granule 65536 exceeds the CPU page size 4096 (domain ${domainId})`, (fx) => {
+        const unit = fx.unit("virtio-iommu", { pageSizes: [65536], cpuPageSize: 4096 });
+        return { spec: { type: "paging", unitId: unit.id }, unitId: unit.id };
+      }, "granule-too-large (viommu_domain_alloc_paging: -ENODEV, before any ID is taken)"),
+    ],
+    firstDevice: {
+      rule: "the default domain is finalised for the device: it needs a domain ID",
+      setup: (fx) => {
+        const unit = fx.unit("virtio-iommu", { domainIds: 1 });
+        const domain = fx.domain({ unitId: unit.id });
+        return { unitId: unit.id, groupId: fx.group(unit.id).id, free: () => unwrap(objects.deleteDomain(fx.model, domain.id)) };
+      },
+      errno: "ENOSPC", reason: "domain-ids-exhausted", detail: (unit) => `all 1 domain IDs of ${unit.name} are in use`,
+    },
   },
   mock: {
     defaults: {
@@ -299,16 +467,36 @@ const CASES: Record<DriverName, DriverCase> = {
       { unit: { dirtyTracking: false }, device: {}, answers: answers(true, false, false) },
     ],
     enforceCoherency: null,
+    finaliseAt: null,
     attach: [
-      ok("normal device on a dirty-tracking domain", (fx) =>
-        single(fx, fx.unit("mock").id, fx.domain({ driver: "mock", config: { dirtyTracking: true } }).id)),
+      ok("normal device on a dirty-tracking domain", (fx) => {
+        const unit = fx.unit("mock");
+        return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { dirtyTracking: true } }).id);
+      }),
       ok("no-dirty device on a domain without dirty tracking", (fx) =>
         single(fx, fx.unit("mock").id, fx.domain({ driver: "mock" }).id, { noDirty: true })),
-      soft("dirty-tracking", ({ domain, device }) => `domain ${domain.id} tracks dirty pages; ${device.name} was created no-dirty`, (fx) =>
-        single(fx, fx.unit("mock").id, fx.domain({ driver: "mock", config: { dirtyTracking: true } }).id, { noDirty: true })),
+      soft("dirty-tracking", ({ domain, device }) => `domain ${domain.id} tracks dirty pages; ${device.name} was created no-dirty`, (fx) => {
+        const unit = fx.unit("mock");
+        return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { dirtyTracking: true } }).id, { noDirty: true });
+      }),
     ],
+    allocate: [
+      allocated("takes nothing that can run out", false, (fx) => {
+        const unit = fx.unit("mock", { domainIds: 1 });
+        fx.groupWith(unit.id);
+        fx.domain({ driver: "mock" });
+        return { spec: { type: "paging", driver: "mock" }, unitId: null };
+      }),
+    ],
+    firstDevice: null,
   },
 };
+
+/** The row's group claimed by `owner` (on its blocking domain, as VFIO leaves it). */
+function claimed(fx: Fixture, s: Setup, owner: string): Setup {
+  unwrap(fx.op(claimOwnership, { owner }, s.groupId));
+  return s;
+}
 
 const NAMES = Object.keys(CASES) as DriverName[];
 const VIAS = ["attachGroup", "attachDevice"] as const;
@@ -326,6 +514,8 @@ describe.each(NAMES)("%s", (driver) => {
     expect(registered.defaults).toEqual(spec.defaults);
     expect(registered.allocFlags).toEqual(spec.allocFlags);
     expect(registered.finalise !== undefined).toBe(spec.binds);
+    expect(registered.finaliseAt ?? null).toBe(spec.finaliseAt);
+    expect(spec.binds).toBe(spec.finaliseAt !== null);
   });
 
   it("gives a unit defined without capabilities its defaults, and each given field wins", () => {
@@ -395,9 +585,10 @@ describe.each(NAMES)("%s", (driver) => {
         boundTo: domain.unitId === null ? null : fx.model.get("unit", domain.unitId)!,
       };
 
+      const who = row.owner === undefined ? ANON : { owner: row.owner };
       const r = via === "attachGroup"
-        ? fx.op(attachGroup, ANON, s.groupId, s.domainId)
-        : fx.op(attachDevice, ANON, s.deviceId, s.domainId);
+        ? fx.op(attachGroup, who, s.groupId, s.domainId)
+        : fx.op(attachDevice, who, s.deviceId, s.domainId);
       const events = fx.model.takeChanges().events;
       expect(events).toHaveLength(1);
       const event = events[0]!;
@@ -426,6 +617,62 @@ describe.each(NAMES)("%s", (driver) => {
     });
   });
 
+  // domain_alloc_paging: what allocating takes, refuses and gives back.
+  it.each(spec.allocate)("allocation: $rule → $errno", (row) => {
+    const fx = build();
+    const s = row.setup(fx);
+    fx.commit();
+    const before = snapshot(fx.model);
+    const unit = s.unitId === null ? null : fx.model.get("unit", s.unitId)!;
+    const domainId = fx.model.lastIds().domain + 1;
+    const r = fx.op(objects.createDomain, s.spec);
+    if (row.errno === null) {
+      const domain = unwrap(r);
+      expect(domain.unitId).toBe(row.bound ? s.unitId : spec.binds ? null : s.unitId);
+      expect(fx.domainNow(domain.id)).toEqual(domain);
+      return;
+    }
+    const error = errorOf(r);
+    expect(error).toEqual({ errno: row.errno, reason: row.reason, detail: row.detail!(unit, domainId) });
+    expect(isSoft(error)).toBe(false);
+    expect(snapshot(fx.model)).toBe(before);
+    if (!s.free) return;
+    // The ID is counted from the model: freeing what held it gives it back.
+    s.free();
+    expect(unwrap(fx.op(objects.createDomain, s.spec)).type).toBe("paging");
+  });
+
+  const first = spec.firstDevice;
+  if (first === null) {
+    it("a group's first device: its default domain takes nothing that can run out", () => {
+      expect(DRIVERS[driver].setupDefaultDomain).toBeUndefined();
+      const fx = build();
+      const unit = fx.unit(driver, { domainIds: 1 });
+      fx.domain({ unitId: unit.id });
+      fx.domain({ unitId: unit.id });
+      fx.groupWith(unit.id, [{}, {}]);
+      expect(fx.groupWith(unit.id).devices).toHaveLength(1);
+    });
+  } else {
+    it(`a group's first device: ${first.rule} → ${first.errno}; freeing one lets it join`, () => {
+      const fx = build();
+      const s = first.setup(fx);
+      fx.commit();
+      const before = snapshot(fx.model);
+      const unit = fx.model.get("unit", s.unitId)!;
+      const group = fx.groupNow(s.groupId);
+      const error = errorOf(fx.op(objects.createDevice, { name: "first", groupId: s.groupId }));
+      expect(error).toEqual({
+        errno: first.errno, reason: first.reason, detail: first.detail(unit), ids: { groupId: s.groupId, domainId: group.defaultDomainId },
+      });
+      expect(snapshot(fx.model)).toBe(before);
+      s.free();
+      unwrap(fx.op(objects.createDevice, { name: "first", groupId: s.groupId }));
+      // The second device joins a default domain that holds its ID already.
+      unwrap(fx.op(objects.createDevice, { name: "second", groupId: s.groupId }));
+    });
+  }
+
   // The allocation flags are data the core checks (core/domain-alloc.ts): the
   // expectations below follow the table's flags, not the driver's.
   describe.each([
@@ -434,15 +681,16 @@ describe.each(NAMES)("%s", (driver) => {
   ] as const)("a paging domain asking for $flag", ({ flag, config, capability, refused }) => {
     const supported = spec.allocFlags[flag];
 
-    it(supported ? "is allocated without a unit" : "is refused without a unit: EOPNOTSUPP", () => {
+    it("is refused without a unit: EINVAL invalid-argument (IOMMU_HWPT_ALLOC allocates for a device)", () => {
       const fx = build();
       const before = snapshot(fx.model);
       const r = objects.createDomain(fx.model, { type: "paging", driver, config });
-      if (supported) {
-        expect(r.ok).toBe(true);
-        return;
-      }
-      expect(errorOf(r)).toEqual({ errno: "EOPNOTSUPP", reason: "unsupported", detail: `${refused} by this driver` });
+      const what = flag === "dirtyTracking" ? "a dirty-tracking domain" : "a nesting-parent domain";
+      expect(errorOf(r)).toEqual({
+        errno: "EINVAL", reason: "invalid-argument",
+        detail: `${what} is allocated for a device (IOMMU_HWPT_ALLOC names a dev_id): name the unitId it is for`,
+      });
+      expect(isSoft(errorOf(r))).toBe(false);
       expect(snapshot(fx.model)).toBe(before);
     });
 
@@ -494,34 +742,32 @@ describe("binding drivers: finalisation", () => {
     expect([...fx.model.groupsAttachedTo(domain.id)].sort()).toEqual([ga.groupId, gb.groupId].sort());
   });
 
-  it("virtio-iommu: granule-too-large also refuses a domain allocated for the unit (ENODEV at finalise)", () => {
+  it.each([
+    ["arm-smmu", "ENOSPC"], ["arm-smmu-v3", "EBUSY"], ["virtio-iommu", "ENOSPC"],
+  ] as const)("%s: a finalised domain holds its ID until it is freed, attached or not (→ %s, then freed: attached)", (driver, errno) => {
     const fx = build();
-    const unit = fx.unit("virtio-iommu", { pageSizes: [65536], cpuPageSize: 4096 });
-    const before = snapshot(fx.model);
-    const error = errorOf(objects.createDomain(fx.model, { type: "paging", unitId: unit.id }));
-    expect(error).toMatchObject({ errno: "ENODEV", reason: "granule-too-large" });
-    expect(isSoft(error)).toBe(false);
-    expect(snapshot(fx.model)).toBe(before);
+    const unit = fx.unit(driver, { domainIds: 2 });
+    const s = single(fx, unit.id, fx.domain({ driver }).id); // the group's default domain holds one
+    const held = fx.domain({ driver });
+    unwrap(fx.op(attachGroup, ANON, s.groupId, held.id)); // finalised at this first attach: the other
+    unwrap(fx.op(detachGroup, ANON, s.groupId, held.id));
+    expect(fx.domainNow(held.id)?.unitId).toBe(unit.id);
+    expect(errorOf(fx.op(attachGroup, ANON, s.groupId, s.domainId)).errno).toBe(errno);
+    unwrap(objects.deleteDomain(fx.model, held.id));
+    unwrap(fx.op(attachGroup, ANON, s.groupId, s.domainId));
   });
 
-  it("arm-smmu-v3: a VMID (nesting parent) is exhausted like an ASID", () => {
+  it("intel-vtd: a domain ID is held while a device of the unit is attached; a group's last device leaving gives its default domain's back", () => {
     const fx = build();
-    const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
-    fx.domain({ unitId: unit.id });
-    const s = single(fx, unit.id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id);
-    const error = errorOf(fx.op(attachGroup, ANON, s.groupId, s.domainId));
-    expect(error).toMatchObject({ errno: "ENOSPC", reason: "asids-exhausted" });
-    expect(fx.domainNow(s.domainId)?.unitId).toBeNull();
-  });
-
-  it("arm-smmu: freeing a domain gives its context bank back", () => {
-    const fx = build();
-    const unit = fx.unit("arm-smmu", { domainIds: 1 });
-    const first = fx.domain({ unitId: unit.id });
-    const s = single(fx, unit.id, fx.domain({ driver: "arm-smmu" }).id);
-    expect(errorOf(fx.op(attachGroup, ANON, s.groupId, s.domainId)).errno).toBe("ENOSPC");
-    expect(objects.deleteDomain(fx.model, first.id).ok).toBe(true);
-    expect(fx.op(attachGroup, ANON, s.groupId, s.domainId).ok).toBe(true);
+    const unit = fx.unit("intel-vtd", { domainIds: 2 });
+    const s = claimed(fx, single(fx, unit.id, fx.domain({ driver: "intel-vtd" }).id), "vfio");
+    occupyDomainId(fx, unit.id, "intel-vtd");
+    const bystander = fx.groupWith(unit.id);
+    const vfio = { owner: "vfio" };
+    expect(errorOf(fx.op(attachGroup, vfio, s.groupId, s.domainId))).toMatchObject({ errno: "ENOSPC", reason: "domain-ids-exhausted" });
+    unwrap(objects.deleteDevice(fx.model, bystander.devices[0]!.id));
+    unwrap(fx.op(attachGroup, vfio, s.groupId, s.domainId));
+    expect(fx.model.devicesAttachedOn(unit.id, s.domainId)).toBe(1);
   });
 });
 
@@ -561,16 +807,18 @@ const PASID_CASES: Record<DriverName, { readonly types: readonly PasidType[]; re
     rows: [
       pasidOk("compatible paging domain", (fx) => pasidSingle(fx, fx.unit("intel-vtd").id, fx.domain({ driver: "intel-vtd" }).id)),
       pasidOk("the identity domain", (fx) => pasidSingle(fx, fx.unit("intel-vtd").id, fx.domain({ type: "identity", driver: "intel-vtd" }).id)),
-      pasidSoft("pasid-incompatible", ({ domain, unit }) => `domain ${domain.id} tracks dirty pages; ${unit.name} attaches no dirty-tracking domain to a PASID`, (fx) =>
-        pasidSingle(fx, fx.unit("intel-vtd", { dirtyTracking: true }).id, fx.domain({ driver: "intel-vtd", config: { dirtyTracking: true } }).id),
-      "pasid-incompatible (a dirty-tracking domain: domain->dirty_ops)"),
+      pasidSoft("pasid-incompatible", ({ domain, unit }) => `domain ${domain.id} tracks dirty pages; ${unit.name} attaches no dirty-tracking domain to a PASID`, (fx) => {
+        const unit = fx.unit("intel-vtd", { dirtyTracking: true });
+        return pasidSingle(fx, unit.id, fx.domain({ unitId: unit.id, config: { dirtyTracking: true } }).id);
+      }, "pasid-incompatible (a dirty-tracking domain: domain->dirty_ops)"),
       pasidSoft("snoop-control", ({ domain, unit }) => `domain ${domain.id} enforces cache coherency (force_snooping); ${unit.name} has no snoop control`, (fx) =>
         pasidSingle(fx, fx.unit("intel-vtd", { snoopControl: false }).id, fx.domain({ driver: "intel-vtd", config: { enforceCacheCoherency: true } }).id),
       "snoop-control (paging_domain_compatible, as for attach_dev)"),
       pasidSoft("address-width", ({ domain, unit }) => `domain ${domain.id} is 48-bit; ${unit.name} translates 39 bits`, (fx) =>
         pasidSingle(fx, fx.unit("intel-vtd", { addressWidth: 39 }).id, fx.domain({ driver: "intel-vtd", config: { addressWidth: 48 } }).id)),
-      pasidHard("ENOSPC", "domain-ids-exhausted", ({ unit }) => `all 1 domain IDs of ${unit.name} are in use`, (fx) => {
-        const unit = fx.unit("intel-vtd", { domainIds: 1 });
+      pasidHard("ENOSPC", "domain-ids-exhausted", ({ unit }) => `all 2 domain IDs of ${unit.name} are in use`, (fx) => {
+        // One ID held by another group's paging domain, one by this device's default domain.
+        const unit = fx.unit("intel-vtd", { domainIds: 2 });
         occupyDomainId(fx, unit.id, "intel-vtd");
         return pasidSingle(fx, unit.id, fx.domain({ driver: "intel-vtd" }).id);
       }, "domain-ids-exhausted (domain_add_dev_pasid → domain_attach_iommu)"),
@@ -585,9 +833,10 @@ const PASID_CASES: Record<DriverName, { readonly types: readonly PasidType[]; re
       pasidOk("the blocked domain", (fx) => pasidSingle(fx, fx.unit("arm-smmu-v3").id, fx.domain({ type: "blocked", driver: "arm-smmu-v3" }).id)),
       pasidOk("coherent domain and a CANWBS device", (fx) =>
         pasidSingle(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { enforceCacheCoherency: true } }).id, { canwbs: true })),
-      pasidSoft("pasid-incompatible", ({ domain }) => `domain ${domain.id} is a stage-2 (nesting parent) domain; only a stage-1 domain can be attached to a PASID`, (fx) =>
-        pasidSingle(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3", config: { nestParent: true } }).id),
-      "pasid-incompatible (stage != ARM_SMMU_DOMAIN_S1)"),
+      pasidSoft("pasid-incompatible", ({ domain }) => `domain ${domain.id} is a stage-2 (nesting parent) domain; only a stage-1 domain can be attached to a PASID`, (fx) => {
+        const unit = fx.unit("arm-smmu-v3");
+        return pasidSingle(fx, unit.id, fx.domain({ unitId: unit.id, config: { nestParent: true } }).id);
+      }, "pasid-incompatible (stage != ARM_SMMU_DOMAIN_S1)"),
       pasidHard("EINVAL", "no-pasid-table", ({ device, groupDomain }) => `${device.name} is on stage-2 domain ${groupDomain.id}, whose STE has no CD table for PASIDs`, (fx) => {
         const unit = fx.unit("arm-smmu-v3");
         const s = pasidSingle(fx, unit.id, fx.domain({ driver: "arm-smmu-v3" }).id);
@@ -601,8 +850,9 @@ const PASID_CASES: Record<DriverName, { readonly types: readonly PasidType[]; re
         const a = fx.unit("arm-smmu-v3");
         return pasidSingle(fx, fx.unit("arm-smmu-v3").id, fx.domain({ unitId: a.id }).id);
       }),
-      pasidHard("ENOSPC", "asids-exhausted", ({ unit }) => `all 1 ASIDs of ${unit.name} are in use`, (fx) => {
-        const unit = fx.unit("arm-smmu-v3", { domainIds: 1 });
+      pasidHard("EBUSY", "asids-exhausted", ({ unit }) => `all 2 ASIDs ${unit.name} can use are taken (2 in use across every SMMUv3)`, (fx) => {
+        // One ASID held by a domain finalised at allocation, one by this device's default domain.
+        const unit = fx.unit("arm-smmu-v3", { domainIds: 2 });
         fx.domain({ unitId: unit.id });
         return pasidSingle(fx, unit.id, fx.domain({ driver: "arm-smmu-v3" }).id);
       }, "asids-exhausted (finalised at the PASID attach)"),
@@ -621,8 +871,10 @@ const PASID_CASES: Record<DriverName, { readonly types: readonly PasidType[]; re
     types: ["paging", "blocked"],
     rows: [
       pasidOk("a paging domain", (fx) => pasidSingle(fx, fx.unit("mock").id, fx.domain({ driver: "mock" }).id)),
-      pasidOk("a dirty-tracking domain and a no-dirty device (set_dev_pasid is a nop)", (fx) =>
-        pasidSingle(fx, fx.unit("mock").id, fx.domain({ driver: "mock", config: { dirtyTracking: true } }).id, { noDirty: true })),
+      pasidOk("a dirty-tracking domain and a no-dirty device (set_dev_pasid is a nop)", (fx) => {
+        const unit = fx.unit("mock");
+        return pasidSingle(fx, unit.id, fx.domain({ unitId: unit.id, config: { dirtyTracking: true } }).id, { noDirty: true });
+      }),
     ],
   },
 };

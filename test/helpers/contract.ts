@@ -9,12 +9,13 @@ import { statusOf } from "../../src/http/status.js";
 /**
  * A failure of the service rather than an answer of the contract: any 5xx
  * but 507, which is how the contract answers ENOSPC (a unit's domain IDs,
- * ASIDs or context banks are exhausted) and ENOMEM.
+ * VMIDs or context banks are exhausted), ENOMEM (AMD's domain-ID pool, an
+ * injected ENOMEM) and the SMMUv3 ASID space's EBUSY.
  */
 export function isServerFailure(status: number, body: unknown): boolean {
   if (status < 500) return false;
-  const errno = (body as ProblemBody | null)?.errno;
-  return !(status === 507 && (errno === "ENOSPC" || errno === "ENOMEM"));
+  const { errno, reason } = (body as ProblemBody | null) ?? {};
+  return !(status === 507 && (errno === "ENOSPC" || errno === "ENOMEM" || reason === "asids-exhausted"));
 }
 
 export interface ProblemBody {

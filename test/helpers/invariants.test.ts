@@ -64,7 +64,16 @@ describe("invariants over the database file", () => {
       const d = s.domains.find((x) => x.id === m.smmu0Domain)!;
       group(s, m.onSmmu1).domainId = d.id;
     }, /on unit \d+ is attached to arm-smmu-v3 domain \d+ finalised on unit/],
-    ["more domains than the unit has IDs", (s, m) => void (s.units.find((u) => u.id === m.vtdUnit)!.capabilities.domainIds = 1), /distinct paging domains attached, more than its 1 domain IDs/],
+    ["more domains than the unit has IDs", (s, m) => void (s.units.find((u) => u.id === m.vtdUnit)!.capabilities.domainIds = 1), /distinct paging and default domains attached, more than its 1 domain IDs/],
+    ["more default domains than an SMMUv2 has context banks", (s, m) => {
+      const u = s.units.find((x) => x.id === m.vtdUnit)!;
+      u.driver = "arm-smmu";
+      for (const d of s.domains) if (d.unitId === u.id) d.driver = "arm-smmu";
+      u.capabilities.domainIds = 2;
+    }, /has \d+ domains finalised on it \(default domains included\), more than its 2 IDs/],
+    ["more ASIDs than any SMMUv3 has (one on each of two)", (s) => {
+      for (const u of s.units) if (u.driver === "arm-smmu-v3") u.capabilities.domainIds = 1;
+    }, /2 ASIDs are in use across the SMMUv3s, more than the widest one's 1/],
     ["a spent fault left behind", (s) => void (s.faults[0]!.remaining = 0), /has 0 remaining/],
     ["a gap in the event log", (s) => void s.events.splice(2, 1), /follows \d+: the log has a gap/],
     ["an errno with the wrong code", (s) => void (s.events.find((e) => e.errno !== null)!.code = -22), /errno \w+ with code -22/],

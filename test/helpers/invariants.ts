@@ -107,15 +107,20 @@ export function readSnapshot(file: string): Snapshot {
 const BINDS_TO_INSTANCE: ReadonlySet<string> = new Set(["arm-smmu-v3", "arm-smmu", "apple-dart", "virtio-iommu"]);
 
 /**
- * How a unit's `domainIds` capability is spent: SMMUs take an ASID/VMID or a
- * context bank per paging domain finalised on them; VT-d and AMD-Vi take a
- * domain ID per distinct paging domain attached on the unit; the others do
- * not count.
+ * Where each driver's ID space lives (restated from the kernel drivers):
+ * "unit-attached": VT-d, per unit, one domain ID per distinct paging or
+ * default domain with a device of the unit attached (domain_attach_iommu);
+ * "unit-finalised": SMMUv2 context banks and virtio-iommu domain IDs, per
+ * unit, one per paging domain finalised on it and per default domain of a
+ * group with devices; "smmuv3": one ASID space shared by every SMMU
+ * (arm_smmu_asid_xa) for stage-1 and default domains, and VMIDs per SMMU
+ * for nesting parents; "pool": AMD, one pool for the driver (its smallest
+ * unit's size) for the identity domain, every paging domain and every
+ * default domain of a group with devices; "none": DART and the mock.
  */
-const ID_ACCOUNTING: Readonly<Record<string, "finalised" | "attached" | "none">> = {
-  "arm-smmu-v3": "finalised", "arm-smmu": "finalised",
-  "intel-vtd": "attached", "amd-iommu": "attached",
-  "apple-dart": "none", "virtio-iommu": "none", mock: "none",
+const ID_ACCOUNTING: Readonly<Record<string, "unit-attached" | "unit-finalised" | "smmuv3" | "pool" | "none">> = {
+  "intel-vtd": "unit-attached", "arm-smmu": "unit-finalised", "virtio-iommu": "unit-finalised",
+  "arm-smmu-v3": "smmuv3", "amd-iommu": "pool", "apple-dart": "none", mock: "none",
 };
 const DOMAIN_TYPES: ReadonlySet<string> = new Set(["paging", "identity", "blocked", "dma"]);
 
@@ -222,17 +227,36 @@ export function checkInvariants(s: Snapshot): string[] {
     if (d.type === "dma" && coreOf.get(d.id)?.role !== "default") v.push(`dma domain ${d.id} is no group's default domain`);
   }
 
-  // The unit's ID space.
+  // The ID spaces. A default domain holds its ID while its group has devices.
+  const populated = new Set(s.devices.map((d) => d.groupId));
+  const defaultsOn = (unitId: number) => s.groups.filter((g) => g.unitId === unitId && populated.has(g.id)).length;
+  const finalisedOn = (unitId: number, nest?: boolean) =>
+    s.domains.filter((d) => d.type === "paging" && d.unitId === unitId && (nest === undefined || Boolean(d.config.nestParent) === nest)).length;
+  const unitsOf = (driver: string) => s.units.filter((u) => u.driver === driver);
   for (const u of s.units) {
     const cap = u.capabilities.domainIds;
     const accounting = ID_ACCOUNTING[u.driver];
-    if (accounting === "finalised") {
-      const used = s.domains.filter((d) => d.type === "paging" && d.unitId === u.id).length;
-      if (used > cap) v.push(`unit ${u.id} (${u.driver}) has ${used} paging domains finalised on it, more than its ${cap} IDs`);
-    } else if (accounting === "attached") {
-      const used = new Set(s.groups.filter((g) => g.unitId === u.id && domains.get(g.domainId)?.type === "paging").map((g) => g.domainId)).size;
-      if (used > cap) v.push(`unit ${u.id} (${u.driver}) has ${used} distinct paging domains attached, more than its ${cap} domain IDs`);
+    if (accounting === "unit-finalised") {
+      const used = finalisedOn(u.id) + defaultsOn(u.id);
+      if (used > cap) v.push(`unit ${u.id} (${u.driver}) has ${used} domains finalised on it (default domains included), more than its ${cap} IDs`);
+    } else if (accounting === "unit-attached") {
+      const holding = s.groups.filter((g) => g.unitId === u.id && populated.has(g.id) && ["paging", "dma"].includes(domains.get(g.domainId)?.type ?? ""));
+      const used = new Set(holding.map((g) => g.domainId)).size;
+      if (used > cap) v.push(`unit ${u.id} (${u.driver}) has ${used} distinct paging and default domains attached, more than its ${cap} domain IDs`);
+    } else if (accounting === "smmuv3") {
+      const vmids = finalisedOn(u.id, true);
+      if (vmids > cap) v.push(`unit ${u.id} (${u.driver}) has ${vmids} nesting parents, more than its ${cap} VMIDs`);
     }
+  }
+  const smmus = unitsOf("arm-smmu-v3");
+  const asids = smmus.reduce((n, u) => n + finalisedOn(u.id, false) + defaultsOn(u.id), 0);
+  const widest = Math.max(0, ...smmus.map((u) => u.capabilities.domainIds));
+  if (asids > widest) v.push(`${asids} ASIDs are in use across the SMMUv3s, more than the widest one's ${widest}`);
+  const amd = unitsOf("amd-iommu");
+  if (amd.length > 0) {
+    const pool = Math.min(...amd.map((u) => u.capabilities.domainIds));
+    const used = 1 + s.domains.filter((d) => d.type === "paging" && d.driver === "amd-iommu").length + amd.reduce((n, u) => n + defaultsOn(u.id), 0);
+    if (used > pool) v.push(`the amd-iommu pool has ${used} domain IDs in use, more than its ${pool}`);
   }
 
   // Injected faults.

@@ -144,12 +144,12 @@ const cases: Case[] = [
     },
   },
   {
-    name: "ENOSPC domain-ids-exhausted (intel unit with one domain ID, two paging domains)",
+    name: "ENOSPC domain-ids-exhausted (intel unit with two domain IDs; a two-device group's default domain keeps its ID while its first device moves)",
     status: 507, errno: "ENOSPC", reason: "domain-ids-exhausted", soft: false,
     async run() {
-      const unit = await c.unit({ driver: "intel-vtd", capabilities: { domainIds: 1 } });
+      const unit = await c.unit({ driver: "intel-vtd", capabilities: { domainIds: 2 } });
       const first = await c.groupWith(unit.id);
-      const second = await c.groupWith(unit.id);
+      const second = await c.groupWith(unit.id, [{}, {}]);
       const a = await c.domain({ unitId: unit.id });
       const b = await c.domain({ unitId: unit.id });
       await c.ok("POST", `/v1/groups/${first.group.id}/attach`, { domainId: a.id });
@@ -157,16 +157,13 @@ const cases: Case[] = [
     },
   },
   {
-    name: "ENOSPC context-banks-exhausted (arm-smmu with one context bank)",
+    name: "ENOSPC context-banks-exhausted (arm-smmu with one context bank, held by the group's default domain)",
     status: 507, errno: "ENOSPC", reason: "context-banks-exhausted", soft: false,
     async run() {
       const unit = await c.unit({ driver: "arm-smmu", capabilities: { domainIds: 1 } });
-      const first = await c.groupWith(unit.id);
-      const second = await c.groupWith(unit.id);
-      const a = await c.domain({ driver: "arm-smmu" });
-      const b = await c.domain({ driver: "arm-smmu" });
-      await c.ok("POST", `/v1/groups/${first.group.id}/attach`, { domainId: a.id });
-      return { res: await c.post(`/v1/groups/${second.group.id}/attach`, { domainId: b.id }), groupId: second.group.id, stays: second.group.domainId };
+      const { group } = await c.groupWith(unit.id);
+      const b = await c.domain({ unitId: unit.id });
+      return { res: await c.post(`/v1/groups/${group.id}/attach`, { domainId: b.id }), groupId: group.id, stays: group.domainId };
     },
   },
   {

@@ -222,13 +222,21 @@ describe("hard errors stop the search", () => {
     expect((await c.events(seq))[0]).toMatchObject({ op: "container-attach", errno: "ENOMEM", containerId: ct.id, groupId: group.id });
   });
 
-  it("allocation refused by the driver (context banks exhausted): 507 ENOSPC, nothing tried", async () => {
+  it("allocation refused by the driver (virtio-iommu's domain IDs used up): 507 ENOSPC, nothing tried", async () => {
+    const ct = await c.container();
+    const u = await c.unit({ driver: "virtio-iommu", capabilities: { domainIds: 1 } });
+    const { group } = await c.groupWith(u.id); // its default domain holds the only domain ID
+    const body = expectProblem(await c.post(`/v1/containers/${ct.id}/attach`, { groupId: group.id }), 507, "ENOSPC", "domain-ids-exhausted");
+    expect(body.attempts).toEqual([]);
+    expect(await domainsOf(ct.id)).toEqual([]);
+  });
+
+  it("arm-smmu takes its context bank at the first attach: 507 ENOSPC there, the new domain freed again", async () => {
     const ct = await c.container();
     const u = await c.unit({ driver: "arm-smmu", capabilities: { domainIds: 1 } });
-    await c.domain({ unitId: u.id });
-    const { group } = await c.groupWith(u.id);
+    const { group } = await c.groupWith(u.id); // its default domain holds the only context bank
     const body = expectProblem(await c.post(`/v1/containers/${ct.id}/attach`, { groupId: group.id }), 507, "ENOSPC", "context-banks-exhausted");
-    expect(body.attempts).toEqual([]);
+    expect(body.attempts).toEqual([expect.objectContaining({ allocated: true, freed: true, errno: "ENOSPC", reason: "context-banks-exhausted" })]);
     expect(await domainsOf(ct.id)).toEqual([]);
   });
 });

@@ -48,6 +48,16 @@ describe("POST /v1/devices", () => {
     expectProblem(await c.post("/v1/devices", { name: uniqueName("late"), groupId: g.id }), 409, "EBUSY", "group-attached", { groupId: g.id });
     expect((await c.groupNow(g.id)).deviceIds).toHaveLength(1);
   });
+
+  it("refuses a group's first device when its default domain gets no ID (iommu_setup_default_domain): 507 ENOSPC, the group stays empty", async () => {
+    const vtd = await c.unit({ driver: "intel-vtd", capabilities: { domainIds: 1 } });
+    await c.groupWith(vtd.id); // its default domain holds the only domain ID
+    const empty = await c.group(vtd.id);
+    expectProblem(await c.post("/v1/devices", { name: uniqueName("probe"), groupId: empty.id }), 507, "ENOSPC", "domain-ids-exhausted", {
+      soft: false, groupId: empty.id, domainId: empty.defaultDomainId,
+    });
+    expect((await c.groupNow(empty.id)).deviceIds).toEqual([]);
+  });
 });
 
 describe("GET /v1/devices and /v1/devices/:id", () => {

@@ -63,11 +63,10 @@ describe("POST /v1/domains", () => {
   });
 
   it.each([
-    { what: "dirty tracking on arm-smmu (driver)", body: { driver: "arm-smmu", config: { dirtyTracking: true } } },
     { what: "dirty tracking on an arm-smmu unit", unit: { driver: "arm-smmu" }, body: { config: { dirtyTracking: true } } },
     { what: "dirty tracking on an intel unit without it", unit: { driver: "intel-vtd" }, body: { config: { dirtyTracking: true } } },
     { what: "nesting parent on an intel unit without nesting", unit: { driver: "intel-vtd" }, body: { config: { nestParent: true } } },
-    { what: "nesting parent on virtio-iommu", body: { driver: "virtio-iommu", config: { nestParent: true } } },
+    { what: "nesting parent on a virtio-iommu unit", unit: { driver: "virtio-iommu" }, body: { config: { nestParent: true } } },
   ])("refuses $what: 501 EOPNOTSUPP unsupported", async ({ unit, body }) => {
     const spec: Record<string, unknown> = { type: "paging", ...body };
     if (unit) spec.unitId = (await c.unit(unit)).id;
@@ -79,15 +78,59 @@ describe("POST /v1/domains", () => {
     expect((await c.domain({ unitId: u.id, config: { dirtyTracking: true } })).config.dirtyTracking).toBe(true);
   });
 
-  it("refuses a second domain on an arm-smmu with one context bank: 507 ENOSPC", async () => {
+  it.each([
+    { what: "dirty tracking", config: { dirtyTracking: true } },
+    { what: "a nesting parent", config: { nestParent: true } },
+  ])("refuses $what without a unit (IOMMU_HWPT_ALLOC allocates for a device): 400 EINVAL invalid-argument", async ({ config }) => {
+    expectProblem(await c.post("/v1/domains", { type: "paging", driver: "intel-vtd", config }), 400, "EINVAL", "invalid-argument", { soft: false });
+  });
+
+  it("allocates for an arm-smmu unit without finalising (its context bank is taken at the first attach): 201 unbound, then the attach is 507 ENOSPC", async () => {
     const u = await c.unit({ driver: "arm-smmu", capabilities: { domainIds: 1 } });
+    const { group } = await c.groupWith(u.id); // its default domain holds the only context bank
+    const d = await c.domain({ unitId: u.id });
+    expect(d).toMatchObject({ unitId: null, driver: "arm-smmu" });
+    expectProblem(await c.post(`/v1/groups/${group.id}/attach`, { domainId: d.id }), 507, "ENOSPC", "context-banks-exhausted", { soft: false });
+  });
+
+  it("refuses a domain when the arm-smmu-v3 ASIDs are used up (arm_smmu_domain_finalise_s1): 507 EBUSY asids-exhausted", async () => {
+    const u = await c.unit({ driver: "arm-smmu-v3", capabilities: { domainIds: 2 } });
+    await c.groupWith(u.id);
     await c.domain({ unitId: u.id });
-    expectProblem(await c.post("/v1/domains", { type: "paging", unitId: u.id }), 507, "ENOSPC", "context-banks-exhausted", { soft: false });
+    expectProblem(await c.post("/v1/domains", { type: "paging", unitId: u.id }), 507, "EBUSY", "asids-exhausted", { soft: false });
+    // A nesting parent takes a VMID of the SMMU instead.
+    for (let i = 0; i < 2; i++) expect((await c.domain({ unitId: u.id, config: { nestParent: true } })).unitId).toBe(u.id);
+    expectProblem(await c.post("/v1/domains", { type: "paging", unitId: u.id, config: { nestParent: true } }), 507, "ENOSPC", "vmids-exhausted", { soft: false });
+  });
+
+  it("refuses a domain for a DART whose page exceeds the CPU page (apple_dart_finalize_domain): 409 EINVAL page-too-large, hard", async () => {
+    const u = await c.unit({ driver: "apple-dart", capabilities: { pageSizes: [16384], cpuPageSize: 4096 } });
+    expectProblem(await c.post("/v1/domains", { type: "paging", unitId: u.id }), 409, "EINVAL", "page-too-large", { soft: false });
+  });
+
+  it("refuses a domain when the virtio-iommu's domain IDs are used up (viommu_domain_alloc_paging): 507 ENOSPC", async () => {
+    const u = await c.unit({ driver: "virtio-iommu", capabilities: { domainIds: 1 } });
+    await c.groupWith(u.id);
+    expectProblem(await c.post("/v1/domains", { type: "paging", unitId: u.id }), 507, "ENOSPC", "domain-ids-exhausted", { soft: false });
   });
 
   it("refuses to finalise on a virtio-iommu whose granule exceeds the CPU page: 422 ENODEV", async () => {
     const u = await c.unit({ driver: "virtio-iommu", capabilities: { pageSizes: [65536], cpuPageSize: 4096 } });
     expectProblem(await c.post("/v1/domains", { type: "paging", unitId: u.id }), 422, "ENODEV", "granule-too-large", { soft: false });
+  });
+});
+
+describe("the amd-iommu domain-ID pool (one for the driver, on an app of its own)", () => {
+  const own = clientForFile();
+
+  it("refuses a domain when the pool is used up (protection_domain_alloc): 507 ENOMEM, with or without a unit; freeing one gives it back", async () => {
+    const u = await own.unit({ driver: "amd-iommu", capabilities: { domainIds: 3 } }); // the identity domain holds one
+    const d = await own.domain({ driver: "amd-iommu" });
+    await own.domain({ unitId: u.id });
+    expectProblem(await own.post("/v1/domains", { type: "paging", driver: "amd-iommu" }), 507, "ENOMEM", "domain-id-pool-exhausted", { soft: false });
+    expectProblem(await own.post("/v1/domains", { type: "paging", unitId: u.id }), 507, "ENOMEM", "domain-id-pool-exhausted", { soft: false });
+    await own.expect(204, "DELETE", `/v1/domains/${d.id}`);
+    await own.domain({ unitId: u.id });
   });
 });
 

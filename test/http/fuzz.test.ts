@@ -24,7 +24,7 @@ const BUDGET_MS = 12_000;
  */
 const CONTRACT_5XX: Readonly<Record<number, readonly string[]>> = {
   501: ["method-not-implemented", "unsupported"],
-  507: ["domain-ids-exhausted", "asids-exhausted", "context-banks-exhausted", "injected-fault"],
+  507: ["domain-ids-exhausted", "asids-exhausted", "vmids-exhausted", "context-banks-exhausted", "domain-id-pool-exhausted", "injected-fault"],
 };
 /** Statuses that mean "refused before anything ran": the state must not move. */
 const REFUSED = new Set([400, 404, 405, 413, 414, 415, 501]);

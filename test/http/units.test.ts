@@ -120,7 +120,7 @@ describe("DELETE /v1/units/:id", () => {
   });
 
   it("refuses a unit a domain is finalised on: 409 EBUSY unit-in-use", async () => {
-    const u = await c.unit({ driver: "arm-smmu" });
+    const u = await c.unit({ driver: "arm-smmu-v3" });
     const d = await c.domain({ unitId: u.id });
     expect(d.unitId).toBe(u.id);
     expectProblem(await c.del(`/v1/units/${u.id}`), 409, "EBUSY", "unit-in-use", { unitId: u.id });

@@ -33,11 +33,15 @@ interface Fixture {
   readonly lastOwner: Map<number, string | null>;
 }
 
-/** Two VT-d units with 3 domain IDs each (one without snoop control), two SMMUv3 (one with 3 ASIDs). */
+/**
+ * Two VT-d units with 3 domain IDs each (one without snoop control), two
+ * SMMUv3 (one with 5 ASIDs, of which the three groups' default domains hold
+ * three: the ASID space is shared by both SMMUs).
+ */
 async function buildFixture(c: Client): Promise<Fixture> {
   const vtd0 = await c.unit({ driver: "intel-vtd", capabilities: { domainIds: 3 } });
   const vtd1 = await c.unit({ driver: "intel-vtd", capabilities: { domainIds: 3, snoopControl: false } });
-  const smmu0 = await c.unit({ driver: "arm-smmu-v3", capabilities: { domainIds: 3 } });
+  const smmu0 = await c.unit({ driver: "arm-smmu-v3", capabilities: { domainIds: 5 } });
   const smmu1 = await c.unit({ driver: "arm-smmu-v3" });
   const made = [
     await c.groupWith(vtd0.id), await c.groupWith(vtd0.id, [{}, {}]), await c.groupWith(vtd1.id),

@@ -122,15 +122,17 @@ describe("restart", () => {
     // The detach through the container still finds (and frees) the automatic domain.
     const back = await c.ok<{ freedDomainId: number | null }>("POST", `/v1/containers/${ct.id}/detach`, { groupId: g3.group.id });
     expect(back.freedDomainId).toBe(search.domain.id);
-    // Domain-ID accounting was rebuilt: intel has 3 IDs, d1 holds one; two more paging domains fit, a third does not.
+    // Domain-ID accounting was rebuilt: intel has 3 IDs and d1 holds one; the
+    // default domains of two new groups take the others. A one-device group
+    // moves (its default domain gives its ID back on the way); a two-device
+    // group cannot (its second device still holds its default domain's).
     const spare = await c.groupWith(intel.id);
+    const pair = await c.groupWith(intel.id, [{}, {}]);
     const e1 = await c.domain({ unitId: intel.id });
     const e2 = await c.domain({ unitId: intel.id });
-    const e3 = await c.domain({ unitId: intel.id });
-    const more = [await c.groupWith(intel.id), await c.groupWith(intel.id)];
+    expectProblem(await c.post("/v1/devices", { name: "one-too-many", groupId: (await c.group(intel.id)).id }), 507, "ENOSPC", "domain-ids-exhausted");
     await c.ok("POST", `/v1/groups/${spare.group.id}/attach`, { domainId: e1.id });
-    await c.ok("POST", `/v1/groups/${more[0]!.group.id}/attach`, { domainId: e2.id });
-    expectProblem(await c.post(`/v1/groups/${more[1]!.group.id}/attach`, { domainId: e3.id }), 507, "ENOSPC", "domain-ids-exhausted");
+    expectProblem(await c.post(`/v1/groups/${pair.group.id}/attach`, { domainId: e2.id }), 507, "ENOSPC", "domain-ids-exhausted");
   });
 
   it("IOVA mappings and reserved regions survive it, exact up to 2^53 - 1, and are enforced after it", async () => {

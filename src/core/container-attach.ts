@@ -14,7 +14,8 @@ import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { movableGroup } from "./group-moves.js";
 import { outcomeOf, type Outcome } from "./outcome.js";
-import { fail, ok, withoutId, type ErrnoError, type Result } from "./result.js";
+import { asKernelAnswers, kernelProfile } from "./profiles.js";
+import { fail, ok, withoutId, withoutStrands, type ErrnoError, type Result } from "./result.js";
 
 /** One domain the search tried, and how that went. */
 export interface Attempt extends Outcome {
@@ -70,8 +71,10 @@ function allocateAutoDomain(model: Model, group: Group, containerId: number): Re
     // The container's creator owns what it allocates: another client cannot attach to it directly.
     owner: model.get("container", containerId)!.owner,
   });
+  // iommufd finalises the domain it allocates in the attach that follows
+  // (attach_dev): its refusal is answered as the host's kernel answers it.
   const finalised = finaliseOn(model, driver.value, domain, unit);
-  if (!finalised.ok) return finalised;
+  if (!finalised.ok) return { ok: false, error: asKernelAnswers(kernelProfile(model.host().kernelProfile), unit.driver, finalised.error) };
   model.put("domain", domain);
   return ok(domain);
 }
@@ -108,9 +111,24 @@ function search(model: Model, caller: Caller, containerId: number, groupId: numb
   const allocated = ((): Result<Domain> => {
     const domain = allocateAutoDomain(model, group, containerId);
     if (!domain.ok) return domain;
+    const devices = model.devicesOf(group.id);
     const r = setGroupDomain(model, group, domain.value);
-    attempts.push(attempt(domain.value.id, true, r.ok ? null : r.error));
-    return r.ok ? ok(domain.value) : r;
+    if (r.ok) {
+      attempts.push(attempt(domain.value.id, true, null));
+      return ok(domain.value);
+    }
+    // The failed search frees the domain it allocated. A kernel without the
+    // unwind would leave the devices that passed on that freed domain; the
+    // service cannot point them at nothing, so they stay where they were
+    // (docs/semantics.md §4 D17).
+    if (r.error.stranded) {
+      for (const before of devices) {
+        if (r.error.stranded.deviceIds.includes(before.id)) model.putSurvivingRollback("device", before, before.id);
+      }
+    }
+    const error = withoutStrands(r.error);
+    attempts.push(attempt(domain.value.id, true, error));
+    return { ok: false, error };
   })();
   if (!allocated.ok) {
     // The failed search is undone, the domain allocated for it with it: the

@@ -10,6 +10,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { bool, entity, enumText, id, int, ref, shared, text, type Immutable, type RecordOf } from "./declare.js";
 import type { Outcome } from "./outcome.js";
+import { DEFAULT_KERNEL_PROFILE } from "./profiles.js";
 
 export const DOMAIN_TYPES = ["paging", "identity", "blocked", "dma"] as const;
 export type DomainType = (typeof DOMAIN_TYPES)[number];
@@ -131,6 +132,14 @@ export const Device = entity("Device", "columns", {
   /** Interned: nearly every device shares one object. */
   flags: shared(DeviceFlags),
   faulty: bool({ default: false }),
+  /**
+   * The domain the device is left attached to when it is not its group's: a
+   * group attach that failed on a later device, on a kernel profile without
+   * the unwind (before v6.5), leaves the devices before it on the new domain
+   * while the group stays where it was. Null: the device is on its group's
+   * domain. Cleared by the group's next move that reaches every device.
+   */
+  strandedOnDomainId: ref({ nullable: true, description: "Domain the device is left on by a partial group attach (no unwind before Linux 6.5); null: its group's" }),
 });
 export type Device = RecordOf<typeof Device>;
 
@@ -145,9 +154,23 @@ export const Fault = entity("Fault", "objects", {
 });
 export type Fault = RecordOf<typeof Fault>;
 
+/** The one id the host's settings row has. */
+export const HOST_ID = 1;
+
+/**
+ * Settings of the host the service stands for, one row (HOST_ID). Absent
+ * until something sets one: the model answers the defaults then (Model.host).
+ */
+export const Host = entity("Host", "objects", {
+  id: id(),
+  /** The kernel-version profile (src/core/profiles.ts): which kernel's codes and group-attach unwind answer. */
+  kernelProfile: text({ default: DEFAULT_KERNEL_PROFILE, description: "Kernel-version profile the answers follow" }),
+});
+export type Host = RecordOf<typeof Host>;
+
 /** Every entity by kind, parent kinds first: inserts go this way, deletes the other way. */
 export const ENTITIES = {
-  unit: Unit, container: Container, domain: Domain, group: Group, device: Device, fault: Fault,
+  unit: Unit, container: Container, domain: Domain, group: Group, device: Device, fault: Fault, host: Host,
 } as const;
 export type Kind = keyof typeof ENTITIES;
 export const KINDS = Object.keys(ENTITIES) as readonly Kind[];

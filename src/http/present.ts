@@ -2,7 +2,7 @@
 // synchronous step as the operation they describe, so they are consistent.
 // Each carries its `version` (src/http/version.ts): a digest of the rest of
 // the representation, sent as the ETag and compared with If-Match.
-import type { Container, Device, Domain, EventRecord, Fault, Group, Unit } from "../core/entities.js";
+import { HOST_ID, type Container, type Device, type Domain, type EventRecord, type Fault, type Group, type Host, type Unit } from "../core/entities.js";
 import type { Model } from "../core/model.js";
 import { versionerOf } from "./version.js";
 
@@ -13,10 +13,12 @@ const faultVersion = versionerOf();
 const groupVersion = versionerOf();
 const domainVersion = versionerOf();
 const containerVersion = versionerOf();
+const hostVersion = versionerOf();
 
 export const presentUnit = (u: Unit) => unitVersion(u);
 export const presentDevice = (d: Device) => deviceVersion(d);
 export const presentFault = (f: Fault) => faultVersion(f);
+export const presentHost = (h: Host) => hostVersion(h);
 
 export function presentGroup(model: Model, g: Group) {
   return groupVersion({ ...g, deviceIds: model.devicesOf(g.id).map((d) => d.id) });
@@ -31,7 +33,7 @@ export function presentContainer(model: Model, c: Container) {
   return containerVersion({ ...c, domainIds: model.domainsOf(c.id).map((d) => d.id) });
 }
 
-export type VersionedKind = "unit" | "device" | "group" | "domain" | "container" | "fault";
+export type VersionedKind = "unit" | "device" | "group" | "domain" | "container" | "fault" | "host";
 
 /** The version a resource has now, as its representation would show it; null if it does not exist. */
 export function currentVersion(model: Model, kind: VersionedKind, id: number): string | null {
@@ -42,6 +44,8 @@ export function currentVersion(model: Model, kind: VersionedKind, id: number): s
     case "group": { const r = model.get(kind, id); return r ? presentGroup(model, r).version : null; }
     case "domain": { const r = model.get(kind, id); return r ? presentDomain(model, r).version : null; }
     case "container": { const r = model.get(kind, id); return r ? presentContainer(model, r).version : null; }
+    // One row, read as the defaults while none is stored: it always exists.
+    case "host": return id === HOST_ID ? presentHost(model.host()).version : null;
   }
 }
 

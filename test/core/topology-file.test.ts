@@ -28,6 +28,7 @@ describe("applyTopology", () => {
       created: { units: 0, groups: 1, devices: 1, containers: 0, domains: 0 },
       present: { units: 2, groups: 2, devices: 2, containers: 1, domains: 1 },
       conflicts: [],
+      kernelProfile: null,
     });
     expect(describeTopologyReport(again).at(-1)).toBe("applied");
   });

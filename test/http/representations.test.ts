@@ -10,11 +10,11 @@ const c = clientForFile();
 
 const EXTRAS: Record<Kind, string[]> = {
   unit: ["version"], container: ["domainIds", "version"], domain: ["attachedGroupCount", "version"],
-  group: ["deviceIds", "version"], device: ["version"], fault: ["version"],
+  group: ["deviceIds", "version"], device: ["version"], fault: ["version"], host: ["version"],
 };
 const SCHEMAS = {
   unit: Resources.Unit, container: Resources.Container, domain: Resources.Domain,
-  group: Resources.Group, device: Resources.Device, fault: Resources.Fault,
+  group: Resources.Group, device: Resources.Device, fault: Resources.Fault, host: Resources.Host,
 } as const;
 const fieldsOf = (kind: Kind) => [...ENTITIES[kind].fields.map((f) => f.name), ...EXTRAS[kind]];
 
@@ -32,7 +32,7 @@ describe("representations", () => {
     const bodies: Record<Kind, object> = {
       unit: await c.read(`/v1/units/${unit.id}`), group: await c.read(`/v1/groups/${group.id}`),
       device: await c.read(`/v1/devices/${devices[0]!.id}`), container: await c.read(`/v1/containers/${container.id}`),
-      domain: await c.read(`/v1/domains/${domain.id}`), fault,
+      domain: await c.read(`/v1/domains/${domain.id}`), fault, host: await c.read("/v1/host"),
     };
     for (const [kind, body] of Object.entries(bodies) as [Kind, object][]) expect(Object.keys(body), kind).toEqual(fieldsOf(kind));
   });

@@ -7,6 +7,7 @@ import { domainRoutes } from "./domains.js";
 import { eventRoutes } from "./events.js";
 import { faultRoutes } from "./faults.js";
 import { groupRoutes } from "./groups.js";
+import { hostRoutes } from "./host.js";
 import { unitRoutes } from "./units.js";
 
 const Stats = Type.Object({
@@ -26,5 +27,6 @@ export const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(containerRoutes);
   await app.register(faultRoutes);
   await app.register(eventRoutes);
+  await app.register(hostRoutes);
   app.get("/stats", { config: { role: "reader" }, schema: { response: { 200: Stats } } }, async () => app.store.stats());
 };

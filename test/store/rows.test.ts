@@ -12,7 +12,7 @@ import { claimOwnership } from "../../src/core/group-moves.js";
 import { Model } from "../../src/core/model.js";
 import { DRIVERS } from "../../src/drivers/index.js";
 import {
-  createContainer, createDevice, createDomain, createGroup, createUnit, injectFault, updateDevice,
+  createContainer, createDevice, createDomain, createGroup, createUnit, injectFault, updateDevice, updateHost,
 } from "../../src/core/objects.js";
 import type { Result } from "../../src/core/result.js";
 import { openDatabase } from "../../src/store/database.js";
@@ -70,6 +70,10 @@ describe("write and load", () => {
     unwrap(containerAttach(model, { owner: "vmm" }, ct.id, groups[2]!.id));
     unwrap(injectFault(model, { deviceId: devices[0]!.id, errno: "EIO", count: 3 }));
     unwrap(injectFault(model, { unitId: smmu.id, errno: "ENOMEM", count: 1 }));
+    unwrap(updateHost(model, { kernelProfile: "6.1" }));
+    // A device a partial group attach left on another domain (the column's non-null case).
+    const named = [...model.all("domain")].find((d) => d.name === "named ✓")!;
+    model.put("device", { ...model.get("device", devices[1]!.id)!, strandedOnDomainId: named.id });
 
     const file = migrated();
     const db = new Database(file);

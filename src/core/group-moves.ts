@@ -7,7 +7,7 @@ import { Domain, type Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { lookup } from "./lookup.js";
 import type { Model } from "./model.js";
-import { fail, ok, withoutId, type Result } from "./result.js";
+import { fail, ok, withoutId, withoutStrands, type Result } from "./result.js";
 
 export interface Moved {
   readonly groupId: number;
@@ -140,10 +140,17 @@ export function claimOwnership(model: Model, caller: Caller, groupId: number): R
     }
     const withOwner: Group = { ...g, owner: caller.owner!, blockingDomainId };
     model.put("group", withOwner);
+    const devices = model.devicesOf(groupId);
     const r = setGroupDomain(model, withOwner, model.get("domain", blockingDomainId)!);
     // A blocking domain allocated by a claim that failed goes with the
-    // claim's rollback: the answer must not name it.
-    if (!r.ok && allocatesBlocking) return { ok: false, error: withoutId(r.error, "domainId") };
+    // claim's rollback: the answer must not name it, and no device can be
+    // left on it (a kernel without the unwind would leave the earlier ones
+    // there, docs/semantics.md §4 D17): they stay where they were.
+    if (!r.ok && allocatesBlocking) {
+      const left = r.error.stranded?.deviceIds ?? [];
+      for (const before of devices) if (left.includes(before.id)) model.putSurvivingRollback("device", before, before.id);
+      return { ok: false, error: withoutId(withoutStrands(r.error), "domainId") };
+    }
     return moved(r, groupId, blockingDomainId);
   })();
   return recordAttempt(model, "claim", caller, { groupId }, result, result.ok ? result.value.domainId : undefined);

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { containerAttach } from "../../src/core/container-attach.js";
 import { groupCompatibility } from "../../src/core/compat.js";
 import type { ErrnoName } from "../../src/core/errno.js";
-import { attachGroup, detachGroup, replaceDomain } from "../../src/core/group-moves.js";
+import { attachGroup, claimOwnership, detachGroup, replaceDomain } from "../../src/core/group-moves.js";
 import { deleteDomain, updateHost } from "../../src/core/objects.js";
 import { outcomeOf } from "../../src/core/outcome.js";
 import { KERNEL_PROFILE_NAMES, KERNEL_PROFILES, type KernelProfileName } from "../../src/core/profiles.js";
@@ -271,6 +271,23 @@ describe("a group attach that fails on its second device", () => {
       detail: `injected EIO on ${devices[1]!.name}; no unwind before Linux 6.5: the attach leaves device ${devices[0]!.id} on domain ${target.id}`,
     });
     expect(snapshot(f.model)).toBe(before);
+  });
+});
+
+describe("a first claim refused by the second device (6.1)", () => {
+  it("the blocking domain goes with the claim's rollback, so the first device is not left on it (§4 D17)", () => {
+    const f = onProfile("6.1");
+    const unit = f.unit("intel-vtd");
+    const { group, devices } = f.groupWith(unit.id, [{}, {}]);
+    const fault = f.fault({ deviceId: devices[1]!.id, errno: "EIO", count: 2 });
+    f.commit();
+    const error = errorOf(f.op(claimOwnership, { owner: "vm" }, group.id));
+    expect(error).toMatchObject({ errno: "ENODEV", driverErrno: "EIO", ids: { groupId: group.id, deviceId: devices[1]!.id } });
+    expect(error.stranded).toBeUndefined();
+    expect(error.ids).not.toHaveProperty("domainId");
+    expect(f.groupNow(group.id)).toMatchObject({ owner: null, blockingDomainId: null });
+    expect(strandedOn(f, devices.map((d) => d.id))).toEqual([null, null]);
+    expect(f.model.get("fault", fault.id)?.remaining).toBe(1);
   });
 });
 

@@ -10,6 +10,7 @@ import { Ajv } from "ajv";
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { KERNEL_PROFILE_NAMES, type KernelProfileName } from "./core/profiles.js";
 import { DEFAULT_QUOTAS } from "./core/quota.js";
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -55,6 +56,9 @@ export const SETTINGS = Type.Object({
   topologyApply: Type.Optional(text({
     env: null, label: "topology file to apply",
     description: "apply this topology JSON to the database, print what changed and exit (refused while a server holds the database)",
+  })),
+  kernelProfile: Type.Optional(choice(KERNEL_PROFILE_NAMES, {
+    description: "kernel-version profile the answers follow, set at every start (unset: the stored one, else the preset's, else 6.5+)",
   })),
   eventRetention: integer(0, Number.MAX_SAFE_INTEGER, { default: 1_000_000, description: "most recent events kept; 0 keeps all" }),
   eventReadRate: integer(0, 100_000_000, {
@@ -199,6 +203,8 @@ export interface Config {
   readonly topologyFile: string | null;
   /** `--topology-apply FILE`: apply this file to the database and exit instead of serving. */
   readonly topologyApply: string | null;
+  /** Stored as the host's kernel profile at every start, over what the database or a preset says; null: leave it. */
+  readonly kernelProfile: KernelProfileName | null;
   readonly migrationsDir: string;
   /** Most recent events kept in the log; 0 keeps all. */
   readonly eventRetention: number;
@@ -260,6 +266,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     logLevel: s.logLevel,
     topologyFile: topology === "none" ? null : path.resolve(topology),
     topologyApply: s.topologyApply === null ? null : path.resolve(s.topologyApply),
+    kernelProfile: s.kernelProfile,
     migrationsDir: path.join(PROJECT_ROOT, "prisma", "migrations"),
     eventRetention: s.eventRetention,
     synchronous: s.synchronous,

@@ -11,7 +11,7 @@ import { DRIVERS } from "./drivers/index.js";
 import { buildApp } from "./http/app.js";
 import { reportStartupFailure, STARTUP_FAILED } from "./startup/fatal.js";
 import { checkListenAddress, listenError } from "./startup/listen.js";
-import { applyPreset, applyTopologyCommand, readTopologyFile } from "./startup/topology.js";
+import { applyKernelProfileFlag, applyPreset, applyTopologyCommand, readTopologyFile } from "./startup/topology.js";
 import { checkDatabasePath } from "./store/file-check.js";
 import { SqliteStore } from "./store/store.js";
 import { loadTokens, refuseOpenNonLoopback } from "./http/tokens.js";
@@ -57,6 +57,7 @@ export async function start(config: Config, logger: Logger = createLogger(config
   let app: FastifyInstance | null = null;
   try {
     if (preset) await applyPreset(store, config.topologyFile!, preset, logger, DRIVERS);
+    await applyKernelProfileFlag(store, config.kernelProfile, logger);
     app = await buildApp({
       store, loggerInstance: logger, limits: config.limits, tokens,
       quotas: { objectsPerClient: config.objectQuota, activeFaults: config.maxFaults, faultCount: config.maxFaultCount },
@@ -83,6 +84,7 @@ async function applyTopologyFile(config: Config, file: string, logger: Logger): 
   const store = await openStore(config, logger);
   try {
     await applyTopologyCommand(store, file, spec, config.databaseFile, (line) => process.stdout.write(`${line}\n`));
+    await applyKernelProfileFlag(store, config.kernelProfile, logger);
   } finally {
     await store.close();
   }

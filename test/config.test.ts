@@ -13,7 +13,7 @@ describe("settings schema", () => {
   it("derives the published flag and variable of every setting", () => {
     expect(Object.fromEntries(NAMES.map((n) => [n, [flagOf(n), envOf(n)]]))).toEqual({
       host: ["host", "HOST"], port: ["port", "PORT"], databaseFile: ["db", "DATABASE_FILE"], logLevel: ["log-level", "LOG_LEVEL"],
-      topologyFile: ["topology", "TOPOLOGY_FILE"], topologyApply: ["topology-apply", null], eventRetention: ["event-retention", "EVENT_RETENTION"],
+      topologyFile: ["topology", "TOPOLOGY_FILE"], topologyApply: ["topology-apply", null], kernelProfile: ["kernel-profile", "KERNEL_PROFILE"], eventRetention: ["event-retention", "EVENT_RETENTION"],
       eventReadRate: ["event-read-rate", "EVENT_READ_RATE"], synchronous: ["synchronous", "DB_SYNCHRONOUS"], bodyLimit: ["body-limit", "BODY_LIMIT"],
       headersTimeout: ["headers-timeout", "HEADERS_TIMEOUT"], requestTimeout: ["request-timeout", "REQUEST_TIMEOUT"],
       socketTimeout: ["socket-timeout", "SOCKET_TIMEOUT"], keepAliveTimeout: ["keep-alive-timeout", "KEEP_ALIVE_TIMEOUT"],
@@ -55,6 +55,20 @@ describe("settings schema", () => {
   ] as const)("%s: one of its choices", (name, good, bad, message) => {
     expect(parseSettings([`--${flagOf(name)}`, good], {})[name]).toBe(good);
     expect(() => parseSettings([], { [envOf(name)!]: bad })).toThrow(new ConfigError(message));
+  });
+
+  it("kernelProfile: one of the kernel-version profiles, from the flag or the variable; unset is null (the stored profile stays)", () => {
+    expect(parseSettings([], {}).kernelProfile).toBeNull();
+    expect(parseSettings(["--kernel-profile", "6.1"], {}).kernelProfile).toBe("6.1");
+    expect(parseSettings([], { KERNEL_PROFILE: "6.2" }).kernelProfile).toBe("6.2");
+    expect(parseSettings(["--kernel-profile=6.5+"], { KERNEL_PROFILE: "6.1" }).kernelProfile).toBe("6.5+");
+    expect(parseConfig(["--kernel-profile", "6.1"], {}).kernelProfile).toBe("6.1");
+    expect(parseConfig([], {}).kernelProfile).toBeNull();
+    for (const bad of ["5.15", "6.5", "6.1 ", ""]) {
+      const message = `kernel profile must be one of 6.1, 6.2, 6.5+, got "${bad}"`;
+      expect(() => parseConfig([`--kernel-profile=${bad}`], {}), bad).toThrow(new ConfigError(message));
+      expect(() => parseConfig([], { KERNEL_PROFILE: bad }), bad).toThrow(new ConfigError(message));
+    }
   });
 
   it.each([

@@ -3,14 +3,20 @@
 //
 // All devices are checked before anything changes, so a failed group attach
 // leaves no trace but the injected faults it consumed (the kernel gets the
-// same all-or-nothing by putting devices back on the old domain).
+// same all-or-nothing by putting devices back on the old domain, since v6.5).
+// On a kernel-version profile without that unwind (src/core/profiles.ts) the
+// devices before the failing one stay on the new domain, as
+// __iommu_group_for_each_dev() left them: that survives the refusal, like a
+// consumed fault. A driver's refusal is answered with the code the profile's
+// kernel returned for it.
 import { finaliseOn } from "./domain-alloc.js";
 import type { Device, Domain, Fault, Group, Unit } from "./entities.js";
 import { isErrnoName } from "./errno.js";
 import { checkReservedRegions } from "./iova.js";
 import { lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
-import { driverFailure, fail, ok, withIds, type Result } from "./result.js";
+import { asKernelAnswers, kernelProfile } from "./profiles.js";
+import { driverFailure, fail, failure, ok, withIds, type ErrnoError, type Result } from "./result.js";
 
 /** Probe: report what an attach would do and change nothing (the dry run). */
 export type AttachMode = "commit" | "probe";
@@ -50,21 +56,23 @@ function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, cur
   const found = lookupDriver(model, unit.driver);
   if (!found.ok) return found;
   const driver = found.value;
+  // The driver's refusals, as the host's kernel answers them.
+  const refused = (error: ErrnoError): Result<Domain> => ({ ok: false, error: asKernelAnswers(kernelProfile(model.host().kernelProfile), unit.driver, error) });
   let bound = domain;
   // A driver with a finalise op binds a domain to one instance.
   if (driver.finalise) {
     if (domain.unitId !== null && domain.unitId !== unit.id) {
       const other = model.get("unit", domain.unitId);
-      return fail("different-instance", `domain ${domain.id} is finalised on ${other?.name ?? `unit ${domain.unitId}`}, ${device.name} is behind ${unit.name}`);
+      return refused(failure("different-instance", `domain ${domain.id} is finalised on ${other?.name ?? `unit ${domain.unitId}`}, ${device.name} is behind ${unit.name}`));
     }
     if (domain.unitId === null) {
       const finalised = finaliseOn(model, driver, domain, unit);
-      if (!finalised.ok) return finalised;
+      if (!finalised.ok) return refused(finalised.error);
       bound = { ...domain, unitId: unit.id };
     }
   }
   const attached = driver.attachDev({ unit, device, domain: bound, current, usage: model.usage });
-  return attached.ok ? ok(bound) : attached;
+  return attached.ok ? ok(bound) : refused(attached.error);
 }
 
 /**
@@ -95,11 +103,18 @@ function checkDevices(model: Model, group: Group, domain: Domain, mode: AttachMo
   if (devices.length === 0 && !ownCore) {
     return fail("group-empty", `group ${group.name} has no devices; add one before attaching it to domain ${domain.id}`);
   }
+  // __iommu_group_for_each_dev(): device by device, in the order they joined,
+  // stopping at the first refusal.
+  const unwinds = kernelProfile(model.host().kernelProfile).unwindsPartialAttach;
   const current = model.get("domain", group.domainId)!;
   let bound = domain;
-  for (const device of devices) {
+  for (const [i, device] of devices.entries()) {
     const r = attachDev(model, unit, device, bound, current, mode, mustSucceed);
-    if (!r.ok) return { ok: false, error: withIds(r.error, { deviceId: device.id }) };
+    if (!r.ok) {
+      const error = withIds(r.error, { deviceId: device.id });
+      if (unwinds || i === 0) return { ok: false, error };
+      return { ok: false, error: { ...error, stranded: { domainId: domain.id, deviceIds: devices.slice(0, i).map((d) => d.id) } } };
+    }
     bound = r.value;
   }
   return ok(bound);
@@ -122,11 +137,35 @@ export function returnToCoreDomain(model: Model, group: Group): Result<{ changed
 export function setGroupDomain(model: Model, group: Group, domain: Domain, mustSucceed = false): Result<{ changed: boolean }> {
   if (group.domainId === domain.id) return ok({ changed: false });
   const checked = checkGroupAttach(model, group, domain, "commit", mustSucceed);
-  if (!checked.ok) return checked;
+  if (!checked.ok) {
+    if (checked.error.stranded) strand(model, group, domain, checked.error.stranded.deviceIds);
+    return checked;
+  }
   if (checked.value !== domain) model.put("domain", checked.value);
   model.put("group", { ...group, domainId: domain.id });
+  // Every device went through attach_dev: none is left elsewhere.
+  for (const device of model.devicesOf(group.id)) {
+    if (device.strandedOnDomainId !== null) model.put("device", { ...device, strandedOnDomainId: null });
+  }
   freeIfUnusedAuto(model, group.domainId);
   return ok({ changed: true });
+}
+
+/**
+ * A partial attach on a kernel without the unwind: the devices that passed
+ * stay on the new domain (and a binding driver's domain stays finalised on
+ * their instance, as arm_smmu_domain_finalise() left it), while the group
+ * keeps its domain. That happened whatever the caller does next, so it
+ * survives the refusal's rollback.
+ */
+function strand(model: Model, group: Group, domain: Domain, deviceIds: readonly number[]): void {
+  if (domain.type === "paging" && domain.unitId === null && model.driver(domain.driver)?.finalise) {
+    model.putSurvivingRollback("domain", { ...domain, unitId: group.unitId }, domain.id);
+  }
+  for (const id of deviceIds) {
+    const device = model.get("device", id)!;
+    model.putSurvivingRollback("device", { ...device, strandedOnDomainId: domain.id }, id);
+  }
 }
 
 /** A group's default and blocking domains are its own (the kernel never shares them). */
@@ -147,5 +186,7 @@ export function isOnCoreDomain(group: Group): boolean {
 /** iommufd frees an automatic domain once nothing is attached to it (no group, no PASID). */
 function freeIfUnusedAuto(model: Model, domainId: number): void {
   const domain = model.get("domain", domainId);
-  if (domain?.auto && model.attachedGroupCount(domainId) === 0 && model.pasidCountOfDomain(domainId) === 0) model.remove("domain", domainId);
+  if (domain?.auto && model.attachedGroupCount(domainId) === 0 && model.pasidCountOfDomain(domainId) === 0 && model.strandedDeviceCount(domainId) === 0) {
+    model.remove("domain", domainId);
+  }
 }

@@ -30,7 +30,8 @@ import { checkDomainJoin } from "./iova.js";
 import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { outcomeOf, type Outcome } from "./outcome.js";
-import { fail, ok, withoutId, type ErrnoError, type Result } from "./result.js";
+import { asKernelAnswers, kernelProfile } from "./profiles.js";
+import { fail, ok, withoutId, withoutStrands, type ErrnoError, type Result } from "./result.js";
 
 /** One domain the search tried, and how that went. */
 export interface Attempt extends Outcome {
@@ -78,6 +79,22 @@ function failedAfterAllocating(error: ErrnoError, attempts: readonly Attempt[], 
   return searchFailed(withoutId(error, "domainId"), freedIn(attempts, domainId));
 }
 
+/**
+ * Move the group onto the domain the search just allocated. The failed
+ * search frees that domain again; a kernel without the unwind would leave
+ * the devices that passed on it, but the service cannot point them at
+ * nothing, so they stay where they were (docs/semantics.md §4 D28) and the
+ * answer names no strands.
+ */
+function attachFresh(model: Model, groupId: number, domain: Domain): Result<{ changed: boolean }> {
+  const before = model.devicesOf(groupId);
+  const r = setGroupDomain(model, model.get("group", groupId)!, domain);
+  if (r.ok || !r.error.stranded) return r;
+  const left = r.error.stranded.deviceIds;
+  for (const device of before) if (left.includes(device.id)) model.putSurvivingRollback("device", device, device.id);
+  return { ok: false, error: withoutStrands(r.error) };
+}
+
 /** What the search asks of a domain it allocates (IOMMU_HWPT_ALLOC_* and the coherency iommufd sets itself). */
 interface Wanted {
   readonly dirtyTracking: boolean;
@@ -107,7 +124,9 @@ function allocateFor(model: Model, group: Group, container: Container, wanted: W
     // The container's creator owns what it allocates: another client cannot attach to it directly.
     owner: container.owner,
   }), unit);
-  if (!made.ok) return made;
+  // iommufd allocates and finalises the domain for the device it attaches:
+  // a refusal is answered as the host's kernel answers it.
+  if (!made.ok) return { ok: false, error: asKernelAnswers(kernelProfile(model.host().kernelProfile), unit.driver, made.error) };
   const domain = made.value;
   // iommufd_hwpt_paging_alloc: iommufd_hwpt_paging_enforce_cc() before
   // anything is attached. A driver that reports the capability accepts it on
@@ -196,7 +215,7 @@ function searchIoas(model: Model, group: Group, container: Container, policy: Se
   const allocated = allocateFor(model, group, container, wantedBy(model, group, policy));
   if (!allocated.ok) return searchFailed(allocated.error, attempts);
   const domainId = allocated.value.id;
-  const attached = setGroupDomain(model, model.get("group", groupId)!, allocated.value);
+  const attached = attachFresh(model, groupId, allocated.value);
   // iommufd_hwpt_paging_alloc: after the immediate attach the domain joins the IOAS (iopt_table_add_domain).
   const r = attached.ok ? checkDomainJoin(model, model.get("domain", domainId)!) : attached;
   attempts.push(attempt(domainId, true, r.ok ? null : r.error));
@@ -226,7 +245,7 @@ function attachType1(model: Model, group: Group, container: Container): Result<S
   if (!allocated.ok) return searchFailed(allocated.error, attempts);
   const domainId = allocated.value.id;
   const attachNew = (): Result<unknown> => {
-    const r = setGroupDomain(model, model.get("group", groupId)!, model.get("domain", domainId)!);
+    const r = attachFresh(model, groupId, model.get("domain", domainId)!);
     attempts.push(attempt(domainId, true, r.ok ? null : r.error));
     return r;
   };

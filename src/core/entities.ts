@@ -10,6 +10,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { bool, entity, enumText, id, int, int64, ref, shared, text, type Immutable, type RecordOf } from "./declare.js";
 import type { Outcome } from "./outcome.js";
+import { DEFAULT_KERNEL_PROFILE } from "./profiles.js";
 
 export const DOMAIN_TYPES = ["paging", "identity", "blocked", "dma"] as const;
 export type DomainType = (typeof DOMAIN_TYPES)[number];
@@ -173,6 +174,14 @@ export const Device = entity("Device", "columns", {
    * (iommu_device_use_default_domain holds the group's owner_cnt); null: none.
    */
   hostDriver: text({ nullable: true, description: "The host (kernel) driver bound to the device, using the DMA API; null: none" }),
+  /**
+   * The domain the device is left attached to when it is not its group's: a
+   * group attach that failed on a later device, on a kernel profile without
+   * the unwind (before v6.5), leaves the devices before it on the new domain
+   * while the group stays where it was. Null: the device is on its group's
+   * domain. Cleared by the group's next move that reaches every device.
+   */
+  strandedOnDomainId: ref({ nullable: true, description: "Domain the device is left on by a partial group attach (no unwind before Linux 6.5); null: its group's" }),
 });
 export type Device = RecordOf<typeof Device>;
 
@@ -255,11 +264,25 @@ export const IommufdDevice = entity("IommufdDevice", "objects", {
 });
 export type IommufdDevice = RecordOf<typeof IommufdDevice>;
 
+/** The one id the host's settings row has. */
+export const HOST_ID = 1;
+
+/**
+ * Settings of the host the service stands for, one row (HOST_ID). Absent
+ * until something sets one: the model answers the defaults then (Model.host).
+ */
+export const Host = entity("Host", "objects", {
+  id: id(),
+  /** The kernel-version profile (src/core/profiles.ts): which kernel's codes and group-attach unwind answer. */
+  kernelProfile: text({ default: DEFAULT_KERNEL_PROFILE, description: "Kernel-version profile the answers follow" }),
+});
+export type Host = RecordOf<typeof Host>;
+
 /** Every entity by kind, parent kinds first: inserts go this way, deletes the other way. */
 export const ENTITIES = {
   unit: Unit, container: Container, domain: Domain, group: Group, device: Device, fault: Fault,
   pasid: PasidAttachment, iommufd: IommufdDevice,
-  mapping: Mapping, region: ReservedRegion,
+  mapping: Mapping, region: ReservedRegion, host: Host,
 } as const;
 export type Kind = keyof typeof ENTITIES;
 export const KINDS = Object.keys(ENTITIES) as readonly Kind[];

@@ -9,7 +9,7 @@ import { hostBoundDevices } from "./host-driver.js";
 import { checkNotBoundToIommufd } from "./iommufd-bindings.js";
 import { lookup } from "./lookup.js";
 import type { Model } from "./model.js";
-import { fail, ok, withoutId, type Result } from "./result.js";
+import { fail, ok, withoutId, withoutStrands, type Result } from "./result.js";
 
 export interface Moved {
   readonly groupId: number;
@@ -171,10 +171,17 @@ export function takeDmaOwnership(model: Model, g: Group, owner: string): Result<
   }
   const withOwner: Group = { ...g, owner, blockingDomainId };
   model.put("group", withOwner);
+  const devices = model.devicesOf(groupId);
   const r = setGroupDomain(model, withOwner, model.get("domain", blockingDomainId)!);
   // A blocking domain allocated by a claim that failed goes with the
-  // claim's rollback: the answer must not name it.
-  if (!r.ok && allocatesBlocking) return { ok: false, error: withoutId(r.error, "domainId") };
+  // claim's rollback: the answer must not name it, and no device can be
+  // left on it (a kernel without the unwind would leave the earlier ones
+  // there, docs/semantics.md §4 D28): they stay where they were.
+  if (!r.ok && allocatesBlocking) {
+    const left = r.error.stranded?.deviceIds ?? [];
+    for (const before of devices) if (left.includes(before.id)) model.putSurvivingRollback("device", before, before.id);
+    return { ok: false, error: withoutId(withoutStrands(r.error), "domainId") };
+  }
   return moved(r, groupId, blockingDomainId);
 }
 

@@ -5,14 +5,17 @@ import type { Entities, Kind, Model } from "./model.js";
 import { fail, ok, type Result } from "./result.js";
 import type { FixedReason } from "./reasons.js";
 
-const MISSING: Record<Kind, FixedReason> = {
+/** The kinds a client names by id (the host's settings are one row, never looked up by id). */
+type LookupKind = Exclude<Kind, "host">;
+
+const MISSING: Record<LookupKind, FixedReason> = {
   unit: "no-such-unit", container: "no-such-container", domain: "no-such-domain",
   group: "no-such-group", device: "no-such-device", fault: "no-such-fault", pasid: "no-such-pasid",
   mapping: "no-such-mapping", region: "no-such-region",
   iommufd: "not-bound",
 };
 
-export function lookup<K extends Kind>(model: Model, kind: K, id: number): Result<Entities[K]> {
+export function lookup<K extends LookupKind>(model: Model, kind: K, id: number): Result<Entities[K]> {
   const row = model.get(kind, id);
   return row ? ok(row) : fail(MISSING[kind], `${kind} ${id} does not exist`, { [`${kind}Id`]: id });
 }

@@ -8,8 +8,8 @@
 import { clearSlot, ColumnRows, ObjectRows, type Rows } from "./columns.js";
 import type { DriverTable, IommuDriver, PasidInUse, UnitUsage } from "./driver.js";
 import {
-  ENTITIES, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group, type IommufdDevice,
-  type Kind, type Mapping, type PasidAttachment, type ReservedRegion,
+  ENTITIES, Host, HOST_ID, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group,
+  type IommufdDevice, type Kind, type Mapping, type PasidAttachment, type ReservedRegion,
 } from "./entities.js";
 
 export { KINDS, type Entities, type Kind };
@@ -255,6 +255,8 @@ export class Model {
 
   // The secondary indexes: what the core asks "which rows point at X".
   private readonly devicesByGroup = new KeyIndex("device", ["groupId"]);
+  /** Devices a partial group attach left on a domain that is not their group's. */
+  private readonly devicesByStrandedDomain = new KeyIndex("device", ["strandedOnDomainId"]);
   private readonly groupsByDomain = new KeyIndex("group", ["domainId"]);
   /** A group's default and blocking domains: its core domains. */
   private readonly groupsByCoreDomain = new KeyIndex("group", ["defaultDomainId", "blockingDomainId"]);
@@ -302,7 +304,7 @@ export class Model {
       }
     }
     for (const index of [
-      this.devicesByGroup, this.groupsByDomain, this.groupsByCoreDomain, this.groupsByUnit, this.domainsByUnit,
+      this.devicesByGroup, this.devicesByStrandedDomain, this.groupsByDomain, this.groupsByCoreDomain, this.groupsByUnit, this.domainsByUnit,
       this.pagingDomainsByUnit, this.nestParentsByUnit, this.domainsByContainer, this.faultsByUnit, this.faultsByDevice,
       this.attachments.byGroup, this.attachments.byDevice,
       this.pasidsByDevice, this.pasidsByDomain, this.iommufdByDevice,
@@ -375,6 +377,16 @@ export class Model {
 
   attachedGroupCount(domainId: number): number {
     return this.groupsByDomain.size(domainId);
+  }
+
+  /** Devices left on this domain by a partial group attach (Device.strandedOnDomainId). */
+  strandedDeviceCount(domainId: number): number {
+    return this.devicesByStrandedDomain.size(domainId);
+  }
+
+  /** The host's settings: the stored row, or the defaults while none is stored. */
+  host(): Entities["host"] {
+    return this.tables.host.get(HOST_ID) ?? DEFAULT_HOST;
   }
 
   /** Groups whose default or blocking domain this is. */
@@ -670,6 +682,8 @@ export class Model {
     for (const index of this.indexes[kind]) index.update(row, false);
   }
 }
+
+const DEFAULT_HOST = Object.freeze(Host.make({ id: HOST_ID }));
 
 /** The taken rows of a kind nothing changed: shared, so an operation allocates maps only for what it touched. */
 const NO_CHANGES: ReadonlyMap<number, never> = new Map<number, never>();

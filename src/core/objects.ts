@@ -5,7 +5,7 @@ import { isOnCoreDomain } from "./attach.js";
 import { ANONYMOUS, type Caller } from "./caller.js";
 import { allocatePaging } from "./domain-alloc.js";
 import {
-  Container, DEFAULT_DEVICE_FLAGS, Device, Domain, Fault, Group, Unit,
+  Container, DEFAULT_DEVICE_FLAGS, Device, Domain, Fault, Group, Unit, type Host,
   type ContainerKind, type DeviceFlags, type DomainConfig, type DomainType, type UnitCapabilities,
 } from "./entities.js";
 import type { ErrnoName } from "./errno.js";
@@ -13,6 +13,7 @@ import { interned } from "./intern.js";
 import { checkDomainJoin } from "./iova.js";
 import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
+import type { KernelProfileName } from "./profiles.js";
 import { checkFaultQuota, checkObjectQuota, NO_QUOTAS, type Quotas } from "./quota.js";
 import { fail, ok, withIds, type Result } from "./result.js";
 
@@ -260,6 +261,10 @@ export function deleteDomain(model: Model, id: number, caller: Caller = ANONYMOU
   if (!mine.ok) return mine;
   const attached = model.attachedGroupCount(id);
   if (attached > 0) return fail("domain-in-use", `domain ${id} is attached to ${attached} group(s)`, { domainId: id });
+  const stranded = model.strandedDeviceCount(id);
+  if (stranded > 0) {
+    return fail("domain-in-use", `domain ${id} still translates ${stranded} device(s) a partial group attach left on it`, { domainId: id });
+  }
   if (model.isCoreDomainOfAGroup(id)) {
     return fail("domain-in-use", `domain ${id} is a group's default or blocking domain`, { domainId: id });
   }
@@ -338,4 +343,18 @@ export function clearFaults(model: Model): Result<{ cleared: number }> {
   const ids = [...model.all("fault")].map((f) => f.id);
   for (const id of ids) model.remove("fault", id);
   return ok({ cleared: ids.length });
+}
+
+// ---- the host's settings -------------------------------------------------
+
+export interface HostSettings {
+  /** A name of src/core/profiles.ts KERNEL_PROFILES. */
+  readonly kernelProfile?: KernelProfileName;
+}
+
+/** Stores the host's settings; what the patch leaves out keeps its value. */
+export function updateHost(model: Model, patch: HostSettings): Result<Host> {
+  const host: Host = { ...model.host(), ...patch };
+  model.put("host", host);
+  return ok(host);
 }

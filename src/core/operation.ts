@@ -3,8 +3,10 @@
 // when its result is a failure, or it (or whatever presents its result)
 // throws, the model goes back to the savepoint. What a refusal must still
 // leave behind is kept through one named path only: a consumed injected
-// fault (Model.putSurvivingRollback, as a real driver's failure happened
-// whatever the caller does next) and the attempt's event (Model.record).
+// fault and, on a kernel profile without the unwind, the devices a partial
+// group attach left on the new domain (Model.putSurvivingRollback: a real
+// driver's failure, and what the kernel did before it, happened whatever the
+// caller does next), and the attempt's event (Model.record).
 // Both are undone too when the operation threw: a crash decides nothing.
 import type { Model } from "./model.js";
 import type { Result } from "./result.js";

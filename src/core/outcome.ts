@@ -3,7 +3,7 @@
 // and (never null there) each problem+json answer.
 import { errnoCode, type ErrnoName } from "./errno.js";
 import { isSoftAnswer, type Reason } from "./reasons.js";
-import { isSoft, type ErrnoError } from "./result.js";
+import { isSoft, type ErrnoError, type Stranded } from "./result.js";
 
 export interface Outcome {
   /** The errno the caller acts on; null: the attempt succeeded. */
@@ -26,7 +26,18 @@ export function outcomeOf(error: ErrnoError): Failed;
 export function outcomeOf(error: ErrnoError | null): Outcome;
 export function outcomeOf(error: ErrnoError | null): Outcome {
   if (error === null) return SUCCEEDED;
-  return { errno: error.errno, code: errnoCode(error.errno), soft: isSoft(error), reason: error.reason, detail: error.detail };
+  const detail = error.stranded ? `${error.detail}; ${strandedNote(error.stranded)}` : error.detail;
+  return { errno: error.errno, code: errnoCode(error.errno), soft: isSoft(error), reason: error.reason, detail };
+}
+
+/**
+ * What a partial group attach leaves (a kernel without the unwind): said in
+ * the detail, so that the event log, a search's attempts and a dry run's
+ * verdicts, which keep no other field for it, say it too.
+ */
+function strandedNote(stranded: Stranded): string {
+  const devices = stranded.deviceIds.length === 1 ? `device ${stranded.deviceIds[0]}` : `devices ${stranded.deviceIds.join(", ")}`;
+  return `no unwind before Linux 6.5: the attach leaves ${devices} on domain ${stranded.domainId}`;
 }
 
 /**

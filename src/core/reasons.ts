@@ -139,12 +139,17 @@ export const REASONS = { ...CORE_REASONS, ...SERVICE_REASONS };
 export type Reason = keyof typeof REASONS;
 
 /**
- * Whether an answer is soft: an EINVAL whose reason's entry says so. Takes
- * strings so that a stored event (whose reason may predate today's
- * catalogue) is judged by the same rule as a live error.
+ * Whether an answer is soft: an EINVAL whose reason's entry says so, or an
+ * EINVAL for a reason whose own errno is another: that EINVAL is a driver's
+ * raw code (a kernel-version profile's, src/core/profiles.ts), which the
+ * contract reads as "incompatible". Takes strings so that a stored event
+ * (whose reason may predate today's catalogue) is judged by the same rule as
+ * a live error.
  */
 export function isSoftAnswer(errno: string | null, reason: string | null): boolean {
-  return errno === "EINVAL" && reason !== null && Object.hasOwn(REASONS, reason) && REASONS[reason as Reason].soft;
+  if (errno !== "EINVAL" || reason === null || !Object.hasOwn(REASONS, reason)) return false;
+  const entry = REASONS[reason as Reason];
+  return entry.soft || entry.errno !== "EINVAL";
 }
 
 /** The reasons whose errno is fixed by the catalogue (all but injected-fault). */

@@ -11,14 +11,16 @@
 // a unit's online flag, a device's flags, host driver and reserved regions
 // and a group's attachment are the service's state, not the host's
 // description. A device's reserved regions come with the device when the
-// file creates it.
+// file creates it. The host's settings (its kernel profile) are not
+// objects: a file that names them sets them.
 import type { ContainerKind, DeviceFlags, DomainConfig, UnitCapabilities } from "./entities.js";
 import { createReservedRegion, type RegionSpec } from "./iova.js";
 import type { Model } from "./model.js";
-import { createContainer, createDevice, createDomain, createGroup, createUnit } from "./objects.js";
+import { createContainer, createDevice, createDomain, createGroup, createUnit, updateHost, type HostSettings } from "./objects.js";
 
 export interface TopologySpec {
   readonly description?: string;
+  readonly host?: HostSettings;
   readonly units: readonly { name: string; driver: string; capabilities?: Partial<UnitCapabilities>; online?: boolean }[];
   readonly groups?: readonly {
     name: string; unit: string;
@@ -42,6 +44,8 @@ export interface TopologyReport {
   readonly present: TopologyCounts;
   /** One sentence per disagreement; non-empty means the model is unchanged. */
   readonly conflicts: readonly string[];
+  /** The kernel profile the file sets (null: it names none), and whether that changed the host's. */
+  readonly kernelProfile: { readonly name: string; readonly changed: boolean } | null;
 }
 
 const zero = (): TopologyCounts => ({ units: 0, groups: 0, devices: 0, containers: 0, domains: 0 });
@@ -173,8 +177,15 @@ export function applyTopology(model: Model, spec: TopologySpec): TopologyReport 
     created.domains++;
   }
 
+  let kernelProfile: TopologyReport["kernelProfile"] = null;
+  if (spec.host?.kernelProfile !== undefined) {
+    const changed = model.host().kernelProfile !== spec.host.kernelProfile;
+    if (changed) updateHost(model, { kernelProfile: spec.host.kernelProfile });
+    kernelProfile = { name: spec.host.kernelProfile, changed };
+  }
+
   if (conflicts.length > 0) model.rollbackTo(savepoint);
-  return { created, present, conflicts };
+  return { created, present, conflicts, kernelProfile };
 }
 
 /** The report as lines for a person: one per kind, then one per conflict. */
@@ -182,6 +193,10 @@ export function describeTopologyReport(report: TopologyReport): string[] {
   const applied = report.conflicts.length === 0;
   const lines = TOPOLOGY_KINDS.map((kind) =>
     `${kind.padEnd(11)} ${report.created[kind]} ${applied ? "created" : "would be created"}, ${report.present[kind]} already present`);
+  if (report.kernelProfile !== null) {
+    const { name, changed } = report.kernelProfile;
+    lines.push(`${"host".padEnd(11)} kernel profile ${name} ${changed ? (applied ? "set" : "would be set") : "already set"}`);
+  }
   for (const conflict of report.conflicts) lines.push(`conflict: ${conflict}`);
   lines.push(applied ? "applied" : `not applied: ${report.conflicts.length} conflict(s); the database is unchanged`);
   return lines;

@@ -2,8 +2,9 @@
 // synchronous step as the operation they describe, so they are consistent.
 // Each carries its `version` (src/http/version.ts): a digest of the rest of
 // the representation, sent as the ETag and compared with If-Match.
-import type {
-  Container, Device, Domain, EventRecord, Fault, Group, IommufdDevice, Mapping, PasidAttachment, ReservedRegion, Unit,
+import {
+  HOST_ID, type Container, type Device, type Domain, type EventRecord, type Fault, type Group, type Host, type IommufdDevice,
+  type Mapping, type PasidAttachment, type ReservedRegion, type Unit,
 } from "../core/entities.js";
 import type { Model } from "../core/model.js";
 import { versionerOf } from "./version.js";
@@ -19,6 +20,7 @@ const pasidVersion = versionerOf();
 const mappingVersion = versionerOf();
 const regionVersion = versionerOf();
 const iommufdVersion = versionerOf();
+const hostVersion = versionerOf();
 
 export const presentUnit = (u: Unit) => unitVersion(u);
 export const presentDevice = (d: Device) => deviceVersion(d);
@@ -27,6 +29,7 @@ export const presentPasid = (p: PasidAttachment) => pasidVersion(p);
 export const presentMapping = (m: Mapping) => mappingVersion(m);
 export const presentRegion = (r: ReservedRegion) => regionVersion(r);
 export const presentIommufd = (i: IommufdDevice) => iommufdVersion(i);
+export const presentHost = (h: Host) => hostVersion(h);
 
 export function presentGroup(model: Model, g: Group) {
   return groupVersion({ ...g, deviceIds: model.devicesOf(g.id).map((d) => d.id) });
@@ -41,7 +44,7 @@ export function presentContainer(model: Model, c: Container) {
   return containerVersion({ ...c, domainIds: model.domainsOf(c.id).map((d) => d.id) });
 }
 
-export type VersionedKind = "unit" | "device" | "group" | "domain" | "container" | "fault" | "pasid" | "iommufd" | "mapping" | "region";
+export type VersionedKind = "unit" | "device" | "group" | "domain" | "container" | "fault" | "pasid" | "iommufd" | "mapping" | "region" | "host";
 
 /** The version a resource has now, as its representation would show it; null if it does not exist. */
 export function currentVersion(model: Model, kind: VersionedKind, id: number): string | null {
@@ -56,6 +59,8 @@ export function currentVersion(model: Model, kind: VersionedKind, id: number): s
     case "container": { const r = model.get(kind, id); return r ? presentContainer(model, r).version : null; }
     case "mapping": { const r = model.get(kind, id); return r ? presentMapping(r).version : null; }
     case "region": { const r = model.get(kind, id); return r ? presentRegion(r).version : null; }
+    // One row, read as the defaults while none is stored: it always exists.
+    case "host": return id === HOST_ID ? presentHost(model.host()).version : null;
   }
 }
 

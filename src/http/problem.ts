@@ -2,7 +2,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { outcomeOf, type Failed } from "../core/outcome.js";
 import { REASONS, type FixedReason } from "../core/reasons.js";
-import { failure, type ErrnoError } from "../core/result.js";
+import { failure, type ErrnoError, type Stranded } from "../core/result.js";
 import type { Attempt } from "../core/container-attach.js";
 import { answer, PROBLEM_TYPE, sendAnswer, type Answer } from "./answer.js";
 import { statusOf } from "./status.js";
@@ -14,6 +14,7 @@ export interface ProblemDocument extends Failed {
   status: number;
   instance?: string;
   driverErrno?: string;
+  stranded?: Stranded;
   requestId?: string;
   attempts?: readonly Attempt[];
   errors?: { field: string; message: string }[];
@@ -39,6 +40,7 @@ export function problemDocument(error: ErrnoError, at: { instance?: string; requ
     ...error.ids,
   };
   if (error.driverErrno) doc.driverErrno = error.driverErrno;
+  if (error.stranded) doc.stranded = { domainId: error.stranded.domainId, deviceIds: error.stranded.deviceIds };
   const attempts = (error as { attempts?: readonly Attempt[] }).attempts;
   if (attempts) doc.attempts = attempts;
   return doc;

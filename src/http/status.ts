@@ -3,7 +3,7 @@
 // added to the catalogue does not compile until it has a status here.
 import type { AttachDevErrno } from "../core/errno.js";
 import { isAttachDevErrno } from "../core/errno.js";
-import type { FixedReason, Reason } from "../core/reasons.js";
+import { REASONS, type FixedReason, type Reason } from "../core/reasons.js";
 import type { ErrnoError } from "../core/result.js";
 
 /**
@@ -125,10 +125,21 @@ export const STATUS: StatusTable = {
   "precondition-failed": 412,
 };
 
-/** The status a problem is answered with. */
+/**
+ * A driver code as the attach caller classifies it (a contract code), answered
+ * as the core's own reasons with that errno are.
+ */
+const DRIVER_CODE_STATUS = STATUS["injected-fault"];
+
+/**
+ * The status a problem is answered with. A reason answered with another
+ * errno than its own carries the raw code a kernel-version profile's driver
+ * returned (src/core/profiles.ts): its status is that errno's, as for an
+ * injected fault.
+ */
 export function statusOf(error: ErrnoError): number {
   const status = STATUS[error.reason];
-  if (typeof status === "number") return status;
-  // Only the attach caller makes an injected fault (normalised to a contract code).
-  return isAttachDevErrno(error.errno) ? status[error.errno] : 500;
+  if (typeof status === "number" && error.errno === REASONS[error.reason].errno) return status;
+  // Only the attach caller makes these (normalised to a contract code).
+  return isAttachDevErrno(error.errno) ? DRIVER_CODE_STATUS[error.errno] : 500;
 }

@@ -10,6 +10,8 @@ import type { Logger } from "pino";
 import { ConfigError } from "../config.js";
 import type { DriverTable } from "../core/driver.js";
 import { KINDS, Model } from "../core/model.js";
+import { updateHost } from "../core/objects.js";
+import type { KernelProfileName } from "../core/profiles.js";
 import { ok } from "../core/result.js";
 import { applyTopology, describeTopologyReport, type TopologyReport } from "../core/topology-file.js";
 import { TopologyFile } from "../http/schemas/topology.js";
@@ -56,7 +58,9 @@ export async function applyPreset(
 ): Promise<void> {
   const isNew = await store.read((model) => {
     const ids = model.lastIds();
-    return KINDS.every((kind) => ids[kind] === 0);
+    // The host's settings are not objects: a database whose kernel profile
+    // was set (--kernel-profile, PATCH /v1/host) before any preset is still new.
+    return KINDS.every((kind) => kind === "host" || ids[kind] === 0);
   });
   if (!isNew) {
     logger.info({ topology: file }, "the database is not new: preset topology not applied (--topology-apply applies a file)");
@@ -84,4 +88,18 @@ export async function applyTopologyCommand(
   if (report.conflicts.length > 0) {
     throw new TopologyConflictError(`topology file ${file} conflicts with the database: ${firstConflicts(report)}; nothing applied`);
   }
+}
+
+/**
+ * `--kernel-profile`: stored as the host's kernel profile at start-up, after
+ * the preset or the applied file, so the flag wins over both and over what
+ * the database held (docs/semantics.md §7.3). Unset: nothing is written.
+ */
+export async function applyKernelProfileFlag(store: ArbiterStore, name: KernelProfileName | null, logger: Logger): Promise<void> {
+  if (name === null) return;
+  const before = await store.read((model) => model.host().kernelProfile);
+  if (before === name) return;
+  const r = await store.execute((model) => updateHost(model, { kernelProfile: name }));
+  if (!r.ok) throw new Error(`setting the kernel profile failed: ${r.error.detail}`); // updateHost never fails
+  logger.info({ kernelProfile: name, was: before }, "kernel profile set by --kernel-profile");
 }

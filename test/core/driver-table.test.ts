@@ -138,7 +138,7 @@ describe("a driver the table lacks: EINVAL invalid-argument", () => {
     const group = unwrap(createGroup(model, { name: "g0", unitId: 1 }));
     // A new device's default domain needs the driver too; the one storage holds is loaded as it is.
     expect(errorOf(createDevice(model, { name: "g0-dev", groupId: group.id }))).toMatchObject(refused("gone"));
-    model.load("device", { id: 1, name: "g0-dev", groupId: group.id, faulty: false, flags: { noDirty: false, canwbs: false, requiresIdentity: false }, maxPasids: 0, hostDriver: null });
+    model.load("device", { id: 1, name: "g0-dev", groupId: group.id, faulty: false, flags: { noDirty: false, canwbs: false, requiresIdentity: false }, maxPasids: 0, hostDriver: null, strandedOnDomainId: null });
     expect(errorOf(createDomain(model, { type: "paging", unitId: 1 }))).toEqual(refused("gone"));
     expect(errorOf(attach(model, group.id, 1))).toMatchObject(refused("gone"));
     const container = unwrap(createContainer(model, { name: "ioas" }));

@@ -40,6 +40,7 @@ describe("applyTopology", () => {
       created: { units: 0, groups: 1, devices: 1, containers: 0, domains: 0 },
       present: { units: 2, groups: 2, devices: 2, containers: 2, domains: 1 },
       conflicts: [],
+      kernelProfile: null,
     });
     expect(describeTopologyReport(again).at(-1)).toBe("applied");
   });
@@ -144,5 +145,42 @@ describe("domains a driver leaves unbound", () => {
     const again = applyTopology(model, spec);
     expect(again.conflicts).toEqual([]);
     expect(again.present.domains).toBe(1);
+  });
+
+  it("sets the host's kernel profile the file names, says so, and says when it already was", () => {
+    const model = new Model(DRIVERS);
+    expect(model.host().kernelProfile).toBe("6.5+");
+    const report = applyTopology(model, { ...BASE, host: { kernelProfile: "6.1" } });
+    expect(report.kernelProfile).toEqual({ name: "6.1", changed: true });
+    expect(model.host()).toEqual({ id: 1, kernelProfile: "6.1" });
+    expect(describeTopologyReport(report)).toContain("host        kernel profile 6.1 set");
+    model.takeChanges();
+    const again = applyTopology(model, { units: [], host: { kernelProfile: "6.1" } });
+    expect(again.kernelProfile).toEqual({ name: "6.1", changed: false });
+    expect(describeTopologyReport(again)).toContain("host        kernel profile 6.1 already set");
+    expect(model.takeChanges().rows.host.size).toBe(0);
+  });
+
+  it("a file without host settings leaves the host's kernel profile alone", () => {
+    const model = applied();
+    const report = applyTopology(model, { units: [] });
+    expect(report.kernelProfile).toBeNull();
+    expect(describeTopologyReport(report).some((line) => line.startsWith("host"))).toBe(false);
+    expect(model.host().kernelProfile).toBe("6.5+");
+  });
+
+  it("with a conflict the profile is not set either (nothing is applied)", () => {
+    const model = applied();
+    const report = applyTopology(model, { units: [{ name: "dmar0", driver: "amd-iommu" }], host: { kernelProfile: "6.2" } });
+    expect(report.conflicts).toHaveLength(1);
+    expect(describeTopologyReport(report)).toContain("host        kernel profile 6.2 would be set");
+    expect(model.host().kernelProfile).toBe("6.5+");
+  });
+
+  it("the virtio guest preset declares a 6.1 kernel", () => {
+    const spec = JSON.parse(readFileSync(path.join(PROJECT_ROOT, "examples", "virtio-guest.json"), "utf8")) as TopologySpec;
+    const model = new Model(DRIVERS);
+    expect(applyTopology(model, spec)).toMatchObject({ conflicts: [], kernelProfile: { name: "6.1", changed: true } });
+    expect(model.host().kernelProfile).toBe("6.1");
   });
 });

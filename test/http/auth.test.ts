@@ -20,6 +20,8 @@ interface Route { method: Method; url: string; need: Need; body?: unknown }
 const ROUTES: Route[] = [
   { method: "GET", url: "/healthz", need: "public" },
   { method: "GET", url: "/v1/stats", need: "reader" },
+  { method: "GET", url: "/v1/host", need: "reader" },
+  { method: "PATCH", url: "/v1/host", need: "admin", body: { kernelProfile: "6.5+" } },
   { method: "GET", url: "/v1/events", need: "reader" },
   { method: "GET", url: "/v1/units", need: "reader" },
   { method: "GET", url: "/v1/units/9999", need: "reader" },

@@ -11,13 +11,13 @@ const c = clientForFile();
 const EXTRAS: Record<Kind, string[]> = {
   unit: ["version"], container: ["domainIds", "version"], domain: ["attachedGroupCount", "version"],
   group: ["deviceIds", "version"], device: ["version"], fault: ["version"], pasid: ["version"], iommufd: ["version"],
-  mapping: ["version"], region: ["version"],
+  mapping: ["version"], region: ["version"], host: ["version"],
 };
 const SCHEMAS = {
   unit: Resources.Unit, container: Resources.Container, domain: Resources.Domain,
   group: Resources.Group, device: Resources.Device, fault: Resources.Fault, pasid: Resources.PasidAttachment,
   mapping: Resources.Mapping, region: Resources.ReservedRegion,
-  iommufd: Resources.IommufdDevice,
+  iommufd: Resources.IommufdDevice, host: Resources.Host,
 } as const;
 const fieldsOf = (kind: Kind) => [...ENTITIES[kind].fields.map((f) => f.name), ...EXTRAS[kind]];
 
@@ -46,6 +46,7 @@ describe("representations", () => {
       mapping: await c.read(`/v1/containers/${container.id}/mappings/${mapping.id}`),
       region: await c.read(`/v1/devices/${devices[0]!.id}/reserved-regions/${region.id}`),
       iommufd: await c.read(`/v1/devices/${bound.devices[0]!.id}/iommufd`),
+      host: await c.read("/v1/host"),
     };
     for (const [kind, body] of Object.entries(bodies) as [Kind, object][]) expect(Object.keys(body), kind).toEqual(fieldsOf(kind));
   });

@@ -122,6 +122,7 @@ describe("server process", () => {
   it.each([
     [{ PORT: "http" }, /port must be an integer/],
     [{ LOG_LEVEL: "loud" }, /log level must be one of/],
+    [{ KERNEL_PROFILE: "5.15" }, /kernel profile must be one of 6\.1, 6\.2, 6\.5\+, got "5\.15"/],
     [{ TOPOLOGY_FILE: "/nonexistent/topology.json" }, /cannot read topology file/],
     [{ TOPOLOGY_FILE: path.join(PROJECT_ROOT, "package.json") }, /is not valid/],
   ])("refuses bad configuration %j with a clear message and exit code 2", { timeout: SLOW }, async (bad, message) => {

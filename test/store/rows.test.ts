@@ -17,7 +17,7 @@ import { addReservedRegion, mapIova } from "../../src/core/iova.js";
 import { Model } from "../../src/core/model.js";
 import { DRIVERS } from "../../src/drivers/index.js";
 import {
-  createContainer, createDevice, createDomain, createGroup, createUnit, injectFault, updateDevice,
+  createContainer, createDevice, createDomain, createGroup, createUnit, injectFault, updateDevice, updateHost,
 } from "../../src/core/objects.js";
 import type { Result } from "../../src/core/result.js";
 import { openDatabase } from "../../src/store/database.js";
@@ -98,6 +98,10 @@ describe("write and load", () => {
     unwrap(mapIova(model, { owner: null, admin: true }, ct.id, { length: 4096 }));
     unwrap(addReservedRegion(model, { owner: null }, devices[1]!.id, { start: 0x8000000, length: 0x100000, type: "sw-msi" }));
     unwrap(addReservedRegion(model, { owner: null }, devices[0]!.id, { start: 2 ** 53 - 4096, length: 4095, type: "direct-relaxable" }));
+    unwrap(updateHost(model, { kernelProfile: "6.1" }));
+    // A device a partial group attach left on another domain (the column's non-null case).
+    const named = [...model.all("domain")].find((d) => d.name === "named ✓")!;
+    model.put("device", { ...model.get("device", devices[1]!.id)!, strandedOnDomainId: named.id });
 
     const file = migrated();
     const db = new Database(file);

@@ -10,6 +10,7 @@ import { groupRoutes } from "./groups.js";
 import { mappingRoutes } from "./mappings.js";
 import { reservedRegionRoutes } from "./reserved-regions.js";
 import { iommufdRoutes } from "./iommufd.js";
+import { hostRoutes } from "./host.js";
 import { unitRoutes } from "./units.js";
 
 const Stats = Type.Object({
@@ -32,5 +33,6 @@ export const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(reservedRegionRoutes);
   await app.register(faultRoutes);
   await app.register(eventRoutes);
+  await app.register(hostRoutes);
   app.get("/stats", { config: { role: "reader" }, schema: { response: { 200: Stats } } }, async () => app.store.stats());
 };

@@ -71,7 +71,11 @@ export const Problem = Type.Composite([Type.Object({
   status: Type.Integer(),
 }), Outcome, Type.Object({
   instance: Type.Optional(Type.String()),
-  driverErrno: Type.Optional(Type.String({ description: "Raw driver code when it was normalised to ENODEV" })),
+  driverErrno: Type.Optional(Type.String({ description: "The raw code the driver (of the host's kernel profile) returned, where the contract answers it as ENODEV" })),
+  stranded: Type.Optional(Type.Object({
+    domainId: Id,
+    deviceIds: Type.Array(Id),
+  }, { description: "Devices the failed group attach left on domainId (kernel profiles without the unwind, before Linux 6.5)" })),
   requestId: Type.Optional(Type.String()),
   unitId: Type.Optional(Type.Integer()),
   groupId: Type.Optional(Type.Integer()),

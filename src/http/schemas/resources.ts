@@ -7,6 +7,7 @@ import * as E from "../../core/entities.js";
 import { DRIVER_NAMES } from "../../drivers/index.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
 import { MAX_UINT64_EXACT } from "../../core/declare.js";
+import { KERNEL_PROFILE_NAMES } from "../../core/profiles.js";
 import { Attempt, Id, MAX_ID, Name, Outcome, Owner, Version } from "./common.js";
 
 /** A string enum: one "must be equal to one of the allowed values" error, not one per value. */
@@ -14,6 +15,8 @@ const literalUnion = <T extends readonly string[]>(values: T, description?: stri
   Type.Unsafe<T[number]>({ type: "string", enum: [...values], ...(description ? { description } : {}) });
 
 export const DriverName = literalUnion(DRIVER_NAMES, "Simulated IOMMU driver");
+export const KernelProfileName = literalUnion(KERNEL_PROFILE_NAMES,
+  "Kernel-version profile: 6.1 (codes before the EINVAL contract, no unwind), 6.2 (v6.2-v6.4: the contract, no unwind), 6.5+ (today's rules)");
 export const ErrnoName = literalUnion(Object.keys(ERRNO_VALUES) as (keyof typeof ERRNO_VALUES)[], "A Linux errno name");
 
 export const { UnitCapabilities: Capabilities, DeviceFlags, DomainConfig } = E;
@@ -107,6 +110,11 @@ export const CreateReservedRegion = Type.Object({
 }, { additionalProperties: false });
 
 export const IommufdDevice = representation(E.IommufdDevice, {}, { version: Version });
+export const Host = representation(E.Host, { kernelProfile: KernelProfileName }, { version: Version });
+/** The settings a PATCH may change; each left out keeps its value. */
+export const PatchHost = Type.Object({
+  kernelProfile: Type.Optional(KernelProfileName),
+}, { additionalProperties: false, minProperties: 1 });
 
 export const Event = Type.Composite([Type.Object({
   seq: Type.Integer(), at: Type.String({ format: "date-time" }), op: Type.String(),

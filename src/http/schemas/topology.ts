@@ -1,11 +1,15 @@
 // The topology file format, validated before it is applied.
 import { Type, type Static } from "@sinclair/typebox";
 import { Name } from "./common.js";
-import { Capabilities, ContainerKind, CreateReservedRegion, DeviceFlags, DomainConfig, DriverName, MaxPasids } from "./resources.js";
+import { Capabilities, ContainerKind, CreateReservedRegion, DeviceFlags, DomainConfig, DriverName, KernelProfileName, MaxPasids } from "./resources.js";
 
 export const TopologyFile = Type.Object({
   $schema: Type.Optional(Type.String()),
   description: Type.Optional(Type.String()),
+  /** The host's settings (as PATCH /v1/host sets them). */
+  host: Type.Optional(Type.Object({
+    kernelProfile: Type.Optional(KernelProfileName),
+  }, { additionalProperties: false })),
   units: Type.Array(Type.Object({
     name: Name, driver: DriverName,
     capabilities: Type.Optional(Type.Partial(Capabilities, { additionalProperties: false })),

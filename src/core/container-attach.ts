@@ -7,9 +7,9 @@ import { checkCreator } from "./access.js";
 import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
 import { checkAllocFlags, finaliseOn } from "./domain-alloc.js";
+import { shapedConfig } from "./domain-config.js";
 import { Domain, type DomainConfig, type Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
-import { interned } from "./intern.js";
 import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { movableGroup } from "./group-moves.js";
@@ -47,12 +47,9 @@ function attempt(domainId: number, allocated: boolean, error: ErrnoError | null)
 function autoDomainConfig(model: Model, group: Group, containerId: number): DomainConfig {
   const unit = model.get("unit", group.unitId)!;
   const container = model.get("container", containerId)!;
-  return interned({
-    addressWidth: unit.capabilities.addressWidth,
-    pageSizes: unit.capabilities.pageSizes,
+  return shapedConfig(unit.capabilities, {
     enforceCacheCoherency: container.config.enforceCacheCoherency,
     dirtyTracking: container.config.dirtyTracking,
-    nestParent: false,
   });
 }
 
@@ -131,9 +128,17 @@ export function containerAttach(model: Model, caller: Caller, containerId: numbe
   return recordAttempt(model, "container-attach", caller, { containerId, groupId }, result, result.ok ? result.value.domainId : undefined);
 }
 
-/** Detach through the container; an automatic domain left empty is freed. */
-export function containerDetach(model: Model, caller: Caller, containerId: number, groupId: number): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> {
-  const result = ((): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> => {
+export interface Detached {
+  readonly groupId: number;
+  readonly domainId: number;
+  readonly freedDomainId: number | null;
+  /** A refusal the must-succeed move overrode (attach.ts CoreReturn). */
+  readonly warning?: ErrnoError;
+}
+
+/** Detach through the container (iommufd_device_detach → iommu_detach_group); an automatic domain left empty is freed. */
+export function containerDetach(model: Model, caller: Caller, containerId: number, groupId: number): Result<Detached> {
+  const result = ((): Result<Detached> => {
     const found = containerGroup(model, caller, containerId, groupId);
     if (!found.ok) return found;
     const group = found.value;
@@ -141,10 +146,10 @@ export function containerDetach(model: Model, caller: Caller, containerId: numbe
     if (current.containerId !== containerId) {
       return fail("not-in-container", `group ${group.name} is not attached through container ${containerId}`, { groupId, containerId });
     }
-    const r = returnToCoreDomain(model, group);
-    if (!r.ok) return r;
-    const freed = model.get("domain", current.id) ? null : current.id;
-    return ok({ groupId, domainId: r.value.domainId, freedDomainId: freed });
+    const { domainId, warning } = returnToCoreDomain(model, group);
+    const freedDomainId = model.get("domain", current.id) ? null : current.id;
+    return ok(warning ? { groupId, domainId, freedDomainId, warning } : { groupId, domainId, freedDomainId });
   })();
-  return recordAttempt(model, "container-detach", caller, { containerId, groupId }, result, result.ok ? result.value.domainId : undefined);
+  const warning = result.ok ? result.value.warning : undefined;
+  return recordAttempt(model, "container-detach", caller, { containerId, groupId }, result, result.ok ? result.value.domainId : undefined, warning);
 }

@@ -58,6 +58,22 @@ export interface AttachContext {
   readonly usage: UnitUsage;
 }
 
+/** attach_dev of one device behind `unit` to one of the driver's static domains. */
+export interface StaticAttachContext {
+  readonly unit: Unit;
+  readonly device: Device;
+}
+
+/**
+ * One of the driver's static domains (struct iommu_ops.identity_domain,
+ * .blocked_domain): a single domain the driver owns, shared by every unit
+ * and group, never allocated or freed. Present when the driver has one;
+ * `attachDev` present when attaching it can be refused.
+ */
+export interface StaticDomain {
+  attachDev?(ctx: StaticAttachContext): Result<void>;
+}
+
 export interface IommuDriver {
   /** The name units and domains carry (Unit.driver); the driver's key in the table. */
   readonly name: string;
@@ -78,6 +94,14 @@ export interface IommuDriver {
   finalise?(ctx: FinaliseContext): Result<void>;
   /** struct iommu_domain_ops.attach_dev for a paging domain. */
   attachDev(ctx: AttachContext): Result<void>;
+  /** ops->identity_domain: absent where the driver has none (iommufd selftest mock). */
+  identityDomain?: StaticDomain;
+  /**
+   * ops->blocked_domain: absent where the driver has none (virtio-iommu; a
+   * group's blocking domain is then an empty paging domain the driver never
+   * refuses, see __iommu_group_alloc_blocking_domain).
+   */
+  blockedDomain?: StaticDomain;
 }
 
 /** The drivers the core runs, by name (each key equals its driver's name). */

@@ -33,6 +33,18 @@ export const UnitCapabilities = Type.Object({
   domainIds: Type.Integer({ minimum: 1, maximum: 1 << 24 }),
   /** PAGE_SIZE of the CPU the unit serves. */
   cpuPageSize: PageSize,
+  /**
+   * Page-table walks snoop the CPU caches (VT-d: ECAP.SMPWC in scalable mode,
+   * ECAP.C in legacy mode; intel iommu_paging_structure_coherency()).
+   */
+  coherentWalk: Type.Boolean(),
+  /** Translates through first-stage page tables (VT-d: scalable mode with ECAP.FLTS). */
+  firstStage: Type.Boolean(),
+  /**
+   * Can let a device's DMA through untranslated, the driver's identity domain
+   * (VT-d: ECAP.PT; DART: bypass support).
+   */
+  bypass: Type.Boolean(),
 }, { additionalProperties: false });
 export type UnitCapabilities = Immutable<Static<typeof UnitCapabilities>>;
 
@@ -42,6 +54,13 @@ export const DomainConfig = Type.Object({
   enforceCacheCoherency: Type.Boolean(),
   dirtyTracking: Type.Boolean(),
   nestParent: Type.Boolean(),
+  /**
+   * The page table was built for a unit whose walks snoop the CPU caches
+   * (VT-d dmar_domain->iommu_coherency, set at allocation from the unit).
+   */
+  coherentWalk: Type.Boolean(),
+  /** A first-stage page table (VT-d dmar_domain->use_first_level, chosen at allocation). */
+  firstStage: Type.Boolean(),
 }, { additionalProperties: false });
 export type DomainConfig = Immutable<Static<typeof DomainConfig>>;
 
@@ -54,6 +73,11 @@ export const DeviceFlags = Type.Object({
   requiresIdentity: Type.Boolean(),
   /** PASIDs are in use on the device (SMMUv3 refuses a stage-2 domain). */
   pasid: Type.Boolean(),
+  /**
+   * External-facing (PCI pdev->untrusted: a Thunderbolt or hot-plug port):
+   * never let through untranslated.
+   */
+  untrusted: Type.Boolean(),
 }, { additionalProperties: false });
 export type DeviceFlags = Immutable<Static<typeof DeviceFlags>>;
 
@@ -173,5 +197,5 @@ export interface EventRecord extends EventDraft {
 }
 
 export const DEFAULT_DEVICE_FLAGS: DeviceFlags = Object.freeze({
-  noDirty: false, canwbs: false, requiresIdentity: false, pasid: false,
+  noDirty: false, canwbs: false, requiresIdentity: false, pasid: false, untrusted: false,
 });

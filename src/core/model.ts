@@ -10,6 +10,7 @@ import type { DriverTable, IommuDriver, UnitUsage } from "./driver.js";
 import {
   ENTITIES, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group, type Kind,
 } from "./entities.js";
+import { isStaticDomain, type StaticType } from "./static-domains.js";
 
 export { KINDS, type Entities, type Kind };
 
@@ -172,6 +173,29 @@ class AttachedPagingDomains implements RowIndex<"group"> {
   }
 }
 
+/** The drivers' static identity and blocked domains (static-domains.ts), by driver and type. */
+class StaticDomains implements RowIndex<"domain"> {
+  readonly kind = "domain";
+  private readonly ids = new Map<string, Set<number>>();
+  update(d: Domain, add: boolean): void {
+    if (!isStaticDomain(d)) return;
+    const key = `${d.driver}/${d.type}`;
+    let ids = this.ids.get(key);
+    if (add) {
+      if (!ids) this.ids.set(key, (ids = new Set()));
+      ids.add(d.id);
+    } else if (ids) {
+      ids.delete(d.id);
+      if (ids.size === 0) this.ids.delete(key);
+    }
+  }
+  /** The lowest id: one row per driver and type is ever made, but a stored one may have a twin. */
+  first(driver: string, type: StaticType): number | undefined {
+    const ids = this.ids.get(`${driver}/${type}`);
+    return ids ? Math.min(...ids) : undefined;
+  }
+}
+
 type Tables = { [K in Kind]: Rows<Entities[K]> };
 
 function tables(): Tables {
@@ -214,6 +238,7 @@ export class Model {
   private readonly faultsByUnit = new KeyIndex("fault", ["unitId"]);
   private readonly faultsByDevice = new KeyIndex("fault", ["deviceId"]);
   private readonly pagingAttached = new AttachedPagingDomains(this.tables.domain);
+  private readonly staticDomains = new StaticDomains();
   /** Containers + domains per creating client, for the object quota. */
   private readonly objectsByOwner = new CountIndex(["container", "domain"], "owner");
   /** Each field declared unique (names), per kind. */
@@ -246,6 +271,7 @@ export class Model {
     for (const index of [
       this.devicesByGroup, this.groupsByDomain, this.groupsByCoreDomain, this.groupsByUnit, this.domainsByUnit,
       this.pagingDomainsByUnit, this.domainsByContainer, this.faultsByUnit, this.faultsByDevice, this.pagingAttached,
+      this.staticDomains,
     ]) add(index as RowIndex<Kind>);
     for (const kind of this.objectsByOwner.kinds) add(this.objectsByOwner.forKind(kind));
 
@@ -342,6 +368,11 @@ export class Model {
 
   isPagingDomainAttachedOn(unitId: number, domainId: number): boolean {
     return this.pagingAttached.counts.has(unitId, domainId);
+  }
+
+  /** The driver's static identity or blocked domain, if one was made. */
+  staticDomainId(driver: string, type: StaticType): number | undefined {
+    return this.staticDomains.first(driver, type);
   }
 
   /** The container's domains in allocation order (the search's order). */

@@ -31,10 +31,16 @@ export const CORE_REASONS = {
   "cache-coherency": { errno: "EINVAL", soft: true, title: "Domain enforces cache coherency; device lacks CANWBS" },
   "dirty-tracking": { errno: "EINVAL", soft: true, title: "Domain tracks dirty pages; unit or device cannot" },
   "page-size": { errno: "EINVAL", soft: true, title: "Page sizes of domain and unit do not match" },
-  "nesting": { errno: "EINVAL", soft: true, title: "Nesting parent domain on a unit without nesting" },
+  "iommu-coherency": { errno: "EINVAL", soft: true, title: "Domain's page-table coherency differs from the unit's" },
+  "first-stage": { errno: "EINVAL", soft: true, title: "First-stage domain on a unit without first-stage translation" },
   "different-instance": { errno: "EINVAL", soft: true, title: "Domain is finalised on another IOMMU instance" },
   "different-driver": { errno: "EINVAL", soft: true, title: "Domain belongs to another IOMMU driver" },
-  "requires-identity": { errno: "EINVAL", soft: true, title: "Device requires identity mappings and cannot be blocked" },
+  // Hard EINVALs: the device or unit can never take a domain of this type,
+  // however it is configured, or the arguments contradict each other.
+  "requires-identity": { errno: "EINVAL", soft: false, title: "Device requires identity mappings and cannot be blocked" },
+  "untrusted-device": { errno: "EINVAL", soft: false, title: "Untrusted device cannot bypass translation" },
+  "bypass-unsupported": { errno: "EINVAL", soft: false, title: "Unit cannot bypass translation" },
+  "driver-mismatch": { errno: "EINVAL", soft: false, title: "The unit named belongs to another IOMMU driver" },
   // Hard failures.
   "group-has-multiple-devices": { errno: "EINVAL", soft: false, title: "Device attach needs a group with exactly one device" },
   "group-attached": { errno: "EBUSY", soft: false, title: "Group is attached to another domain; use replace" },

@@ -8,6 +8,7 @@ export const amdIommu: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: true, nesting: false, domainIds: 65535, cpuPageSize: 4096,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   attachDev({ unit, domain, usage }) {
@@ -16,4 +17,9 @@ export const amdIommu: IommuDriver = {
     }
     return checkDomainIdAvailable(unit, domain, usage);
   },
+  // The static identity_domain (attached through amd_iommu_attach_device,
+  // whose only refusal is dirty tracking, which it lacks) and blocked_domain
+  // (blocked_domain_attach_device): never refused.
+  identityDomain: {},
+  blockedDomain: {},
 };

@@ -9,6 +9,7 @@ export const appleDart: IommuDriver = {
   defaults: {
     addressWidth: 36, pageSizes: [16384], snoopControl: false,
     dirtyTracking: false, nesting: false, domainIds: 16, cpuPageSize: 16384,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
   // Present because a DART binds its domains: apple_dart_finalize_domain()
@@ -22,4 +23,15 @@ export const appleDart: IommuDriver = {
     }
     return OK;
   },
+  // apple_dart_attach_dev_identity: a DART without bypass support (DART_PARAMS2
+  // BYPASS_SUPPORT clear) cannot let a stream through untranslated.
+  identityDomain: {
+    attachDev({ unit, device }) {
+      return unit.capabilities.bypass ? OK
+        : fail("bypass-unsupported", `${unit.name} has no bypass support; ${device.name} cannot use the identity domain`);
+    },
+  },
+  // apple_dart_attach_dev_blocked: never refused (the force_bypass refusal
+  // went with "iommu/dart: Remove the force_bypass variable", v6.7).
+  blockedDomain: {},
 };

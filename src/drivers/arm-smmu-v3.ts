@@ -9,6 +9,7 @@ export const armSmmuV3: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
     dirtyTracking: false, nesting: true, domainIds: 65536, cpuPageSize: 4096,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   finalise: ({ domain, unit, usage }) =>
@@ -25,4 +26,8 @@ export const armSmmuV3: IommuDriver = {
     }
     return OK;
   },
+  // arm_smmu_attach_dev_identity (a bypass STE) and arm_smmu_attach_dev_blocked
+  // (an abort STE): never refused.
+  identityDomain: {},
+  blockedDomain: {},
 };

@@ -8,6 +8,7 @@ export const mock: IommuDriver = {
   defaults: {
     addressWidth: 64, pageSizes: [4096], snoopControl: true,
     dirtyTracking: true, nesting: true, domainIds: 1 << 20, cpuPageSize: 4096,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   attachDev({ device, domain }) {
@@ -16,4 +17,7 @@ export const mock: IommuDriver = {
     }
     return OK;
   },
+  // mock_ops: the blocking domain is also the default domain
+  // (mock_blocking_domain, mock_domain_nop_attach); there is no identity domain.
+  blockedDomain: {},
 };

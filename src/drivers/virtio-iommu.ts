@@ -9,6 +9,7 @@ export const virtioIommu: IommuDriver = {
   defaults: {
     addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: false,
     dirtyTracking: false, nesting: false, domainIds: 4096, cpuPageSize: 4096,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
   finalise({ domain, unit }) {
@@ -19,4 +20,9 @@ export const virtioIommu: IommuDriver = {
     return OK;
   },
   attachDev: () => OK,
+  // viommu_domain_alloc_identity: the static viommu_identity_domain where the
+  // device offers VIRTIO_IOMMU_F_BYPASS_CONFIG, else a paging domain mapped
+  // 1:1; either way the endpoint is let through. No blocked_domain: a group's
+  // blocking domain is an empty paging domain (__iommu_group_alloc_blocking_domain).
+  identityDomain: {},
 };

@@ -3,7 +3,9 @@
 // Each carries its `version` (src/http/version.ts): a digest of the rest of
 // the representation, sent as the ETag and compared with If-Match.
 import type { Container, Device, Domain, EventRecord, Fault, Group, Unit } from "../core/entities.js";
+import { errnoCode } from "../core/errno.js";
 import type { Model } from "../core/model.js";
+import type { ErrnoError } from "../core/result.js";
 import { versionerOf } from "./version.js";
 
 // One versioner per kind: each sees records of one shape.
@@ -58,9 +60,17 @@ export function presentPlacement(model: Model, groupId: number) {
   return { group: presentGroup(model, group), domain: presentDomain(model, model.get("domain", group.domainId)!) };
 }
 
+/** A refusal a must-succeed move overrode (see schemas/common.ts Warning). */
+export function presentWarning(warning: ErrnoError) {
+  const deviceId = warning.ids?.deviceId;
+  const shown = { errno: warning.errno, code: errnoCode(warning.errno), reason: warning.reason, detail: warning.detail };
+  return deviceId === undefined ? shown : { ...shown, deviceId };
+}
+
 /** The answer to attach / replace / detach / claim / release. */
-export function presentMove(model: Model, moved: { groupId: number; changed: boolean }) {
-  return { changed: moved.changed, ...presentPlacement(model, moved.groupId) };
+export function presentMove(model: Model, moved: { groupId: number; changed: boolean; warning?: ErrnoError }) {
+  const placed = { changed: moved.changed, ...presentPlacement(model, moved.groupId) };
+  return moved.warning ? { ...placed, warning: presentWarning(moved.warning) } : placed;
 }
 
 /**

@@ -15,6 +15,7 @@ import { errorOf, snapshot, unwrap } from "./fixtures.js";
 
 const CAPS = {
   addressWidth: 40, pageSizes: [4096], snoopControl: false, dirtyTracking: false, nesting: false, domainIds: 8, cpuPageSize: 4096,
+  coherentWalk: true, firstStage: true, bypass: true,
 };
 
 /** A driver of this test's own, recording what it is given. */
@@ -122,7 +123,9 @@ describe("a driver the table lacks: EINVAL invalid-argument", () => {
     model.load("unit", { id: 1, name: "old", driver: "gone", capabilities: CAPS, online: true });
     model.load("domain", {
       id: 1, name: null, type: "paging", driver: "gone", unitId: null, auto: false, containerId: null, owner: null,
-      config: { addressWidth: 40, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
+      config: {
+        addressWidth: 40, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false, coherentWalk: true, firstStage: true,
+      },
     });
     const group = groupOn(model, 1, "g0");
     expect(errorOf(createDomain(model, { type: "paging", unitId: 1 }))).toEqual(refused("gone"));

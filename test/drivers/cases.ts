@@ -43,6 +43,8 @@ export interface DriverCase {
   readonly allocFlags: DomainAllocFlags;
   /** It binds a paging domain to one instance (it has a finalise op). */
   readonly binds: boolean;
+  /** It has a static identity domain (ops->identity_domain) and a static blocked domain (ops->blocked_domain). */
+  readonly staticDomains: { readonly identity: boolean; readonly blocked: boolean };
   /** attach_dev (and finalise) outcomes; at least one success and one failure. */
   readonly attach: readonly Row[];
 }

@@ -6,7 +6,7 @@ import type { Entity } from "../../core/declare.js";
 import * as E from "../../core/entities.js";
 import { DRIVER_NAMES } from "../../drivers/index.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
-import { Id, Name, Outcome, Owner, Version } from "./common.js";
+import { Id, Name, Outcome, Owner, Version, Warning } from "./common.js";
 
 /** A string enum: one "must be equal to one of the allowed values" error, not one per value. */
 const literalUnion = <T extends readonly string[]>(values: T, description?: string) =>
@@ -93,4 +93,5 @@ export const Moved = Type.Object({
   changed: Type.Boolean({ description: "False when the group already was there" }),
   group: Group,
   domain: Domain,
+  warning: Type.Optional(Warning),
 });

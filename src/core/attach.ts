@@ -49,6 +49,8 @@ function attachStatic(driver: IommuDriver, unit: Unit, device: Device, domain: D
   const ops = domain.type === "identity" ? driver.identityDomain : driver.blockedDomain;
   // A group's blocking domain on a driver without a static blocked domain is
   // an empty paging domain the driver accepts (__iommu_group_alloc_blocking_domain).
+  // An identity domain of a driver without one is a row stored before static
+  // domains existed: nothing in the kernel could attach it.
   if (!ops) return domain.type === "identity" ? fail("unsupported", `${driver.name} has no identity domain`) : OK;
   return ops.attachDev ? ops.attachDev({ unit, device }) : OK;
 }
@@ -60,7 +62,7 @@ function attachStatic(driver: IommuDriver, unit: Unit, device: Device, domain: D
  * done with IOMMU_SET_DOMAIN_MUST_SUCCEED in the kernel; the simulated
  * hardware state (an offline unit, a faulty device, injected faults) is not
  * consulted there, so a detach succeeds even on a unit gone offline. A rule
- * that still refuses is the caller's to turn into a warning (setGroupDomain).
+ * that still refuses is the caller's to turn into a warning (returnToCoreDomain).
  */
 function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
   const allowed = checkCoreRules(device, domain);

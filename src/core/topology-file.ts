@@ -13,6 +13,7 @@
 import type { ContainerConfig, DeviceFlags, DomainConfig, UnitCapabilities } from "./entities.js";
 import type { Model } from "./model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit } from "./objects.js";
+import { isStaticDomain } from "./static-domains.js";
 
 export interface TopologySpec {
   readonly description?: string;
@@ -123,7 +124,13 @@ export function applyTopology(model: Model, spec: TopologySpec): TopologyReport 
       const differs: string[] = [];
       if (domain.type !== d.type) differs.push(`type ${domain.type}, the file says ${d.type}`);
       if (d.driver !== undefined && domain.driver !== d.driver) differs.push(`driver ${domain.driver}, the file says ${d.driver}`);
-      if (d.unit !== undefined && nameOf("unit", domain.unitId) !== d.unit) differs.push(`unit ${nameOf("unit", domain.unitId)}, the file says ${d.unit}`);
+      // A static domain is bound to no unit: a unit in the file only names its driver.
+      const unitDriver = d.unit === undefined ? undefined : model.get("unit", model.idByName("unit", d.unit) ?? 0)?.driver;
+      if (d.unit !== undefined && isStaticDomain(domain)) {
+        if (unitDriver !== domain.driver) differs.push(`driver ${domain.driver}, the file's unit ${d.unit} is ${unitDriver ?? "not defined"}`);
+      } else if (d.unit !== undefined && nameOf("unit", domain.unitId) !== d.unit) {
+        differs.push(`unit ${nameOf("unit", domain.unitId)}, the file says ${d.unit}`);
+      }
       if (d.container !== undefined && nameOf("container", domain.containerId) !== d.container) {
         differs.push(`container ${nameOf("container", domain.containerId)}, the file says ${d.container}`);
       }

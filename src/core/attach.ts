@@ -10,13 +10,14 @@
 // consumed fault. A driver's refusal is answered with the code the profile's
 // kernel returned for it.
 import { finaliseOn } from "./domain-alloc.js";
+import type { IommuDriver } from "./driver.js";
 import type { Device, Domain, Fault, Group, Unit } from "./entities.js";
 import { isErrnoName } from "./errno.js";
 import { checkReservedRegions } from "./iova.js";
 import { lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
 import { asKernelAnswers, kernelProfile } from "./profiles.js";
-import { driverFailure, fail, failure, ok, withIds, type ErrnoError, type Result } from "./result.js";
+import { driverFailure, fail, failure, ok, OK, withIds, type ErrnoError, type Result } from "./result.js";
 
 /** Probe: report what an attach would do and change nothing (the dry run). */
 export type AttachMode = "commit" | "probe";
@@ -32,32 +33,67 @@ export function consumeFault(model: Model, fault: Fault): void {
 }
 
 /**
- * One device's attach_dev against `domain` (already bound as far as earlier
- * devices of the same group went). Returns the domain as the driver leaves it.
- * `mustSucceed`: returning a group to its core domain (detach, release) is
- * done with IOMMU_SET_DOMAIN_MUST_SUCCEED in the kernel: only the core's own
- * rule (a device needing identity mappings cannot be blocked) applies, never
- * the driver's, so a detach succeeds even on a unit gone offline.
+ * The core's own refusals, before any driver op: __iommu_device_set_domain
+ * refuses a blocked domain (or the group's blocking domain) to a device
+ * whose firmware asked for 1:1 mappings (dev->iommu->require_direct), and
+ * iommu_get_default_domain_type refuses an identity domain to a group with
+ * an untrusted device (the only way the kernel puts a group on an identity
+ * domain is as its default domain). Neither device can ever take a domain
+ * of that type: hard EINVALs.
  */
-function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, current: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
+function checkCoreRules(device: Device, domain: Domain): Result<void> {
   if (domain.type === "blocked" && device.flags.requiresIdentity) {
     return fail("requires-identity", `${device.name} has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked`);
   }
-  if (mustSucceed) return ok(domain);
-  if (!unit.online) return fail("unit-offline", `${unit.name} is offline`);
-  if (device.faulty) return fail("device-faulty", `${device.name} is faulty`);
-  const fault = pendingFault(model, unit, device);
-  if (fault) {
-    if (mode === "commit") consumeFault(model, fault);
-    const raw = isErrnoName(fault.errno) ? fault.errno : "ENODEV";
-    return driverFailure(raw, "injected-fault", `injected ${fault.errno} on ${fault.deviceId !== null ? device.name : unit.name}`);
+  if (domain.type === "identity" && device.flags.untrusted) {
+    return fail("untrusted-device", `${device.name} is untrusted (external-facing); it cannot bypass translation`);
   }
-  if (domain.type !== "paging") return ok(domain);
+  return OK;
+}
+
+/** attach_dev of one of the driver's static domains (a group's blocking domain is the blocked one). */
+function attachStatic(driver: IommuDriver, unit: Unit, device: Device, domain: Domain): Result<void> {
+  const ops = domain.type === "identity" ? driver.identityDomain : driver.blockedDomain;
+  // A group's blocking domain on a driver without a static blocked domain is
+  // an empty paging domain the driver accepts (__iommu_group_alloc_blocking_domain).
+  // An identity domain of a driver without one is a row stored before static
+  // domains existed: nothing in the kernel could attach it.
+  if (!ops) return domain.type === "identity" ? fail("unsupported", `${driver.name} has no identity domain`) : OK;
+  return ops.attachDev ? ops.attachDev({ unit, device }) : OK;
+}
+
+/**
+ * One device's attach_dev against `domain` (already bound as far as earlier
+ * devices of the same group went). Returns the domain as the driver leaves it.
+ * `mustSucceed`: returning a group to its core domain (detach, release) is
+ * done with IOMMU_SET_DOMAIN_MUST_SUCCEED in the kernel; the simulated
+ * hardware state (an offline unit, a faulty device, injected faults) is not
+ * consulted there, so a detach succeeds even on a unit gone offline. A rule
+ * that still refuses is the caller's to turn into a warning (returnToCoreDomain).
+ */
+function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, current: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
+  const allowed = checkCoreRules(device, domain);
+  if (!allowed.ok) return allowed;
+  if (!mustSucceed) {
+    if (!unit.online) return fail("unit-offline", `${unit.name} is offline`);
+    if (device.faulty) return fail("device-faulty", `${device.name} is faulty`);
+    const fault = pendingFault(model, unit, device);
+    if (fault) {
+      if (mode === "commit") consumeFault(model, fault);
+      const raw = isErrnoName(fault.errno) ? fault.errno : "ENODEV";
+      return driverFailure(raw, "injected-fault", `injected ${fault.errno} on ${fault.deviceId !== null ? device.name : unit.name}`);
+    }
+  }
+  if (domain.type === "dma") return ok(domain);
   const found = lookupDriver(model, unit.driver);
   if (!found.ok) return found;
   const driver = found.value;
   // The driver's refusals, as the host's kernel answers them.
   const refused = (error: ErrnoError): Result<Domain> => ({ ok: false, error: asKernelAnswers(kernelProfile(model.host().kernelProfile), unit.driver, error) });
+  if (domain.type !== "paging") {
+    const attached = attachStatic(driver, unit, device, domain);
+    return attached.ok ? ok(domain) : refused(attached.error);
+  }
   let bound = domain;
   // A driver with a finalise op binds a domain to one instance.
   if (driver.finalise) {
@@ -79,14 +115,20 @@ function attachDev(model: Model, unit: Unit, device: Device, domain: Domain, cur
  * Would every device of the group accept `domain`? Checks only: on success it
  * returns the domain as binding leaves it, without storing anything.
  */
-export function checkGroupAttach(model: Model, group: Group, domain: Domain, mode: AttachMode, mustSucceed = false): Result<Domain> {
+export function checkGroupAttach(model: Model, group: Group, domain: Domain, mode: AttachMode): Result<Domain> {
   // iommufd_hw_pagetable_attach reserves the devices' regions in the container before any driver op.
   const reserved = checkReservedRegions(model, group, domain);
-  const r = reserved.ok ? checkDevices(model, group, domain, mode, mustSucceed) : reserved;
-  return r.ok ? r : { ok: false, error: withIds(r.error, { groupId: group.id, domainId: domain.id }) };
+  const r = reserved.ok ? checkDevices(model, group, domain, mode, false) : reserved;
+  return r.ok ? ok(r.value.bound) : { ok: false, error: withIds(r.error, { groupId: group.id, domainId: domain.id }) };
 }
 
-function checkDevices(model: Model, group: Group, domain: Domain, mode: AttachMode, mustSucceed: boolean): Result<Domain> {
+/** What the devices of a group make of `domain`; with `mustSucceed`, a device's refusal is kept as `refused` and the next device tried. */
+interface Checked {
+  readonly bound: Domain;
+  readonly refused: ErrnoError | null;
+}
+
+function checkDevices(model: Model, group: Group, domain: Domain, mode: AttachMode, mustSucceed: boolean): Result<Checked> {
   const unit = model.get("unit", group.unitId)!;
   if (domain.driver !== unit.driver) {
     return fail("different-driver", `domain ${domain.id} belongs to ${domain.driver}; group ${group.name} is behind ${unit.driver} unit ${unit.name}`);
@@ -104,50 +146,72 @@ function checkDevices(model: Model, group: Group, domain: Domain, mode: AttachMo
     return fail("group-empty", `group ${group.name} has no devices; add one before attaching it to domain ${domain.id}`);
   }
   // __iommu_group_for_each_dev(): device by device, in the order they joined,
-  // stopping at the first refusal.
+  // stopping at the first refusal (a must-succeed move goes on).
   const unwinds = kernelProfile(model.host().kernelProfile).unwindsPartialAttach;
   const current = model.get("domain", group.domainId)!;
   let bound = domain;
+  let refused: ErrnoError | null = null;
   for (const [i, device] of devices.entries()) {
     const r = attachDev(model, unit, device, bound, current, mode, mustSucceed);
-    if (!r.ok) {
-      const error = withIds(r.error, { deviceId: device.id });
+    if (r.ok) {
+      bound = r.value;
+      continue;
+    }
+    const error = withIds(r.error, { deviceId: device.id });
+    if (!mustSucceed) {
       if (unwinds || i === 0) return { ok: false, error };
       return { ok: false, error: { ...error, stranded: { domainId: domain.id, deviceIds: devices.slice(0, i).map((d) => d.id) } } };
     }
-    bound = r.value;
+    refused ??= error;
   }
-  return ok(bound);
+  return ok({ bound, refused });
 }
 
 /**
- * The group's way back to its core domain (__iommu_group_set_core_domain):
- * blocking while owned, else default, and it must not fail.
+ * The group back on its core domain (blocking while owned, else default):
+ * the result of detach, container detach and release.
  */
-export function returnToCoreDomain(model: Model, group: Group): Result<{ changed: boolean; domainId: number }> {
+export interface CoreReturn {
+  readonly changed: boolean;
+  readonly domainId: number;
+  /**
+   * A refusal the move met and overrode, as the kernel WARNs and goes on
+   * (the service logs it, answers it and records it on the event).
+   */
+  readonly warning: ErrnoError | null;
+}
+
+/**
+ * __iommu_group_set_core_domain / __iommu_release_dma_ownership: both go
+ * through __iommu_group_set_domain_nofail (IOMMU_SET_DOMAIN_MUST_SUCCEED).
+ * It never fails: __iommu_group_set_domain_internal keeps trying the other
+ * devices after a refusal and records the group on the new domain anyway,
+ * and the caller WARNs. The service does the same and reports the first
+ * refusal as the warning. Claims, device joins and flag changes keep a
+ * group out of such a state (a requires-identity device is never in an
+ * owned group), so a warning means state stored before those rules.
+ */
+export function returnToCoreDomain(model: Model, group: Group): CoreReturn {
   const target = model.get("domain", coreDomainId(group))!;
-  const r = setGroupDomain(model, group, target, true);
-  return r.ok ? ok({ changed: r.value.changed, domainId: target.id }) : r;
+  if (group.domainId === target.id) return { changed: false, domainId: target.id, warning: null };
+  const r = checkDevices(model, group, target, "commit", true);
+  const refused = r.ok ? r.value.refused : r.error;
+  move(model, group, target, r.ok ? r.value.bound : target);
+  return { changed: true, domainId: target.id, warning: refused && withIds(refused, { groupId: group.id, domainId: target.id }) };
 }
 
 /**
  * __iommu_group_set_domain: move the group, all or nothing. Attaching the
  * domain the group already has is a no-op without a driver call.
  */
-export function setGroupDomain(model: Model, group: Group, domain: Domain, mustSucceed = false): Result<{ changed: boolean }> {
+export function setGroupDomain(model: Model, group: Group, domain: Domain): Result<{ changed: boolean }> {
   if (group.domainId === domain.id) return ok({ changed: false });
-  const checked = checkGroupAttach(model, group, domain, "commit", mustSucceed);
+  const checked = checkGroupAttach(model, group, domain, "commit");
   if (!checked.ok) {
     if (checked.error.stranded) strand(model, group, domain, checked.error.stranded.deviceIds);
     return checked;
   }
-  if (checked.value !== domain) model.put("domain", checked.value);
-  model.put("group", { ...group, domainId: domain.id });
-  // Every device went through attach_dev: none is left elsewhere.
-  for (const device of model.devicesOf(group.id)) {
-    if (device.strandedOnDomainId !== null) model.put("device", { ...device, strandedOnDomainId: null });
-  }
-  freeIfUnusedAuto(model, group.domainId);
+  move(model, group, domain, checked.value);
   return ok({ changed: true });
 }
 
@@ -168,6 +232,17 @@ function strand(model: Model, group: Group, domain: Domain, deviceIds: readonly 
   }
 }
 
+/** Put the group on `domain`, storing the domain as binding left it (`bound`). */
+function move(model: Model, group: Group, domain: Domain, bound: Domain): void {
+  if (bound !== domain) model.put("domain", bound);
+  model.put("group", { ...group, domainId: domain.id });
+  // Every device went through attach_dev: none is left elsewhere.
+  for (const device of model.devicesOf(group.id)) {
+    if (device.strandedOnDomainId !== null) model.put("device", { ...device, strandedOnDomainId: null });
+  }
+  freeIfUnusedAuto(model, group.domainId);
+}
+
 /** A group's default and blocking domains are its own (the kernel never shares them). */
 export function isAnotherGroupsCoreDomain(model: Model, group: Group, domain: Domain): boolean {
   if (domain.id === group.defaultDomainId || domain.id === group.blockingDomainId) return false;
@@ -183,7 +258,7 @@ export function isOnCoreDomain(group: Group): boolean {
   return group.domainId === group.defaultDomainId || group.domainId === group.blockingDomainId;
 }
 
-/** iommufd frees an automatic domain once nothing is attached to it (no group, no PASID). */
+/** iommufd frees an automatic domain once nothing is attached to it (no group, no PASID, no stranded device). */
 function freeIfUnusedAuto(model: Model, domainId: number): void {
   const domain = model.get("domain", domainId);
   if (domain?.auto && model.attachedGroupCount(domainId) === 0 && model.pasidCountOfDomain(domainId) === 0 && model.strandedDeviceCount(domainId) === 0) {

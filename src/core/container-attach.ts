@@ -22,6 +22,7 @@ import { isOnCoreDomain, returnToCoreDomain, setGroupDomain } from "./attach.js"
 import { deviceIommuCapable, domainCanEnforceCoherency } from "./capable.js";
 import type { Caller } from "./caller.js";
 import { allocatePaging } from "./domain-alloc.js";
+import { shapedConfig } from "./domain-config.js";
 import { Domain, type Container, type Group, type SearchPolicy } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { movableGroup } from "./group-moves.js";
@@ -114,13 +115,10 @@ function allocateFor(model: Model, group: Group, container: Container, wanted: W
   const unit = model.get("unit", group.unitId)!;
   const driver = lookupDriver(model, unit.driver);
   if (!driver.ok) return driver;
-  const shape = {
-    addressWidth: unit.capabilities.addressWidth, pageSizes: unit.capabilities.pageSizes,
-    enforceCacheCoherency: false, dirtyTracking: wanted.dirtyTracking, nestParent: false,
-  };
+  const shape = shapedConfig(unit.capabilities, { dirtyTracking: wanted.dirtyTracking });
   const made = allocatePaging(model, driver.value, Domain.make({
     id: model.allocateId("domain"), type: "paging", driver: unit.driver, unitId: null,
-    config: interned(shape), containerId: container.id,
+    config: shape, containerId: container.id,
     // The container's creator owns what it allocates: another client cannot attach to it directly.
     owner: container.owner,
   }), unit);
@@ -261,8 +259,8 @@ function attachType1(model: Model, group: Group, container: Container): Result<S
   for (const d of existing) {
     if (d.driver !== driver || d.config.enforceCacheCoherency !== enforced) continue;
     // iommu_detach_group(new): the group goes back to its core domain.
-    const back = returnToCoreDomain(model, model.get("group", groupId)!);
-    if (!back.ok) return failedAfterAllocating(back.error, attempts, domainId);
+    // iommu_detach_group(new): the group goes back to its core domain (it cannot fail).
+    returnToCoreDomain(model, model.get("group", groupId)!);
     const moved = setGroupDomain(model, model.get("group", groupId)!, model.get("domain", d.id)!);
     attempts.push(attempt(d.id, false, moved.ok ? null : moved.error));
     if (moved.ok) {
@@ -343,8 +341,16 @@ export function containerAttach(
  * (iommufd_hw_pagetable_put of an automatic domain; QEMU's
  * iommufd_cdev_autodomains_put; vfio_iommu_type1_detach_group).
  */
-export function containerDetach(model: Model, caller: Caller, containerId: number, groupId: number): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> {
-  const result = ((): Result<{ groupId: number; domainId: number; freedDomainId: number | null }> => {
+export interface Detached {
+  readonly groupId: number;
+  readonly domainId: number;
+  readonly freedDomainId: number | null;
+  /** A refusal the must-succeed move overrode (attach.ts CoreReturn). */
+  readonly warning?: ErrnoError;
+}
+
+export function containerDetach(model: Model, caller: Caller, containerId: number, groupId: number): Result<Detached> {
+  const result = ((): Result<Detached> => {
     const found = containerGroup(model, caller, containerId, groupId);
     if (!found.ok) return found;
     const { group } = found.value;
@@ -352,10 +358,10 @@ export function containerDetach(model: Model, caller: Caller, containerId: numbe
     if (current.containerId !== containerId) {
       return fail("not-in-container", `group ${group.name} is not attached through container ${containerId}`, { groupId, containerId });
     }
-    const r = returnToCoreDomain(model, group);
-    if (!r.ok) return r;
-    const freed = model.get("domain", current.id) ? null : current.id;
-    return ok({ groupId, domainId: r.value.domainId, freedDomainId: freed });
+    const { domainId, warning } = returnToCoreDomain(model, group);
+    const freedDomainId = model.get("domain", current.id) ? null : current.id;
+    return ok(warning ? { groupId, domainId, freedDomainId, warning } : { groupId, domainId, freedDomainId });
   })();
-  return recordAttempt(model, "container-detach", caller, { containerId, groupId }, result, result.ok ? result.value.domainId : undefined);
+  const warning = result.ok ? result.value.warning : undefined;
+  return recordAttempt(model, "container-detach", caller, { containerId, groupId }, result, result.ok ? result.value.domainId : undefined, warning);
 }

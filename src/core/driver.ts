@@ -143,6 +143,22 @@ export type FinaliseTiming =
   /** Only at its first attach, even when allocated for a device (SMMUv2's arm_smmu_init_domain_context). */
   | "first-attach";
 
+/** attach_dev of one device behind `unit` to one of the driver's static domains. */
+export interface StaticAttachContext {
+  readonly unit: Unit;
+  readonly device: Device;
+}
+
+/**
+ * One of the driver's static domains (struct iommu_ops.identity_domain,
+ * .blocked_domain): a single domain the driver owns, shared by every unit
+ * and group, never allocated or freed. Present when the driver has one;
+ * `attachDev` present when attaching it can be refused.
+ */
+export interface StaticDomain {
+  attachDev?(ctx: StaticAttachContext): Result<void>;
+}
+
 interface DriverOps {
   /** The name units and domains carry (Unit.driver); the driver's key in the table. */
   readonly name: string;
@@ -181,6 +197,14 @@ interface DriverOps {
   enforceCacheCoherency?(ctx: DomainDevicesContext): boolean;
   /** Optional: set_dev_pasid, present on the drivers that have it (see PasidOps). */
   readonly pasid?: PasidOps;
+  /** ops->identity_domain: absent where the driver has none (iommufd selftest mock). */
+  identityDomain?: StaticDomain;
+  /**
+   * ops->blocked_domain: absent where the driver has none (virtio-iommu; a
+   * group's blocking domain is then an empty paging domain the driver never
+   * refuses, see __iommu_group_alloc_blocking_domain).
+   */
+  blockedDomain?: StaticDomain;
 }
 
 /** set_dev_pasid of one device (that takes PASIDs) of the group, for `domain`, bound as far as attach_dev would bind it. */

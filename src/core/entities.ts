@@ -47,6 +47,18 @@ export const UnitCapabilities = Type.Object({
    * without it only when the host allows unsafe interrupts.
    */
   isolatedMsi: Type.Boolean(),
+  /**
+   * Page-table walks snoop the CPU caches (VT-d: ECAP.SMPWC in scalable mode,
+   * ECAP.C in legacy mode; intel iommu_paging_structure_coherency()).
+   */
+  coherentWalk: Type.Boolean(),
+  /** Translates through first-stage page tables (VT-d: scalable mode with ECAP.FLTS). */
+  firstStage: Type.Boolean(),
+  /**
+   * Can let a device's DMA through untranslated, the driver's identity domain
+   * (VT-d: ECAP.PT; DART: bypass support).
+   */
+  bypass: Type.Boolean(),
 }, { additionalProperties: false });
 export type UnitCapabilities = Immutable<Static<typeof UnitCapabilities>>;
 
@@ -56,6 +68,13 @@ export const DomainConfig = Type.Object({
   enforceCacheCoherency: Type.Boolean(),
   dirtyTracking: Type.Boolean(),
   nestParent: Type.Boolean(),
+  /**
+   * The page table was built for a unit whose walks snoop the CPU caches
+   * (VT-d dmar_domain->iommu_coherency, set at allocation from the unit).
+   */
+  coherentWalk: Type.Boolean(),
+  /** A first-stage page table (VT-d dmar_domain->use_first_level, chosen at allocation). */
+  firstStage: Type.Boolean(),
 }, { additionalProperties: false });
 export type DomainConfig = Immutable<Static<typeof DomainConfig>>;
 
@@ -66,6 +85,11 @@ export const DeviceFlags = Type.Object({
   canwbs: Type.Boolean(),
   /** Firmware-reserved regions (Intel RMRR): cannot be blocked. */
   requiresIdentity: Type.Boolean(),
+  /**
+   * External-facing (PCI pdev->untrusted: a Thunderbolt or hot-plug port):
+   * never let through untranslated.
+   */
+  untrusted: Type.Boolean(),
 }, { additionalProperties: false });
 export type DeviceFlags = Immutable<Static<typeof DeviceFlags>>;
 
@@ -311,5 +335,5 @@ export interface EventRecord extends EventDraft {
 }
 
 export const DEFAULT_DEVICE_FLAGS: DeviceFlags = Object.freeze({
-  noDirty: false, canwbs: false, requiresIdentity: false,
+  noDirty: false, canwbs: false, requiresIdentity: false, untrusted: false,
 });

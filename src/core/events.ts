@@ -6,8 +6,8 @@
 import type { Caller } from "./caller.js";
 import type { EventOp } from "./entities.js";
 import type { Model } from "./model.js";
-import { outcomeOf } from "./outcome.js";
-import type { Result } from "./result.js";
+import { outcomeOf, warnedOutcome } from "./outcome.js";
+import type { ErrnoError, Result } from "./result.js";
 
 export interface EventSubject {
   readonly groupId?: number | null;
@@ -29,9 +29,13 @@ function subjectExists(model: Model, subject: EventSubject): boolean {
   return true;
 }
 
+/**
+ * `warning`: a refusal a successful must-succeed move overrode; the event
+ * has no errno but the refusal's reason and detail.
+ */
 export function recordAttempt<T>(
   model: Model, op: EventOp, caller: Caller, subject: EventSubject,
-  result: Result<T>, resolvedDomainId?: number,
+  result: Result<T>, resolvedDomainId?: number, warning?: ErrnoError | null,
 ): Result<T> {
   const failed = result.ok ? null : result.error;
   // Only an ENOENT can mean a missing subject; other outcomes skip the lookups.
@@ -43,7 +47,7 @@ export function recordAttempt<T>(
     deviceId: subject.deviceId ?? null,
     domainId: resolvedDomainId ?? subject.domainId ?? null,
     containerId: subject.containerId ?? null,
-    ...outcomeOf(failed),
+    ...(result.ok && warning ? warnedOutcome(warning) : outcomeOf(failed)),
   });
   return result;
 }

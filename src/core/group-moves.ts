@@ -9,14 +9,19 @@ import { hostBoundDevices } from "./host-driver.js";
 import { checkNotBoundToIommufd } from "./iommufd-bindings.js";
 import { lookup } from "./lookup.js";
 import type { Model } from "./model.js";
-import { fail, ok, withoutId, withoutStrands, type Result } from "./result.js";
+import { fail, ok, withoutId, withoutStrands, type ErrnoError, type Result } from "./result.js";
 
 export interface Moved {
   readonly groupId: number;
   readonly domainId: number;
   /** False when the group already was where it was asked to go. */
   readonly changed: boolean;
+  /** Detach and release only: a refusal the move overrode (attach.ts CoreReturn). */
+  readonly warning?: ErrnoError;
 }
+
+/** The move's warning, for the event (recordAttempt). */
+const warningOf = (r: Result<Moved>): ErrnoError | undefined => (r.ok ? r.value.warning : undefined);
 
 export { checkOwner };
 
@@ -73,8 +78,8 @@ function detach(model: Model, caller: Caller, groupId: number, domainId: number)
 }
 
 function backToCore(model: Model, group: Group): Result<Moved> {
-  const r = returnToCoreDomain(model, group);
-  return r.ok ? ok({ groupId: group.id, ...r.value }) : r;
+  const { changed, domainId, warning } = returnToCoreDomain(model, group);
+  return ok(warning ? { groupId: group.id, domainId, changed, warning } : { groupId: group.id, domainId, changed });
 }
 
 function moved(r: Result<{ changed: boolean }>, groupId: number, domainId: number): Result<Moved> {
@@ -90,7 +95,8 @@ export function replaceDomain(model: Model, caller: Caller, groupId: number, dom
 }
 
 export function detachGroup(model: Model, caller: Caller, groupId: number, domainId: number): Result<Moved> {
-  return recordAttempt(model, "detach-group", caller, { groupId, domainId }, detach(model, caller, groupId, domainId));
+  const result = detach(model, caller, groupId, domainId);
+  return recordAttempt(model, "detach-group", caller, { groupId, domainId }, result, undefined, warningOf(result));
 }
 
 /** iommu_attach_device: only for a device alone in its group. */
@@ -113,7 +119,7 @@ export function attachDevice(model: Model, caller: Caller, deviceId: number, dom
 export function detachDevice(model: Model, caller: Caller, deviceId: number, domainId: number): Result<Moved> {
   const group = soleDeviceGroup(model, deviceId);
   const result = group.ok ? detach(model, caller, group.value, domainId) : group;
-  return recordAttempt(model, "detach-device", caller, { deviceId, domainId, groupId: model.get("device", deviceId)?.groupId }, result);
+  return recordAttempt(model, "detach-device", caller, { deviceId, domainId, groupId: model.get("device", deviceId)?.groupId }, result, undefined, warningOf(result));
 }
 
 /**
@@ -205,5 +211,5 @@ export function releaseOwnership(model: Model, caller: Caller, groupId: number):
     model.put("group", released);
     return backToCore(model, released);
   })();
-  return recordAttempt(model, "release", caller, { groupId }, result, result.ok ? result.value.domainId : undefined);
+  return recordAttempt(model, "release", caller, { groupId }, result, result.ok ? result.value.domainId : undefined, warningOf(result));
 }

@@ -184,9 +184,9 @@ function detachBound(model: Model, b: Bound): Result<IommufdDetached> {
     return ok({ ...ids, domainId: group.domainId, changed: true, freedDomainId: null });
   }
   const left = group.domainId;
-  const r = returnToCoreDomain(model, group);
-  if (!r.ok) return r;
-  return ok({ ...ids, domainId: r.value.domainId, changed: true, freedDomainId: model.get("domain", left) ? null : left });
+  // iommu_detach_group() cannot fail (a refusal stored before today's rules is overridden, attach.ts).
+  const back = returnToCoreDomain(model, group);
+  return ok({ ...ids, domainId: back.domainId, changed: true, freedDomainId: model.get("domain", left) ? null : left });
 }
 
 /**
@@ -211,8 +211,8 @@ function unbind(model: Model, caller: Caller, deviceId: number): Result<IommufdU
   if (!last) return ok({ ...detached.value, released: false });
   const released: Group = { ...model.get("group", group.id)!, owner: null };
   model.put("group", released);
-  const r = returnToCoreDomain(model, released);
-  return r.ok ? ok({ ...detached.value, domainId: r.value.domainId, released: true }) : r;
+  const back = returnToCoreDomain(model, released);
+  return ok({ ...detached.value, domainId: back.domainId, released: true });
 }
 
 // ---- attach, replace, detach --------------------------------------------------------

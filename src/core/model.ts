@@ -11,6 +11,7 @@ import {
   ENTITIES, Host, HOST_ID, KINDS, type Device, type Domain, type Entities, type EventDraft, type Fault, type Group,
   type IommufdDevice, type Kind, type Mapping, type PasidAttachment, type ReservedRegion,
 } from "./entities.js";
+import { isStaticDomain, type StaticType } from "./static-domains.js";
 
 export { KINDS, type Entities, type Kind };
 
@@ -223,6 +224,29 @@ class DeviceAttachments {
   };
 }
 
+/** The drivers' static identity and blocked domains (static-domains.ts), by driver and type. */
+class StaticDomains implements RowIndex<"domain"> {
+  readonly kind = "domain";
+  private readonly ids = new Map<string, Set<number>>();
+  update(d: Domain, add: boolean): void {
+    if (!isStaticDomain(d)) return;
+    const key = `${d.driver}/${d.type}`;
+    let ids = this.ids.get(key);
+    if (add) {
+      if (!ids) this.ids.set(key, (ids = new Set()));
+      ids.add(d.id);
+    } else if (ids) {
+      ids.delete(d.id);
+      if (ids.size === 0) this.ids.delete(key);
+    }
+  }
+  /** The lowest id: one row per driver and type is ever made, but a stored one may have a twin. */
+  first(driver: string, type: StaticType): number | undefined {
+    const ids = this.ids.get(`${driver}/${type}`);
+    return ids ? Math.min(...ids) : undefined;
+  }
+}
+
 type Tables = { [K in Kind]: Rows<Entities[K]> };
 
 function tables(): Tables {
@@ -276,6 +300,7 @@ export class Model {
   /** Containers + domains + IOVA mappings per creating client, for the object quota. */
   private readonly objectsByOwner = new CountIndex(["container", "domain", "mapping"], "owner");
   private readonly pagingDomainsByDriver = new CountIndex(["domain"], "driver", (d) => (d as Domain).type === "paging");
+  private readonly staticDomains = new StaticDomains();
   /** Each field declared unique (names), per kind. */
   private readonly unique = perKind(() => new Map<string, UniqueIndex<Kind>>());
   /** Every index above, by the kind whose rows it follows. */
@@ -309,6 +334,7 @@ export class Model {
       this.attachments.byGroup, this.attachments.byDevice,
       this.pasidsByDevice, this.pasidsByDomain, this.iommufdByDevice,
       this.mappingsByContainer, this.regionsByDevice,
+      this.staticDomains,
     ]) add(index as RowIndex<Kind>);
     for (const counts of [this.objectsByOwner, this.pagingDomainsByDriver]) {
       for (const kind of counts.kinds) add(counts.forKind(kind));
@@ -428,6 +454,11 @@ export class Model {
   /** Devices of the unit attached to the domain (paging and default domains only). */
   devicesAttachedOn(unitId: number, domainId: number): number {
     return this.attachments.refs.get(unitId, domainId);
+  }
+
+  /** The driver's static identity or blocked domain, if one was made. */
+  staticDomainId(driver: string, type: StaticType): number | undefined {
+    return this.staticDomains.first(driver, type);
   }
 
   /** The container's domains in allocation order (the search's order). */

@@ -4,6 +4,7 @@ import { checkCreator, creatorOf } from "./access.js";
 import { isOnCoreDomain } from "./attach.js";
 import { ANONYMOUS, type Caller } from "./caller.js";
 import { allocatePaging } from "./domain-alloc.js";
+import { shapedConfig } from "./domain-config.js";
 import {
   Container, DEFAULT_DEVICE_FLAGS, Device, Domain, Fault, Group, Unit, type Host,
   type ContainerKind, type DeviceFlags, type DomainConfig, type DomainType, type UnitCapabilities,
@@ -16,6 +17,7 @@ import type { Model } from "./model.js";
 import type { KernelProfileName } from "./profiles.js";
 import { checkFaultQuota, checkObjectQuota, NO_QUOTAS, type Quotas } from "./quota.js";
 import { fail, ok, withIds, type Result } from "./result.js";
+import { isStaticDomain, staticDomain } from "./static-domains.js";
 
 function nameFree(model: Model, kind: "unit" | "group" | "device" | "container", name: string): Result<void> {
   return model.idByName(kind, name) === undefined
@@ -70,14 +72,6 @@ export function deleteUnit(model: Model, id: number): Result<void> {
 
 // ---- groups --------------------------------------------------------------
 
-/** The default DMA domain a group is born on, shaped like its unit. */
-function defaultDomainConfig(unit: Unit): DomainConfig {
-  return interned({
-    addressWidth: unit.capabilities.addressWidth, pageSizes: unit.capabilities.pageSizes,
-    enforceCacheCoherency: false, dirtyTracking: false, nestParent: false,
-  });
-}
-
 export function createGroup(model: Model, spec: { name: string; unitId: number }): Result<Group> {
   const unit = lookup(model, "unit", spec.unitId);
   if (!unit.ok) return unit;
@@ -86,7 +80,7 @@ export function createGroup(model: Model, spec: { name: string; unitId: number }
   const domainId = model.allocateId("domain");
   // Unnamed: defaultDomainId names it, and 100,000 "-default" strings are MBs.
   model.put("domain", Domain.make({
-    id: domainId, type: "dma", driver: unit.value.driver, unitId: unit.value.id, config: defaultDomainConfig(unit.value),
+    id: domainId, type: "dma", driver: unit.value.driver, unitId: unit.value.id, config: shapedConfig(unit.value.capabilities),
   }));
   const group = Group.make({
     id: model.allocateId("group"), name: spec.name, unitId: unit.value.id, domainId, defaultDomainId: domainId,
@@ -113,6 +107,30 @@ export function deleteGroup(model: Model, id: number): Result<void> {
 
 // ---- devices -------------------------------------------------------------
 
+/**
+ * The flags a device is probed with decide which of its group's domains it
+ * can be on; a device whose flags its group's domains refuse does not join
+ * (iommu_probe_device fails). `was`: the flags it had, for a device changing
+ * them (only a flag turned on is judged, so a stored device keeps working).
+ *
+ * - Needs identity mappings (IOMMU_RESV_DIRECT): __iommu_probe_device puts a
+ *   joining device on the group's domain through __iommu_device_set_domain,
+ *   which refuses a blocked domain; an owned group is on its blocking domain,
+ *   or returns there on detach, which must not fail.
+ * - Untrusted: never on an identity domain (iommu_get_default_domain_type).
+ */
+function checkJoin(model: Model, group: Group, name: string, flags: DeviceFlags, was?: DeviceFlags): Result<void> {
+  const domain = model.get("domain", group.domainId)!;
+  if (flags.requiresIdentity && !was?.requiresIdentity && (group.owner !== null || domain.type === "blocked")) {
+    const why = group.owner !== null ? `is owned by ${group.owner} and cannot return to its blocking domain` : `is on blocked domain ${domain.id}`;
+    return fail("requires-identity", `${name} needs a 1:1 mapping for firmware-reserved regions; group ${group.name} ${why}`, { groupId: group.id });
+  }
+  if (flags.untrusted && !was?.untrusted && domain.type === "identity") {
+    return fail("untrusted-device", `${name} is untrusted; group ${group.name} is on identity domain ${domain.id}`, { groupId: group.id });
+  }
+  return ok(undefined);
+}
+
 export function createDevice(model: Model, spec: { name: string; groupId: number; flags?: Partial<DeviceFlags>; maxPasids?: number }): Result<Device> {
   const group = lookup(model, "group", spec.groupId);
   if (!group.ok) return group;
@@ -121,10 +139,11 @@ export function createDevice(model: Model, spec: { name: string; groupId: number
   if (!isOnCoreDomain(group.value)) {
     return fail("group-attached", `group ${group.value.name} is attached to domain ${group.value.domainId}; a device can join it only on its core domain`, { groupId: spec.groupId });
   }
+  const flags = interned({ ...DEFAULT_DEVICE_FLAGS, ...spec.flags });
+  const joins = checkJoin(model, group.value, spec.name, flags);
+  if (!joins.ok) return joins;
   const device = Device.make({
-    id: model.allocateId("device"), name: spec.name, groupId: spec.groupId,
-    flags: interned({ ...DEFAULT_DEVICE_FLAGS, ...spec.flags }),
-    maxPasids: spec.maxPasids,
+    id: model.allocateId("device"), name: spec.name, groupId: spec.groupId, flags, maxPasids: spec.maxPasids,
   });
   const setUp = setupDefaultDomain(model, group.value, device);
   if (!setUp.ok) return { ok: false, error: withIds(setUp.error, { groupId: group.value.id, domainId: group.value.defaultDomainId }) };
@@ -155,11 +174,10 @@ function setupDefaultDomain(model: Model, group: Group, device: Device): Result<
 export function updateDevice(model: Model, id: number, patch: { flags?: Partial<DeviceFlags>; faulty?: boolean }): Result<Device> {
   const device = lookup(model, "device", id);
   if (!device.ok) return device;
-  const next: Device = {
-    ...device.value,
-    flags: patch.flags ? interned({ ...device.value.flags, ...patch.flags }) : device.value.flags,
-    faulty: patch.faulty ?? device.value.faulty,
-  };
+  const flags = patch.flags ? interned({ ...device.value.flags, ...patch.flags }) : device.value.flags;
+  const stays = checkJoin(model, model.get("group", device.value.groupId)!, device.value.name, flags, device.value.flags);
+  if (!stays.ok) return { ok: false, error: withIds(stays.error, { deviceId: id }) };
+  const next: Device = { ...device.value, flags, faulty: patch.faulty ?? device.value.faulty };
   model.put("device", next);
   return ok(next);
 }
@@ -204,6 +222,7 @@ export interface DomainSpec {
  * unit's device and, on drivers that finalise at allocation, finalised there
  * at once (core/domain-alloc.ts). A client is recorded as its creator and may
  * put it only in a container it may use.
+ * An identity or blocked domain is the driver's static one (static-domains.ts).
  */
 export function createDomain(model: Model, spec: DomainSpec, caller: Caller = ANONYMOUS, quotas: Quotas = NO_QUOTAS): Result<Domain> {
   let unit: Unit | null = null;
@@ -223,22 +242,19 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
       return fail("invalid-argument", `container ${found.value.name} is a VFIO type1 container; only its own search allocates its domains`, { containerId: spec.containerId });
     }
   }
-  const quota = checkObjectQuota(model, creatorOf(caller), quotas);
-  if (!quota.ok) return quota;
   const driverName = spec.driver ?? unit?.driver;
   if (!driverName) return fail("invalid-argument", "a domain needs a driver or a unitId");
   if (unit && unit.driver !== driverName) {
-    return fail("different-driver", `unit ${unit.name} is ${unit.driver}, not ${driverName}`, { unitId: unit.id });
+    return fail("driver-mismatch", `unit ${unit.name} is ${unit.driver}, not ${driverName}`, { unitId: unit.id });
   }
   const found = lookupDriver(model, driverName);
   if (!found.ok) return found;
   const driver = found.value;
-  const caps = unit?.capabilities ?? driver.defaults;
-  const config: DomainConfig = interned({
-    addressWidth: caps.addressWidth, pageSizes: caps.pageSizes,
-    enforceCacheCoherency: false, dirtyTracking: false, nestParent: false,
-    ...spec.config,
-  });
+  // The driver's, not the caller's: it counts against no quota.
+  if (spec.type !== "paging") return staticDomain(model, driver, spec.type, spec);
+  const quota = checkObjectQuota(model, creatorOf(caller), quotas);
+  if (!quota.ok) return quota;
+  const config: DomainConfig = shapedConfig(unit?.capabilities ?? driver.defaults, spec.config);
   const domain = Domain.make({
     id: model.allocateId("domain"), name: spec.name ?? null, type: spec.type, driver: driverName,
     unitId: unit?.id ?? null, config, containerId: spec.containerId ?? null, owner: creatorOf(caller),
@@ -267,6 +283,9 @@ export function deleteDomain(model: Model, id: number, caller: Caller = ANONYMOU
   }
   if (model.isCoreDomainOfAGroup(id)) {
     return fail("domain-in-use", `domain ${id} is a group's default or blocking domain`, { domainId: id });
+  }
+  if (isStaticDomain(domain.value)) {
+    return fail("domain-in-use", `domain ${id} is the static ${domain.value.type} domain of ${domain.value.driver}, which lives as long as its driver`, { domainId: id });
   }
   const pasids = model.pasidCountOfDomain(id);
   if (pasids > 0) return fail("domain-in-use", `domain ${id} is attached to ${pasids} PASID(s)`, { domainId: id });

@@ -41,6 +41,15 @@ function strandedNote(stranded: Stranded): string {
 }
 
 /**
+ * The outcome of an attempt that succeeded over a refusal (a must-succeed
+ * move, see attach.ts returnToCoreDomain): no errno, but the refusal's
+ * reason and detail, as the kernel's WARN says what went wrong.
+ */
+export function warnedOutcome(warning: ErrnoError): Outcome {
+  return { ...SUCCEEDED, reason: warning.reason, detail: warning.detail };
+}
+
+/**
  * The outcome of an attempt as the event log stored it (errno, code, reason
  * and detail are columns; soft is judged by today's catalogue, as for a live
  * error). The strings are the ones this service wrote.

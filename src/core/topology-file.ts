@@ -17,6 +17,7 @@ import type { ContainerKind, DeviceFlags, DomainConfig, UnitCapabilities } from 
 import { createReservedRegion, type RegionSpec } from "./iova.js";
 import type { Model } from "./model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit, updateHost, type HostSettings } from "./objects.js";
+import { isStaticDomain } from "./static-domains.js";
 
 export interface TopologySpec {
   readonly description?: string;
@@ -146,11 +147,17 @@ export function applyTopology(model: Model, spec: TopologySpec): TopologyReport 
       const differs: string[] = [];
       if (domain.type !== d.type) differs.push(`type ${domain.type}, the file says ${d.type}`);
       if (d.driver !== undefined && domain.driver !== d.driver) differs.push(`driver ${domain.driver}, the file says ${d.driver}`);
+      // A static domain is bound to no unit: a unit in the file only names its driver.
       // A domain allocated for a unit whose driver finalises only at its first
       // attach (SMMUv2) is unbound until then: the unit's driver is all that can differ.
       const fileUnitId = d.unit === undefined ? undefined : model.idByName("unit", d.unit);
-      const unbound = domain.unitId === null && fileUnitId !== undefined && model.get("unit", fileUnitId)!.driver === domain.driver;
-      if (d.unit !== undefined && !unbound && nameOf("unit", domain.unitId) !== d.unit) differs.push(`unit ${nameOf("unit", domain.unitId)}, the file says ${d.unit}`);
+      const unitDriver = fileUnitId === undefined ? undefined : model.get("unit", fileUnitId)?.driver;
+      if (d.unit !== undefined && isStaticDomain(domain)) {
+        if (unitDriver !== domain.driver) differs.push(`driver ${domain.driver}, the file's unit ${d.unit} is ${unitDriver ?? "not defined"}`);
+      } else {
+        const unbound = domain.unitId === null && unitDriver === domain.driver;
+        if (d.unit !== undefined && !unbound && nameOf("unit", domain.unitId) !== d.unit) differs.push(`unit ${nameOf("unit", domain.unitId)}, the file says ${d.unit}`);
+      }
       if (d.container !== undefined && nameOf("container", domain.containerId) !== d.container) {
         differs.push(`container ${nameOf("container", domain.containerId)}, the file says ${d.container}`);
       }

@@ -16,6 +16,7 @@ const DEFAULTS = {
   // Interrupt remapping: amd_iommu_create_irq_domain() gives the IR domain
   // IRQ_DOMAIN_FLAG_ISOLATED_MSI.
   isolatedMsi: true,
+  coherentWalk: true, firstStage: true, bypass: true,
 };
 
 /**
@@ -64,4 +65,9 @@ export const amdIommu: IommuDriver = {
   },
   // amd_iommu_enforce_cache_coherency(): "IOMMU_PTE_FC is always set".
   enforceCacheCoherency: () => true,
+  // The static identity_domain (attached through amd_iommu_attach_device,
+  // whose only refusal is dirty tracking, which it lacks) and blocked_domain
+  // (blocked_domain_attach_device): never refused.
+  identityDomain: {},
+  blockedDomain: {},
 };

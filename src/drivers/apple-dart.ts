@@ -21,6 +21,7 @@ export const appleDart: IommuDriver = {
     dirtyTracking: false, nesting: false, domainIds: 16, cpuPageSize: 16384,
     // The Apple PCIe MSI controller isolates nothing.
     isolatedMsi: false,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
   // apple_dart_domain_alloc_paging(dev): no other domain would help, so the
@@ -43,4 +44,15 @@ export const appleDart: IommuDriver = {
     }
     return OK;
   },
+  // apple_dart_attach_dev_identity: a DART without bypass support (DART_PARAMS2
+  // BYPASS_SUPPORT clear) cannot let a stream through untranslated.
+  identityDomain: {
+    attachDev({ unit, device }) {
+      return unit.capabilities.bypass ? OK
+        : fail("bypass-unsupported", `${unit.name} has no bypass support; ${device.name} cannot use the identity domain`);
+    },
+  },
+  // apple_dart_attach_dev_blocked: never refused (the force_bypass refusal
+  // went with "iommu/dart: Remove the force_bypass variable", v6.7).
+  blockedDomain: {},
 };

@@ -38,6 +38,7 @@ export const armSmmuV3: IommuDriver = {
     // SMMUv3 servers route MSIs through a GICv3 ITS, whose domain is
     // IRQ_DOMAIN_FLAG_ISOLATED_MSI (its_node_init()).
     isolatedMsi: true,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   finaliseAt: "allocation",
@@ -88,4 +89,8 @@ export const armSmmuV3: IommuDriver = {
   },
   // arm_smmu_enforce_cache_coherency(): only if every attached master is CANWBS.
   enforceCacheCoherency: ({ attached }) => attached.every(({ device }) => device.flags.canwbs),
+  // arm_smmu_attach_dev_identity (a bypass STE) and arm_smmu_attach_dev_blocked
+  // (an abort STE): never refused.
+  identityDomain: {},
+  blockedDomain: {},
 };

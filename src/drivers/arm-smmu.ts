@@ -16,6 +16,7 @@ export const armSmmu: IommuDriver = {
     // SMMUv2 platforms commonly take MSIs through a GICv2m frame, which
     // isolates nothing (no IRQ_DOMAIN_FLAG_ISOLATED_MSI).
     isolatedMsi: false,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
   finaliseAt: "first-attach",
@@ -27,4 +28,8 @@ export const armSmmu: IommuDriver = {
   // DMA-coherent itself (not modelled); nothing else. No
   // enforce_cache_coherency op.
   capable: ({ unit }, cap) => cap === "cache-coherency" && unit.capabilities.snoopControl,
+  // arm_smmu_attach_dev_identity and _blocked (arm_smmu_attach_dev_type: an
+  // S2CR of type BYPASS or FAULT): never refused.
+  identityDomain: {},
+  blockedDomain: {},
 };

@@ -14,10 +14,13 @@ export const intelVtd: IommuDriver = {
     // Interrupt remapping: intel_setup_irq_remapping() gives the unit's IR
     // domain IRQ_DOMAIN_FLAG_ISOLATED_MSI.
     isolatedMsi: true,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   // The first device's probe attaches the default domain (dmar_domain_attach_device).
   setupDefaultDomain: ({ unit, domain, attached, usage }) => (attached ? checkUnitDomainId(unit, domain, null, usage) : OK),
+  // paging_domain_compatible() checks no nesting: a nesting parent is refused
+  // only at allocation (intel_iommu_domain_alloc_paging_flags, EOPNOTSUPP).
   attachDev({ unit, domain, current, usage }) {
     const caps = unit.capabilities;
     const cfg = domain.config;
@@ -27,14 +30,20 @@ export const intelVtd: IommuDriver = {
     if (cfg.dirtyTracking && !caps.dirtyTracking) {
       return fail("dirty-tracking", `domain ${domain.id} tracks dirty pages; ${unit.name} has no second-stage dirty tracking`);
     }
-    if (cfg.addressWidth > caps.addressWidth) {
-      return fail("address-width", `domain ${domain.id} is ${cfg.addressWidth}-bit; ${unit.name} translates ${caps.addressWidth} bits`);
+    // dmar_domain->iommu_coherency != iommu_paging_structure_coherency(iommu):
+    // the page table is flushed (or not) for the unit it was built for.
+    if (cfg.coherentWalk !== caps.coherentWalk) {
+      return fail("iommu-coherency", `domain ${domain.id} page table is built for ${cfg.coherentWalk ? "coherent" : "non-coherent"} walks; ${unit.name} walks are ${caps.coherentWalk ? "coherent" : "non-coherent"}`);
     }
     if (!sameSet(cfg.pageSizes, caps.pageSizes)) {
       return fail("page-size", `domain ${domain.id} superpage sizes differ from ${unit.name}'s`);
     }
-    if (cfg.nestParent && !caps.nesting) {
-      return fail("nesting", `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`);
+    // use_first_level && (!sm_supported(iommu) || !ecap_flts(iommu->ecap)).
+    if (cfg.firstStage && !caps.firstStage) {
+      return fail("first-stage", `domain ${domain.id} is a first-stage page table; ${unit.name} has no first-stage translation`);
+    }
+    if (cfg.addressWidth > caps.addressWidth) {
+      return fail("address-width", `domain ${domain.id} is ${cfg.addressWidth}-bit; ${unit.name} translates ${caps.addressWidth} bits`);
     }
     return checkUnitDomainId(unit, domain, current, usage);
   },
@@ -71,4 +80,17 @@ export const intelVtd: IommuDriver = {
   // mappings is not modelled (mappings are not).
   enforceCacheCoherency: ({ domain, attached }) =>
     domain.config.enforceCacheCoherency || attached.every(({ unit }) => unit.capabilities.snoopControl),
+  // The static identity domain (identity_domain_attach_dev) sets up pass-through
+  // without a check of its own: a unit without pass-through support (no
+  // ECAP.PT) makes device_def_domain_type() answer IOMMU_DOMAIN_DMA, and
+  // iommu_get_default_domain_type() then refuses an identity domain, which
+  // iommu_setup_default_domain() answers with -EINVAL.
+  identityDomain: {
+    attachDev({ unit, device }) {
+      return unit.capabilities.bypass ? OK
+        : fail("bypass-unsupported", `${unit.name} has no pass-through translation; ${device.name} cannot use the identity domain`);
+    },
+  },
+  // blocking_domain_attach_dev: never refused.
+  blockedDomain: {},
 };

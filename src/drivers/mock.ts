@@ -11,6 +11,7 @@ export const mock: IommuDriver = {
     // iommufd_device_bind() never asks about a mock device's MSIs
     // (iommufd_selftest_is_mock_dev()): isolated, as far as it is concerned.
     isolatedMsi: true,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: true, nestParent: true },
   attachDev({ device, domain }) {
@@ -36,4 +37,7 @@ export const mock: IommuDriver = {
       case "dirty-tracking": return unit.capabilities.dirtyTracking && !device.flags.noDirty;
     }
   },
+  // mock_ops: the blocking domain is also the default domain
+  // (mock_blocking_domain, mock_domain_nop_attach); there is no identity domain.
+  blockedDomain: {},
 };

@@ -16,6 +16,7 @@ export const virtioIommu: IommuDriver = {
     // A guest's MSIs are isolated only by an interrupt remapper or ITS of its
     // own; a QEMU x86 guest with virtio-iommu has none.
     isolatedMsi: false,
+    coherentWalk: true, firstStage: true, bypass: true,
   },
   allocFlags: { dirtyTracking: false, nestParent: false },
   finaliseAt: "allocation",
@@ -30,4 +31,9 @@ export const virtioIommu: IommuDriver = {
   attachDev: () => OK,
   // viommu_capable(): coherent, nothing else; no enforce_cache_coherency op.
   capable: (_ctx, cap) => cap === "cache-coherency",
+  // viommu_domain_alloc_identity: the static viommu_identity_domain where the
+  // device offers VIRTIO_IOMMU_F_BYPASS_CONFIG, else a paging domain mapped
+  // 1:1; either way the endpoint is let through. No blocked_domain: a group's
+  // blocking domain is an empty paging domain (__iommu_group_alloc_blocking_domain).
+  identityDomain: {},
 };

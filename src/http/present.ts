@@ -6,7 +6,9 @@ import {
   HOST_ID, type Container, type Device, type Domain, type EventRecord, type Fault, type Group, type Host, type IommufdDevice,
   type Mapping, type PasidAttachment, type ReservedRegion, type Unit,
 } from "../core/entities.js";
+import { errnoCode } from "../core/errno.js";
 import type { Model } from "../core/model.js";
+import type { ErrnoError } from "../core/result.js";
 import { versionerOf } from "./version.js";
 
 // One versioner per kind: each sees records of one shape.
@@ -77,9 +79,17 @@ export function presentPlacement(model: Model, groupId: number) {
   return { group: presentGroup(model, group), domain: presentDomain(model, model.get("domain", group.domainId)!) };
 }
 
+/** A refusal a must-succeed move overrode (see schemas/common.ts Warning). */
+export function presentWarning(warning: ErrnoError) {
+  const deviceId = warning.ids?.deviceId;
+  const shown = { errno: warning.errno, code: errnoCode(warning.errno), reason: warning.reason, detail: warning.detail };
+  return deviceId === undefined ? shown : { ...shown, deviceId };
+}
+
 /** The answer to attach / replace / detach / claim / release. */
-export function presentMove(model: Model, moved: { groupId: number; changed: boolean }) {
-  return { changed: moved.changed, ...presentPlacement(model, moved.groupId) };
+export function presentMove(model: Model, moved: { groupId: number; changed: boolean; warning?: ErrnoError }) {
+  const placed = { changed: moved.changed, ...presentPlacement(model, moved.groupId) };
+  return moved.warning ? { ...placed, warning: presentWarning(moved.warning) } : placed;
 }
 
 /**

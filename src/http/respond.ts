@@ -2,7 +2,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Caller } from "../core/caller.js";
 import type { Model } from "../core/model.js";
-import { ok, type Result } from "../core/result.js";
+import { ok, type ErrnoError, type Result } from "../core/result.js";
 import { answer, sendAnswer, type Answer } from "./answer.js";
 import { admit, keyedRequest, REPLAYED, type Keyed } from "./idempotency.js";
 import { checkIfMatch, parseIfMatch, type IfMatch, type Target } from "./preconditions.js";
@@ -23,6 +23,11 @@ export function callerOf(request: FastifyRequest, owner?: string | null): Caller
 export interface RespondOptions<V, T = unknown> {
   /** The status of a success (default 200), or how the operation's result decides it; 204 sends no body. */
   readonly status?: number | ((result: T) => number);
+  /**
+   * A refusal the operation overrode (a must-succeed move): logged at warn,
+   * as the kernel WARNs, with the request id.
+   */
+  readonly warning?: (result: T) => ErrnoError | undefined;
   /** The answer is one resource: send this version of it as the ETag. */
   readonly etag?: (value: V) => string;
   /** What If-Match is compared with; without one, only `If-Match: *` passes. */
@@ -84,6 +89,11 @@ async function run<T, V>(
     }
     const r = op(model);
     if (!r.ok) return r;
+    const warning = options.warning?.(r.value);
+    if (warning) {
+      reply.log.warn({ errno: warning.errno, reason: warning.reason, detail: warning.detail, ...warning.ids },
+        "a must-succeed move overrode a refusal; the kernel WARNs and moves the group anyway");
+    }
     const value = view(model, r.value);
     const headers = options.etag ? { etag: etagOf(options.etag(value)) } : undefined;
     const status = typeof options.status === "function" ? options.status(r.value) : options.status ?? 200;
@@ -94,7 +104,7 @@ async function run<T, V>(
 
 /** Read-only: answer from the model, or 404 with the lookup's problem. */
 export async function respondRead<V>(
-  reply: FastifyReply, view: (model: Model) => Result<V>, options: Pick<RespondOptions<V>, "etag"> = {},
+  reply: FastifyReply, view: (model: Model) => Result<V>, options: Pick<RespondOptions<V, V>, "etag"> = {},
 ): Promise<void> {
   const result = await reply.server.store.read(view);
   if (!result.ok) return finish(reply, problemAnswer(reply, result.error));

@@ -2,6 +2,7 @@
 // large database does not need all its rows as Prisma objects at once.
 import type { DriverTable } from "../core/driver.js";
 import { ENTITIES } from "../core/entities.js";
+import { completeStored } from "../core/stored-rows.js";
 import { KINDS, Model, type Kind } from "../core/model.js";
 import { readWatermarks, type Watermarks } from "./encode.js";
 import { fromStored } from "./rows.js";
@@ -27,7 +28,7 @@ async function loadKind(prisma: Prisma, model: Model, kind: Kind): Promise<void>
   let cursor = 0;
   for (;;) {
     const rows = await delegate.findMany({ select, where: { id: { gt: cursor } }, orderBy: { id: "asc" }, take: PAGE });
-    for (const row of rows) model.load(kind, fromStored(kind, row));
+    for (const row of rows) model.load(kind, completeStored(model, kind, fromStored(kind, row)));
     if (rows.length < PAGE) return;
     cursor = rows[rows.length - 1]!.id as number;
   }

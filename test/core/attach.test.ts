@@ -12,6 +12,7 @@ import {
 import type { Reason } from "../../src/core/reasons.js";
 import { isSoft, type Result } from "../../src/core/result.js";
 import { containerAttach } from "../../src/core/container-attach.js";
+import { groupCompatibility } from "../../src/core/compat.js";
 import { ANON, build, errorOf, snapshot, unwrap, type Fixture } from "./fixtures.js";
 
 type Op = (model: Model, caller: Caller, id: number, domainId: number) => Result<Moved>;
@@ -227,6 +228,63 @@ describe("attach / replace / detach", () => {
     fx.commit();
     const error = errorOf(fx.op(attachGroup, ANON, group.id, domain.id));
     expect(error).toMatchObject({ errno: "ENODEV", reason: "device-faulty", ids: { deviceId: device.id } });
+    expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
+  });
+});
+
+// The core's own refusals before any driver op (attach.ts checkCoreRules):
+// a device whose firmware asked for 1:1 mappings is never blocked
+// (__iommu_device_set_domain), an untrusted one never on identity
+// (iommu_get_default_domain_type). The device can never take a domain of
+// that type, so no other domain of it helps: hard.
+describe("the core's rules for the static domains", () => {
+  const ROWS = [
+    { rule: "a requires-identity device on the static blocked domain", type: "blocked", flags: { requiresIdentity: true }, reason: "requires-identity",
+      detail: (dev: string) => `${dev} has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked` },
+    { rule: "an untrusted device on the static identity domain", type: "identity", flags: { untrusted: true }, reason: "untrusted-device",
+      detail: (dev: string) => `${dev} is untrusted (external-facing); it cannot bypass translation` },
+  ] as const;
+  const OPS = [["attachGroup", attachGroup], ["replaceDomain", replaceDomain]] as const;
+
+  describe.each(OPS)("%s", (opName, op) => {
+    it.each(ROWS)("$rule (the 2nd of 2 devices) → hard EINVAL $reason, naming it; nothing changes", ({ type, flags, reason, detail }) => {
+      const fx = build();
+      const unit = fx.unit("intel-vtd");
+      const { group, devices } = fx.groupWith(unit.id, [{}, flags]);
+      const target = fx.domain({ type, driver: "intel-vtd" });
+      fx.commit();
+      const before = snapshot(fx.model);
+      const error = errorOf(fx.op(op, ANON, group.id, target.id));
+      expect(error).toEqual({
+        errno: "EINVAL", reason, detail: detail(devices[1]!.name), ids: { deviceId: devices[1]!.id, groupId: group.id, domainId: target.id },
+      });
+      expect(isSoft(error)).toBe(false);
+      expect(snapshot(fx.model)).toBe(before);
+      expect(fx.events()).toEqual([expect.objectContaining({
+        op: opName === "attachGroup" ? "attach-group" : "replace-group", errno: "EINVAL", code: -22, reason, detail: detail(devices[1]!.name),
+      })]);
+    });
+  });
+
+  it.each([
+    ["a requires-identity device on the static identity domain", "identity", { requiresIdentity: true }],
+    ["an untrusted device on the static blocked domain", "blocked", { untrusted: true }],
+    ["an untrusted device on a paging domain", "paging", { untrusted: true }],
+  ] as const)("%s → attached", (_name, type, flags) => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd");
+    const { group } = fx.groupWith(unit.id, [flags]);
+    const target = type === "paging" ? fx.domain({ driver: "intel-vtd" }) : fx.domain({ type, driver: "intel-vtd" });
+    expect(fx.op(attachGroup, ANON, group.id, target.id)).toEqual({ ok: true, value: { groupId: group.id, domainId: target.id, changed: true } });
+  });
+
+  it("the dry run reports the same refusal", () => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd");
+    const { group } = fx.groupWith(unit.id, [{ untrusted: true }]);
+    const identity = fx.domain({ type: "identity", driver: "intel-vtd" });
+    const verdict = unwrap(groupCompatibility(fx.model, group.id, { limit: 100 })).verdicts.find((v) => v.domainId === identity.id);
+    expect(verdict).toMatchObject({ compatible: false, errno: "EINVAL", soft: false, reason: "untrusted-device" });
     expect(fx.groupNow(group.id).domainId).toBe(group.defaultDomainId);
   });
 });

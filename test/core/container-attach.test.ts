@@ -89,6 +89,8 @@ describe("iommufd, kernel policy: the automatic-domain search", () => {
       expect(fx.domainNow(r.domainId)?.config).toEqual({
         addressWidth: unit.capabilities.addressWidth, pageSizes: unit.capabilities.pageSizes,
         enforceCacheCoherency: enforced, dirtyTracking: false, nestParent: false,
+        // VT-d's allocation reads these off the unit (shapedConfig); flags 0 asks for no second stage.
+        coherentWalk: unit.capabilities.coherentWalk, firstStage: unit.capabilities.firstStage,
       });
     },
   );
@@ -687,7 +689,7 @@ describe("VFIO type1: vfio_iommu_type1_attach_group", () => {
       let calls = 0;
       const driver: IommuDriver = {
         name: "picky",
-        defaults: { addressWidth: 48, pageSizes: [4096], snoopControl: true, dirtyTracking: false, nesting: false, domainIds: 64, cpuPageSize: 4096, isolatedMsi: true },
+        defaults: { addressWidth: 48, pageSizes: [4096], snoopControl: true, dirtyTracking: false, nesting: false, domainIds: 64, cpuPageSize: 4096, isolatedMsi: true, coherentWalk: true, firstStage: true, bypass: true },
         allocFlags: { dirtyTracking: false, nestParent: false },
         attachDev: (ctx): Result<void> => (refuse(ctx, ++calls) ? fail("domain-ids-exhausted", `picky refuses domain ${ctx.domain.id}`) : OK),
       };

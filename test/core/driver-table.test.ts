@@ -15,6 +15,7 @@ import { errorOf, snapshot, unwrap } from "./fixtures.js";
 
 const CAPS = {
   addressWidth: 40, pageSizes: [4096], snoopControl: false, dirtyTracking: false, nesting: false, domainIds: 8, cpuPageSize: 4096, isolatedMsi: true,
+  coherentWalk: true, firstStage: true, bypass: true,
 };
 
 /** A driver of this test's own, recording what it is given. */
@@ -133,12 +134,14 @@ describe("a driver the table lacks: EINVAL invalid-argument", () => {
     model.load("unit", { id: 1, name: "old", driver: "gone", capabilities: CAPS, online: true });
     model.load("domain", {
       id: 1, name: null, type: "paging", driver: "gone", unitId: null, auto: false, search: "none", containerId: null, owner: null,
-      config: { addressWidth: 40, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
+      config: {
+        addressWidth: 40, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false, coherentWalk: true, firstStage: true,
+      },
     });
     const group = unwrap(createGroup(model, { name: "g0", unitId: 1 }));
     // A new device's default domain needs the driver too; the one storage holds is loaded as it is.
     expect(errorOf(createDevice(model, { name: "g0-dev", groupId: group.id }))).toMatchObject(refused("gone"));
-    model.load("device", { id: 1, name: "g0-dev", groupId: group.id, faulty: false, flags: { noDirty: false, canwbs: false, requiresIdentity: false }, maxPasids: 0, hostDriver: null, strandedOnDomainId: null });
+    model.load("device", { id: 1, name: "g0-dev", groupId: group.id, faulty: false, flags: { noDirty: false, canwbs: false, requiresIdentity: false, untrusted: false }, maxPasids: 0, hostDriver: null, strandedOnDomainId: null });
     expect(errorOf(createDomain(model, { type: "paging", unitId: 1 }))).toEqual(refused("gone"));
     expect(errorOf(attach(model, group.id, 1))).toMatchObject(refused("gone"));
     const container = unwrap(createContainer(model, { name: "ioas" }));

@@ -241,11 +241,14 @@ describe("load / reserveIds", () => {
     const model = new Model(DRIVERS);
     const unit = Unit.make({
       id: 7, name: "loaded", driver: "mock", online: true,
-      capabilities: { addressWidth: 64, pageSizes: [4096], snoopControl: true, dirtyTracking: true, nesting: true, domainIds: 10, cpuPageSize: 4096, isolatedMsi: true },
+      capabilities: {
+        addressWidth: 64, pageSizes: [4096], snoopControl: true, dirtyTracking: true, nesting: true, domainIds: 10, cpuPageSize: 4096, isolatedMsi: true,
+        coherentWalk: true, firstStage: true, bypass: true,
+      },
     });
     const domain = Domain.make({
       id: 3, type: "paging", driver: "mock", unitId: 7,
-      config: { addressWidth: 64, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
+      config: { addressWidth: 64, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false, coherentWalk: true, firstStage: true },
     });
     model.load("unit", unit);
     model.load("domain", domain);
@@ -286,8 +289,8 @@ describe("id order of tables", () => {
 describe("column-stored kinds", () => {
   it("read back exactly what was stored, nulls and shared objects included, past the columns' first growth", () => {
     const m = new Model(DRIVERS);
-    const config = { addressWidth: 48, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false };
-    const flags = { noDirty: true, canwbs: false, requiresIdentity: false };
+    const config = { addressWidth: 48, pageSizes: [4096], enforceCacheCoherency: false, dirtyTracking: false, nestParent: false, coherentWalk: true, firstStage: true };
+    const flags = { noDirty: true, canwbs: false, requiresIdentity: false, untrusted: false };
     const domains = [
       Domain.make({ id: 1, name: null, type: "dma", driver: "intel-vtd", unitId: null, config, auto: false, containerId: null, owner: null }),
       Domain.make({ id: 5000, name: "p", type: "paging", driver: "mock", unitId: 0, config, auto: true, containerId: 3, owner: "vmm-a" }),

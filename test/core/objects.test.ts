@@ -5,7 +5,7 @@ import { groupCompatibility } from "../../src/core/compat.js";
 import type { DomainConfig } from "../../src/core/entities.js";
 import {
   createContainer, createDevice, createDomain, createGroup, createUnit, deleteContainer, deleteDevice,
-  deleteDomain, deleteGroup, deleteUnit, injectFault,
+  deleteDomain, deleteGroup, deleteUnit, injectFault, updateDevice,
 } from "../../src/core/objects.js";
 import * as ops from "../../src/core/group-moves.js";
 import { attachGroup, claimOwnership } from "../../src/core/group-moves.js";
@@ -57,6 +57,7 @@ describe("units", () => {
     expect(unit.capabilities).toEqual({
       addressWidth: 36, pageSizes: [16384], snoopControl: false, dirtyTracking: false, nesting: false, domainIds: 16, cpuPageSize: 4096,
       isolatedMsi: false,
+      coherentWalk: true, firstStage: true, bypass: true,
     });
     expect(unit.online).toBe(true);
   });
@@ -186,6 +187,54 @@ describe("groups and devices", () => {
     expect(fx.model.domainsAttachedOn(unit.id)).toBe(1);
   });
 
+  // iommu_probe_device → __iommu_probe_device → __iommu_device_set_domain:
+  // a device needing 1:1 mappings does not join a group that is (or, while
+  // owned, returns to) blocked; an untrusted one never sits on identity.
+  // (A device joins only a group on a core domain, so the static domains are
+  // reached by flag changes only.)
+  it.each([
+    ["joins an owned group", "requires-identity", "create", "owned"],
+    ["is flagged in an owned group", "requires-identity", "patch", "owned"],
+    ["is flagged in a group on the static blocked domain", "requires-identity", "patch", "blocked"],
+    ["is flagged untrusted in a group on the identity domain", "untrusted-device", "patch", "identity"],
+  ] as const)("a device that %s → hard EINVAL %s, nothing changes", (_name, reason, how, where) => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd");
+    const { group, devices } = fx.groupWith(unit.id);
+    if (where === "owned") unwrap(fx.op(claimOwnership, as("vfio"), group.id));
+    else unwrap(fx.op(attachGroup, ANON, group.id, fx.domain({ type: where, driver: "intel-vtd" }).id));
+    fx.commit();
+    const before = snapshot(fx.model);
+    const flag = reason === "requires-identity" ? { requiresIdentity: true } : { untrusted: true };
+    const r = how === "create"
+      ? createDevice(fx.model, { name: "late", groupId: group.id, flags: flag })
+      : updateDevice(fx.model, devices[0]!.id, { flags: flag });
+    const g = fx.groupNow(group.id);
+    const name = how === "create" ? "late" : devices[0]!.name;
+    const detail = reason === "untrusted-device"
+      ? `${name} is untrusted; group ${g.name} is on identity domain ${g.domainId}`
+      : `${name} needs a 1:1 mapping for firmware-reserved regions; group ${g.name} ${where === "owned" ? "is owned by vfio and cannot return to its blocking domain" : `is on blocked domain ${g.domainId}`}`;
+    const error = errorOf(r);
+    expect(error).toEqual({
+      errno: "EINVAL", reason, detail, ids: how === "create" ? { groupId: group.id } : { groupId: group.id, deviceId: devices[0]!.id },
+    });
+    expect(isSoft(error)).toBe(false);
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it("the same flags are fine where the group's domains allow them; a device keeps a flag it has", () => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd");
+    const { group } = fx.groupWith(unit.id);
+    // Unowned, on its default domain: joins; an untrusted device joins too.
+    const rmrr = fx.device(group.id, { requiresIdentity: true });
+    fx.device(group.id, { untrusted: true });
+    // A stored device already flagged in an owned group (from before the rule): other changes go through.
+    fx.model.put("group", { ...fx.groupNow(group.id), owner: "vfio" });
+    expect(unwrap(updateDevice(fx.model, rmrr.id, { faulty: true, flags: { requiresIdentity: true, canwbs: true } })).flags)
+      .toMatchObject({ requiresIdentity: true, canwbs: true });
+  });
+
   it("deleting a device removes its injected faults", () => {
     const fx = build();
     const unit = fx.unit("mock");
@@ -233,13 +282,13 @@ describe("domains", () => {
     expect(errorOf(deleteDomain(fx.model, domain.id))).toMatchObject({ errno: "ENOENT", reason: "no-such-domain" });
   });
 
-  it("driver and unit mismatch → EINVAL different-driver", () => {
+  it.each(["paging", "identity", "blocked"] as const)("a %s domain naming a unit of another driver → EINVAL driver-mismatch (hard: an argument error)", (type) => {
     const fx = build();
     const unit = fx.unit("intel-vtd");
     const before = snapshot(fx.model);
-    expect(errorOf(createDomain(fx.model, { type: "paging", driver: "amd-iommu", unitId: unit.id }))).toMatchObject({
-      errno: "EINVAL", reason: "different-driver", ids: { unitId: unit.id },
-    });
+    const error = errorOf(createDomain(fx.model, { type, driver: "amd-iommu", unitId: unit.id }));
+    expect(error).toEqual({ errno: "EINVAL", reason: "driver-mismatch", detail: `unit ${unit.name} is intel-vtd, not amd-iommu`, ids: { unitId: unit.id } });
+    expect(isSoft(error)).toBe(false);
     expect(snapshot(fx.model)).toBe(before);
   });
 
@@ -282,9 +331,9 @@ describe("domains", () => {
     expect(unwrap(createDomain(fx.model, { type: "paging", unitId: unit.id, config })).config).toMatchObject(config);
   });
 
-  it("an identity domain of arm-smmu with dirty tracking is allowed (not checked for non-paging)", () => {
+  it("an identity domain of arm-smmu asked for with dirty tracking: the static domain takes no configuration (EINVAL invalid-argument)", () => {
     const fx = build();
-    expect(createDomain(fx.model, { type: "identity", driver: "arm-smmu", config: { dirtyTracking: true } }).ok).toBe(true);
+    expect(errorOf(createDomain(fx.model, { type: "identity", driver: "arm-smmu", config: { dirtyTracking: true } }))).toMatchObject({ errno: "EINVAL", reason: "invalid-argument" });
   });
 
   // IOMMU_HWPT_ALLOC always names the device it allocates for; without one the kernel cannot be asked.
@@ -372,7 +421,72 @@ describe("domains", () => {
     const unit = fx.unit("intel-vtd", { addressWidth: 57, pageSizes: [4096, 2097152] });
     expect(fx.domain({ unitId: unit.id, config: { enforceCacheCoherency: true } }).config).toEqual({
       addressWidth: 57, pageSizes: [4096, 2097152], enforceCacheCoherency: true, dirtyTracking: false, nestParent: false,
+      coherentWalk: true, firstStage: true,
     });
+  });
+
+  // intel paging_domain_alloc: iommu_coherency from the unit; first stage
+  // where the unit has it (first_level_by_default), second stage for dirty
+  // tracking and nesting parents (intel_iommu_domain_alloc_paging_flags).
+  it.each([
+    ["a unit with coherent walks and first stage", {}, {}, { coherentWalk: true, firstStage: true }],
+    ["a unit with non-coherent walks", { coherentWalk: false }, {}, { coherentWalk: false, firstStage: true }],
+    ["a unit without first stage (legacy mode)", { firstStage: false }, {}, { coherentWalk: true, firstStage: false }],
+    ["dirty tracking", { dirtyTracking: true }, { dirtyTracking: true }, { coherentWalk: true, firstStage: false }],
+    ["a nesting parent", { nesting: true }, { nestParent: true }, { coherentWalk: true, firstStage: false }],
+    ["an explicit first stage", {}, { firstStage: false }, { coherentWalk: true, firstStage: false }],
+  ] as const)("VT-d page-table shape for %s", (_name, caps, config, shape) => {
+    const fx = build();
+    const unit = fx.unit("intel-vtd", caps);
+    expect(fx.domain({ unitId: unit.id, config }).config).toMatchObject(shape);
+  });
+});
+
+describe("the drivers' static identity and blocked domains", () => {
+  it.each([
+    ["another name", { name: "pt" }, "the static identity domain of intel-vtd is named intel-vtd-identity"],
+    ["a configuration", { config: { dirtyTracking: true } }, "the static identity domain of intel-vtd has no configuration"],
+    ["a container", { containerId: 1 }, "the static identity domain of intel-vtd belongs to no container"],
+  ] as const)("a request with %s → EINVAL invalid-argument, nothing made", (_name, extra, detail) => {
+    const fx = build();
+    fx.container();
+    const before = snapshot(fx.model);
+    expect(errorOf(createDomain(fx.model, { type: "identity", driver: "intel-vtd", ...extra }))).toEqual({ errno: "EINVAL", reason: "invalid-argument", detail });
+    expect(snapshot(fx.model)).toBe(before);
+  });
+
+  it("a request naming the static domain's own name is answered with it", () => {
+    const fx = build();
+    const first = fx.domain({ type: "blocked", driver: "arm-smmu-v3" });
+    expect(fx.domain({ type: "blocked", driver: "arm-smmu-v3", name: "arm-smmu-v3-blocked" })).toEqual(first);
+  });
+
+  it("one per driver and type: identity and blocked of each driver are distinct domains", () => {
+    const fx = build();
+    const ids = (["intel-vtd", "arm-smmu-v3"] as const).flatMap((driver) =>
+      (["identity", "blocked"] as const).map((type) => fx.domain({ type, driver }).id));
+    expect(new Set(ids).size).toBe(4);
+  });
+
+  it("is the driver's, not the client's: no creator, no quota used, also for a client at its quota", () => {
+    const fx = build();
+    const quotas = { objectsPerClient: 1 };
+    unwrap(createContainer(fx.model, { name: "mine" }, as("vmm"), quotas));
+    const domain = unwrap(createDomain(fx.model, { type: "identity", driver: "intel-vtd" }, as("vmm"), quotas));
+    expect(domain.owner).toBeNull();
+    expect(fx.model.ownedObjectCount("vmm")).toBe(1);
+  });
+
+  it("is never deleted (the kernel never frees a static domain): EBUSY domain-in-use", () => {
+    const fx = build();
+    const domain = fx.domain({ type: "identity", driver: "amd-iommu" });
+    fx.commit();
+    const before = snapshot(fx.model);
+    expect(errorOf(deleteDomain(fx.model, domain.id))).toEqual({
+      errno: "EBUSY", reason: "domain-in-use", detail: `domain ${domain.id} is the static identity domain of amd-iommu, which lives as long as its driver`,
+      ids: { domainId: domain.id },
+    });
+    expect(snapshot(fx.model)).toBe(before);
   });
 });
 

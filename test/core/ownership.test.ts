@@ -2,7 +2,8 @@
 // claim means for everyone else's attach / replace / detach.
 import { describe, expect, it } from "vitest";
 import type { Caller } from "../../src/core/caller.js";
-import { deleteGroup, updateUnit } from "../../src/core/objects.js";
+import { interned } from "../../src/core/intern.js";
+import { createDevice, deleteGroup, updateUnit } from "../../src/core/objects.js";
 import {
   attachDevice, attachGroup, claimOwnership, detachDevice, detachGroup, releaseOwnership, replaceDomain,
   type Moved,
@@ -79,13 +80,19 @@ describe("claim", () => {
   it.each([
     ["the only device", [{ requiresIdentity: true }]],
     ["the 2nd of 2 devices", [{}, { requiresIdentity: true }]],
-  ] as const)("with a requiresIdentity device (%s) → EINVAL requires-identity, nothing changes", (_name, flags) => {
+  ] as const)("with a requiresIdentity device (%s) → hard EINVAL requires-identity (no blocking domain can take it), nothing changes", (_name, flags) => {
     const { fx, group, devices } = setup([...flags]);
     fx.commit();
     const before = snapshot(fx.model);
     const domainsBefore = fx.model.count("domain");
     const error = errorOf(fx.op(claimOwnership, VFIO, group.id));
-    expect(error).toMatchObject({ errno: "EINVAL", reason: "requires-identity", ids: { deviceId: devices[devices.length - 1]!.id } });
+    const device = devices[devices.length - 1]!;
+    // __iommu_take_dma_ownership → __iommu_group_set_domain(blocking) → __iommu_device_set_domain: -EINVAL.
+    expect(error).toEqual({
+      errno: "EINVAL", reason: "requires-identity", detail: `${device.name} has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked`,
+      ids: { deviceId: device.id, groupId: group.id },
+    });
+    expect(isSoft(error)).toBe(false);
     expect(fx.groupNow(group.id)).toMatchObject({ owner: null, blockingDomainId: null, domainId: group.defaultDomainId });
     expect(fx.model.count("domain")).toBe(domainsBefore);
     expect([...fx.model.all("domain")].some((d) => d.type === "blocked")).toBe(false);
@@ -262,5 +269,84 @@ describe("blocking domains are private to their group", () => {
     expect(r.ok).toBe(false);
     expect(errorOf(r)).toMatchObject({ errno: "EINVAL", reason: "domain-not-attachable" });
     expect(fx.groupNow(b.id).domainId).toBe(b.defaultDomainId);
+  });
+});
+
+// __iommu_group_set_core_domain and __iommu_release_dma_ownership go through
+// __iommu_group_set_domain_nofail: a refusal is WARNed about and the group is
+// recorded on the new domain anyway. The rules keep a requires-identity device
+// out of an owned group (the claim is refused, the device cannot join or be
+// flagged), so the state is built the way a database from before those rules
+// holds it: the flag set behind the rules' back.
+describe("detach and release never fail (IOMMU_SET_DOMAIN_MUST_SUCCEED)", () => {
+  /** An owned group of `n` devices on a paging domain of its owner, whose first device needs identity mappings. */
+  function ownedWithRmrr(n = 1, via: "attach" | "container" = "attach") {
+    const s = setup(Array.from({ length: n }, () => ({})));
+    const { fx, group, devices, domain } = s;
+    const blocking = unwrap(fx.op(claimOwnership, VFIO, group.id)).domainId;
+    const ioas = fx.container();
+    const target = via === "attach" ? unwrap(fx.op(attachGroup, VFIO, group.id, domain.id)).domainId : unwrap(fx.op(containerAttach, VFIO, ioas.id, group.id)).domainId;
+    const rmrr = devices[0]!;
+    fx.model.put("device", { ...rmrr, flags: interned({ ...rmrr.flags, requiresIdentity: true }) });
+    fx.commit();
+    const warning = {
+      errno: "EINVAL", reason: "requires-identity", detail: `${rmrr.name} has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked`,
+      ids: { deviceId: rmrr.id, groupId: group.id, domainId: blocking },
+    };
+    return { ...s, blocking, target, ioas, warning };
+  }
+
+  const DETACHES = [
+    ["detachGroup", "detach-group", (c: ReturnType<typeof ownedWithRmrr>) => detachGroup(c.fx.model, VFIO, c.group.id, c.target)],
+    ["detachDevice", "detach-device", (c: ReturnType<typeof ownedWithRmrr>) => detachDevice(c.fx.model, VFIO, c.devices[0]!.id, c.target)],
+  ] as const;
+
+  it.each(DETACHES)("%s back to the blocking domain over a requires-identity refusal → ok with the warning; the group is on its blocking domain", (_name, op, detach) => {
+    const c = ownedWithRmrr();
+    expect(detach(c)).toEqual({ ok: true, value: { groupId: c.group.id, domainId: c.blocking, changed: true, warning: c.warning } });
+    expect(c.fx.groupNow(c.group.id)).toMatchObject({ owner: "vfio", domainId: c.blocking });
+    // The event: done (no errno), with what the kernel would WARN about.
+    expect(c.fx.events()).toEqual([expect.objectContaining({
+      op, owner: "vfio", groupId: c.group.id, errno: null, code: 0, soft: false, reason: "requires-identity", detail: c.warning.detail,
+    })]);
+  });
+
+  it("containerDetach likewise, and the automatic domain left empty is still freed", () => {
+    const c = ownedWithRmrr(1, "container");
+    expect(c.fx.op(containerDetach, VFIO, c.ioas.id, c.group.id)).toEqual({
+      ok: true, value: { groupId: c.group.id, domainId: c.blocking, freedDomainId: c.target, warning: c.warning },
+    });
+    expect(c.fx.groupNow(c.group.id).domainId).toBe(c.blocking);
+    expect(c.fx.domainNow(c.target)).toBeUndefined();
+    expect(c.fx.events()).toEqual([expect.objectContaining({ op: "container-detach", errno: null, code: 0, reason: "requires-identity" })]);
+  });
+
+  it("the other devices of the group are still moved, the warning names the first refusal", () => {
+    const c = ownedWithRmrr(3);
+    const second = c.devices[1]!;
+    c.fx.model.put("device", { ...second, flags: interned({ ...second.flags, requiresIdentity: true }) });
+    const r = unwrap(c.fx.op(detachGroup, VFIO, c.group.id, c.target));
+    expect(r.warning).toEqual(c.warning);
+    expect(c.fx.groupNow(c.group.id).domainId).toBe(c.blocking);
+  });
+
+  it("release to the default domain meets no refusal, from a paging domain or from the blocking domain a warned detach left", () => {
+    const c = ownedWithRmrr();
+    expect(c.fx.op(releaseOwnership, VFIO, c.group.id)).toEqual({ ok: true, value: { groupId: c.group.id, domainId: c.group.defaultDomainId, changed: true } });
+    const d = ownedWithRmrr();
+    unwrap(d.fx.op(detachGroup, VFIO, d.group.id, d.target));
+    d.fx.commit();
+    expect(d.fx.op(releaseOwnership, VFIO, d.group.id)).toEqual({ ok: true, value: { groupId: d.group.id, domainId: d.group.defaultDomainId, changed: true } });
+    expect(d.fx.events()).toEqual([expect.objectContaining({ op: "release", errno: null, reason: null, detail: null })]);
+  });
+
+  it("the rules keep the state from arising: a requires-identity device can join the group only unowned, and then the claim is refused", () => {
+    const { fx, group } = setup();
+    unwrap(fx.op(claimOwnership, VFIO, group.id));
+    expect(errorOf(createDevice(fx.model, { name: "rmrr", groupId: group.id, flags: { requiresIdentity: true } }))).toMatchObject({ errno: "EINVAL", reason: "requires-identity" });
+    unwrap(fx.op(releaseOwnership, VFIO, group.id));
+    unwrap(createDevice(fx.model, { name: "rmrr", groupId: group.id, flags: { requiresIdentity: true } }));
+    expect(errorOf(fx.op(claimOwnership, VFIO, group.id))).toMatchObject({ errno: "EINVAL", reason: "requires-identity" });
+    expect(fx.groupNow(group.id)).toMatchObject({ owner: null, domainId: group.defaultDomainId });
   });
 });

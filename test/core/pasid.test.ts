@@ -75,10 +75,10 @@ describe("attach a PASID (iommu_attach_device_pasid)", () => {
       detail: (_s, d) => `arm-smmu has no PASID support (no set_dev_pasid): domain ${d} cannot be attached to a PASID`,
     },
     {
-      name: "a domain type whose ops have no set_dev_pasid (mock identity) → EOPNOTSUPP unsupported",
-      arrange: ({ fx, device }) => ({ deviceId: device.id, pasid: 1, domainId: fx.domain({ type: "identity", driver: "mock" }).id }),
+      name: "a domain type whose ops have no set_dev_pasid (arm-smmu-v3 identity) → EOPNOTSUPP unsupported",
+      arrange: ({ fx, device }) => ({ deviceId: device.id, pasid: 1, domainId: fx.domain({ type: "identity", driver: "arm-smmu-v3" }).id }),
       errno: "EOPNOTSUPP", reason: "unsupported", soft: false,
-      detail: (_s, d) => `identity domains of mock have no set_dev_pasid: domain ${d} cannot be attached to a PASID`,
+      detail: (_s, d) => `identity domains of arm-smmu-v3 have no set_dev_pasid: domain ${d} cannot be attached to a PASID`,
     },
     {
       name: "a domain of another driver → EINVAL different-driver, soft (domain_iommu_ops_compatible)",

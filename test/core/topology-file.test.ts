@@ -74,6 +74,17 @@ describe("applyTopology", () => {
     expect(describeTopologyReport(report).at(-1)).toBe("not applied: 1 conflict(s); the database is unchanged");
   });
 
+  it("a driver's static domain is named after it and bound to no unit: a unit in the file names its driver, applying again finds it", () => {
+    const model = applied();
+    const statics: TopologySpec = { units: [], domains: [{ name: "intel-vtd-identity", type: "identity", unit: "dmar0" }] };
+    expect(applyTopology(model, statics)).toMatchObject({ created: { domains: 1 }, conflicts: [] });
+    expect(applyTopology(model, statics)).toMatchObject({ created: { domains: 0 }, present: { domains: 1 }, conflicts: [] });
+    expect(applyTopology(model, { units: [{ name: "amd0", driver: "amd-iommu" }], domains: [{ name: "intel-vtd-identity", type: "identity", unit: "amd0" }] }).conflicts)
+      .toEqual(["domain intel-vtd-identity exists with driver intel-vtd, the file's unit amd0 is amd-iommu"]);
+    expect(applyTopology(model, { units: [], domains: [{ name: "pt", type: "identity", driver: "intel-vtd" }] }).conflicts)
+      .toEqual(["domain pt: the static identity domain of intel-vtd is named intel-vtd-identity"]);
+  });
+
   it("reports a device that cannot join its group (attached elsewhere), and every conflict, not only the first", () => {
     const model = applied();
     const g0 = model.idByName("group", "g0")!;

@@ -99,6 +99,8 @@ export interface DriverCase {
   readonly allocate: readonly AllocRow[];
   /** The group's first device refused for its default domain's ID (null: default domains take none). */
   readonly firstDevice: FirstDeviceRow | null;
+  /** It has a static identity domain (ops->identity_domain) and a static blocked domain (ops->blocked_domain). */
+  readonly staticDomains: { readonly identity: boolean; readonly blocked: boolean };
   /** attach_dev (and finalise) outcomes; at least one success and one failure. */
   readonly attach: readonly Row[];
   /** iommu_ops.capable; null: the driver has no such op (every answer false). */

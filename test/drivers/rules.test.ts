@@ -18,7 +18,7 @@ import type { Reason } from "../../src/core/reasons.js";
 import * as objects from "../../src/core/objects.js";
 import { isSoft } from "../../src/core/result.js";
 import { DRIVERS, type DriverName } from "../../src/drivers/index.js";
-import { ANON, build, errorOf, snapshot, unwrap, type Fixture } from "../core/fixtures.js";
+import { ANON, as, build, errorOf, snapshot, unwrap, type Fixture } from "../core/fixtures.js";
 import {
   allocated, answers, attachAnother, differentInstance, hard, occupyDomainId, ok, refused, single, singleWithPasid, soft,
   type DriverCase, type Seen, type Setup,
@@ -29,6 +29,7 @@ const CASES: Record<DriverName, DriverCase> = {
     defaults: {
       addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
       dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096, isolatedMsi: true,
+      coherentWalk: true, firstStage: true, bypass: true,
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: false,
@@ -45,7 +46,10 @@ const CASES: Record<DriverName, DriverCase> = {
       { rule: "already force-snooping", enforcing: true, attached: [{ unit: { snoopControl: false }, device: {} }], enforced: true },
     ],
     finaliseAt: null,
+    staticDomains: { identity: true, blocked: true },
     attach: [
+      ok("the static identity domain", (fx) => single(fx, fx.unit("intel-vtd").id, fx.domain({ type: "identity", driver: "intel-vtd" }).id)),
+      ok("the static blocked domain", (fx) => single(fx, fx.unit("intel-vtd").id, fx.domain({ type: "blocked", driver: "intel-vtd" }).id)),
       ok("compatible paging domain (same width and sizes)", (fx) => single(fx, fx.unit("intel-vtd").id, fx.domain({ driver: "intel-vtd" }).id)),
       ok("force-snooping domain on a unit with snoop control", (fx) =>
         single(fx, fx.unit("intel-vtd", { snoopControl: true }).id, fx.domain({ driver: "intel-vtd", config: { enforceCacheCoherency: true } }).id)),
@@ -60,6 +64,19 @@ const CASES: Record<DriverName, DriverCase> = {
       ok("nesting parent on a unit that nests", (fx) => {
         const unit = fx.unit("intel-vtd", { nesting: true });
         return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { nestParent: true } }).id);
+      }),
+      ok("nesting parent on a unit that cannot nest (paging_domain_compatible has no nesting check)", (fx) =>
+        single(fx, fx.unit("intel-vtd", { nesting: false }).id, fx.domain({ unitId: fx.unit("intel-vtd", { nesting: true }).id, config: { nestParent: true } }).id)),
+      ok("a non-coherent domain on a non-coherent unit", (fx) => {
+        const unit = fx.unit("intel-vtd", { coherentWalk: false });
+        return single(fx, unit.id, fx.domain({ unitId: unit.id }).id);
+      }),
+      ok("a domain allocated for a unit without first stage is second stage, and fits a unit with it", (fx) =>
+        single(fx, fx.unit("intel-vtd").id, fx.domain({ unitId: fx.unit("intel-vtd", { firstStage: false }).id }).id)),
+      ok("a dirty-tracking domain is second stage, on a unit without first stage", (fx) =>
+        {
+        const unit = fx.unit("intel-vtd", { firstStage: false, dirtyTracking: true });
+        return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { dirtyTracking: true } }).id);
       }),
       ok("all domain IDs in use but this domain already holds one on the unit", (fx) => {
         const unit = fx.unit("intel-vtd", { domainIds: 2 });
@@ -94,10 +111,18 @@ const CASES: Record<DriverName, DriverCase> = {
       soft("page-size", ({ domain, unit }) => `domain ${domain.id} superpage sizes differ from ${unit.name}'s`, (fx) =>
         single(fx, fx.unit("intel-vtd").id, fx.domain({ driver: "intel-vtd", config: { pageSizes: [4096, 2097152] } }).id),
       "page-size (the domain lacks a size of the unit)"),
-      soft("nesting", ({ domain, unit }) => `domain ${domain.id} is a nesting parent; ${unit.name} cannot nest`, (fx) => {
-        const nests = fx.unit("intel-vtd", { nesting: true });
-        return single(fx, fx.unit("intel-vtd", { nesting: false }).id, fx.domain({ unitId: nests.id, config: { nestParent: true } }).id);
-      }),
+      soft("iommu-coherency", ({ domain, unit }) => `domain ${domain.id} page table is built for coherent walks; ${unit.name} walks are non-coherent`, (fx) =>
+        single(fx, fx.unit("intel-vtd", { coherentWalk: false }).id, fx.domain({ unitId: fx.unit("intel-vtd", { coherentWalk: true }).id }).id),
+      "iommu-coherency (paging_domain_compatible: a domain allocated for a coherent unit, on a non-coherent one)"),
+      soft("iommu-coherency", ({ domain, unit }) => `domain ${domain.id} page table is built for non-coherent walks; ${unit.name} walks are coherent`, (fx) =>
+        single(fx, fx.unit("intel-vtd").id, fx.domain({ unitId: fx.unit("intel-vtd", { coherentWalk: false }).id }).id),
+      "iommu-coherency (the other way round: the check is an inequality)"),
+      soft("first-stage", ({ domain, unit }) => `domain ${domain.id} is a first-stage page table; ${unit.name} has no first-stage translation`, (fx) =>
+        single(fx, fx.unit("intel-vtd", { firstStage: false }).id, fx.domain({ unitId: fx.unit("intel-vtd").id }).id),
+      "first-stage (paging_domain_compatible: use_first_level on a unit without scalable-mode FLTS)"),
+      hard("EINVAL", "bypass-unsupported", ({ unit, device }) => `${unit.name} has no pass-through translation; ${device.name} cannot use the identity domain`, (fx) =>
+        single(fx, fx.unit("intel-vtd", { bypass: false }).id, fx.domain({ type: "identity", driver: "intel-vtd" }).id),
+      "bypass-unsupported (identity on a unit without ECAP.PT: device_def_domain_type answers DMA)"),
       {
         ...hard("ENOSPC", "domain-ids-exhausted", ({ unit }) => `all 2 domain IDs of ${unit.name} are in use`, (fx) => {
           const unit = fx.unit("intel-vtd", { domainIds: 2 });
@@ -130,6 +155,7 @@ const CASES: Record<DriverName, DriverCase> = {
     defaults: {
       addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
       dirtyTracking: false, nesting: true, domainIds: 65536, cpuPageSize: 4096, isolatedMsi: true,
+      coherentWalk: true, firstStage: true, bypass: true,
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: true,
@@ -145,7 +171,10 @@ const CASES: Record<DriverName, DriverCase> = {
       { rule: "an attached device lacks CANWBS", enforcing: false, attached: [{ unit: {}, device: { canwbs: true } }, { unit: {}, device: { canwbs: false } }], enforced: false },
     ],
     finaliseAt: "allocation",
+    staticDomains: { identity: true, blocked: true },
     attach: [
+      ok("the static identity domain", (fx) => single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ type: "identity", driver: "arm-smmu-v3" }).id)),
+      ok("the static blocked domain", (fx) => single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ type: "blocked", driver: "arm-smmu-v3" }).id)),
       ok("unbound domain is finalised on the device's SMMU", (fx) => {
         fx.unit("arm-smmu-v3");
         return single(fx, fx.unit("arm-smmu-v3").id, fx.domain({ driver: "arm-smmu-v3" }).id);
@@ -240,6 +269,7 @@ const CASES: Record<DriverName, DriverCase> = {
     defaults: {
       addressWidth: 48, pageSizes: [4096, 65536, 2097152, 33554432, 1073741824], snoopControl: false,
       dirtyTracking: false, nesting: false, domainIds: 128, cpuPageSize: 4096, isolatedMsi: false,
+      coherentWalk: true, firstStage: true, bypass: true,
     },
     allocFlags: { dirtyTracking: false, nestParent: false },
     binds: true,
@@ -250,7 +280,10 @@ const CASES: Record<DriverName, DriverCase> = {
     ],
     enforceCoherency: null,
     finaliseAt: "first-attach",
+    staticDomains: { identity: true, blocked: true },
     attach: [
+      ok("the static identity domain", (fx) => single(fx, fx.unit("arm-smmu").id, fx.domain({ type: "identity", driver: "arm-smmu" }).id)),
+      ok("the static blocked domain", (fx) => single(fx, fx.unit("arm-smmu").id, fx.domain({ type: "blocked", driver: "arm-smmu" }).id)),
       ok("unbound domain takes a context bank", (fx) =>
         single(fx, fx.unit("arm-smmu").id, fx.domain({ driver: "arm-smmu" }).id)),
       ok("one context bank left", (fx) => {
@@ -298,6 +331,7 @@ const CASES: Record<DriverName, DriverCase> = {
     defaults: {
       addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
       dirtyTracking: true, nesting: false, domainIds: 65535, cpuPageSize: 4096, isolatedMsi: true,
+      coherentWalk: true, firstStage: true, bypass: true,
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: false,
@@ -311,7 +345,10 @@ const CASES: Record<DriverName, DriverCase> = {
       { rule: "any device attached", enforcing: false, attached: [{ unit: { snoopControl: false }, device: {} }], enforced: true },
     ],
     finaliseAt: null,
+    staticDomains: { identity: true, blocked: true },
     attach: [
+      ok("the static identity domain", (fx) => single(fx, fx.unit("amd-iommu").id, fx.domain({ type: "identity", driver: "amd-iommu" }).id)),
+      ok("the static blocked domain", (fx) => single(fx, fx.unit("amd-iommu").id, fx.domain({ type: "blocked", driver: "amd-iommu" }).id)),
       ok("dirty-tracking domain on a unit with dirty tracking", (fx) => {
         const unit = fx.unit("amd-iommu", { dirtyTracking: true });
         return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { dirtyTracking: true } }).id);
@@ -361,6 +398,7 @@ const CASES: Record<DriverName, DriverCase> = {
     defaults: {
       addressWidth: 36, pageSizes: [16384], snoopControl: false,
       dirtyTracking: false, nesting: false, domainIds: 16, cpuPageSize: 16384, isolatedMsi: false,
+      coherentWalk: true, firstStage: true, bypass: true,
     },
     allocFlags: { dirtyTracking: false, nestParent: false },
     binds: true,
@@ -368,7 +406,10 @@ const CASES: Record<DriverName, DriverCase> = {
     capable: null,
     enforceCoherency: null,
     finaliseAt: "allocation",
+    staticDomains: { identity: true, blocked: true },
     attach: [
+      ok("the static identity domain", (fx) => single(fx, fx.unit("apple-dart").id, fx.domain({ type: "identity", driver: "apple-dart" }).id)),
+      ok("the static blocked domain", (fx) => single(fx, fx.unit("apple-dart").id, fx.domain({ type: "blocked", driver: "apple-dart" }).id)),
       ok("DART page size equal to the CPU page size", (fx) =>
         single(fx, fx.unit("apple-dart", { pageSizes: [16384], cpuPageSize: 16384 }).id, fx.domain({ driver: "apple-dart" }).id)),
       ok("DART page size smaller than the CPU page size", (fx) =>
@@ -382,6 +423,11 @@ const CASES: Record<DriverName, DriverCase> = {
       }),
       soft("page-size", ({ domain, unit }) => `${unit.name} page size 16384 exceeds the CPU page size 4096 (domain ${domain.id})`, (fx) =>
         single(fx, fx.unit("apple-dart", { pageSizes: [16384], cpuPageSize: 4096 }).id, fx.domain({ driver: "apple-dart" }).id)),
+      ok("the static blocked domain on a DART whose page exceeds the CPU page (no force-bypass refusal since v6.7)", (fx) =>
+        single(fx, fx.unit("apple-dart", { pageSizes: [16384], cpuPageSize: 4096 }).id, fx.domain({ type: "blocked", driver: "apple-dart" }).id)),
+      hard("EINVAL", "bypass-unsupported", ({ unit, device }) => `${unit.name} has no bypass support; ${device.name} cannot use the identity domain`, (fx) =>
+        single(fx, fx.unit("apple-dart", { bypass: false }).id, fx.domain({ type: "identity", driver: "apple-dart" }).id),
+      "bypass-unsupported (apple_dart_attach_dev_identity: !supports_bypass)"),
     ],
     allocate: [
       allocated("a domain allocated for a DART is finalised there at once", true, (fx) => {
@@ -403,6 +449,7 @@ const CASES: Record<DriverName, DriverCase> = {
     defaults: {
       addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: false,
       dirtyTracking: false, nesting: false, domainIds: 4096, cpuPageSize: 4096, isolatedMsi: false,
+      coherentWalk: true, firstStage: true, bypass: true,
     },
     allocFlags: { dirtyTracking: false, nestParent: false },
     binds: true,
@@ -413,7 +460,9 @@ const CASES: Record<DriverName, DriverCase> = {
     ],
     enforceCoherency: null,
     finaliseAt: "allocation",
+    staticDomains: { identity: true, blocked: false },
     attach: [
+      ok("the static identity domain", (fx) => single(fx, fx.unit("virtio-iommu").id, fx.domain({ type: "identity", driver: "virtio-iommu" }).id)),
       ok("unbound domain is finalised on the endpoint's viommu (granule equal to the CPU page)", (fx) =>
         single(fx, fx.unit("virtio-iommu").id, fx.domain({ driver: "virtio-iommu" }).id)),
       ok("granule smaller than the CPU page", (fx) =>
@@ -457,6 +506,7 @@ const CASES: Record<DriverName, DriverCase> = {
     defaults: {
       addressWidth: 64, pageSizes: [4096], snoopControl: true,
       dirtyTracking: true, nesting: true, domainIds: 1048576, cpuPageSize: 4096, isolatedMsi: true,
+      coherentWalk: true, firstStage: true, bypass: true,
     },
     allocFlags: { dirtyTracking: true, nestParent: true },
     binds: false,
@@ -468,7 +518,9 @@ const CASES: Record<DriverName, DriverCase> = {
     ],
     enforceCoherency: null,
     finaliseAt: null,
+    staticDomains: { identity: false, blocked: true },
     attach: [
+      ok("the static blocked domain", (fx) => single(fx, fx.unit("mock").id, fx.domain({ type: "blocked", driver: "mock" }).id)),
       ok("normal device on a dirty-tracking domain", (fx) => {
         const unit = fx.unit("mock");
         return single(fx, unit.id, fx.domain({ unitId: unit.id, config: { dirtyTracking: true } }).id);
@@ -516,6 +568,31 @@ describe.each(NAMES)("%s", (driver) => {
     expect(registered.finalise !== undefined).toBe(spec.binds);
     expect(registered.finaliseAt ?? null).toBe(spec.finaliseAt);
     expect(spec.binds).toBe(spec.finaliseAt !== null);
+    expect({ identity: registered.identityDomain !== undefined, blocked: registered.blockedDomain !== undefined }).toEqual(spec.staticDomains);
+  });
+
+  // __iommu_domain_alloc: ops->identity_domain / ops->blocked_domain for every
+  // request of the type, -EOPNOTSUPP where the driver has none.
+  describe.each(["identity", "blocked"] as const)("its static %s domain", (type) => {
+    if (spec.staticDomains[type]) {
+      it("is one domain, made by the first request and answered to every later one, whatever unit is named", () => {
+        const fx = build();
+        const unit = fx.unit(driver);
+        const first = unwrap(objects.createDomain(fx.model, { type, driver }));
+        expect(first).toMatchObject({ type, driver, name: `${driver}-${type}`, unitId: null, containerId: null, owner: null, auto: false });
+        fx.commit();
+        const before = snapshot(fx.model);
+        expect(unwrap(objects.createDomain(fx.model, { type, unitId: unit.id }, as("vmm")))).toEqual(first);
+        expect(snapshot(fx.model)).toBe(before);
+      });
+    } else {
+      it("does not exist: EOPNOTSUPP unsupported, nothing made", () => {
+        const fx = build();
+        const before = snapshot(fx.model);
+        expect(errorOf(objects.createDomain(fx.model, { type, driver }))).toEqual({ errno: "EOPNOTSUPP", reason: "unsupported", detail: `${driver} has no static ${type} domain` });
+        expect(snapshot(fx.model)).toBe(before);
+      });
+    }
   });
 
   it("gives a unit defined without capabilities its defaults, and each given field wins", () => {
@@ -598,7 +675,8 @@ describe.each(NAMES)("%s", (driver) => {
         expect(r).toEqual({ ok: true, value: { groupId: s.groupId, domainId: s.domainId, changed: true } });
         expect(fx.groupNow(s.groupId).domainId).toBe(s.domainId);
         // A binding driver leaves the domain bound to this unit; another leaves the binding as it was.
-        expect(fx.domainNow(s.domainId)?.unitId).toBe(spec.binds ? s.unitId : domain.unitId);
+        // (a static domain is bound to nothing).
+        expect(fx.domainNow(s.domainId)?.unitId).toBe(spec.binds && domain.type === "paging" ? s.unitId : domain.unitId);
         expect(event).toMatchObject({ errno: null, code: 0, reason: null, groupId: s.groupId, domainId: s.domainId });
         return;
       }
@@ -887,6 +965,8 @@ describe.each(NAMES)("%s: set_dev_pasid", (driver) => {
   });
 
   it.each(["paging", "identity", "blocked"] as const)("a PASID of a %s domain: attached where the type has set_dev_pasid, else EOPNOTSUPP", (type) => {
+    // A static domain the driver does not have cannot be asked for (its own row in the static-domain tests).
+    if (type !== "paging" && !CASES[driver].staticDomains[type]) return;
     const fx = build();
     const s = pasidSingle(fx, fx.unit(driver).id, fx.domain({ type, driver }).id);
     fx.commit();

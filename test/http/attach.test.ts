@@ -84,11 +84,47 @@ const cases: Case[] = [
     },
   },
   {
-    name: "EINVAL requires-identity (claim of a group with an RMRR device)",
-    status: 409, errno: "EINVAL", reason: "requires-identity", soft: true,
+    name: "EINVAL requires-identity (claim of a group with an RMRR device; hard: no blocking domain can take it)",
+    status: 409, errno: "EINVAL", reason: "requires-identity", soft: false,
     async run() {
       const { group } = await rig("intel-vtd", {}, [{ requiresIdentity: true }]);
       return { res: await c.post(`/v1/groups/${group.id}/claim`, { owner: "vfio" }), groupId: group.id, stays: group.domainId };
+    },
+  },
+  {
+    name: "EINVAL untrusted-device (the static identity domain for an external-facing device; hard)",
+    status: 409, errno: "EINVAL", reason: "untrusted-device", soft: false,
+    async run() {
+      const { group } = await rig("intel-vtd", {}, [{ untrusted: true }]);
+      const d = (await c.post<{ id: number }>("/v1/domains", { type: "identity", driver: "intel-vtd" })).body;
+      return { res: await c.post(`/v1/groups/${group.id}/attach`, { domainId: d.id }), groupId: group.id, stays: group.domainId };
+    },
+  },
+  {
+    name: "EINVAL bypass-unsupported (the static identity domain on a DART without bypass; hard)",
+    status: 409, errno: "EINVAL", reason: "bypass-unsupported", soft: false,
+    async run() {
+      const { group } = await rig("apple-dart", { bypass: false });
+      const d = (await c.post<{ id: number }>("/v1/domains", { type: "identity", driver: "apple-dart" })).body;
+      return { res: await c.post(`/v1/groups/${group.id}/attach`, { domainId: d.id }), groupId: group.id, stays: group.domainId };
+    },
+  },
+  {
+    name: "EINVAL iommu-coherency (intel domain built for coherent walks, unit without)",
+    status: 409, errno: "EINVAL", reason: "iommu-coherency", soft: true,
+    async run() {
+      const { group } = await rig("intel-vtd", { coherentWalk: false });
+      const d = await c.domain({ driver: "intel-vtd" });
+      return { res: await c.post(`/v1/groups/${group.id}/attach`, { domainId: d.id }), groupId: group.id, stays: group.domainId };
+    },
+  },
+  {
+    name: "EINVAL first-stage (intel first-stage domain, unit in legacy mode)",
+    status: 409, errno: "EINVAL", reason: "first-stage", soft: true,
+    async run() {
+      const { group } = await rig("intel-vtd", { firstStage: false });
+      const d = await c.domain({ driver: "intel-vtd" });
+      return { res: await c.post(`/v1/groups/${group.id}/attach`, { domainId: d.id }), groupId: group.id, stays: group.domainId };
     },
   },
   {

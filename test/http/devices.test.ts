@@ -16,7 +16,7 @@ beforeAll(async () => {
   group = await c.group(unit.id);
 });
 
-const NO_FLAGS = { noDirty: false, canwbs: false, requiresIdentity: false };
+const NO_FLAGS = { noDirty: false, canwbs: false, requiresIdentity: false, untrusted: false };
 
 describe("POST /v1/devices", () => {
   it("creates a device with default flags and answers 201", async () => {
@@ -58,6 +58,21 @@ describe("POST /v1/devices", () => {
     });
     expect((await c.groupNow(empty.id)).deviceIds).toEqual([]);
   });
+
+  // Its probe fails in __iommu_device_set_domain: the owned group is on its blocking domain.
+  it("refuses a device needing identity mappings in an owned group: 409 EINVAL requires-identity, not soft", async () => {
+    const { group: g } = await c.groupWith(unit.id);
+    await c.ok("POST", `/v1/groups/${g.id}/claim`, { owner: "vfio" });
+    const name = uniqueName("rmrr");
+    expectProblem(await c.post("/v1/devices", { name, groupId: g.id, flags: { requiresIdentity: true } }), 409, "EINVAL", "requires-identity", {
+      soft: false, groupId: g.id,
+      detail: `${name} needs a 1:1 mapping for firmware-reserved regions; group ${g.name} is owned by vfio and cannot return to its blocking domain`,
+    });
+    expect((await c.groupNow(g.id)).deviceIds).toHaveLength(1);
+    // Released, the group takes it (and then refuses a claim, see attach.test.ts).
+    await c.ok("POST", `/v1/groups/${g.id}/release`, { owner: "vfio" });
+    await c.device(g.id, { requiresIdentity: true });
+  });
 });
 
 describe("GET /v1/devices and /v1/devices/:id", () => {
@@ -86,6 +101,26 @@ describe("PATCH /v1/devices/:id", () => {
 
   it("answers 404 for an unknown device", async () => {
     expectProblem(await c.patch("/v1/devices/555555", { faulty: true }), 404, "ENOENT", "no-such-device");
+  });
+
+  it("refuses requiresIdentity for a device of an owned group: 409 EINVAL requires-identity, the device unchanged", async () => {
+    const { group: g, devices } = await c.groupWith(unit.id);
+    await c.ok("POST", `/v1/groups/${g.id}/claim`, { owner: "vfio" });
+    expectProblem(await c.patch(`/v1/devices/${devices[0]!.id}`, { flags: { requiresIdentity: true } }), 409, "EINVAL", "requires-identity", {
+      soft: false, groupId: g.id, deviceId: devices[0]!.id,
+    });
+    expect(await c.read(`/v1/devices/${devices[0]!.id}`)).toEqual(devices[0]);
+  });
+
+  it("refuses untrusted for a device of a group on the identity domain: 409 EINVAL untrusted-device", async () => {
+    const smmu = await c.unit({ driver: "arm-smmu-v3" });
+    const { group: g, devices } = await c.groupWith(smmu.id);
+    const identity = (await c.post<{ id: number }>("/v1/domains", { type: "identity", driver: "arm-smmu-v3" })).body;
+    await c.ok("POST", `/v1/groups/${g.id}/attach`, { domainId: identity.id });
+    expectProblem(await c.patch(`/v1/devices/${devices[0]!.id}`, { flags: { untrusted: true } }), 409, "EINVAL", "untrusted-device", {
+      soft: false, groupId: g.id, deviceId: devices[0]!.id,
+      detail: `${devices[0]!.name} is untrusted; group ${g.name} is on identity domain ${identity.id}`,
+    });
   });
 });
 

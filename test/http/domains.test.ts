@@ -21,7 +21,10 @@ describe("POST /v1/domains", () => {
     expect(res.body).toEqual({
       ...Domain.make({
         id: expect.any(Number), name: "vm0-dma", type: "paging", driver: "intel-vtd", unitId: intel.id,
-        config: { addressWidth: 39, pageSizes: intel.capabilities.pageSizes, enforceCacheCoherency: false, dirtyTracking: false, nestParent: false },
+        config: {
+          addressWidth: 39, pageSizes: intel.capabilities.pageSizes, enforceCacheCoherency: false, dirtyTracking: false, nestParent: false,
+          coherentWalk: true, firstStage: true,
+        },
         auto: false, containerId: null, owner: null,
       }),
       attachedGroupCount: 0, version: expect.any(String),
@@ -34,12 +37,36 @@ describe("POST /v1/domains", () => {
     expect(d).toMatchObject({ driver: "arm-smmu-v3", unitId: null, name: null, type: "paging" });
     expect(d.config).toEqual({
       addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], enforceCacheCoherency: true, dirtyTracking: false, nestParent: false,
+      coherentWalk: true, firstStage: true,
     });
   });
 
-  it.each(["identity", "blocked"] as const)("allocates a %s domain", async (type) => {
-    const d = await c.domain({ type, unitId: intel.id });
-    expect(d).toMatchObject({ type, driver: "intel-vtd" });
+  // __iommu_domain_alloc hands back ops->identity_domain / blocked_domain.
+  it.each(["identity", "blocked"] as const)("answers the driver's static %s domain: 201 when the request made it, then 200 with the same domain", async (type) => {
+    const first = await c.post<DomainView>("/v1/domains", { type, unitId: intel.id });
+    const again = await c.post<DomainView>("/v1/domains", { type, driver: "intel-vtd", name: `intel-vtd-${type}` });
+    expect([first.status, again.status]).toEqual([201, 200]);
+    expect(first.body).toMatchObject({ type, driver: "intel-vtd", name: `intel-vtd-${type}`, unitId: null, containerId: null, owner: null });
+    expect(again.body).toEqual(first.body);
+    expect(again.headers.etag).toBe(first.headers.etag);
+  });
+
+  it.each([
+    ["identity", "mock"], ["blocked", "virtio-iommu"],
+  ] as const)("refuses a %s domain of %s, which has none: 501 EOPNOTSUPP unsupported", async (type, driver) => {
+    expectProblem(await c.post("/v1/domains", { type, driver }), 501, "EOPNOTSUPP", "unsupported", { detail: `${driver} has no static ${type} domain` });
+  });
+
+  it("refuses a static domain with a configuration, a container or another name: 400 EINVAL invalid-argument", async () => {
+    const ct = await c.container();
+    for (const extra of [{ config: { dirtyTracking: true } }, { containerId: ct.id }, { name: "pt" }]) {
+      expectProblem(await c.post("/v1/domains", { type: "identity", driver: "arm-smmu-v3", ...extra }), 400, "EINVAL", "invalid-argument");
+    }
+  });
+
+  it("never deletes a static domain: 409 EBUSY domain-in-use", async () => {
+    const d = (await c.post<DomainView>("/v1/domains", { type: "blocked", driver: "amd-iommu" })).body;
+    expectProblem(await c.del(`/v1/domains/${d.id}`), 409, "EBUSY", "domain-in-use", { domainId: d.id });
   });
 
   it("binds a domain to a container", async () => {
@@ -53,8 +80,8 @@ describe("POST /v1/domains", () => {
     expectProblem(await c.post("/v1/domains", { type: "paging" }), 400, "EINVAL", "invalid-argument", { soft: false });
   });
 
-  it("refuses a driver that is not the unit's: 409 EINVAL different-driver", async () => {
-    expectProblem(await c.post("/v1/domains", { type: "paging", unitId: intel.id, driver: "amd-iommu" }), 409, "EINVAL", "different-driver", { unitId: intel.id });
+  it("refuses a driver that is not the unit's: 400 EINVAL driver-mismatch (an argument error, not soft)", async () => {
+    expectProblem(await c.post("/v1/domains", { type: "paging", unitId: intel.id, driver: "amd-iommu" }), 400, "EINVAL", "driver-mismatch", { unitId: intel.id, soft: false });
   });
 
   it("refuses unknown units and containers with 404", async () => {

@@ -176,7 +176,7 @@ describe("POST /v1/devices/:id/iommufd/attach, /replace, /detach", () => {
   it("a non-paging domain: 409 EINVAL domain-not-attachable; both or neither target: 400 EINVAL invalid-argument; unknown container: 404", async () => {
     const { devices: [a] } = await rig();
     await c.expect(201, "POST", bindUrl(a!), { owner: "vmm" });
-    const identity = await c.domain({ type: "identity", driver: "mock" });
+    const identity = await c.domain({ type: "blocked", driver: "mock" });
     expectProblem(await c.post(`${bindUrl(a!)}/attach`, { domainId: identity.id, owner: "vmm" }), 409, "EINVAL", "domain-not-attachable", { domainId: identity.id });
     expectProblem(await c.post(`${bindUrl(a!)}/attach`, { owner: "vmm" }), 400, "EINVAL", "invalid-argument");
     expectProblem(await c.post(`${bindUrl(a!)}/attach`, { containerId: 1, domainId: identity.id, owner: "vmm" }), 400, "EINVAL", "invalid-argument");

@@ -25,6 +25,7 @@ describe("POST /v1/units", () => {
         capabilities: {
           addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,
           dirtyTracking: false, nesting: false, domainIds: 65535, cpuPageSize: 4096, isolatedMsi: true,
+          coherentWalk: true, firstStage: true, bypass: true,
         },
       }),
       version: expect.any(String),

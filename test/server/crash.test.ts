@@ -85,9 +85,10 @@ function pickStep(rng: Rng, me: Ledger, shared: Shared): Step {
   if (roll <= 22 || me.domains.length === 0) {
     const unit = rng.pick(me.units);
     const body: Body = rng.chance(0.5) ? { type: "paging", unitId: unit.id } : { type: "paging", driver: unit.driver };
-    if (rng.chance(0.15)) body.type = rng.pick(["identity", "blocked"]);
     if (rng.chance(0.2)) body.config = { enforceCacheCoherency: true };
     if (rng.chance(0.1)) body.containerId = rng.pick(shared.containers.filter((c) => c.kind === "iommufd")).id;
+    // The driver's static identity or blocked domain: no configuration, no container.
+    if (rng.chance(0.15)) return create("/v1/domains", { type: rng.pick(["identity", "blocked"]), driver: unit.driver }, me.domains);
     return create("/v1/domains", body, me.domains);
   }
   // Only groups with a device are moved: a group without one is a model

@@ -78,7 +78,7 @@ describe("restart", () => {
     const d1 = await c.domain({ unitId: intel.id, name: "it's d1" });
     const d2 = await c.domain({ unitId: intel.id, config: { enforceCacheCoherency: true } });
     const d3 = await c.domain({ driver: "arm-smmu-v3" });
-    const ident = await c.domain({ type: "identity", driver: "mock" });
+    const ident = await c.domain({ type: "blocked", driver: "mock" });
     const ct = await c.container({ kind: "type1" }, `vm 'quoted'`);
 
     await c.ok("POST", `/v1/groups/${g1.group.id}/attach`, { domainId: d1.id });

@@ -71,7 +71,7 @@ describe("write and load", () => {
     const devices = groups.map((g, i) => unwrap(createDevice(model, { name: `d${i}`, groupId: g.id, flags: i === 2 ? { canwbs: true } : {} })));
     unwrap(updateDevice(model, devices[1]!.id, { faulty: true }));
     unwrap(createDomain(model, { type: "paging", unitId: intel.id, name: "named ✓" }, { owner: "vmm" }));
-    unwrap(createDomain(model, { type: "identity", driver: "mock" }));
+    unwrap(createDomain(model, { type: "blocked", driver: "mock" }));
     unwrap(claimOwnership(model, { owner: "vfio" }, groups[0]!.id));
     unwrap(containerAttach(model, { owner: "vmm" }, ct.id, groups[2]!.id));
     // A domain of each search: the kernel's (above), QEMU's and VFIO type1's.

@@ -9,8 +9,12 @@ import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { compareFacts, migratedSchemaFacts, schemaFacts } from "../../scripts/migration-drift.js";
+import { Writable } from "node:stream";
+import { DRIVERS } from "../../src/drivers/index.js";
+import { buildApp } from "../../src/http/app.js";
 import { applyMigrations } from "../../src/store/migrate.js";
-import { MIGRATIONS, openApp, tempDbFile } from "../helpers/app.js";
+import { SqliteStore } from "../../src/store/store.js";
+import { MIGRATIONS, openApp, tempDbFile, TEST_LIMITS } from "../helpers/app.js";
 import {
   Client, type ContainerView, type DeviceView, type DomainView, type EventView, type FaultView, type SearchView, type UnitView,
 } from "../helpers/http.js";
@@ -179,5 +183,65 @@ describe("upgrading a database of the release before container kinds", () => {
     await c.device(group.id);
     const r = await c.ok<SearchView>("POST", "/v1/containers/1/attach", { groupId: group.id });
     expect(r).toMatchObject({ allocated: false, domain: { id: 2, attachedGroupCount: 2 } });
+  });
+});
+
+
+// UnitCapabilities, DomainConfig and DeviceFlags are JSON value objects: a
+// field they grow needs no migration, and rows stored without it load with
+// what a row made now gets (src/core/stored-rows.ts). The rows below are the
+// previous shapes; the group is one the previous release could leave: owned,
+// on its owner's paging domain, with a device flagged requiresIdentity after
+// the claim (a flag change those rules allowed and today's refuse), so its
+// detach meets the refusal the kernel WARNs about and overrides.
+describe("rows stored before the value objects grew fields", () => {
+  it("load with today's defaults, and a detach of the owned group holding a requires-identity device succeeds with a warning (answered, logged, recorded)", async () => {
+    const { dir, file } = tempDbFile();
+    dirs.push(dir);
+    applyMigrations(file, MIGRATIONS);
+    const db = new Database(file);
+    try {
+      db.pragma("foreign_keys = ON");
+      db.transaction(() => {
+        db.prepare(`INSERT INTO "Unit" ("id", "name", "driver", "capabilities", "online") VALUES (1, 'old-dmar0', 'intel-vtd', ?, 1)`).run(CAPABILITIES);
+        const domain = db.prepare(`INSERT INTO "Domain" ("id", "name", "type", "driver", "unitId", "config", "auto", "containerId", "owner") VALUES (?, ?, ?, 'intel-vtd', ?, ?, 0, NULL, NULL)`);
+        domain.run(1, null, "dma", 1, DOMAIN_CONFIG);
+        domain.run(2, "vm0", "paging", null, DOMAIN_CONFIG);
+        domain.run(3, "g0-blocking", "blocked", 1, DOMAIN_CONFIG);
+        db.prepare(`INSERT INTO "Group" ("id", "name", "unitId", "domainId", "defaultDomainId", "blockingDomainId", "owner") VALUES (1, 'g0', 1, 2, 1, 3, 'vfio')`).run();
+        db.prepare(`INSERT INTO "Device" ("id", "name", "groupId", "flags", "faulty") VALUES (1, '0000:00:14.0', 1, ?, 0)`)
+          .run(JSON.stringify({ noDirty: false, canwbs: false, requiresIdentity: true, pasid: false }));
+      })();
+    } finally {
+      db.close();
+    }
+    const lines: { level: number; reqId?: string; reason?: string; deviceId?: number }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const text of chunk.toString().split("\n")) if (text.trim()) lines.push(JSON.parse(text) as (typeof lines)[number]);
+        done();
+      },
+    });
+    const store = await SqliteStore.open({ drivers: DRIVERS, file, migrationsDir: MIGRATIONS });
+    open = await buildApp({ store, logger: { level: "warn", stream: sink }, limits: TEST_LIMITS });
+    open.addHook("onClose", () => store.close());
+    await open.ready();
+    const c = new Client(open);
+
+    expect((await c.read<UnitView>("/v1/units/1")).capabilities).toEqual({ ...JSON.parse(CAPABILITIES), isolatedMsi: true, coherentWalk: true, firstStage: true, bypass: true });
+    expect((await c.read<DomainView>("/v1/domains/2")).config).toEqual({ ...JSON.parse(DOMAIN_CONFIG), coherentWalk: true, firstStage: true });
+    expect((await c.read<DeviceView>("/v1/devices/1")).flags).toEqual({ noDirty: false, canwbs: false, requiresIdentity: true, untrusted: false });
+
+    const detail = "0000:00:14.0 has firmware-reserved regions and needs a 1:1 mapping; it cannot be blocked";
+    const res = await c.post<{ changed: boolean; domain: DomainView; warning: unknown }>("/v1/groups/1/detach", { domainId: 2, owner: "vfio" });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ changed: true, domain: { id: 3, type: "blocked" } });
+    expect(res.body.warning).toEqual({ errno: "EINVAL", code: -22, reason: "requires-identity", detail, deviceId: 1 });
+    expect((await c.events()).at(-1)).toMatchObject({ op: "detach-group", groupId: 1, errno: null, code: 0, soft: false, reason: "requires-identity", detail });
+    expect(lines.filter((l) => l.reason === "requires-identity")).toEqual([
+      expect.objectContaining({ level: 40, reqId: expect.any(String), deviceId: 1 }),
+    ]);
+    // Release from there meets nothing.
+    expect((await c.ok<{ warning?: unknown }>("POST", "/v1/groups/1/release", { owner: "vfio" })).warning).toBeUndefined();
   });
 });

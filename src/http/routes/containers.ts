@@ -4,9 +4,9 @@ import { lookup } from "../../core/lookup.js";
 import { createContainer, deleteContainer } from "../../core/objects.js";
 import { ok } from "../../core/result.js";
 import { setContainer, unsetContainer } from "../../core/vfio-group.js";
-import { Attempt, Id, IdParams, Page, PageQuery, problems, writeProblems } from "../schemas/common.js";
+import { Attempt, Id, IdParams, Page, PageQuery, problems, Warning, writeProblems } from "../schemas/common.js";
 import { Container, ContainerAttachBody, CreateContainer, Domain, Group, GroupTarget } from "../schemas/resources.js";
-import { page, presentContainer, presentPlacement, versionTag } from "../present.js";
+import { page, presentContainer, presentPlacement, presentWarning, versionTag } from "../present.js";
 import { resource } from "../preconditions.js";
 import { callerOf, respond, respondRead } from "../respond.js";
 
@@ -20,6 +20,7 @@ const DetachAnswer = Type.Object({
   group: Group,
   domain: Domain,
   freedDomainId: Type.Union([Id, Type.Null()], { description: "The domain a search allocated, freed because no group was left on it" }),
+  warning: Type.Optional(Warning),
 });
 
 export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -49,6 +50,9 @@ export const containerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post("/containers/:id/detach", { config: { role: "client" }, schema: { params: IdParams, body: GroupTarget, response: { 200: DetachAnswer, ...writeProblems(403, 404) } } },
     (req, reply) => respond(reply,
       (m) => unsetContainer(m, callerOf(req, req.body.owner), req.params.id, req.body.groupId),
-      (m, r) => ({ ...presentPlacement(m, r.groupId), freedDomainId: r.freedDomainId }),
-      { target: resource("group", req.body.groupId) }));
+      (m, r) => ({
+        ...presentPlacement(m, r.groupId), freedDomainId: r.freedDomainId,
+        ...(r.warning ? { warning: presentWarning(r.warning) } : {}),
+      }),
+      { target: resource("group", req.body.groupId), warning: (r) => r.warning }));
 };

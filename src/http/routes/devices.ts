@@ -46,7 +46,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post("/devices/:id/detach", { config: { role: "client" }, schema: { params: IdParams, body: DomainTarget, response: { 200: Moved, ...MOVE_ERRORS } } },
     (req, reply) => respond(reply,
       (m) => detachDevice(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
-      presentMove, { target: groupOfDevice(req.params.id) }));
+      presentMove, { target: groupOfDevice(req.params.id), warning: (r) => r.warning }));
 
   // Host drivers (iommu_device_use_default_domain / _unuse_): the host's
   // administrator binds them, as with sysfs bind and unbind. If-Match: the device.

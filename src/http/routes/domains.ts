@@ -16,8 +16,14 @@ const DomainQuery = Type.Object({
 }, { additionalProperties: false });
 
 export const domainRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post("/domains", { config: { role: "client" }, schema: { body: CreateDomain, response: { 201: Domain, ...writeProblems(404, 501, 507) } } },
-    (req, reply) => respond(reply, (m) => createDomain(m, req.body, callerOf(req), app.quotas), (m, d) => presentDomain(m, d), { status: 201, etag: versionTag }));
+  // An identity or blocked domain is the driver's static one: 201 when this
+  // request made it, 200 when it was there already.
+  app.post("/domains", { config: { role: "client" }, schema: { body: CreateDomain, response: { 200: Domain, 201: Domain, ...writeProblems(404, 501, 507) } } },
+    (req, reply) => respond(reply, (m) => {
+      const last = m.lastIds().domain;
+      const r = createDomain(m, req.body, callerOf(req), app.quotas);
+      return r.ok ? ok({ domain: r.value, created: r.value.id > last }) : r;
+    }, (m, r) => presentDomain(m, r.domain), { status: (r) => (r.created ? 201 : 200), etag: versionTag }));
 
   app.get("/domains", { config: { role: "reader" }, schema: { querystring: DomainQuery, response: { 200: Page(Domain), ...problems() } } },
     (req, reply) => respondRead(reply, (m) => {

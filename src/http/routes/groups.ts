@@ -69,7 +69,7 @@ export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post("/groups/:id/detach", move, (req, reply) => respond(reply,
     (m) => detachGroup(m, callerOf(req, req.body.owner), req.params.id, req.body.domainId),
-    presentMove, { target: resource("group", req.params.id) }));
+    presentMove, { target: resource("group", req.params.id), warning: (r) => r.warning }));
 
   const ownership = { config: { role: "client", ownerRequired: true }, schema: { params: IdParams, body: OwnerBody, response: { 200: Moved, ...MOVE_ERRORS } } } as const;
 
@@ -79,7 +79,7 @@ export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post("/groups/:id/release", ownership, (req, reply) => respond(reply,
     (m) => releaseOwnership(m, callerOf(req, req.body.owner), req.params.id),
-    presentMove, { target: resource("group", req.params.id) }));
+    presentMove, { target: resource("group", req.params.id), warning: (r) => r.warning }));
 
   app.get("/groups/:id/compatibility", { config: { role: "reader" }, schema: { params: IdParams, querystring: CompatibilityQuery, response: { 200: Compatibility, ...problems(404) } } },
     (req, reply) => respondRead(reply, (m) => groupCompatibility(m, req.params.id, { ...req.query, limit: req.query.limit ?? 100 })));

@@ -64,6 +64,19 @@ export const Attempt = Type.Composite([
   Outcome,
 ]);
 
+/**
+ * A refusal a must-succeed move overrode: detach and release never fail in
+ * the kernel (__iommu_group_set_domain_nofail WARNs and moves the group
+ * anyway); the answer says what the kernel would have warned about.
+ */
+export const Warning = Type.Object({
+  errno: Type.String({ description: "The errno the refusal would have had" }),
+  code: Type.Integer(),
+  reason: Type.String(),
+  detail: Type.String(),
+  deviceId: Type.Optional(Type.Integer({ description: "The device that refused" })),
+}, { description: "Present only when the move overrode a refusal, as the kernel does with a WARN" });
+
 /** RFC 9457 problem details, extended with the errno contract: the outcome of the attempt that failed. */
 export const Problem = Type.Composite([Type.Object({
   type: Type.String(),

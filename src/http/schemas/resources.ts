@@ -8,7 +8,7 @@ import { DRIVER_NAMES } from "../../drivers/index.js";
 import { ERRNO_VALUES } from "../../core/errno.js";
 import { MAX_UINT64_EXACT } from "../../core/declare.js";
 import { KERNEL_PROFILE_NAMES } from "../../core/profiles.js";
-import { Attempt, Id, MAX_ID, Name, Outcome, Owner, Version } from "./common.js";
+import { Attempt, Id, MAX_ID, Name, Outcome, Owner, Version, Warning } from "./common.js";
 
 /** A string enum: one "must be equal to one of the allowed values" error, not one per value. */
 const literalUnion = <T extends readonly string[]>(values: T, description?: string) =>
@@ -153,6 +153,7 @@ export const Moved = Type.Object({
   changed: Type.Boolean({ description: "False when the group already was there" }),
   group: Group,
   domain: Domain,
+  warning: Type.Optional(Warning),
 });
 
 /** pt_id of VFIO_DEVICE_ATTACH_IOMMUFD_PT: a container (searched, as an IOAS) or a domain (a HWPT); the core wants exactly one. */

@@ -14,10 +14,15 @@
 // file creates it. The host's settings (its kernel profile) are not
 // objects: a file that names them sets them.
 import type { ContainerKind, DeviceFlags, DomainConfig, UnitCapabilities } from "./entities.js";
+import type { Caller } from "./caller.js";
+import { bindHostDriver } from "./host-driver.js";
 import { createReservedRegion, type RegionSpec } from "./iova.js";
 import type { Model } from "./model.js";
 import { createContainer, createDevice, createDomain, createGroup, createUnit, updateHost, type HostSettings } from "./objects.js";
 import { isStaticDomain } from "./static-domains.js";
+
+/** The host itself applies the file: an administrator's act, no client's. */
+const HOST: Caller = { owner: null, admin: true };
 
 export interface TopologySpec {
   readonly description?: string;
@@ -25,7 +30,11 @@ export interface TopologySpec {
   readonly units: readonly { name: string; driver: string; capabilities?: Partial<UnitCapabilities>; online?: boolean }[];
   readonly groups?: readonly {
     name: string; unit: string;
-    devices?: readonly { name: string; flags?: Partial<DeviceFlags>; maxPasids?: number; reservedRegions?: readonly RegionSpec[] }[];
+    devices?: readonly {
+      name: string; flags?: Partial<DeviceFlags>; maxPasids?: number; reservedRegions?: readonly RegionSpec[];
+      /** A host (kernel) driver bound at probe, as the host's driver core binds it. */
+      hostDriver?: string;
+    }[];
   }[];
   readonly containers?: readonly { name: string; kind?: ContainerKind }[];
   readonly domains?: readonly {
@@ -113,6 +122,11 @@ export function applyTopology(model: Model, spec: TopologySpec): TopologyReport 
         for (const region of d.reservedRegions ?? []) {
           const made = createReservedRegion(model, r.value.id, region);
           if (!made.ok) conflicts.push(`device ${d.name}: ${made.error.detail}`);
+        }
+        if (d.hostDriver !== undefined) {
+          // iommu_device_use_default_domain() at probe: the binding is an event like any other.
+          const bound = bindHostDriver(model, HOST, r.value.id, d.hostDriver);
+          if (!bound.ok) conflicts.push(`device ${d.name}: ${bound.error.detail}`);
         }
         continue;
       }

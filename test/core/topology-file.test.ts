@@ -1,12 +1,15 @@
 // applyTopology: created / already present / conflicts, all or nothing.
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { claimOwnership } from "../../src/core/group-moves.js";
+import { unbindHostDriver } from "../../src/core/host-driver.js";
 import { KINDS, Model } from "../../src/core/model.js";
 import { applyTopology, describeTopologyReport, type TopologySpec } from "../../src/core/topology-file.js";
 import path from "node:path";
 import { PROJECT_ROOT } from "../../src/config.js";
 import { DRIVERS } from "../../src/drivers/index.js";
 import { readTopologyFile } from "../../src/startup/topology.js";
+import { errorOf, unwrap } from "./fixtures.js";
 
 const BASE: TopologySpec = {
   units: [{ name: "dmar0", driver: "intel-vtd" }, { name: "dmar1", driver: "intel-vtd" }],
@@ -193,5 +196,28 @@ describe("domains a driver leaves unbound", () => {
     const model = new Model(DRIVERS);
     expect(applyTopology(model, spec)).toMatchObject({ conflicts: [], kernelProfile: { name: "6.1", changed: true } });
     expect(model.host().kernelProfile).toBe("6.1");
+  });
+
+  it("the virtio guest preset shows a host-bound device, reserved regions and an old kernel in one host", () => {
+    const spec = JSON.parse(readFileSync(path.join(PROJECT_ROOT, "examples", "virtio-guest.json"), "utf8")) as TopologySpec;
+    const model = new Model(DRIVERS);
+    expect(applyTopology(model, spec).conflicts).toEqual([]);
+    const disk = model.get("device", model.idByName("device", "0000:03:00.0")!)!;
+    expect(disk.hostDriver).toBe("virtio_blk");
+    expect(model.regionsOf(disk.id).map((r) => [r.start, r.length, r.type])).toEqual([[0xfee00000, 0x100000, "msi"]]);
+    // iommu_group_claim_dma_owner: the guest kernel's own driver holds owner_cnt.
+    expect(errorOf(claimOwnership(model, { owner: "qemu-l2" }, disk.groupId))).toMatchObject({ errno: "EPERM", reason: "host-driver-bound" });
+  });
+
+  it("binds a host driver a new device names; a present device's binding is the service's state, not compared", () => {
+    const model = applied();
+    const spec: TopologySpec = { units: [], groups: [{ name: "g0", unit: "dmar0", devices: [{ name: "nvme0", hostDriver: "nvme" }] }] };
+    expect(applyTopology(model, spec).conflicts).toEqual([]);
+    const id = model.idByName("device", "nvme0")!;
+    expect(model.get("device", id)!.hostDriver).toBe("nvme");
+    expect(model.takeChanges().events).toEqual([expect.objectContaining({ op: "bind-host-driver", deviceId: id, errno: null })]);
+    unwrap(unbindHostDriver(model, { owner: null, admin: true }, id));
+    expect(applyTopology(model, spec)).toMatchObject({ conflicts: [], present: { devices: 1 } });
+    expect(model.get("device", id)!.hostDriver).toBeNull();
   });
 });

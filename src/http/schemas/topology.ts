@@ -1,7 +1,9 @@
 // The topology file format, validated before it is applied.
 import { Type, type Static } from "@sinclair/typebox";
 import { Name } from "./common.js";
-import { Capabilities, ContainerKind, CreateReservedRegion, DeviceFlags, DomainConfig, DriverName, KernelProfileName, MaxPasids } from "./resources.js";
+import {
+  Capabilities, ContainerKind, CreateReservedRegion, DeviceFlags, DomainConfig, DriverName, HostDriverBody, KernelProfileName, MaxPasids,
+} from "./resources.js";
 
 export const TopologyFile = Type.Object({
   $schema: Type.Optional(Type.String()),
@@ -21,6 +23,7 @@ export const TopologyFile = Type.Object({
       name: Name, flags: Type.Optional(Type.Partial(DeviceFlags, { additionalProperties: false })),
       maxPasids: Type.Optional(MaxPasids),
       reservedRegions: Type.Optional(Type.Array(CreateReservedRegion)),
+      hostDriver: Type.Optional(HostDriverBody.properties.hostDriver),
     }, { additionalProperties: false }))),
   }, { additionalProperties: false }))),
   containers: Type.Optional(Type.Array(Type.Object({

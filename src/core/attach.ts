@@ -236,11 +236,16 @@ function strand(model: Model, group: Group, domain: Domain, deviceIds: readonly 
 function move(model: Model, group: Group, domain: Domain, bound: Domain): void {
   if (bound !== domain) model.put("domain", bound);
   model.put("group", { ...group, domainId: domain.id });
-  // Every device went through attach_dev: none is left elsewhere.
+  // Every device went through attach_dev: none is left elsewhere, and an
+  // automatic domain only strands kept alive goes now.
+  const left = new Set<number>();
   for (const device of model.devicesOf(group.id)) {
-    if (device.strandedOnDomainId !== null) model.put("device", { ...device, strandedOnDomainId: null });
+    if (device.strandedOnDomainId === null) continue;
+    left.add(device.strandedOnDomainId);
+    model.put("device", { ...device, strandedOnDomainId: null });
   }
   freeIfUnusedAuto(model, group.domainId);
+  for (const domainId of left) freeIfUnusedAuto(model, domainId);
 }
 
 /** A group's default and blocking domains are its own (the kernel never shares them). */
@@ -259,7 +264,7 @@ export function isOnCoreDomain(group: Group): boolean {
 }
 
 /** iommufd frees an automatic domain once nothing is attached to it (no group, no PASID, no stranded device). */
-function freeIfUnusedAuto(model: Model, domainId: number): void {
+export function freeIfUnusedAuto(model: Model, domainId: number): void {
   const domain = model.get("domain", domainId);
   if (domain?.auto && model.attachedGroupCount(domainId) === 0 && model.pasidCountOfDomain(domainId) === 0 && model.strandedDeviceCount(domainId) === 0) {
     model.remove("domain", domainId);

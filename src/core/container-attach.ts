@@ -87,7 +87,7 @@ function failedAfterAllocating(error: ErrnoError, attempts: readonly Attempt[], 
  * nothing, so they stay where they were (docs/semantics.md §4 D28) and the
  * answer names no strands.
  */
-function attachFresh(model: Model, groupId: number, domain: Domain): Result<{ changed: boolean }> {
+export function attachFresh(model: Model, groupId: number, domain: Domain): Result<{ changed: boolean }> {
   const before = model.devicesOf(groupId);
   const r = setGroupDomain(model, model.get("group", groupId)!, domain);
   if (r.ok || !r.error.stranded) return r;

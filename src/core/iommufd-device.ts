@@ -14,7 +14,7 @@
 import { checkCreator, checkOwner } from "./access.js";
 import { returnToCoreDomain, setGroupDomain } from "./attach.js";
 import type { Caller } from "./caller.js";
-import { allocateAutoDomain, search, type Attempt, type SearchError } from "./container-attach.js";
+import { allocateAutoDomain, attachFresh, search, type Attempt, type SearchError } from "./container-attach.js";
 import { IommufdDevice, type Container, type Device, type Domain, type Group } from "./entities.js";
 import { recordAttempt } from "./events.js";
 import { takeDmaOwnership } from "./group-moves.js";
@@ -341,7 +341,8 @@ function replaceBound(model: Model, b: Bound, target: Target): Result<IommufdMov
   }
   const fresh = allocateAutoDomain(model, b.group, target.container.id);
   if (!fresh.ok) return searchFailed(withoutId(fresh.error, "domainId"), attempts);
-  const r = setGroupDomain(model, b.group, fresh.value);
+  // The failed replace frees the new domain again: no device may be left on it (attachFresh).
+  const r = attachFresh(model, b.group.id, fresh.value);
   attempts.push(attempt(fresh.value.id, true, r.ok ? null : r.error, !r.ok));
   if (!r.ok) return searchFailed(withoutId(r.error, "domainId"), attempts);
   return settle(model, b, fresh.value.id, true, true, attempts);

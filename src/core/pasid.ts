@@ -3,7 +3,7 @@
 // group's (group->pasid_array): attached through one device, it is set on
 // every device of the group that takes PASIDs and taken for the whole group.
 import { checkCreator, checkOwner } from "./access.js";
-import { consumeFault, isAnotherGroupsCoreDomain, pendingFault } from "./attach.js";
+import { consumeFault, freeIfUnusedAuto, isAnotherGroupsCoreDomain, pendingFault } from "./attach.js";
 import type { Caller } from "./caller.js";
 import { finaliseOn } from "./domain-alloc.js";
 import type { IommuDriver } from "./driver.js";
@@ -141,6 +141,8 @@ function detach(model: Model, caller: Caller, deviceId: number, pasid: number): 
   const attachment = groupPasid(model, group.id, pasid);
   if (!attachment) return fail("no-such-pasid", `PASID ${pasid} is not attached on ${device.name}'s group ${group.name}`);
   model.remove("pasid", attachment.id);
+  // iommufd frees an automatic domain with its last user, a PASID's too.
+  freeIfUnusedAuto(model, attachment.domainId);
   return ok(attachment);
 }
 

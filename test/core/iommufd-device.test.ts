@@ -16,7 +16,7 @@ import {
   attachIommufd, bindIommufd, detachIommufd, replaceIommufd, unbindIommufd,
   type AttachTarget, type IommufdParams,
 } from "../../src/core/iommufd-device.js";
-import { createDomain, deleteDevice, updateUnit } from "../../src/core/objects.js";
+import { createDomain, deleteDevice, updateHost, updateUnit } from "../../src/core/objects.js";
 import { attachPasid, detachPasid } from "../../src/core/pasid.js";
 import type { Reason } from "../../src/core/reasons.js";
 import { isSoft, type ErrnoError } from "../../src/core/result.js";
@@ -461,6 +461,23 @@ describe("replace (iommufd_device_replace)", () => {
     expect(fx.groupNow(group.id).domainId).toBe(first.domainId);
     const again = unwrap(fx.op(replaceIommufd, VMM, a!.id, { containerId: container.id }));
     expect(again).toMatchObject({ changed: false, allocated: false, domainId: first.domainId, attempts: [expect.objectContaining({ domainId: first.domainId, errno: null })] });
+  });
+
+  it("through a container on a kernel without the unwind (6.2): a new domain refused by the second device is freed, and no device is left on it", () => {
+    const { fx, group, devices: [a, b], domain, container } = setup(2);
+    unwrap(updateHost(fx.model, { kernelProfile: "6.2" }));
+    bind(fx, VMM, a!);
+    bind(fx, VMM, b!);
+    attach(fx, VMM, a!, { domainId: domain.id });
+    fx.fault({ deviceId: b!.id, errno: "EIO" });
+    const error = errorOf(fx.op(replaceIommufd, VMM, a!.id, { containerId: container.id })) as ErrnoError & { attempts: { domainId: number; freed: boolean }[] };
+    expect(error).toMatchObject({ errno: "ENODEV", reason: "injected-fault" });
+    expect(error.stranded).toBeUndefined();
+    const [fresh] = error.attempts;
+    expect(fresh).toMatchObject({ freed: true });
+    expect(fx.domainNow(fresh!.domainId)).toBeUndefined();
+    expect([a!, b!].map((d) => fx.model.get("device", d.id)!.strandedOnDomainId)).toEqual([null, null]);
+    expect(fx.groupNow(group.id).domainId).toBe(domain.id);
   });
 
   it("a replace the driver refuses (another driver's domain, soft EINVAL) changes nothing", () => {

@@ -308,6 +308,9 @@ describe("what a PASID attachment holds", () => {
     withPasid(fx, device.id, auto);
     expect(unwrap(fx.op(containerDetach, ANON, ioas.id, group.id))).toMatchObject({ freedDomainId: null });
     expect(fx.domainNow(auto)).toMatchObject({ auto: true });
+    // Its last user, the PASID, goes: iommufd destroys the automatic domain with it.
+    unwrap(fx.op(detachPasid, ANON, device.id, 1));
+    expect(fx.domainNow(auto)).toBeUndefined();
   });
 
   it("a claim is EBUSY pasid-in-use while the group has PASIDs (__iommu_take_dma_ownership), and succeeds once they are detached", () => {

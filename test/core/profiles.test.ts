@@ -5,7 +5,7 @@
 // (before v6.5, dcf40ed3a20d): the earlier devices on the new domain, the
 // group where it was.
 import { describe, expect, it } from "vitest";
-import { containerAttach } from "../../src/core/container-attach.js";
+import { containerAttach, containerDetach } from "../../src/core/container-attach.js";
 import { groupCompatibility } from "../../src/core/compat.js";
 import type { ErrnoName } from "../../src/core/errno.js";
 import { attachGroup, claimOwnership, detachGroup, replaceDomain } from "../../src/core/group-moves.js";
@@ -253,6 +253,22 @@ describe("a group attach that fails on its second device", () => {
     const other = f.domain({ unitId: f.groupNow(group.id).unitId });
     unwrap(f.op(replaceDomain, ANON, group.id, other.id));
     expect(strandedOn(f, ids)).toEqual([null, null, null]);
+  });
+
+  it("an automatic domain only strands keep is freed when the strands are cleared (iommufd frees it with its last user)", () => {
+    const f = onProfile("6.1");
+    const unit = f.unit("arm-smmu-v3");
+    const ioas = f.container();
+    const holder = f.groupWith(unit.id).group;
+    const auto = unwrap(f.op(containerAttach, ANON, ioas.id, holder.id)).domainId;
+    const { group, devices } = f.groupWith(unit.id, [{}, {}]);
+    f.fault({ deviceId: devices[1]!.id, errno: "EIO" });
+    errorOf(f.op(attachGroup, ANON, group.id, auto));
+    expect(strandedOn(f, devices.map((d) => d.id))).toEqual([auto, null]);
+    unwrap(f.op(containerDetach, ANON, ioas.id, holder.id));
+    expect(f.domainNow(auto)).toMatchObject({ auto: true }); // a device is still on it
+    unwrap(f.op(replaceDomain, ANON, group.id, f.domain({ unitId: unit.id }).id));
+    expect(f.domainNow(auto)).toBeUndefined();
   });
 
   it("a domain devices are stranded on cannot be deleted (EBUSY domain-in-use)", () => {

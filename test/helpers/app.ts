@@ -1,6 +1,6 @@
 // Builds the real app on a fresh temporary SQLite file, for inject() tests
 // and for tests that listen on a real port.
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -11,6 +11,16 @@ import { SqliteStore } from "../../src/store/store.js";
 import { DRIVERS } from "../../src/drivers/index.js";
 
 export const MIGRATIONS = path.join(PROJECT_ROOT, "prisma", "migrations");
+
+/** A copy, under `dir`, of the migrations an earlier release shipped: every one before `first` (the first it lacked). */
+export function migrationsBefore(dir: string, first: string): string {
+  const out = path.join(dir, "earlier-migrations");
+  mkdirSync(out);
+  for (const name of readdirSync(MIGRATIONS).filter((n) => /^\d/.test(n) && n < first)) {
+    cpSync(path.join(MIGRATIONS, name), path.join(out, name), { recursive: true });
+  }
+  return out;
+}
 
 export interface TestApp {
   readonly app: FastifyInstance;

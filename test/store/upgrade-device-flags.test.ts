@@ -5,12 +5,11 @@
 // knows, and take the new columns' defaults; the rows that point at them
 // (their faults) survive the migration's rebuild of the Device table.
 import Database from "better-sqlite3";
-import { cpSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import path from "node:path";
+import { rmSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import { afterAll, afterEach, expect, it } from "vitest";
 import { applyMigrations } from "../../src/store/migrate.js";
-import { MIGRATIONS, openApp, tempDbFile } from "../helpers/app.js";
+import { migrationsBefore, openApp, tempDbFile } from "../helpers/app.js";
 import { Client, type DeviceView, type MovedView } from "../helpers/http.js";
 
 const PASID_MIGRATION = "20261128000004_host_drivers_pasids";
@@ -23,15 +22,7 @@ afterEach(async () => {
 });
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-/** The migrations before the one that retires the flag. */
-function earlierMigrations(dir: string): string {
-  const out = path.join(dir, "earlier-migrations");
-  mkdirSync(out);
-  for (const name of readdirSync(MIGRATIONS).filter((n) => /^\d/.test(n) && n < PASID_MIGRATION)) {
-    cpSync(path.join(MIGRATIONS, name), path.join(out, name), { recursive: true });
-  }
-  return out;
-}
+const earlierMigrations = (dir: string) => migrationsBefore(dir, PASID_MIGRATION);
 
 const CAPABILITIES = JSON.stringify({
   addressWidth: 48, pageSizes: [4096, 2097152, 1073741824], snoopControl: true,

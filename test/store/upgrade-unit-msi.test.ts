@@ -4,13 +4,12 @@
 // 20261128000007_iommufd_devices), so every unit loads, answers with the
 // capability, and binds to iommufd as a unit created now would.
 import Database from "better-sqlite3";
-import { cpSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import path from "node:path";
+import { rmSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import { afterAll, afterEach, expect, it } from "vitest";
 import { applyMigrations } from "../../src/store/migrate.js";
 import { DRIVER_NAMES, DRIVERS } from "../../src/drivers/index.js";
-import { MIGRATIONS, openApp, tempDbFile } from "../helpers/app.js";
+import { migrationsBefore, openApp, tempDbFile } from "../helpers/app.js";
 import { Client, type UnitView } from "../helpers/http.js";
 
 const IOMMUFD_MIGRATION = "20261128000007_iommufd_devices";
@@ -23,14 +22,7 @@ afterEach(async () => {
 });
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-function earlierMigrations(dir: string): string {
-  const out = path.join(dir, "earlier-migrations");
-  mkdirSync(out);
-  for (const name of readdirSync(MIGRATIONS).filter((n) => /^\d/.test(n) && n < IOMMUFD_MIGRATION)) {
-    cpSync(path.join(MIGRATIONS, name), path.join(out, name), { recursive: true });
-  }
-  return out;
-}
+const earlierMigrations = (dir: string) => migrationsBefore(dir, IOMMUFD_MIGRATION);
 
 it("units stored without isolatedMsi take their driver's default, on disk and in answers; one stored with it keeps its own", async () => {
   const { dir, file } = tempDbFile();

@@ -8,6 +8,7 @@ import { baselineRun, serviceRun, THROUGHPUT_TOPOLOGY, type BaselineRun, type Se
 import { INCOMPATIBLE, searchRun, type SearchRun } from "./cases/search.js";
 import { dropTemplate, growthRun, seedTemplate, type GrowthRun, type GrowthTemplate } from "./cases/growth.js";
 import { READERS, readerFloodRun, WRITERS, type ReaderFloodRun } from "./cases/readers.js";
+import { FOLLOWERS, followersRun, WRITERS as FOLLOWED_WRITERS, type FollowersRun } from "./cases/followers.js";
 import { BenchSetupError } from "./load.js";
 import { machine, row, textTable, writeReport, type Row } from "./report.js";
 import os from "node:os";
@@ -27,10 +28,11 @@ interface Runs {
   growth: Map<number, GrowthRun[]>;
   seedMs: Map<number, number>;
   readers: ReaderFloodRun[];
+  followers: FollowersRun[];
 }
 
 async function collect(options: BenchOptions): Promise<Runs> {
-  const runs: Runs = { baseline: [], baselineNormal: [], service: [], serviceNormal: [], search: [], growth: new Map(), seedMs: new Map(), readers: [] };
+  const runs: Runs = { baseline: [], baselineNormal: [], service: [], serviceNormal: [], search: [], growth: new Map(), seedMs: new Map(), readers: [], followers: [] };
   const templates: GrowthTemplate[] = [];
   try {
     if (options.cases.includes("growth")) {
@@ -70,6 +72,12 @@ async function collect(options: BenchOptions): Promise<Runs> {
         runs.readers.push(f);
         log(`${tag} reader flood: writer p99 alone ${ms(f.alone.p99)}, with ${READERS} readers ${ms(f.flooded.p99)} ` +
           `(${(f.flooded.p99 / f.alone.p99).toFixed(2)}x); readers ${Math.round(f.readers.rps)} pages/s of ${f.eventsAtFlood} events`);
+      }
+      if (options.cases.includes("followers")) {
+        const f = await followersRun({ seconds: options.duration, warmupSeconds: options.warmup });
+        runs.followers.push(f);
+        log(`${tag} followers: writer p99 alone ${ms(f.alone.p99)}, with ${FOLLOWERS} event streams ${ms(f.followed.p99)} ` +
+          `(${(f.followed.p99 / f.alone.p99).toFixed(2)}x); each follower got ${f.receivedMin}-${f.receivedMax} of ${f.committed} events, lag p99 ${ms(f.lagP99)}`);
       }
       for (const t of templates) {
         const g = await growthRun(t, { connections: options.growthConnections, seconds: options.duration, warmupSeconds: options.warmup });
@@ -203,6 +211,22 @@ function rows(runs: Runs, options: BenchOptions): Row[] {
     out.push(row(sec, "non-2xx + errors (writers and readers)", "count",
       f.map((x) => [x.alone, x.flooded, x.readers].reduce((n, l) => n + l.non2xx + l.errors + l.timeouts, 0))));
   }
+  if (runs.followers.length > 0) {
+    const f = runs.followers;
+    const sec = `8 live followers (${FOLLOWED_WRITERS} writer conns; ${FOLLOWERS} text/event-stream conns on GET /v1/events)`;
+    out.push(row(sec, "writer p99 alone", "ms", f.map((x) => x.alone.p99)));
+    out.push(row(sec, "writer p99 with followers", "ms", f.map((x) => x.followed.p99)));
+    out.push(row(sec, "writer p99 with followers / alone", "x", f.map((x) => x.followed.p99 / x.alone.p99)));
+    out.push(row(sec, "writer requests/s alone", "req/s", f.map((x) => x.alone.rps)));
+    out.push(row(sec, "writer requests/s with followers", "req/s", f.map((x) => x.followed.rps)));
+    out.push(row(sec, "events committed while followed", "count", f.map((x) => x.committed)));
+    out.push(row(sec, "events a follower missed (committed - fewest received)", "count", f.map((x) => x.committed - x.receivedMin),
+      { text: "0", test: (v) => v === 0 }));
+    out.push(row(sec, "delivery lag p50 (receipt - commit time)", "ms", f.map((x) => x.lagP50)));
+    out.push(row(sec, "delivery lag p99", "ms", f.map((x) => x.lagP99)));
+    out.push(row(sec, "non-2xx + errors (writers)", "count",
+      f.map((x) => [x.alone, x.followed].reduce((n, l) => n + l.non2xx + l.errors + l.timeouts, 0))));
+  }
   const mem = "6 server memory (VmHWM peak / VmRSS at end)";
   if (runs.service.length > 0) {
     out.push(row(mem, "service, cases 1+3: peak", "MiB", runs.service.map((x) => x.memory.peakMiB)));
@@ -210,6 +234,7 @@ function rows(runs: Runs, options: BenchOptions): Row[] {
     if (runs.baselineNormal.length > 0) out.push(row(mem, "baseline, case 3c: peak", "MiB", runs.baselineNormal.map((x) => x.memory.peakMiB)));
   }
   if (runs.search.length > 0) out.push(row(mem, "service, case 4: peak", "MiB", runs.search.map((x) => x.memory.peakMiB)));
+  if (runs.followers.length > 0) out.push(row(mem, "service, case 8: peak", "MiB", runs.followers.map((x) => x.memory.peakMiB)));
   if (runs.readers.length > 0) out.push(row(mem, "service, case 7: peak", "MiB", runs.readers.map((x) => x.memory.peakMiB)));
   for (const size of sizes) {
     const g = runs.growth.get(size)!;
@@ -250,6 +275,9 @@ function notes(runs: Runs, options: BenchOptions): string[] {
     `Case 7 reader flood: ${WRITERS} connections attach/detach (as in case 3) for the measured time alone, then again while ` +
       `${READERS} more connections fetch GET /v1/events?limit=1000 back to back; both phases on the same server in the same run, ` +
       "each on its own pool of groups; the warm-up's writes fill the event log the readers fetch.",
+    `Case 8 live followers: ${FOLLOWED_WRITERS} connections attach/detach for the measured time alone, then again while ${FOLLOWERS} ` +
+      "connections hold GET /v1/events as text/event-stream from the end of the log; afterwards each follower's count is compared with " +
+      "the events the log gained meanwhile (paged), and the lag is each event's receipt time minus its commit time `at` (ms resolution).",
     "The service runs with its per-client rate limits off (--rate-limit-reads 0 --rate-limit-writes 0): all the load comes from one address.",
     "The service runs exactly as `npm start` runs it after building: bin/iommu-arbiter-server, which sets the malloc and V8 heap " +
       "settings and execs node dist/server.js, one process, so /proc/<pid>/status is the server's own.",
@@ -280,7 +308,7 @@ async function main(): Promise<void> {
     options, rows: table,
     raw: {
       baseline: runs.baseline, baselineNormal: runs.baselineNormal, service: runs.service, serviceNormal: runs.serviceNormal, search: runs.search,
-      growth: Object.fromEntries(runs.growth), seedMs: Object.fromEntries(runs.seedMs), readers: runs.readers,
+      growth: Object.fromEntries(runs.growth), seedMs: Object.fromEntries(runs.seedMs), readers: runs.readers, followers: runs.followers,
     },
     notes: notes(runs, options),
     elapsedSeconds: (performance.now() - started) / 1000,

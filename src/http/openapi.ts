@@ -219,7 +219,7 @@ function packageVersion(): string {
 }
 
 const DESCRIPTION = [
-  "A simulator of the Linux IOMMU attach contract: units, groups, devices and domains, and the kernel's answers (errno) to attach, replace and detach.",
+  "A networked attach-arbitration service for IOMMU domains: it simulates what the Linux IOMMU core and its drivers decide when a device or an IOMMU group is attached to a domain, and answers with the kernel's attach contract.",
   "",
   "Every refusal is an RFC 9457 problem document (`application/problem+json`) carrying the errno contract: `errno`, `code`, `soft` (an EINVAL meaning \"incompatible: try another domain\") and a stable `reason`.",
   "",

@@ -73,7 +73,7 @@ function referencing(schema: unknown, names: ReadonlyMap<object, string>, used: 
   return out;
 }
 
-/** Tags: one per resource (the first path segment after /v1), and two for the service itself. */
+/** Tags: one per resource (the first path segment after /v1), and one for the service itself. */
 const TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   units: "IOMMU units (hardware instances) and their capabilities",
   groups: "IOMMU groups: attach, replace, detach, DMA ownership, compatibility",
@@ -100,7 +100,7 @@ function operationIdOf(method: string, url: string): string {
     const word = (param ? segment.slice(1) : segment).replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? "").toUpperCase());
     return (param ? "By" : "") + word.charAt(0).toUpperCase() + word.slice(1);
   });
-  return method.toLowerCase() + words.join("");
+  return method.toLowerCase() + (words.length > 0 ? words.join("") : "Root");
 }
 
 function roleText(role: RouteRole): string {
@@ -140,7 +140,8 @@ export const isDocsMachinery = (url: string) => url.startsWith(`${DOCS_PATH}/`) 
 function transform(names: ReadonlyMap<object, string>, used: Set<string>) {
   return ({ schema, url, route }: { schema: Schema | undefined; url: string; route: RouteOptions }): { schema: Schema; url: string } => {
     // The page itself is documented (as /docs, where the router takes it
-    // with or without the slash); the rest of the reference is hidden.
+    // with or without the slash); the rest of the reference is hidden. A
+    // route's own `hide` is not honoured: every other route is API.
     if (url === `${DOCS_PATH}/`) url = DOCS_PATH;
     else if (isDocsMachinery(url)) return { schema: { ...schema, hide: true }, url };
     const method = Array.isArray(route.method) ? route.method[0]! : route.method;
@@ -288,7 +289,6 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
         "frame-ancestors 'none'", "img-src 'self' data:", "object-src 'none'", "script-src 'self'", "script-src-attr 'none'",
         `style-src 'self' '${SWAGGER_UI_STYLE}'`,
       ].join("; "),
-      uiConfig: { deepLinking: true },
     });
   });
 }

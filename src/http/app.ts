@@ -13,6 +13,7 @@ import { installErrorHandling } from "./errors.js";
 import { sendProblem } from "./problem.js";
 import { Problem } from "./schemas/common.js";
 import { installLimits, resolveLimits, serverOptions, type LimitOptions } from "./limits.js";
+import { installOpenApi } from "./openapi.js";
 import { requestIdGenerator } from "./request-id.js";
 import type { TokenTable } from "./tokens.js";
 import { routes } from "./routes/index.js";
@@ -82,6 +83,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installErrorHandling(app);
   installAuth(app, options.tokens ?? null);
   await installLimits(app, limits);
+  // After the limits (its own routes are limited like any read), before
+  // every other route (it records them as they are added).
+  await installOpenApi(app);
   // Liveness: the process answers. Readiness: the store takes changes now
   // (not while the disk refuses writes or the model is being rebuilt).
   const Status = { type: "object", properties: { status: { type: "string" } } } as const;

@@ -29,11 +29,15 @@ const rank = (role: Role): number => ROLES.indexOf(role);
 /** RFC 6750 §2.1: "Bearer" then a token68. */
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
-function requiredRole(request: FastifyRequest): RouteRole {
-  const declared = request.routeOptions.config.role;
+/** The least role a request of `method` needs on a route that declares `declared` (the API description says the same). */
+export function roleOf(method: string, declared: RouteRole | undefined): RouteRole {
   if (declared) return declared;
   // Routes outside /v1 that declare nothing (and unknown URLs): reads need a reader, anything else an admin.
-  return request.method === "GET" || request.method === "HEAD" ? "reader" : "admin";
+  return method === "GET" || method === "HEAD" ? "reader" : "admin";
+}
+
+function requiredRole(request: FastifyRequest): RouteRole {
+  return roleOf(request.method, request.routeOptions.config.role);
 }
 
 function unauthenticated(reply: FastifyReply, detail: string, invalid: boolean): void {

@@ -3,6 +3,8 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Id, MAX_ID } from "../../core/declare.js";
 import type { Outcome as CoreOutcome } from "../../core/outcome.js";
+import { ERRNO_VALUES, type ErrnoName } from "../../core/errno.js";
+import { REASONS, type Reason } from "../../core/reasons.js";
 
 export { Id, MAX_ID };
 /** An id cursor ("strictly after this id"): 0 is before the first. */
@@ -77,12 +79,35 @@ export const Warning = Type.Object({
   deviceId: Type.Optional(Type.Integer({ description: "The device that refused" })),
 }, { description: "Present only when the move overrode a refusal, as the kernel does with a WARN" });
 
-/** RFC 9457 problem details, extended with the errno contract: the outcome of the attempt that failed. */
-export const Problem = Type.Composite([Type.Object({
-  type: Type.String(),
+/**
+ * The errno and reason of a problem, each one of its catalogue (src/core/errno.ts,
+ * src/core/reasons.ts): a client can switch on them. A plain string enum,
+ * not a union of literals, so fast-json-stringify writes it as a string
+ * rather than trying every member.
+ */
+export const ProblemErrno = Type.Unsafe<ErrnoName>({
+  type: "string", enum: Object.keys(ERRNO_VALUES),
+  description: "Errno name the caller acts on, e.g. EINVAL (a Linux errno name)",
+});
+export const ProblemReason = Type.Unsafe<Reason>({
+  type: "string", enum: Object.keys(REASONS),
+  description: "Stable kebab-case machine reason (the README's errno tables list each with its errno and status)",
+});
+
+/**
+ * RFC 9457 problem details, extended with the errno contract: the outcome of
+ * the attempt that failed (Outcome's fields, none null, errno and reason from
+ * their catalogues).
+ */
+export const Problem = Type.Object({
+  type: Type.String({ description: "urn:iommu-arbiter:problem:<reason>" }),
   title: Type.String(),
-  status: Type.Integer(),
-}), Outcome, Type.Object({
+  status: Type.Integer({ description: "The HTTP status, repeated" }),
+  errno: ProblemErrno,
+  code: Outcome.properties.code,
+  soft: Outcome.properties.soft,
+  reason: ProblemReason,
+  detail: Type.String(),
   instance: Type.Optional(Type.String()),
   driverErrno: Type.Optional(Type.String({ description: "The raw code the driver (of the host's kernel profile) returned, where the contract answers it as ENODEV" })),
   stranded: Type.Optional(Type.Object({
@@ -100,7 +125,10 @@ export const Problem = Type.Composite([Type.Object({
   regionId: Type.Optional(Type.Integer()),
   attempts: Type.Optional(Type.Array(Attempt)),
   errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
-})]);
+}, { description: "RFC 9457 problem details (application/problem+json) with the errno contract: errno, code, soft, reason" });
+// Every field of a failed outcome, in the problem too.
+const PROBLEM_HAS_THE_OUTCOME: SameKeys<Pick<Static<typeof Problem>, keyof CoreOutcome>, CoreOutcome> = true;
+void PROBLEM_HAS_THE_OUTCOME;
 
 export const Version = Type.String({
   minLength: 16, maxLength: 16,

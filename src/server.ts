@@ -62,6 +62,7 @@ export async function start(config: Config, logger: Logger = createLogger(config
       store, loggerInstance: logger, limits: config.limits, tokens,
       quotas: { objectsPerClient: config.objectQuota, activeFaults: config.maxFaults, faultCount: config.maxFaultCount },
       iommufdParams: { allowUnsafeInterrupts: config.allowUnsafeInterrupts },
+      eventStreams: { maxStreams: config.eventStreams, heartbeatMs: config.eventStreamHeartbeat, bufferEvents: config.eventStreamBuffer },
     });
     app.addHook("onClose", () => store.close());
     releaseStartupGarbage();

@@ -10,6 +10,7 @@ import { failure } from "../core/result.js";
 import { installAuth } from "./auth.js";
 import { edgeServerOptions, installEdge } from "./edge.js";
 import { installErrorHandling } from "./errors.js";
+import { DEFAULT_STREAM_LIMITS, EventStreams, type StreamLimits } from "./event-stream.js";
 import { sendProblem } from "./problem.js";
 import { Problem } from "./schemas/common.js";
 import { installLimits, resolveLimits, serverOptions, type LimitOptions } from "./limits.js";
@@ -26,6 +27,8 @@ declare module "fastify" {
     quotas: Quotas;
     /** The host's iommufd module parameters the routes pass to the core. */
     iommufdParams: IommufdParams;
+    /** The open live event streams (GET /v1/events as text/event-stream). */
+    eventStreams: EventStreams;
   }
 }
 
@@ -43,6 +46,8 @@ export interface AppOptions {
   readonly quotas?: Quotas;
   /** iommufd's module parameters (allow_unsafe_interrupts); unset: the module's defaults. */
   readonly iommufdParams?: IommufdParams;
+  /** Live event streams; each bound left out takes its default (src/http/event-stream.ts). */
+  readonly eventStreams?: Partial<StreamLimits>;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -74,6 +79,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate("store", options.store);
   app.decorate("quotas", options.quotas ?? DEFAULT_QUOTAS);
   app.decorate("iommufdParams", options.iommufdParams ?? DEFAULT_IOMMUFD_PARAMS);
+  const streams = new EventStreams(options.store, { ...DEFAULT_STREAM_LIMITS, ...options.eventStreams });
+  app.decorate("eventStreams", streams);
+  // Before the server stops listening and waits for its connections: a
+  // stream never ends by itself.
+  app.addHook("preClose", (done) => {
+    streams.closeAll();
+    done();
+  });
   // Callback style, not async: this runs on every request.
   app.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);

@@ -88,7 +88,22 @@ export class GroupCommitRunner<C> {
     private readonly onFailure: (failures: ItemFailure[]) => void,
     /** The durability stage; without one, a written batch is durable. */
     private readonly sync: BatchSync | null = null,
+    /**
+     * Called with the items that just became durable, in commit order, right
+     * before their callers are answered: what is announced from here (the
+     * live event stream) is never something the disk may still lose.
+     */
+    private readonly onDurable: ((items: readonly C[]) => void) | null = null,
   ) {}
+
+  private announce(items: readonly C[]): void {
+    if (!this.onDurable || items.length === 0) return;
+    try {
+      this.onDurable(items);
+    } catch {
+      // A listener's failure must not keep an answer from its caller.
+    }
+  }
 
   /** Queue changes (or nothing, for a read) and wait until they are durable. */
   commit(item: C | null): Promise<void> {
@@ -150,6 +165,7 @@ export class GroupCommitRunner<C> {
       failures = batch.map((_, index) => ({ index, error }));
     }
     const failed = new Map(failures.map((f) => [f.index, f.error]));
+    if (!this.sync) this.announce(batch.filter((_, i) => !failed.has(i)).map((p) => p.item));
     batch.forEach((p, i) => {
       if (failed.has(i)) p.reject(failed.get(i));
       else if (this.sync) this.unsynced.push(p);
@@ -173,6 +189,7 @@ export class GroupCommitRunner<C> {
     const finish = (error: unknown, failedSync: boolean) => {
       this.syncing = null;
       const refusal = failedSync ? new UnsyncedCommitError(error) : undefined;
+      if (!failedSync) this.announce(covered.map((p) => p.item));
       for (const p of covered) failedSync ? p.reject(refusal) : p.resolve();
       if (failedSync) this.stats.refused += covered.length;
       done.open();

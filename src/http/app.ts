@@ -15,6 +15,7 @@ import { sendProblem } from "./problem.js";
 import { Problem } from "./schemas/common.js";
 import { installLimits, resolveLimits, serverOptions, type LimitOptions } from "./limits.js";
 import { installOpenApi } from "./openapi.js";
+import { installPage } from "./page.js";
 import { requestIdGenerator } from "./request-id.js";
 import type { TokenTable } from "./tokens.js";
 import { routes } from "./routes/index.js";
@@ -110,5 +111,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return sendProblem(reply, failure("not-ready", health.cause ?? "not ready"));
   });
   await app.register(routes, { prefix: "/v1" });
+  // The live topology page (public/): a reader of the API like any client.
+  await installPage(app);
   return app;
 }

@@ -2,7 +2,8 @@
 // the bearer token the user pasted, kept in sessionStorage), draws units >
 // groups > devices with the domain each group is on, and follows the event
 // log: on each event the topology is fetched again (debounced), and a
-// group's attempts are kept from the events themselves.
+// group's attempts are kept from the events themselves. A small form moves
+// a group (attach, replace, detach) through the same API.
 //
 // The stream is read with fetch(), not EventSource, because EventSource
 // cannot send an Authorization header. Servers without the stream (or a
@@ -307,6 +308,47 @@ function setUpToken() {
   });
 }
 
+// ---- the move form ----------------------------------------------------------------
+
+/** Options of a select, keeping the chosen value when it still exists. */
+function fillSelect(select, options) {
+  const chosen = select.value;
+  select.replaceChildren(...options.map(([value, label]) => h("option", { value, text: label })));
+  if (options.some(([value]) => value === chosen)) select.value = chosen;
+}
+
+function fillMoveForm(topology) {
+  fillSelect($("move-group"), topology.groups.map((g) => [String(g.id), `${g.id} ${g.name}`]));
+  const unitName = new Map(topology.units.map((u) => [u.id, u.name]));
+  fillSelect($("move-domain"), topology.domains.map((d) => [String(d.id),
+    `${d.id} ${d.auto ? "automatic" : d.type}${d.name ? ` ${d.name}` : ""}${d.unitId !== null ? ` (${unitName.get(d.unitId) ?? `unit ${d.unitId}`})` : ""}`]));
+}
+
+function setUpMoveForm() {
+  $("move-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const result = $("move-result");
+    const owner = $("move-owner").value.trim();
+    const body = { domainId: Number($("move-domain").value), ...(owner ? { owner } : {}) };
+    result.className = "move-result";
+    result.textContent = "…";
+    try {
+      const res = await fetch(`/v1/groups/${Number($("move-group").value)}/${$("move-op").value}`, {
+        method: "POST", headers: headers({ "content-type": "application/json", accept: "application/json" }), body: JSON.stringify(body),
+      });
+      const answer = await res.json().catch(() => ({}));
+      const outcome = res.ok ? { errno: null, soft: false } : { errno: answer.errno ?? `HTTP ${res.status}`, soft: answer.soft === true };
+      result.className = `move-result attempt ${outcomeClass(outcome)}`;
+      result.textContent = res.ok
+        ? `${res.status}: group ${answer.group?.id} on domain ${answer.domain?.id}${answer.changed === false ? " (unchanged)" : ""}${answer.warning ? `; warning ${answer.warning.errno} ${answer.warning.reason}` : ""}`
+        : `${res.status} ${outcome.errno}${outcome.soft ? " (soft)" : ""} ${answer.reason ?? ""}: ${answer.detail ?? answer.title ?? ""}`;
+    } catch (error) {
+      result.className = "move-result attempt hard";
+      result.textContent = `not sent: ${error.message}`;
+    }
+  });
+}
+
 // ---- drawing ------------------------------------------------------------------
 
 /** An element with attributes (class, data-*, text) and children. */
@@ -382,6 +424,7 @@ function render() {
     attemptsByGroup.get(groupId).push(event);
   }
 
+  fillMoveForm(topology);
   $("host").textContent = topology.host ? `kernel profile ${topology.host.kernelProfile}` : "";
 
   const units = topology.units.map((unit) => {
@@ -417,4 +460,5 @@ function render() {
 }
 
 setUpToken();
+setUpMoveForm();
 void start();

@@ -26,6 +26,8 @@ function chromiumPath(): string | null {
 }
 const executablePath = chromiumPath();
 const INTEL = path.join(PROJECT_ROOT, "examples", "intel-2s-server.json");
+/** How long to wait for the page to show a change (a bound, not a measurement: the machine may be busy). */
+const WAIT = { timeout: 15_000, interval: 50 };
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 interface Served {
@@ -103,35 +105,35 @@ describe.skipIf(executablePath === null)("the topology page in a browser", () =>
       expect(await page.locator(".group").count()).toBe(groups.items.length);
       for (const unit of units.items) {
         const box = page.locator(`.unit[data-unit-id="${unit.id}"]`);
-        await expect.poll(() => box.locator(".unit-name").textContent()).toBe(unit.name);
+        await expect.poll(() => box.locator(".unit-name").textContent(), WAIT).toBe(unit.name);
         expect(await box.locator(".driver").textContent()).toBe(unit.driver);
         expect(await box.locator(".group").count()).toBe(groups.items.filter((g) => g.unitId === unit.id).length);
       }
       const group1 = page.locator('.group[data-group-id="1"]');
       expect(await group1.getAttribute("data-domain-id")).toBe(String(groups.items.find((g) => g.id === 1)!.domainId));
-      await expect.poll(() => page.locator("#status").getAttribute("data-state")).toMatch(/^(live|polling)$/);
+      await expect.poll(() => page.locator("#status").getAttribute("data-state"), WAIT).toMatch(/^(live|polling)$/);
 
       // Through the API, not the page: a successful attach ...
       const attached = await post(origin, "/v1/groups/1/attach", { domainId: 11 });
       expect(attached.status).toBe(200);
-      await expect.poll(() => group1.getAttribute("data-domain-id")).toBe("11");
-      await expect.poll(() => group1.locator(".dom").first().getAttribute("data-domain-type")).toBe("paging");
-      await expect.poll(() => group1.locator(".attempt.ok").count()).toBe(1);
+      await expect.poll(() => group1.getAttribute("data-domain-id"), WAIT).toBe("11");
+      await expect.poll(() => group1.locator(".dom").first().getAttribute("data-domain-type"), WAIT).toBe("paging");
+      await expect.poll(() => group1.locator(".attempt.ok").count(), WAIT).toBe(1);
       // ... and a soft refusal (dmar1 has no snoop control): amber, not red.
       const refused = await post(origin, "/v1/groups/9/attach", { domainId: 11 });
       expect(refused.status).toBe(409);
       expect(refused.json).toMatchObject({ errno: "EINVAL", soft: true, reason: "snoop-control" });
       const group9 = page.locator('.group[data-group-id="9"]');
-      await expect.poll(() => group9.locator(".attempt.soft").count()).toBe(1);
+      await expect.poll(() => group9.locator(".attempt.soft").count(), WAIT).toBe(1);
       expect(await group9.locator(".attempt.soft").getAttribute("data-errno")).toBe("EINVAL");
       expect(await group9.locator(".attempt.soft").textContent()).toContain("snoop-control");
       expect(await group9.locator(".attempt.hard").count()).toBe(0);
       // ... and a hard one (EBUSY: group 1 is already on a domain of someone's choosing): red.
       const busy = await post(origin, "/v1/groups/1/attach", { domainId: 12 });
       expect(busy.json).toMatchObject({ errno: "EBUSY", soft: false });
-      await expect.poll(() => group1.locator(".attempt.hard").count()).toBe(1);
+      await expect.poll(() => group1.locator(".attempt.hard").count(), WAIT).toBe(1);
       // The latest attempts, newest first.
-      await expect.poll(() => page.locator("#log .attempt").count()).toBe(3);
+      await expect.poll(() => page.locator("#log .attempt").count(), WAIT).toBe(3);
       expect(await page.locator("#log .attempt").first().getAttribute("data-errno")).toBe("EBUSY");
 
       const file = path.join(shots, "topology.png");
@@ -143,6 +145,33 @@ describe.skipIf(executablePath === null)("the topology page in a browser", () =>
       if (process.env.PAGE_SCREENSHOT) copyFileSync(file, process.env.PAGE_SCREENSHOT);
 
       expect(problems).toEqual([]);
+      expect(elsewhere).toEqual([]);
+      await page.close();
+    });
+
+    it("the move form attaches through the API and shows the answer: ok green, a soft refusal amber", async () => {
+      const { origin } = served;
+      const { page, problems, elsewhere } = await openPage(browser, origin);
+      await page.goto(`${origin}/`);
+      await page.waitForSelector('#move-domain option[value="12"]', { state: "attached" });
+      await page.selectOption("#move-group", "4");
+      await page.selectOption("#move-op", "attach");
+      await page.selectOption("#move-domain", "12");
+      await page.click("#move-form button[type=submit]");
+      await expect.poll(() => page.locator("#move-result").getAttribute("class"), WAIT).toBe("move-result attempt ok");
+      const group4 = page.locator('.group[data-group-id="4"]');
+      await expect.poll(() => group4.getAttribute("data-domain-id"), WAIT).toBe("12");
+      const fromApi = (await (await fetch(`${origin}/v1/groups/4`)).json()) as { domainId: number };
+      expect(fromApi.domainId).toBe(12);
+      // dmar1 has no snoop control: group 10 onto the coherent domain 11 is a soft EINVAL.
+      await page.selectOption("#move-group", "10");
+      await page.selectOption("#move-domain", "11");
+      await page.click("#move-form button[type=submit]");
+      await expect.poll(() => page.locator("#move-result").getAttribute("class"), WAIT).toBe("move-result attempt soft");
+      expect(await page.locator("#move-result").textContent()).toContain("EINVAL (soft) snoop-control");
+      await expect.poll(() => page.locator('.group[data-group-id="10"] .attempt.soft').count(), WAIT).toBe(1);
+      // The refused request is the one error the browser logs.
+      expect(problems.filter((p) => !p.includes("409"))).toEqual([]);
       expect(elsewhere).toEqual([]);
       await page.close();
     });
@@ -160,11 +189,11 @@ describe.skipIf(executablePath === null)("the topology page in a browser", () =>
       });
       await page.goto(`${origin}/`);
       await page.waitForSelector(".unit .group");
-      await expect.poll(() => page.locator("#status").getAttribute("data-state")).toBe("polling");
+      await expect.poll(() => page.locator("#status").getAttribute("data-state"), WAIT).toBe("polling");
       const group2 = page.locator('.group[data-group-id="2"]');
       expect(await post(origin, "/v1/groups/2/attach", { domainId: 12 }).then((r) => r.status)).toBe(200);
-      await expect.poll(() => group2.getAttribute("data-domain-id")).toBe("12");
-      await expect.poll(() => group2.locator(".attempt.ok").count()).toBe(1);
+      await expect.poll(() => group2.getAttribute("data-domain-id"), WAIT).toBe("12");
+      await expect.poll(() => group2.locator(".attempt.ok").count(), WAIT).toBe(1);
       expect(problems.filter((p) => !p.includes("503"))).toEqual([]);
       expect(elsewhere).toEqual([]);
       await page.close();
@@ -187,20 +216,20 @@ describe.skipIf(executablePath === null)("the topology page in a browser", () =>
       const { origin } = served;
       const { page, elsewhere } = await openPage(browser, origin);
       await page.goto(`${origin}/`);
-      await expect.poll(() => page.locator("#status").getAttribute("data-state")).toBe("unauthorized");
+      await expect.poll(() => page.locator("#status").getAttribute("data-state"), WAIT).toBe("unauthorized");
       expect(await page.locator(".group").count()).toBe(0);
       await page.fill("#token", reader.token);
       await page.click("#token-form button[type=submit]");
       await page.waitForSelector(".unit .group");
-      await expect.poll(() => page.locator("#status").getAttribute("data-state")).toBe("live");
+      await expect.poll(() => page.locator("#status").getAttribute("data-state"), WAIT).toBe("live");
       // DMA ownership: the group moves to its blocking domain, with its owner.
       const claimed = await post(origin, "/v1/groups/3/claim", {}, client.token);
       expect(claimed.status).toBe(200);
       const blocking = String((claimed.json.group as { domainId: number }).domainId);
       const group3 = page.locator('.group[data-group-id="3"]');
-      await expect.poll(() => group3.getAttribute("data-domain-id")).toBe(blocking);
-      await expect.poll(() => group3.locator(".dom").first().getAttribute("data-domain-type")).toBe("blocked");
-      await expect.poll(() => group3.locator(".owner").textContent()).toBe("owner vm-a");
+      await expect.poll(() => group3.getAttribute("data-domain-id"), WAIT).toBe(blocking);
+      await expect.poll(() => group3.locator(".dom").first().getAttribute("data-domain-type"), WAIT).toBe("blocked");
+      await expect.poll(() => group3.locator(".owner").textContent(), WAIT).toBe("owner vm-a");
       // The token stays for the tab's session: a reload needs no pasting.
       await page.reload();
       await page.waitForSelector(`.group[data-group-id="3"][data-domain-id="${blocking}"]`);

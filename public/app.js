@@ -29,6 +29,8 @@ const state = {
   lastSeq: 0,
   /** Bumped when the token changes: loops of an older generation stop. */
   generation: 0,
+  /** Aborts the stream of the current generation. */
+  streamAbort: null,
 };
 
 // ---- requests -------------------------------------------------------------
@@ -163,9 +165,11 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * "unavailable" when this server has no stream (poll instead).
  */
 async function readStream(generation) {
+  state.streamAbort = new AbortController();
   const res = await fetch(`/v1/events`, {
     headers: headers({ accept: "text/event-stream", "last-event-id": String(state.lastSeq) }),
     cache: "no-store",
+    signal: state.streamAbort.signal,
   });
   if (res.status === 401 || res.status === 403) throw new HttpError(res.status, "the token was refused");
   if (res.status !== 200 || !(res.headers.get("content-type") ?? "").startsWith("text/event-stream") || res.body === null) {
@@ -275,6 +279,7 @@ function showMessage(text) {
 
 async function start() {
   const generation = ++state.generation;
+  state.streamAbort?.abort();
   state.attempts = [];
   state.lastSeq = 0;
   setStatus("starting", "loading…");

@@ -19,6 +19,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
 import type { EventRow } from "../store/event-page.js";
 import type { ArbiterStore } from "../store/store.js";
 import { failure } from "../core/result.js";
+import { sendAnswer } from "./answer.js";
 import { headerProblem, sendProblem, type Parsed } from "./problem.js";
 
 export interface StreamLimits {
@@ -85,6 +86,8 @@ class Stream {
   ) {
     this.sent = start;
     const raw = reply.raw;
+    // Sent at once so the client knows the stream is open; `retry` sets EventSource's reconnect delay.
+    this.write(`retry: 2000\n: events after ${start}\n\n`);
     this.unsubscribe = store.subscribe((events) => this.live(events));
     this.heartbeat = setInterval(() => {
       if (!this.congested) raw.write(": heartbeat\n\n");
@@ -203,7 +206,7 @@ export class EventStreams {
   /** Answers the request with a stream, or with the problem that refuses it. */
   start(request: FastifyRequest, reply: FastifyReply, query: StreamRequest): FastifyReply | undefined {
     const resume = lastEventId(request);
-    if (!resume.ok) return headerProblem(reply, resume) as unknown as FastifyReply;
+    if (!resume.ok) return sendAnswer(reply, headerProblem(reply, resume));
     if (this.open.size >= this.limits.maxStreams) {
       reply.header("retry-after", "5");
       return sendProblem(reply, failure("too-many-streams", `the server already holds its ${this.limits.maxStreams} event streams; retry later or page GET /v1/events`));
@@ -219,8 +222,6 @@ export class EventStreams {
     };
     reply.hijack();
     reply.raw.writeHead(200, headers as Record<string, string>);
-    // Sent at once so the client knows the stream is open; `retry` sets EventSource's reconnect delay.
-    reply.raw.write(`retry: 2000\n: events after ${start}\n\n`);
     const stream = new Stream(reply, this.store, start, query.groupId, this.limits, request.log, (s) => this.open.delete(s));
     this.open.add(stream);
     void stream.run();

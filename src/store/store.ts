@@ -310,6 +310,9 @@ export class SqliteStore implements ArbiterStore {
 
   async eventRows(after: number, limit: number, filter: { groupId?: number } = {}): Promise<EventRow[]> {
     if (this.closed) throw new StoreUnavailableError("store is closed");
+    // Shares the page readers' rate: a stream's backlog is read the same way.
+    await this.readBudget.take(limit);
+    if (this.closed) throw new StoreUnavailableError("store is closed");
     this.readEvents ??= eventQueries(this.reader);
     const rows = this.readEvents({ after, limit, groupId: filter.groupId });
     await this.runner.synced();

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import { Limit, MAX_ID, problems } from "../schemas/common.js";
 import { Event } from "../schemas/resources.js";
 
-const EventQuery = Type.Object({
+export const EventQuery = Type.Object({
   // Sequence numbers are SQLite rowids; a JS number holds them exactly up to 2^53 - 1.
   after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: "Return events with seq strictly greater" })),
   limit: Type.Optional(Limit),

@@ -42,8 +42,20 @@ export interface TransportOptions {
   retry?: Partial<RetryPolicy>;
   /** Send an Idempotency-Key with every write (default true). */
   idempotencyKeys?: boolean;
-  /** Replaces Math.random for the jitter (tests). */
+  /** Replaces Math.random for the jitter. */
   random?: () => number;
+  /** Told before each wait for a retry (for a log line). */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+export interface RetryInfo {
+  readonly method: Method;
+  readonly path: string;
+  /** The try that failed (1 for the first). */
+  readonly attempt: number;
+  readonly delayMs: number;
+  /** The missing answer's error, or the ProblemError of a busy server. */
+  readonly cause: unknown;
 }
 
 export interface CallOptions {
@@ -135,7 +147,7 @@ export class Transport {
         if (last || !safe) {
           throw new TransportError(`${request.method} ${url.pathname}: ${describe(tried.error)}${attempt > 1 ? ` (${attempt} tries)` : ""}`, attempt, { cause: tried.error });
         }
-        await sleep(this.backoff(attempt), undefined, { signal });
+        await this.wait({ method: request.method, path: url.pathname, attempt, delayMs: this.backoff(attempt), cause: tried.error }, signal);
         continue;
       }
       const { response, text } = tried;
@@ -150,7 +162,18 @@ export class Transport {
       const error = problemError(parsed, retryAfter);
       const wait = last ? null : this.retryWait(response.status, parsed.reason, retryAfter, attempt);
       if (wait === null) throw error;
-      await sleep(wait, undefined, { signal });
+      await this.wait({ method: request.method, path: url.pathname, attempt, delayMs: wait, cause: error }, signal);
+    }
+  }
+
+  private async wait(info: RetryInfo, signal: AbortSignal | undefined): Promise<void> {
+    this.options.onRetry?.(info);
+    signal?.throwIfAborted();
+    try {
+      await sleep(info.delayMs, undefined, signal ? { signal } : {});
+    } catch (error) {
+      // The caller's reason, as fetch rejects with it.
+      throw signal?.aborted ? signal.reason : error;
     }
   }
 

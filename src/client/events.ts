@@ -7,7 +7,7 @@
 // reads: `id`, `data`, `retry` and comment lines.
 import { setTimeout as sleep } from "node:timers/promises";
 import { isProblemDocument, problemError, TransportError } from "./errors.js";
-import { retryAfterSeconds, type Transport } from "./transport.js";
+import { isConnectionError, retryAfterSeconds, type Transport } from "./transport.js";
 import type { Event } from "./types.js";
 
 export interface FollowOptions {
@@ -100,7 +100,7 @@ export async function* followEvents(transport: Transport, options: FollowOptions
       }
     } catch (error) {
       if (signal?.aborted) return;
-      if (!(error instanceof TypeError) && !isStreamError(error)) throw error;
+      if (!isConnectionError(error)) throw error;
       cause = error;
     }
     failures++;
@@ -117,8 +117,3 @@ export async function* followEvents(transport: Transport, options: FollowOptions
   }
 }
 
-/** A connection that broke while the stream was being read (undici's socket errors). */
-function isStreamError(error: unknown): boolean {
-  const code = (error as { code?: unknown; cause?: { code?: unknown } } | null)?.code ?? (error as { cause?: { code?: unknown } } | null)?.cause?.code;
-  return typeof code === "string" && (code.startsWith("UND_ERR") || code.startsWith("ECONN") || code === "EPIPE");
-}

@@ -188,8 +188,7 @@ export class Transport {
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (timeout?.aborted) return { error: timeout.reason, sent: true };
-      const code = causeCode(error);
-      if (code !== null && CONNECTION_ERRORS.has(code)) return { error, sent: code !== "ECONNREFUSED" };
+      if (isConnectionError(error)) return { error, sent: causeCode(error) !== "ECONNREFUSED" };
       throw error;
     }
     try {
@@ -237,6 +236,12 @@ function parseJson(text: string): unknown {
   } catch {
     return null;
   }
+}
+
+/** Whether `error` says the connection failed or broke (as opposed to a bad URL or a bug). */
+export function isConnectionError(error: unknown): boolean {
+  const code = causeCode(error);
+  return code !== null && CONNECTION_ERRORS.has(code);
 }
 
 function causeCode(error: unknown): string | null {

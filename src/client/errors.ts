@@ -1,7 +1,9 @@
 // How a failed request surfaces. Three kinds, as a caller has to tell them apart:
 //
 // - ErrnoError: the operation was refused by a rule of the attach contract
-//   or of the core's objects (a reason of src/core/reasons.ts CORE_REASONS):
+//   or of the core's objects (a reason of src/core/reasons.ts CORE_REASONS,
+//   or one this client does not know yet, since a newer server's new rule
+//   is still a refusal, soft or not):
 //   EINVAL soft or hard, EBUSY, ENODEV, EPERM, ENOENT ... This is what
 //   retry-on-EINVAL acts on, and it is never retried by the transport.
 // - ProblemError (the base of ErrnoError): any other problem+json answer, a
@@ -14,7 +16,7 @@
 //
 // An aborted call rejects with the AbortSignal's reason, as fetch does.
 import { ATTACH_DEV_ERRNOS, ERRNO_VALUES, type AttachDevErrno, type ErrnoName } from "../core/errno.js";
-import { CORE_REASONS } from "../core/reasons.js";
+import { SERVICE_REASONS } from "../core/reasons.js";
 import type { Attempt, ProblemDocument } from "./types.js";
 
 /** Fields every problem document carries, whatever the server version. */
@@ -123,9 +125,9 @@ function isAttachDevErrno(name: ErrnoName): name is AttachDevErrno {
   return (ATTACH_DEV_ERRNOS as readonly string[]).includes(name);
 }
 
-/** A refusal by the core's rules, as opposed to the service around it. */
-function isContractReason(reason: string | null): boolean {
-  return reason !== null && Object.hasOwn(CORE_REASONS, reason);
+/** A failure of the request or the service around the operation (src/core/reasons.ts SERVICE_REASONS). */
+function isServiceReason(reason: string | null): boolean {
+  return reason !== null && Object.hasOwn(SERVICE_REASONS, reason);
 }
 
 /** Whether a parsed body is a problem document this client can read. */
@@ -138,6 +140,6 @@ export function isProblemDocument(body: unknown): body is ProblemDocument {
 
 /** The error for a problem answer: ErrnoError for the contract's refusals, ProblemError for the rest. */
 export function problemError(problem: ProblemDocument, retryAfter: number | null): ProblemError {
-  return isContractReason(problem.reason) && isErrno(problem.errno) ? new ErrnoError(problem, retryAfter) : new ProblemError(problem, retryAfter);
+  return !isServiceReason(problem.reason) && isErrno(problem.errno) ? new ErrnoError(problem, retryAfter) : new ProblemError(problem, retryAfter);
 }
 

@@ -7,7 +7,7 @@
 // reads: `id`, `data`, `retry` and comment lines.
 import { setTimeout as sleep } from "node:timers/promises";
 import { isProblemDocument, problemError, TransportError } from "./errors.js";
-import { isConnectionError, retryAfterSeconds, type Transport } from "./transport.js";
+import { isConnectionError, parseJson, retryAfterSeconds, type Transport } from "./transport.js";
 import type { Event } from "./types.js";
 
 export interface FollowOptions {
@@ -78,7 +78,7 @@ export async function* followEvents(transport: Transport, options: FollowOptions
       });
       if (!response.ok) {
         const text = await response.text();
-        const parsed: unknown = text ? JSON.parse(text) : null;
+        const parsed = parseJson(text);
         if (!isProblemDocument(parsed)) throw new TransportError(`event stream: ${response.status} ${response.statusText}`, failures + 1);
         const retryAfter = retryAfterSeconds(response.headers.get("retry-after"));
         const error = problemError(parsed, retryAfter);

@@ -151,10 +151,11 @@ export class Transport {
         continue;
       }
       const { response, text } = tried;
+      const parsed = text.length > 0 ? parseJson(text) : null;
       if (response.ok) {
-        return { status: response.status, headers: response.headers, body: (text.length > 0 ? JSON.parse(text) : null) as T };
+        if (parsed === undefined) throw new TransportError(`${request.method} ${url.pathname}: ${response.status} with a body that is not JSON: ${text.slice(0, 200)}`, attempt);
+        return { status: response.status, headers: response.headers, body: parsed as T };
       }
-      const parsed = parseJson(text);
       if (!isProblemDocument(parsed)) {
         throw new TransportError(`${request.method} ${url.pathname}: ${response.status} ${response.statusText}, not a problem document: ${text.slice(0, 200)}`, attempt);
       }
@@ -230,11 +231,12 @@ export function retryAfterSeconds(header: string | null): number | null {
   return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
-function parseJson(text: string): unknown {
+/** The JSON value, or undefined when the text is not JSON. */
+export function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch {
-    return null;
+    return undefined;
   }
 }
 

@@ -37,6 +37,18 @@ export function contextOf(command: Command): Context {
   return { client, out: printer(o.json), signal: stop.signal };
 }
 
+/** The server's URL: http or https. */
+export function serverUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError("must be a URL such as http://127.0.0.1:3000.");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new InvalidArgumentError("must be an http: or https: URL.");
+  return value;
+}
+
 /** A positive integer id argument; anything else is a usage error (exit 2). */
 export function id(value: string): number {
   if (!/^[1-9]\d*$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError("must be a positive integer id.");

@@ -3,7 +3,7 @@
 // Exit status: see output.ts (errno's number for a refusal, 2 for usage, 69
 // when the server cannot be reached).
 import { Command, CommanderError, Option } from "commander";
-import { count, DEFAULT_URL } from "./context.js";
+import { count, DEFAULT_URL, serverUrl } from "./context.js";
 import { registerEvents } from "./events.js";
 import { registerFaults } from "./faults.js";
 import { registerMoves } from "./moves.js";
@@ -16,7 +16,7 @@ export function program(): Command {
     .description("Client and server of the iommu-arbiter service")
     .exitOverride()
     .showHelpAfterError("(iommu-arbiter --help for usage)")
-    .addOption(new Option("--url <url>", "the server").env("IOMMU_ARBITER_URL").default(DEFAULT_URL))
+    .addOption(new Option("--url <url>", "the server").env("IOMMU_ARBITER_URL").default(DEFAULT_URL).argParser(serverUrl))
     .addOption(new Option("--token <token>", "bearer token").env("IOMMU_ARBITER_TOKEN"))
     .option("--json", "print JSON (one document, or one event per line) instead of tables", false)
     .addOption(new Option("--timeout <ms>", "ms each request may take").argParser(count).default(30_000))

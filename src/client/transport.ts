@@ -179,7 +179,7 @@ export class Transport {
   }
 
   /** One try: the answer read to its end, or why there is none. */
-  private async try(url: URL, init: RequestInit, signal: AbortSignal | undefined): Promise<{ response: Response; text: string } | NoAnswer> {
+  private async try(url: URL, init: RequestInit & { method: Method }, signal: AbortSignal | undefined): Promise<{ response: Response; text: string } | NoAnswer> {
     const timeout = this.timeoutMs > 0 ? AbortSignal.timeout(this.timeoutMs) : undefined;
     const signals = [signal, timeout].filter((s): s is AbortSignal => s !== undefined);
     const combined = signals.length > 0 ? AbortSignal.any(signals) : undefined;
@@ -190,6 +190,10 @@ export class Transport {
       if (signal?.aborted) throw signal.reason;
       if (timeout?.aborted) return { error: timeout.reason, sent: true };
       if (isConnectionError(error)) return { error, sent: causeCode(error) !== "ECONNREFUSED" };
+      // fetch's own refusals (a port it will not use, an unknown protocol): no answer will ever come.
+      if (error instanceof TypeError) {
+        throw new TransportError(`${init.method} ${url.pathname}: ${error.cause instanceof Error ? error.cause.message : error.message}`, 1, { cause: error });
+      }
       throw error;
     }
     try {

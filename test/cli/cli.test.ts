@@ -158,6 +158,7 @@ describe("exit status", () => {
     [["frobnicate"], /unknown command 'frobnicate'/],
     [["list", "units", "--bogus"], /unknown option '--bogus'/],
     [["faults", "inject", "--errno", "EIO"], /name --unit or --device/],
+    [["--url", "ftp://example", "list", "units"], /must be an http: or https: URL/],
   ])("usage error %j exits 2", async (args, message) => {
     const r = await cli(args);
     expect(r.status).toBe(2);

@@ -64,6 +64,8 @@ export interface CallOptions {
   ifMatch?: string;
   /** The write's Idempotency-Key; default a fresh UUID per call. */
   idempotencyKey?: string;
+  /** ms each try of this call may take, instead of the client's timeoutMs; 0: none. */
+  timeoutMs?: number;
 }
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
@@ -140,7 +142,7 @@ export class Transport {
     const signal = request.signal;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
-      const tried = await this.try(url, init, signal);
+      const tried = await this.try(url, init, signal, request.timeoutMs ?? this.timeoutMs);
       const last = attempt >= this.policy.maxAttempts;
       if ("error" in tried) {
         const safe = !write || key !== undefined || !tried.sent;
@@ -179,8 +181,10 @@ export class Transport {
   }
 
   /** One try: the answer read to its end, or why there is none. */
-  private async try(url: URL, init: RequestInit & { method: Method }, signal: AbortSignal | undefined): Promise<{ response: Response; text: string } | NoAnswer> {
-    const timeout = this.timeoutMs > 0 ? AbortSignal.timeout(this.timeoutMs) : undefined;
+  private async try(
+    url: URL, init: RequestInit & { method: Method }, signal: AbortSignal | undefined, timeoutMs: number,
+  ): Promise<{ response: Response; text: string } | NoAnswer> {
+    const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
     const signals = [signal, timeout].filter((s): s is AbortSignal => s !== undefined);
     const combined = signals.length > 0 ? AbortSignal.any(signals) : undefined;
     let response: Response;

@@ -137,6 +137,14 @@ describe("never retried blindly", () => {
     expect(await client.units.list().catch((e: unknown) => e)).toMatchObject({ status: 500 });
     expect(tiny.seen).toHaveLength(2);
   });
+
+  it("a call's own timeout overrides the client's", async () => {
+    const tiny = await tinyServer(() => undefined);
+    const client = new ArbiterClient({ baseUrl: tiny.base, timeoutMs: 0, retry: { maxAttempts: 1 } });
+    const e = await client.units.list({}, { timeoutMs: 50 }).catch((error: unknown) => error);
+    expect(e).toBeInstanceOf(TransportError);
+    expect(((e as TransportError).cause as Error).name).toBe("TimeoutError");
+  });
 });
 
 describe("a write retried after the connection was reset is answered once", () => {
@@ -211,5 +219,13 @@ describe("abandoned", () => {
     expect((e as TransportError).message).toContain("no answer in time");
     expect(((e as TransportError).cause as Error).name).toBe("TimeoutError");
     expect(tiny.seen).toHaveLength(2);
+  });
+
+  it("a call's own timeout overrides the client's", async () => {
+    const tiny = await tinyServer(() => undefined);
+    const client = new ArbiterClient({ baseUrl: tiny.base, timeoutMs: 0, retry: { maxAttempts: 1 } });
+    const e = await client.units.list({}, { timeoutMs: 50 }).catch((error: unknown) => error);
+    expect(e).toBeInstanceOf(TransportError);
+    expect(((e as TransportError).cause as Error).name).toBe("TimeoutError");
   });
 });

@@ -65,7 +65,8 @@ describe("retried", () => {
     const retries: RetryInfo[] = [];
     let starting: Promise<Listening> | null = null;
     const client = new ArbiterClient({
-      baseUrl: `http://127.0.0.1:${port}`, retry: { maxAttempts: 50, baseDelayMs: 20, maxDelayMs: 100 },
+      // A budget of tens of seconds of retries: however slow the machine is to open the database, the server comes up within it.
+      baseUrl: `http://127.0.0.1:${port}`, retry: { maxAttempts: 100, baseDelayMs: 20, maxDelayMs: 500 },
       onRetry: (info) => {
         retries.push(info);
         // The server starts once the client has been refused: the next tries find it (or are refused while it starts).

@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from "commander";
 import { count, DEFAULT_URL, serverUrl } from "./context.js";
 import { registerEvents } from "./events.js";
 import { registerFaults } from "./faults.js";
+import { registerHost } from "./host.js";
 import { registerMoves } from "./moves.js";
 import { EXIT_USAGE, failureReport } from "./output.js";
 import { registerResources } from "./resources.js";
@@ -26,6 +27,7 @@ export function program(): Command {
   registerMoves(root);
   registerFaults(root);
   registerEvents(root);
+  registerHost(root);
   return root;
 }
 

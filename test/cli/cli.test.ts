@@ -111,6 +111,18 @@ describe("moves", () => {
     await client.groups.detach(2, { domainId: 11 });
   });
 
+  it("host: the kernel profile, and a 6.1 kernel's answer (EOPNOTSUPP, read as ENODEV: exit 19)", async () => {
+    expect((await cli(["host", "--kernel-profile", "6.1"])).stdout).toMatch(/^kernel profile +6\.1$/m);
+    try {
+      const r = await cli(["attach", "9", "11"]);
+      expect(r.status).toBe(19);
+      expect(r.stderr).toMatch(/^iommu-arbiter: ENODEV \(driver EOPNOTSUPP\): domain 11 enforces cache coherency/);
+    } finally {
+      expect((await cli(["host", "--kernel-profile", "6.5+"])).status).toBe(0);
+    }
+    expect(JSON.parse((await cli(["host", "--json"])).stdout)).toEqual(await client.host.get());
+  });
+
   it("a driver code outside the contract exits 19 (ENODEV), naming the raw code", async () => {
     const injected = await cli(["faults", "inject", "--unit", "1", "--errno", "ETIMEDOUT"]);
     expect(injected.status).toBe(0);

@@ -17,6 +17,12 @@ export interface FollowOptions {
   groupId?: number;
   /** Stop following: the iteration ends. */
   signal?: AbortSignal;
+  /**
+   * ms without a byte (an event or a heartbeat comment) after which the
+   * connection is taken for dead and replaced (default 60000; 0: never). A
+   * server that vanished without closing the connection is noticed so.
+   */
+  idleTimeoutMs?: number;
   /** Reconnections in a row without receiving anything before giving up (default: unbounded). */
   maxReconnects?: number;
   /** Told before each reconnection wait (for a log line). */
@@ -30,7 +36,7 @@ interface Message {
 }
 
 /** Messages of an event stream, as they complete. */
-async function* messages(body: ReadableStream<Uint8Array>): AsyncGenerator<Message> {
+async function* messages(body: AsyncIterable<Uint8Array>): AsyncGenerator<Message> {
   let buffer = "";
   let data: string[] = [];
   let id: string | null = null;
@@ -69,12 +75,14 @@ export async function* followEvents(transport: Transport, options: FollowOptions
   let failures = 0;
   let serverRetryMs: number | null = null;
   const url = transport.url("/v1/events", { groupId: options.groupId });
+  const idleMs = options.idleTimeoutMs ?? 60_000;
   while (!signal?.aborted) {
     let cause: unknown;
+    const idle = new IdleTimer(idleMs);
     try {
       const response = await fetch(url, {
         headers: transport.headers({ accept: "text/event-stream", ...(lastId !== null ? { "last-event-id": lastId } : {}) }),
-        ...(signal ? { signal } : {}),
+        signal: signal ? AbortSignal.any([signal, idle.signal]) : idle.signal,
       });
       if (!response.ok) {
         const text = await response.text();
@@ -89,19 +97,25 @@ export async function* followEvents(transport: Transport, options: FollowOptions
       } else if (!response.headers.get("content-type")?.startsWith("text/event-stream") || !response.body) {
         throw new TransportError(`event stream: the server answered ${response.headers.get("content-type") ?? "nothing"}, not text/event-stream`, failures + 1);
       } else {
-        for await (const message of messages(response.body)) {
+        for await (const message of messages(idle.watch(response.body))) {
           if (message.retry !== null) serverRetryMs = message.retry;
           if (message.id !== null) lastId = message.id;
           if (message.data === "") continue;
           failures = 0;
+          // The consumer's time with the event is not the server's silence.
+          idle.pause();
           yield JSON.parse(message.data) as Event;
+          idle.restart();
         }
         cause = new TransportError("event stream ended", failures + 1);
       }
     } catch (error) {
       if (signal?.aborted) return;
-      if (!isConnectionError(error)) throw error;
-      cause = error;
+      if (idle.signal.aborted) cause = new TransportError(`event stream: nothing for ${idleMs} ms`, failures + 1, { cause: error });
+      else if (isConnectionError(error)) cause = error;
+      else throw error;
+    } finally {
+      idle.pause();
     }
     failures++;
     if (options.maxReconnects !== undefined && failures > options.maxReconnects) {
@@ -117,3 +131,31 @@ export async function* followEvents(transport: Transport, options: FollowOptions
   }
 }
 
+
+/** Aborts its signal when `ms` pass without a chunk of the stream it watches. */
+class IdleTimer {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | null = null;
+  readonly signal = this.controller.signal;
+
+  constructor(private readonly ms: number) {
+    this.restart();
+  }
+
+  restart(): void {
+    this.pause();
+    if (this.ms > 0) this.timer = setTimeout(() => this.controller.abort(), this.ms);
+  }
+
+  pause(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  async *watch(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const chunk of body) {
+      this.restart();
+      yield chunk;
+    }
+  }
+}

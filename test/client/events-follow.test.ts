@@ -79,6 +79,21 @@ describe("following the event stream", () => {
     expect(headers[0]!["last-event-id"]).toBeUndefined();
   });
 
+  it("a connection that goes silent (no heartbeat) is replaced, resuming after the last event", async () => {
+    const resumedAfter: (string | undefined)[] = [];
+    const base = await listen((req, res) => {
+      const last = Number(req.headers["last-event-id"] ?? 0);
+      resumedAfter.push(req.headers["last-event-id"] as string | undefined);
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      // One event, then silence with the connection left open, as a vanished server's would be.
+      res.write(`id: ${last + 1}\ndata: ${JSON.stringify(event(last + 1))}\n\n`);
+    });
+    const client = new ArbiterClient({ baseUrl: base, retry: { baseDelayMs: 5, maxDelayMs: 20 } });
+    const got = await take(client.events.follow({ after: 0, idleTimeoutMs: 100 }), 3);
+    expect(got.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(resumedAfter).toEqual(["0", "1", "2"]);
+  });
+
   it("a refusal ends the follow with the ProblemError", async () => {
     const base = await listen((_req, res) => {
       res.writeHead(401, { "content-type": "application/problem+json", "www-authenticate": "Bearer" });

@@ -22,7 +22,10 @@ const EventQuery = Type.Object({
 
 const EventPage = Type.Object({
   items: Type.Array(Event),
-  next: Type.Integer({ description: "Pass as after to continue" }),
+  next: Type.Union([Type.Integer(), Type.Null()], { description: "Pass as after for the next page; null on the last page" }),
+  last: Type.Integer({
+    description: "The seq to poll after next time, on every page, the last included: the last event of this page, or the query's after when it is empty",
+  }),
 });
 
 /** Whether the client asked for the stream: text/event-stream among its Accept media ranges, not refused with q=0. */

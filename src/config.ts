@@ -78,6 +78,11 @@ export const SETTINGS = Type.Object({
   rateLimitWrites: integer(0, Number.MAX_SAFE_INTEGER, { default: 2000, description: "POST/PATCH/DELETE requests per client per window; 0 = unlimited" }),
   rateLimitWindow: integer(1, 86_400_000, { default: 10_000, description: "ms of the rate-limit window" }),
   maxEventLoopDelay: integer(0, 3_600_000, { default: 1000, description: "ms of event-loop lag past which requests get 503; 0 = never shed" }),
+  eventStreams: integer(0, 100_000, { default: 100, description: "open GET /v1/events streams (text/event-stream) at once; the extra ones get 503; 0 = none" }),
+  eventStreamBuffer: integer(1024, 1 << 30, {
+    default: 1 << 20, description: "bytes an event stream may have waiting for a slow client; past it the stream is closed (the client resumes with Last-Event-ID)",
+  }),
+  eventHeartbeat: integer(100, 3_600_000, { default: 15_000, description: "ms between heartbeat comments on an idle event stream" }),
   idempotencyTtl: integer(1, 31_536_000, { default: 86_400, description: "seconds an Idempotency-Key's answer is remembered for replay" }),
   tokensFile: Type.Optional(text({
     flag: "tokens", label: "token file",
@@ -192,6 +197,12 @@ export interface Limits {
   readonly rateLimitWindow: number;
   /** 0: never shed load. */
   readonly maxEventLoopDelay: number;
+  /** Open event streams at once; 0: streaming is refused. */
+  readonly eventStreams: number;
+  /** Bytes one event stream may have queued for its client before it is closed. */
+  readonly eventStreamBuffer: number;
+  /** Ms between heartbeat comments on an event stream. */
+  readonly eventHeartbeat: number;
 }
 
 export interface Config {
@@ -242,6 +253,9 @@ function limitsOf(s: Settings): Limits {
     rateLimitWrites: s.rateLimitWrites,
     rateLimitWindow: s.rateLimitWindow,
     maxEventLoopDelay: s.maxEventLoopDelay,
+    eventStreams: s.eventStreams,
+    eventStreamBuffer: s.eventStreamBuffer,
+    eventHeartbeat: s.eventHeartbeat,
   };
 }
 

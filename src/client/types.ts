@@ -8,7 +8,7 @@ import type * as R from "../http/schemas/resources.js";
 import type { DetachAnswer, SearchAnswer } from "../http/routes/containers.js";
 import type { CompatibilityQuery as CompatibilityQuerySchema, Compatibility as CompatibilitySchema, GroupQuery as GroupQuerySchema } from "../http/routes/groups.js";
 import type { DomainQuery as DomainQuerySchema } from "../http/routes/domains.js";
-import type { EventQuery as EventQuerySchema } from "../http/routes/events.js";
+import type { EventPage as EventPageSchema, EventQuery as EventQuerySchema } from "../http/routes/events.js";
 import type { Stats as StatsSchema } from "../http/routes/index.js";
 
 /** A list answer: `{ items, next }`, next null on the last page. */
@@ -66,11 +66,8 @@ export type Compatibility = Static<typeof CompatibilitySchema>;
 export type CompatibilityQuery = Static<typeof CompatibilityQuerySchema>;
 export type Stats = Static<typeof StatsSchema>;
 
-/** A page of the event log (GET /v1/events): `next` is null on the last page. */
-export interface EventPage {
-  items: Event[];
-  next: number | null;
-}
+/** A page of the event log (GET /v1/events): `next` is null on the last page; `last` is the seq to poll after next time. */
+export type EventPage = Static<typeof EventPageSchema>;
 
 /** DELETE /v1/faults. */
 export interface FaultsCleared {

@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServ
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import fastJsonStringify from "fast-json-stringify";
 import type { ArbiterStore } from "../store/store.js";
+import type { Limits } from "../config.js";
 import { DEFAULT_QUOTAS, type Quotas } from "../core/quota.js";
 import { DEFAULT_IOMMUFD_PARAMS, type IommufdParams } from "../core/iommufd-device.js";
 import { failure } from "../core/result.js";
@@ -25,6 +26,8 @@ declare module "fastify" {
     quotas: Quotas;
     /** The host's iommufd module parameters the routes pass to the core. */
     iommufdParams: IommufdParams;
+    /** Sizes, timeouts and budgets in force (src/config.ts). */
+    limits: Limits;
   }
 }
 
@@ -73,6 +76,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate("store", options.store);
   app.decorate("quotas", options.quotas ?? DEFAULT_QUOTAS);
   app.decorate("iommufdParams", options.iommufdParams ?? DEFAULT_IOMMUFD_PARAMS);
+  app.decorate("limits", limits);
   // Callback style, not async: this runs on every request.
   app.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);

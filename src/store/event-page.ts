@@ -32,7 +32,15 @@ export function eventQueries(db: Database): (query: PageQuery) => EventRow[] {
   };
 }
 
-/** The answer's body: the page and the cursor to continue from (the query's own when the page is empty). */
-export function pageBody(rows: readonly EventRow[], after: number): string {
-  return JSON.stringify({ items: rows, next: rows.length > 0 ? rows[rows.length - 1]!.seq : after });
+/**
+ * The answer's body for `query`: the page, `next` (the cursor to continue
+ * from, null on the last page: one row past the limit is read to know) and
+ * `last` (where a client polling for new events continues, on every page).
+ */
+export function pageBody(read: (query: PageQuery) => EventRow[], query: PageQuery): string {
+  const rows = read({ ...query, limit: query.limit + 1 });
+  const more = rows.length > query.limit;
+  if (more) rows.length = query.limit;
+  const last = rows.length > 0 ? rows[rows.length - 1]!.seq : query.after;
+  return JSON.stringify({ items: rows, next: more ? last : null, last });
 }

@@ -85,11 +85,29 @@ export interface ArbiterStore {
   events(after: number, limit: number, filter?: { groupId?: number }): Promise<EventRecord[]>;
   /** The same as the JSON body of GET /v1/events (`items` and `next`), read and serialized off the event loop. */
   eventPage(query: PageQuery): Promise<string>;
+  /**
+   * Calls `listener` with each operation's events once they are durable (never
+   * before: a listener never sees an event the disk could still lose), in seq
+   * order. Returns the function that removes it. A listener must not throw.
+   */
+  onCommit(listener: CommitListener): () => void;
+  /** The event log's bounds: the oldest seq kept (past `lastSeq` when empty) and the last durable one. */
+  eventLog(): EventLogBounds;
   /** A remembered answer for (client, key), if one is stored and not expired. */
   remembered(client: string, key: string): RememberedAnswer | undefined;
   health(): StoreHealth;
   stats(): StoreStats;
   close(): Promise<void>;
+}
+
+/** Told about one operation's events, oldest first, once they are durable. */
+export type CommitListener = (events: readonly EventRecord[]) => void;
+
+export interface EventLogBounds {
+  /** The oldest event still kept; events before it were pruned (or never existed). */
+  readonly firstSeq: number;
+  /** The last event known durable. */
+  readonly lastSeq: number;
 }
 
 /** How long an idempotent answer is remembered unless the store is told otherwise. */
@@ -130,7 +148,7 @@ interface Stamped {
   readonly touched: ReadonlySet<string>;
   /** The model's id watermarks and the last event seq after the operation. */
   readonly watermarks: Readonly<Watermarks>;
-  readonly events: number;
+  readonly events: readonly EventRecord[];
 }
 
 export interface SqliteStoreOptions {
@@ -180,6 +198,9 @@ export class SqliteStore implements ArbiterStore {
 
   private model: Model;
   private lastSeq: number;
+  /** The last event seq the disk holds for sure (announced to the commit listeners). */
+  private durableSeq: number;
+  private readonly commitListeners = new Set<CommitListener>();
   /** Events with seq up to this have been pruned (or never existed). */
   private prunedUpTo: number;
   /** Ids (and event seqs) storage knows were handed out; an id shown to a client is never reused. */
@@ -198,6 +219,7 @@ export class SqliteStore implements ArbiterStore {
     this.log = options.logger ?? SILENT;
     this.model = loaded.model;
     this.lastSeq = loaded.lastEventSeq;
+    this.durableSeq = loaded.lastEventSeq;
     this.idWatermarks = loaded.idWatermarks;
     this.prunedUpTo = loaded.firstEventSeq - 1;
     this.walSync = (options.synchronous ?? "full") === "full" ? new WalSync(options.file) : null;
@@ -258,7 +280,29 @@ export class SqliteStore implements ArbiterStore {
       return fail("invalid-request", `${error.message}; nothing was changed`);
     }
     await this.commit(stamped);
+    // Callers are answered in commit order, so the events are announced in seq order.
+    if (stamped.events.length > 0) this.announce(stamped.events);
     return result;
+  }
+
+  onCommit(listener: CommitListener): () => void {
+    this.commitListeners.add(listener);
+    return () => { this.commitListeners.delete(listener); };
+  }
+
+  eventLog(): EventLogBounds {
+    return { firstSeq: this.prunedUpTo + 1, lastSeq: this.durableSeq };
+  }
+
+  private announce(events: readonly EventRecord[]): void {
+    this.durableSeq = Math.max(this.durableSeq, events[events.length - 1]!.seq);
+    for (const listener of this.commitListeners) {
+      try {
+        listener(events);
+      } catch (error) {
+        this.log.error({ err: error }, "a commit listener threw");
+      }
+    }
   }
 
   private now(): number {
@@ -327,6 +371,7 @@ export class SqliteStore implements ArbiterStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.commitListeners.clear();
     await this.runner.settled();
     await this.recovery?.catch(() => undefined);
     await this.reloading;
@@ -372,7 +417,7 @@ export class SqliteStore implements ArbiterStore {
       });
     }
     const watermarks = { ...this.model.lastIds(), event: this.lastSeq };
-    return { steps, touched: touchedRows(changes), watermarks, events: events.length };
+    return { steps, touched: touchedRows(changes), watermarks, events };
   }
 
   /**
@@ -434,7 +479,7 @@ export class SqliteStore implements ArbiterStore {
     const watermarks = { ...this.idWatermarks };
     for (const item of items) {
       for (const step of item.steps) this.statement(step.sql).run(...step.params);
-      events += item.events;
+      events += item.events.length;
       for (const kind of WATERMARK_KINDS) watermarks[kind] = Math.max(watermarks[kind], item.watermarks[kind]);
     }
     // Ids the service handed out but never stored (an automatic domain

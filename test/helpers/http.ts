@@ -165,9 +165,9 @@ export class Client {
     const out: EventView[] = [];
     let cursor = after;
     for (;;) {
-      const page = await this.read<{ items: EventView[]; next: number }>(`/v1/events?after=${cursor}&limit=1000`);
+      const page = await this.read<{ items: EventView[]; next: number | null }>(`/v1/events?after=${cursor}&limit=1000`);
       out.push(...page.items);
-      if (page.items.length < 1000) return out;
+      if (page.next === null) return out;
       cursor = page.next;
     }
   }

@@ -13,12 +13,12 @@ let unit: UnitView;
 
 describe("GET /v1/events", () => {
   it("starts empty, with next 0; creating objects logs nothing", async () => {
-    expect(await c.read("/v1/events")).toEqual({ items: [], next: 0 });
+    expect(await c.read("/v1/events")).toEqual({ items: [], next: null, last: 0 });
     unit = await c.unit({ driver: "intel-vtd", capabilities: { snoopControl: false } });
     await c.groupWith(unit.id);
     await c.domain({ unitId: unit.id });
     await c.container();
-    expect(await c.read("/v1/events")).toEqual({ items: [], next: 0 });
+    expect(await c.read("/v1/events")).toEqual({ items: [], next: null, last: 0 });
   });
 
   it("logs each attempt with its outcome, owner and objects, in seq order", async () => {
@@ -97,27 +97,49 @@ describe("GET /v1/events", () => {
     expect(pick(event as unknown as Record<string, unknown>)).toEqual(outcome);
   });
 
-  it("pages by seq: next is the last seq of the page, and stays put at the end", async () => {
+  it("pages by seq: next is the last seq of a page and null on the last page; last is where to poll next", async () => {
     const all = await c.events();
     expect(all.length).toBeGreaterThanOrEqual(10);
     const walked: EventView[] = [];
     let after = 0;
+    let pages = 0;
     for (;;) {
-      const page = await c.read<{ items: EventView[]; next: number }>(`/v1/events?after=${after}&limit=3`);
+      const page = await c.read<{ items: EventView[]; next: number | null; last: number }>(`/v1/events?after=${after}&limit=3`);
+      pages++;
       expect(page.items.length).toBeLessThanOrEqual(3);
-      if (page.items.length === 0) {
-        expect(page.next).toBe(after);
-        break;
-      }
-      expect(page.next).toBe(page.items[page.items.length - 1]!.seq);
       walked.push(...page.items);
+      expect(page.last).toBe(page.items.length > 0 ? page.items[page.items.length - 1]!.seq : after);
+      if (page.next === null) break;
+      expect(page.items).toHaveLength(3);
+      expect(page.next).toBe(page.items[2]!.seq);
       after = page.next;
+      if (pages > 1000) throw new Error("paging does not end");
     }
     expect(walked).toEqual(all);
+    // Exactly as many pages as it takes: a full last page already says null.
+    expect(pages).toBe(Math.max(1, Math.ceil(all.length / 3)));
     const mid = all[4]!.seq;
     const rest = await c.read<{ items: EventView[] }>(`/v1/events?after=${mid}&limit=1000`);
     expect(rest.items).toEqual(all.filter((e) => e.seq > mid));
-    expect(await c.read(`/v1/events?after=${all[all.length - 1]!.seq + 100}`)).toEqual({ items: [], next: all[all.length - 1]!.seq + 100 });
+    const end = all[all.length - 1]!.seq;
+    expect(await c.read(`/v1/events?after=${end}`)).toEqual({ items: [], next: null, last: end });
+    expect(await c.read(`/v1/events?after=${end + 100}`)).toEqual({ items: [], next: null, last: end + 100 });
+  });
+
+  it("a poller continues from last and sees each new event exactly once", async () => {
+    const { group } = await c.groupWith(unit.id);
+    const d = await c.domain({ unitId: unit.id });
+    let cursor = (await c.read<{ last: number }>(`/v1/events?after=${await c.lastSeq()}`)).last;
+    const seen: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      await c.ok("POST", `/v1/groups/${group.id}/attach`, { domainId: d.id });
+      const page = await c.read<{ items: EventView[]; next: number | null; last: number }>(`/v1/events?after=${cursor}`);
+      expect(page.next).toBeNull();
+      seen.push(...page.items.map((e) => e.seq));
+      cursor = page.last;
+    }
+    expect(seen).toHaveLength(3);
+    expect(new Set(seen).size).toBe(3);
   });
 
   it("defaults to 100 events a page", async () => {
@@ -125,7 +147,7 @@ describe("GET /v1/events", () => {
     const d = await c.domain({ unitId: unit.id });
     await c.ok("POST", `/v1/groups/${group.id}/attach`, { domainId: d.id });
     await Promise.all(Array.from({ length: 110 }, () => c.ok("POST", `/v1/groups/${group.id}/attach`, { domainId: d.id })));
-    const page = await c.read<{ items: EventView[]; next: number }>("/v1/events");
+    const page = await c.read<{ items: EventView[]; next: number | null }>("/v1/events");
     expect(page.items).toHaveLength(100);
     expect(page.next).toBe(page.items[99]!.seq);
   });

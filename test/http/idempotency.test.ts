@@ -225,6 +225,8 @@ describe("while the first request is still in flight", () => {
       read: (view) => store.read(view),
       events: (after, limit, filter) => store.events(after, limit, filter),
       eventPage: (query) => store.eventPage(query),
+      onCommit: (listener) => store.onCommit(listener),
+      eventLog: () => store.eventLog(),
       stats: () => store.stats(),
       close: () => store.close(),
     };

@@ -55,9 +55,9 @@ describe("event pages", () => {
     expect(readerOf(store).running).toBe(false);
     const all = (await store.events(0, 1000)).map((e) => ({ ...e, at: e.at.toISOString() }));
     expect(all).toHaveLength(4);
-    expect(JSON.parse(await store.eventPage({ after: 0, limit: 1000 }))).toEqual({ items: all, next: all[3]!.seq });
-    expect(JSON.parse(await store.eventPage({ after: all[1]!.seq, limit: 1 }))).toEqual({ items: [all[2]], next: all[2]!.seq });
-    expect(JSON.parse(await store.eventPage({ after: all[3]!.seq, limit: 10 }))).toEqual({ items: [], next: all[3]!.seq });
+    expect(JSON.parse(await store.eventPage({ after: 0, limit: 1000 }))).toEqual({ items: all, next: null, last: all[3]!.seq });
+    expect(JSON.parse(await store.eventPage({ after: all[1]!.seq, limit: 1 }))).toEqual({ items: [all[2]], next: all[2]!.seq, last: all[2]!.seq });
+    expect(JSON.parse(await store.eventPage({ after: all[3]!.seq, limit: 10 }))).toEqual({ items: [], next: null, last: all[3]!.seq });
     const mine = JSON.parse(await store.eventPage({ after: 0, limit: 10, groupId: groups[1]!.id })) as { items: { groupId: number }[] };
     expect(mine.items.map((e) => e.groupId)).toEqual([groups[1]!.id, groups[1]!.id]);
     // Served by the worker all along, not by the fallback.

@@ -2,12 +2,13 @@
 // COMMON's spec and the WHATWG event-stream format have it (id + data per
 // event, comment heartbeats, resume after Last-Event-ID), and that ends its
 // streams early and splits its writes anywhere: the follower must reconnect
-// and resume with no gap and no duplicate. (test/cli/events-follow.test.ts
-// follows the real route.)
+// and resume with no gap and no duplicate; and the real route, in process
+// (test/cli/events-follow.test.ts follows it across a server restart).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ArbiterClient, ProblemError, type Event } from "../../src/client/index.js";
+import { listeningArbiter } from "../helpers/listening.js";
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -130,5 +131,29 @@ describe("following the event stream", () => {
     const down = new ArbiterClient({ baseUrl: gone, retry: { baseDelayMs: 10_000, maxDelayMs: 10_000 } });
     const none = await take(down.events.follow({ signal: refused.signal, onReconnect: () => refused.abort() }), 1);
     expect(none).toEqual([]);
+  });
+});
+
+describe("following the real route", () => {
+  it("gets the events committed after it, each once, with the page's shape", async () => {
+    const server = await listeningArbiter();
+    closers.push(() => server.close());
+    const client = new ArbiterClient(server.base);
+    let start = 0;
+    for (let page = await client.events.page(); ; page = await client.events.page({ after: page.next })) {
+      start = page.last;
+      if (page.next === null) break;
+    }
+    const stream = client.events.follow({ after: start, groupId: 9 });
+    await client.groups.attach(1, { domainId: 11 }); // another group's: filtered out
+    await client.groups.attach(9, { domainId: 11 }).catch(() => undefined);
+    await client.groups.attach(9, { domainId: 13 });
+    const got = await take(stream, 2);
+    expect(got.map((e) => [e.op, e.groupId, e.domainId, e.errno, e.soft])).toEqual([
+      ["attach-group", 9, 11, "EINVAL", true],
+      ["attach-group", 9, 13, null, false],
+    ]);
+    const page = await client.events.page({ after: start, groupId: 9 });
+    expect(got).toEqual(page.items);
   });
 });

@@ -10,13 +10,13 @@ import { page, presentContainer, presentPlacement, presentWarning, versionTag } 
 import { resource } from "../preconditions.js";
 import { callerOf, respond, respondRead } from "../respond.js";
 
-const SearchAnswer = Type.Object({
+export const SearchAnswer = Type.Object({
   group: Group,
   domain: Domain,
   allocated: Type.Boolean({ description: "The group is on a domain this search allocated (and kept)" }),
   attempts: Type.Array(Attempt, { description: "Every domain tried, in order, with its outcome" }),
 });
-const DetachAnswer = Type.Object({
+export const DetachAnswer = Type.Object({
   group: Group,
   domain: Domain,
   freedDomainId: Type.Union([Id, Type.Null()], { description: "The domain a search allocated, freed because no group was left on it" }),

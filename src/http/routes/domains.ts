@@ -9,7 +9,7 @@ import { page, presentDomain, versionTag } from "../present.js";
 import { resource } from "../preconditions.js";
 import { callerOf, respond, respondRead } from "../respond.js";
 
-const DomainQuery = Type.Object({
+export const DomainQuery = Type.Object({
   after: Type.Optional(IdCursor),
   limit: Type.Optional(Limit),
   containerId: Type.Optional(Id),

@@ -4,7 +4,7 @@ import { Limit, MAX_ID, problems } from "../schemas/common.js";
 import { Event } from "../schemas/resources.js";
 import { wantsStream } from "../event-stream.js";
 
-const EventQuery = Type.Object({
+export const EventQuery = Type.Object({
   // Sequence numbers are SQLite rowids; a JS number holds them exactly up to 2^53 - 1.
   // No schema default: a stream without `after` starts at the end of the log, a page at 0.
   after: Type.Optional(Type.Integer({
@@ -15,7 +15,7 @@ const EventQuery = Type.Object({
   groupId: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ID, description: "Only this group's attempts (indexed)" })),
 }, { additionalProperties: false });
 
-const EventPage = Type.Object({
+export const EventPage = Type.Object({
   items: Type.Array(Event),
   next: Type.Union([Type.Integer(), Type.Null()], { description: "Pass as after for the next page; null when this page reached the end of the log" }),
   last: Type.Integer({ description: "The last seq of this page (the query's after when it is empty): pass as after to poll for newer events" }),

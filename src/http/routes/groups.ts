@@ -13,23 +13,23 @@ import { callerOf, respond, respondRead } from "../respond.js";
 
 const MOVE_ERRORS = writeProblems(403, 404, 501, 507);
 
-const Verdict = Type.Composite([
+export const Verdict = Type.Composite([
   Type.Object({ domainId: Id, compatible: Type.Boolean(), current: Type.Boolean() }),
   Outcome,
 ]);
-const Compatibility = Type.Object({
+export const Compatibility = Type.Object({
   groupId: Id,
   attachable: Type.Boolean({ description: "False while the group is on a domain of someone's choosing: an attach would get EBUSY, a replace would not" }),
   verdicts: Type.Array(Verdict),
   next: Type.Union([Id, Type.Null()]),
 });
-const GroupQuery = Type.Object({
+export const GroupQuery = Type.Object({
   after: Type.Optional(IdCursor),
   limit: Type.Optional(Limit),
   domainId: Type.Optional(Id),
   unitId: Type.Optional(Id),
 }, { additionalProperties: false });
-const CompatibilityQuery = Type.Object({
+export const CompatibilityQuery = Type.Object({
   after: Type.Optional(IdCursor),
   limit: Type.Optional(Limit),
   containerId: Type.Optional(Id),

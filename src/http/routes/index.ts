@@ -13,7 +13,7 @@ import { iommufdRoutes } from "./iommufd.js";
 import { hostRoutes } from "./host.js";
 import { unitRoutes } from "./units.js";
 
-const Stats = Type.Object({
+export const Stats = Type.Object({
   batches: Type.Integer({ description: "Group-commit batches written" }),
   items: Type.Integer({ description: "Operations with changes written" }),
   largestBatch: Type.Integer(),

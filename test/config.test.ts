@@ -23,6 +23,8 @@ describe("settings schema", () => {
       tokensFile: ["tokens", "TOKENS_FILE"], tokensJson: ["tokens-json", "TOKENS"], objectQuota: ["object-quota", "OBJECT_QUOTA"],
       maxFaults: ["max-faults", "MAX_FAULTS"], maxFaultCount: ["max-fault-count", "MAX_FAULT_COUNT"],
       allowUnsafeInterrupts: ["allow-unsafe-interrupts", "ALLOW_UNSAFE_INTERRUPTS"],
+      logFormat: ["log-format", "LOG_FORMAT"], metricsPublic: ["metrics-public", "METRICS_PUBLIC"],
+      shutdownTimeout: ["shutdown-timeout", "SHUTDOWN_TIMEOUT"], corsOrigins: ["cors-origins", "CORS_ORIGINS"],
     });
   });
 

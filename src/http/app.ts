@@ -13,6 +13,7 @@ import { installLimits, resolveLimits, serverOptions, type LimitOptions } from "
 import { installOpenApi } from "./openapi.js";
 import { installMetrics } from "./metrics.js";
 import { installProbes } from "./probes.js";
+import { installCors } from "./cors.js";
 import { requestIdGenerator } from "./request-id.js";
 import type { TokenTable } from "./tokens.js";
 import { routes } from "./routes/index.js";
@@ -44,6 +45,8 @@ export interface AppOptions {
   readonly iommufdParams?: IommufdParams;
   /** GET /metrics without a token (--metrics-public); default: the reader role. */
   readonly metricsPublic?: boolean;
+  /** Origins CORS allows ("*": any); unset or null: no CORS headers (--cors-origins). */
+  readonly corsOrigins?: readonly string[] | null;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -87,6 +90,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   installEdge(app);
   installErrorHandling(app);
+  await installCors(app, options.corsOrigins);
   installAuth(app, options.tokens ?? null);
   await installLimits(app, limits);
   // After the limits (its own routes are limited like any read), before

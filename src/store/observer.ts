@@ -33,19 +33,19 @@ export interface StoreObserver {
 }
 
 /**
- * The driver an event is about: its domain's, else its group's unit's,
- * else its device's group's unit's. A domain allocated and freed in the
- * same operation is gone from the model but still in the changes.
+ * The driver that decided the attempt: the one of the group's unit (or the
+ * device's group's), whose ops the kernel calls to attach; else the
+ * domain's. A domain allocated and freed in the same operation is gone from
+ * the model but still in the changes.
  */
 function driverOf(model: Model, changes: ChangeSet, event: EventRecord): string | null {
-  if (event.domainId !== null) {
-    const domain = model.get("domain", event.domainId) ?? changes.rows.domain.get(event.domainId)?.before;
-    if (domain) return domain.driver;
-  }
   const groupId = event.groupId ?? (event.deviceId !== null ? model.get("device", event.deviceId)?.groupId : undefined);
   const group = groupId != null ? model.get("group", groupId) : undefined;
   const unit = group ? model.get("unit", group.unitId) : undefined;
-  return unit?.driver ?? null;
+  if (unit) return unit.driver;
+  if (event.domainId === null) return null;
+  const domain = model.get("domain", event.domainId) ?? changes.rows.domain.get(event.domainId)?.before;
+  return domain?.driver ?? null;
 }
 
 export function commitFacts(model: Model, changes: ChangeSet, events: readonly EventRecord[]): CommitFacts {

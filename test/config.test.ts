@@ -100,6 +100,34 @@ describe("settings schema", () => {
     expect(usage()).toContain("  --allow-unsafe-interrupts bind devices to iommufd even where their MSIs cannot be isolated");
   });
 
+  it("logFormat: auto, json or pretty; auto by default", () => {
+    expect(parseConfig([], {}).logFormat).toBe("auto");
+    expect(parseConfig(["--log-format", "pretty"], {}).logFormat).toBe("pretty");
+    expect(parseConfig([], { LOG_FORMAT: "json" }).logFormat).toBe("json");
+    expect(() => parseSettings([], { LOG_FORMAT: "text" })).toThrow(new ConfigError('log format must be one of auto, json, pretty, got "text"'));
+  });
+
+  it("metricsPublic: a switch, off by default; shutdownTimeout below Docker's 10 s grace by default", () => {
+    expect(parseConfig([], {}).metricsPublic).toBe(false);
+    expect(parseConfig(["--metrics-public"], {}).metricsPublic).toBe(true);
+    expect(parseConfig([], { METRICS_PUBLIC: "1" }).metricsPublic).toBe(true);
+    expect(parseConfig([], {}).shutdownTimeout).toBeLessThan(10_000);
+    expect(parseConfig(["--shutdown-timeout", "2500"], {}).shutdownTimeout).toBe(2500);
+  });
+
+  it("corsOrigins: unset is no CORS; a comma-separated list of origins, or \"*\" alone; anything else named and refused", () => {
+    expect(parseConfig([], {}).corsOrigins).toBeNull();
+    expect(parseConfig(["--cors-origins", "https://ui.example.com, http://localhost:8080"], {}).corsOrigins)
+      .toEqual(["https://ui.example.com", "http://localhost:8080"]);
+    expect(parseConfig([], { CORS_ORIGINS: "*" }).corsOrigins).toEqual(["*"]);
+    for (const bad of ["https://ui.example.com/", "https://ui.example.com/app", "ftp://x.example", "ui.example.com", "null"]) {
+      expect(() => parseConfig([], { CORS_ORIGINS: bad }), bad).toThrow(new ConfigError(
+        `cors origins must be "*" or origins like https://ui.example.com (scheme, host and port only, no path or trailing slash), got "${bad}"`));
+    }
+    expect(() => parseConfig([], { CORS_ORIGINS: "*, https://ui.example.com" })).toThrow(/list no others/);
+    expect(() => parseConfig([], { CORS_ORIGINS: " , " })).toThrow(/at least one origin/);
+  });
+
   it("ignores a flag-only setting's namesake variable and unrelated variables", () => {
     expect(parseSettings([], { TOPOLOGY_APPLY: "x.json", PATH: "/bin" }).topologyApply).toBeNull();
   });

@@ -122,32 +122,48 @@ async function holdingOpen<T>(work: () => Promise<T>): Promise<T> {
  * exits 1, so an orchestrator never has to SIGKILL it. A second signal
  * while stopping is ignored: the timeout bounds the wait.
  */
-function stopOnSignals(app: FastifyInstance, timeoutMs: number): void {
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    app.log.info({ signal, timeoutMs }, "shutting down: finishing requests in flight");
-    app.startDraining();
-    const deadline = setTimeout(() => {
-      app.log.error({ timeoutMs }, "shutdown did not finish in time; cutting every connection and exiting");
-      app.server.closeAllConnections();
+function drain(app: FastifyInstance, signal: string, timeoutMs: number): void {
+  app.log.info({ signal, timeoutMs }, "shutting down: finishing requests in flight");
+  app.startDraining();
+  const deadline = setTimeout(() => {
+    app.log.error({ timeoutMs }, "shutdown did not finish in time; cutting every connection and exiting");
+    app.server.closeAllConnections();
+    process.exit(1);
+  }, timeoutMs);
+  holdingOpen(() => app.close()).then(
+    () => {
+      clearTimeout(deadline);
+      app.log.info("stopped: the database is closed");
+      process.exit(0);
+    },
+    (error: unknown) => {
+      app.log.error({ err: error }, "shutdown failed");
       process.exit(1);
-    }, timeoutMs);
-    holdingOpen(() => app.close()).then(
-      () => {
-        clearTimeout(deadline);
-        app.log.info("stopped: the database is closed");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        app.log.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    },
+  );
+}
+
+/**
+ * Takes SIGTERM and SIGINT from the start, so that one arriving while the
+ * service starts (Fastify logs that it listens before `start` returns) does
+ * not kill it mid-way: the stop then begins as soon as it has started.
+ * Returns the function that hands over the started app.
+ */
+function stopOnSignals(timeoutMs: number, logger: Logger): (app: FastifyInstance) => void {
+  let started: FastifyInstance | null = null;
+  let requested: string | null = null;
+  const stop = (signal: string) => {
+    if (requested !== null) return;
+    requested = signal;
+    if (started) drain(started, signal, timeoutMs);
+    else logger.info({ signal }, "stop requested while starting: stopping once started");
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  return (app) => {
+    started = app;
+    if (requested !== null) drain(app, requested, timeoutMs);
+  };
 }
 
 async function main(): Promise<void> {
@@ -160,7 +176,8 @@ async function main(): Promise<void> {
         await applyTopologyFile(config, config.topologyApply, logger);
         process.exit(0);
       }
-      stopOnSignals(await start(config, logger), config.shutdownTimeout);
+      const started = stopOnSignals(config.shutdownTimeout, logger);
+      started(await start(config, logger));
     });
   } catch (error) {
     if (error instanceof HelpRequested) {

@@ -220,7 +220,7 @@ export class SqliteStore implements ArbiterStore {
     this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (failures) => this.writeFailed(failures),
       walSync && (() => walSync.sync()));
     this.runner.onDurable = (size, seconds) => {
-      for (const o of this.observers) o.batchCommitted?.(size, seconds);
+      for (const o of this.observers) this.tell(() => o.batchCommitted?.(size, seconds));
     };
     this.batchWrite = db.transaction((items: readonly Stamped[], housekeeping: boolean) => this.apply(items, housekeeping));
     this.checkpointer = Checkpointer.start(options.file, { onFailure: (error) => this.checkpointInline(error) });
@@ -355,6 +355,15 @@ export class SqliteStore implements ArbiterStore {
     return { ...this.runner.stats, queued: this.runner.depth, ...this.checkpointer.stats, objects };
   }
 
+  /** An observer that throws must not fail a write that committed: logged, not raised. */
+  private tell(notify: () => void): void {
+    try {
+      notify();
+    } catch (error) {
+      this.log.error({ err: error }, "a store observer failed");
+    }
+  }
+
   observe(observer: StoreObserver): () => void {
     this.observers.add(observer);
     return () => this.observers.delete(observer);
@@ -448,7 +457,7 @@ export class SqliteStore implements ArbiterStore {
     this.idWatermarks = watermarks;
     this.checkpointer.nudge();
     for (const item of items) {
-      if (item.facts) for (const o of this.observers) o.operationCommitted?.(item.facts);
+      if (item.facts) for (const o of this.observers) this.tell(() => o.operationCommitted?.(item.facts!));
     }
   }
 

@@ -12,6 +12,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bin ./bin
 COPY examples ./examples
+COPY public ./public
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

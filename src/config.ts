@@ -67,6 +67,9 @@ export const SETTINGS = Type.Object({
   eventReadRate: integer(0, 100_000_000, {
     default: 20_000, description: "event rows per second all readers of /v1/events may have read, together; beyond it pages wait their turn (0 = no limit)",
   }),
+  eventStreams: integer(0, 100_000, { default: 100, description: "live event streams (GET /v1/events as text/event-stream) open at once; beyond it 503" }),
+  eventStreamHeartbeat: integer(100, 3_600_000, { default: 15_000, description: "ms between heartbeat lines on a quiet event stream" }),
+  eventStreamBuffer: integer(1, 10_000_000, { default: 10_000, description: "events held for a stream whose client does not read; past it the stream is closed (the client resumes)" }),
   synchronous: choice(["full", "normal"] as const, {
     env: "DB_SYNCHRONOUS", default: "full", description: "full: an answered change survives power loss; normal: survives a crash of the process only",
   }),
@@ -232,6 +235,9 @@ export interface Config {
   readonly tokensFile: string | null;
   /** The token table as JSON text (TOKENS), instead of a file. */
   readonly tokensJson: string | null;
+  readonly eventStreams: number;
+  readonly eventStreamHeartbeat: number;
+  readonly eventStreamBuffer: number;
   readonly objectQuota: number;
   readonly maxFaults: number;
   readonly maxFaultCount: number;
@@ -317,6 +323,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     idempotencyTtl: s.idempotencyTtl,
     tokensFile: s.tokensFile === null ? null : path.resolve(s.tokensFile),
     tokensJson: s.tokensJson,
+    eventStreams: s.eventStreams,
+    eventStreamHeartbeat: s.eventStreamHeartbeat,
+    eventStreamBuffer: s.eventStreamBuffer,
     objectQuota: s.objectQuota,
     maxFaults: s.maxFaults,
     maxFaultCount: s.maxFaultCount,

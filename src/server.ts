@@ -71,6 +71,7 @@ export async function start(config: Config, logger: Logger = createLogger(config
       quotas: { objectsPerClient: config.objectQuota, activeFaults: config.maxFaults, faultCount: config.maxFaultCount },
       iommufdParams: { allowUnsafeInterrupts: config.allowUnsafeInterrupts },
       metricsPublic: config.metricsPublic, corsOrigins: config.corsOrigins,
+      eventStreams: { maxStreams: config.eventStreams, heartbeatMs: config.eventStreamHeartbeat, bufferEvents: config.eventStreamBuffer },
     });
     app.addHook("onClose", () => store.close());
     releaseStartupGarbage();

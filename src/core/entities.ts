@@ -317,7 +317,12 @@ export type EventOp =
   | "claim" | "release" | "container-attach" | "container-detach"
   | "bind-host-driver" | "unbind-host-driver" | "attach-pasid" | "detach-pasid"
   | "container-map" | "container-unmap" | "region-add" | "region-remove"
-  | "bind-iommufd" | "unbind-iommufd" | "attach-iommufd" | "replace-iommufd" | "detach-iommufd";
+  | "bind-iommufd" | "unbind-iommufd" | "attach-iommufd" | "replace-iommufd" | "detach-iommufd"
+  // Topology changes: an object of `kind` created, changed or deleted (only successful ones are recorded).
+  | TopologyOp;
+
+export const TOPOLOGY_OPS = ["create", "update", "delete"] as const;
+export type TopologyOp = (typeof TOPOLOGY_OPS)[number];
 
 /** An attempt as the core records it; the store stamps seq and time (and stores no soft: it is derived). */
 export interface EventDraft extends Outcome {
@@ -327,6 +332,9 @@ export interface EventDraft extends Outcome {
   readonly deviceId: number | null;
   readonly domainId: number | null;
   readonly containerId: number | null;
+  /** A topology change's object: its kind and id (null on attempts). */
+  readonly kind?: Kind | null;
+  readonly objectId?: number | null;
 }
 
 export interface EventRecord extends EventDraft {

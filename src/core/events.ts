@@ -4,7 +4,7 @@
 // decision about anything, and recording it would let any client grow the
 // log without bound by naming ids at random; it is answered, not logged.
 import type { Caller } from "./caller.js";
-import type { EventOp } from "./entities.js";
+import type { EventOp, Kind, TopologyOp } from "./entities.js";
 import type { Model } from "./model.js";
 import { outcomeOf, warnedOutcome } from "./outcome.js";
 import type { ErrnoError, Result } from "./result.js";
@@ -27,6 +27,18 @@ function subjectExists(model: Model, subject: EventSubject): boolean {
   if (subject.groupId != null && !model.get("group", subject.groupId)) return false;
   if (subject.containerId != null && !model.get("container", subject.containerId)) return false;
   return true;
+}
+
+/**
+ * A successful topology change: an object created, changed or deleted by a
+ * client (or a topology file). Refused ones are not recorded (they changed
+ * nothing and name nothing that exists); perform() drops these when the
+ * operation that recorded them fails later.
+ */
+export function recordTopology(model: Model, op: TopologyOp, kind: Kind, objectId: number, owner: string | null = null): void {
+  model.record({
+    op, owner, kind, objectId, groupId: null, deviceId: null, domainId: null, containerId: null, ...outcomeOf(null),
+  });
 }
 
 /**

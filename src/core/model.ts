@@ -666,6 +666,13 @@ export class Model {
     this.events.length = Math.min(this.events.length, mark);
   }
 
+  /** Drops the topology changes recorded after a mark: a refused operation created, changed and deleted nothing. */
+  forgetTopologyEventsAfter(mark: number): void {
+    const kept = this.events.slice(mark).filter((e) => e.kind == null);
+    this.events.length = mark;
+    this.events.push(...kept);
+  }
+
   hasChanges(): boolean {
     return this.events.length > 0 || KINDS.some((k) => this.dirty[k] !== undefined);
   }

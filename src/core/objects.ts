@@ -11,6 +11,7 @@ import {
 } from "./entities.js";
 import type { ErrnoName } from "./errno.js";
 import { interned } from "./intern.js";
+import { recordTopology } from "./events.js";
 import { checkDomainJoin } from "./iova.js";
 import { lookup, lookupDriver } from "./lookup.js";
 import type { Model } from "./model.js";
@@ -46,6 +47,7 @@ export function createUnit(model: Model, spec: UnitSpec): Result<Unit> {
     online: spec.online,
   });
   model.put("unit", unit);
+  recordTopology(model, "create", "unit", unit.id);
   return ok(unit);
 }
 
@@ -54,6 +56,7 @@ export function updateUnit(model: Model, id: number, patch: { online?: boolean }
   if (!unit.ok) return unit;
   const next: Unit = { ...unit.value, online: patch.online ?? unit.value.online };
   model.put("unit", next);
+  recordTopology(model, "update", "unit", id);
   return ok(next);
 }
 
@@ -67,6 +70,7 @@ export function deleteUnit(model: Model, id: number): Result<void> {
   }
   for (const f of model.faultsOn({ unitId: id })) model.remove("fault", f.id);
   model.remove("unit", id);
+  recordTopology(model, "delete", "unit", id);
   return ok(undefined);
 }
 
@@ -86,6 +90,7 @@ export function createGroup(model: Model, spec: { name: string; unitId: number }
     id: model.allocateId("group"), name: spec.name, unitId: unit.value.id, domainId, defaultDomainId: domainId,
   });
   model.put("group", group);
+  recordTopology(model, "create", "group", group.id);
   return ok(group);
 }
 
@@ -102,6 +107,7 @@ export function deleteGroup(model: Model, id: number): Result<void> {
   model.remove("group", id);
   model.remove("domain", g.defaultDomainId);
   if (g.blockingDomainId !== null) model.remove("domain", g.blockingDomainId);
+  recordTopology(model, "delete", "group", id);
   return ok(undefined);
 }
 
@@ -148,6 +154,7 @@ export function createDevice(model: Model, spec: { name: string; groupId: number
   const setUp = setupDefaultDomain(model, group.value, device);
   if (!setUp.ok) return { ok: false, error: withIds(setUp.error, { groupId: group.value.id, domainId: group.value.defaultDomainId }) };
   model.put("device", device);
+  recordTopology(model, "create", "device", device.id);
   return ok(device);
 }
 
@@ -179,6 +186,7 @@ export function updateDevice(model: Model, id: number, patch: { flags?: Partial<
   if (!stays.ok) return { ok: false, error: withIds(stays.error, { deviceId: id }) };
   const next: Device = { ...device.value, flags, faulty: patch.faulty ?? device.value.faulty };
   model.put("device", next);
+  recordTopology(model, "update", "device", id);
   return ok(next);
 }
 
@@ -203,6 +211,7 @@ export function deleteDevice(model: Model, id: number): Result<void> {
   for (const f of model.faultsOn({ deviceId: id })) model.remove("fault", f.id);
   for (const r of model.regionsOf(id)) model.remove("region", r.id);
   model.remove("device", id);
+  recordTopology(model, "delete", "device", id);
   return ok(undefined);
 }
 
@@ -251,7 +260,12 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
   if (!found.ok) return found;
   const driver = found.value;
   // The driver's, not the caller's: it counts against no quota.
-  if (spec.type !== "paging") return staticDomain(model, driver, spec.type, spec);
+  if (spec.type !== "paging") {
+    const existed = model.staticDomainId(driver.name, spec.type) !== undefined;
+    const made = staticDomain(model, driver, spec.type, spec);
+    if (made.ok && !existed) recordTopology(model, "create", "domain", made.value.id);
+    return made;
+  }
   const quota = checkObjectQuota(model, creatorOf(caller), quotas);
   if (!quota.ok) return quota;
   const config: DomainConfig = shapedConfig(unit?.capabilities ?? driver.defaults, spec.config);
@@ -267,6 +281,7 @@ export function createDomain(model: Model, spec: DomainSpec, caller: Caller = AN
     if (!joined.ok) return joined;
   }
   model.put("domain", allocated.value);
+  recordTopology(model, "create", "domain", allocated.value.id, creatorOf(caller));
   return ok(allocated.value);
 }
 
@@ -290,6 +305,7 @@ export function deleteDomain(model: Model, id: number, caller: Caller = ANONYMOU
   const pasids = model.pasidCountOfDomain(id);
   if (pasids > 0) return fail("domain-in-use", `domain ${id} is attached to ${pasids} PASID(s)`, { domainId: id });
   model.remove("domain", id);
+  recordTopology(model, "delete", "domain", id, creatorOf(caller));
   return ok(undefined);
 }
 
@@ -307,6 +323,7 @@ export function createContainer(
     id: model.allocateId("container"), name: spec.name, kind: spec.kind, owner: creatorOf(caller),
   });
   model.put("container", container);
+  recordTopology(model, "create", "container", container.id, creatorOf(caller));
   return ok(container);
 }
 
@@ -322,6 +339,7 @@ export function deleteContainer(model: Model, id: number, caller: Caller = ANONY
   // iommufd_ioas_destroy unmaps whatever is still mapped (iopt_unmap_all).
   for (const m of model.mappingsOf(id)) model.remove("mapping", m.id);
   model.remove("container", id);
+  recordTopology(model, "delete", "container", id, creatorOf(caller));
   return ok(undefined);
 }
 
@@ -348,6 +366,7 @@ export function injectFault(
     errno: spec.errno, remaining: spec.count,
   });
   model.put("fault", fault);
+  recordTopology(model, "create", "fault", fault.id);
   return ok(fault);
 }
 
@@ -355,12 +374,16 @@ export function deleteFault(model: Model, id: number): Result<void> {
   const fault = lookup(model, "fault", id);
   if (!fault.ok) return fault;
   model.remove("fault", id);
+  recordTopology(model, "delete", "fault", id);
   return ok(undefined);
 }
 
 export function clearFaults(model: Model): Result<{ cleared: number }> {
   const ids = [...model.all("fault")].map((f) => f.id);
-  for (const id of ids) model.remove("fault", id);
+  for (const id of ids) {
+    model.remove("fault", id);
+    recordTopology(model, "delete", "fault", id);
+  }
   return ok({ cleared: ids.length });
 }
 
@@ -375,5 +398,6 @@ export interface HostSettings {
 export function updateHost(model: Model, patch: HostSettings): Result<Host> {
   const host: Host = { ...model.host(), ...patch };
   model.put("host", host);
+  recordTopology(model, "update", "host", host.id);
   return ok(host);
 }

@@ -6,7 +6,8 @@
 // fault and, on a kernel profile without the unwind, the devices a partial
 // group attach left on the new domain (Model.putSurvivingRollback: a real
 // driver's failure, and what the kernel did before it, happened whatever the
-// caller does next), and the attempt's event (Model.record).
+// caller does next), and the attempt's event (Model.record); not the
+// topology changes it recorded (recordTopology), which it rolled back.
 // Both are undone too when the operation threw: a crash decides nothing.
 import type { Model } from "./model.js";
 import type { Result } from "./result.js";
@@ -30,7 +31,10 @@ export function perform<T, A = never>(model: Model, op: Operation<T>, present?: 
   const survivingMark = model.survivingMark();
   try {
     const result = op(model);
-    if (!result.ok) model.rollbackTo(savepoint);
+    if (!result.ok) {
+      model.rollbackTo(savepoint);
+      model.forgetTopologyEventsAfter(eventMark);
+    }
     return { result, presented: present?.(result) };
   } catch (error) {
     model.rollbackTo(savepoint);

@@ -128,6 +128,7 @@ export const SERVICE_REASONS = {
   "rate-limited": { errno: "EAGAIN", soft: false, title: "Too many requests from this client; retry after the given delay" },
   "overloaded": { errno: "EAGAIN", soft: false, title: "The server is overloaded; retry after the given delay" },
   "too-many-connections": { errno: "EAGAIN", soft: false, title: "Too many open connections; retry after the given delay" },
+  "too-many-streams": { errno: "EAGAIN", soft: false, title: "Too many open event streams; retry after the given delay" },
   "request-timeout": { errno: "ETIMEDOUT", soft: false, title: "The request did not arrive in time" },
   "headers-too-large": { errno: "E2BIG", soft: false, title: "The request headers are too large" },
   "invalid-idempotency-key": { errno: "EINVAL", soft: false, title: "Idempotency-Key is not a quoted string of 1 to 255 printable ASCII characters" },

@@ -9,11 +9,13 @@ import { DEFAULT_IOMMUFD_PARAMS, type IommufdParams } from "../core/iommufd-devi
 import { installAuth } from "./auth.js";
 import { edgeServerOptions, installEdge } from "./edge.js";
 import { installErrorHandling } from "./errors.js";
+import { DEFAULT_STREAM_LIMITS, EventStreams, type StreamLimits } from "./event-stream.js";
 import { installLimits, resolveLimits, serverOptions, type LimitOptions } from "./limits.js";
 import { installOpenApi } from "./openapi.js";
 import { installMetrics } from "./metrics.js";
 import { installProbes } from "./probes.js";
 import { installCors } from "./cors.js";
+import { installPage } from "./page.js";
 import { requestIdGenerator } from "./request-id.js";
 import type { TokenTable } from "./tokens.js";
 import { routes } from "./routes/index.js";
@@ -26,6 +28,8 @@ declare module "fastify" {
     quotas: Quotas;
     /** The host's iommufd module parameters the routes pass to the core. */
     iommufdParams: IommufdParams;
+    /** The open live event streams (GET /v1/events as text/event-stream). */
+    eventStreams: EventStreams;
   }
 }
 
@@ -47,6 +51,8 @@ export interface AppOptions {
   readonly metricsPublic?: boolean;
   /** Origins CORS allows ("*": any); unset or null: no CORS headers (--cors-origins). */
   readonly corsOrigins?: readonly string[] | null;
+  /** Live event streams; each bound left out takes its default (src/http/event-stream.ts). */
+  readonly eventStreams?: Partial<StreamLimits>;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -83,6 +89,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate("store", options.store);
   app.decorate("quotas", options.quotas ?? DEFAULT_QUOTAS);
   app.decorate("iommufdParams", options.iommufdParams ?? DEFAULT_IOMMUFD_PARAMS);
+  const streams = new EventStreams(options.store, { ...DEFAULT_STREAM_LIMITS, ...options.eventStreams });
+  app.decorate("eventStreams", streams);
+  // Before the server stops listening and waits for its connections: a
+  // stream never ends by itself.
+  app.addHook("preClose", (done) => {
+    streams.closeAll();
+    done();
+  });
   // Callback style, not async: this runs on every request.
   app.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
@@ -99,5 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installProbes(app);
   await installMetrics(app, { role: options.metricsPublic ? "public" : "reader" });
   await app.register(routes, { prefix: "/v1" });
+  // The live topology page (public/): a reader of the API like any client.
+  await installPage(app);
   return app;
 }

@@ -120,6 +120,7 @@ export const STATUS: StatusTable = {
   // The service, not this client, is short: 503 with Retry-After.
   "overloaded": 503,
   "too-many-connections": 503,
+  "too-many-streams": 503,
   "request-timeout": 408,
   "headers-too-large": 431,
   "invalid-idempotency-key": 400,

@@ -37,7 +37,7 @@ port.on("message", (message: PageRequest | "close") => {
   }
   let reply: PageReply;
   try {
-    reply = { id: message.id, ok: true, body: pageBody(read(message), message.after) };
+    reply = { id: message.id, ok: true, body: pageBody(read(message), message.after, message.limit) };
   } catch (error) {
     reply = { id: message.id, ok: false, message: error instanceof Error ? error.message : String(error) };
   }

@@ -36,7 +36,7 @@ export class EventReader {
       this.worker = this.start(this.file);
     }
     const worker = this.worker;
-    if (!worker) return Promise.resolve(pageBody(this.readHere(query), query.after));
+    if (!worker) return Promise.resolve(pageBody(this.readHere(query), query.after, query.limit));
     const id = ++this.nextId;
     // A request in flight keeps the process alive until it is answered.
     if (this.waiting.size === 0) worker.ref();
@@ -87,7 +87,7 @@ export class EventReader {
       for (const [id, waiting] of this.waiting) {
         this.waiting.delete(id);
         try {
-          waiting.resolve(pageBody(this.readHere(waiting.query), waiting.query.after));
+          waiting.resolve(pageBody(this.readHere(waiting.query), waiting.query.after, waiting.query.limit));
         } catch (readError) {
           waiting.reject(readError as Error);
         }

@@ -62,9 +62,9 @@ export function fromStored<K extends Kind>(kind: K, row: Readonly<Record<string,
 
 export const EVENTS: TableMap<EventRecord> = {
   table: "Event",
-  columns: ["seq", "at", "op", "owner", "groupId", "deviceId", "domainId", "containerId", "errno", "code", "reason", "detail"],
+  columns: ["seq", "at", "op", "owner", "groupId", "deviceId", "domainId", "containerId", "errno", "code", "reason", "detail", "kind", "objectId"],
   toRow: (e: EventRecord) => [
     e.seq, sqliteTimestamp(e.at), e.op, e.owner, e.groupId, e.deviceId, e.domainId, e.containerId,
-    e.errno, e.code, e.reason, e.detail,
+    e.errno, e.code, e.reason, e.detail, e.kind ?? null, e.objectId ?? null,
   ],
 };

@@ -78,8 +78,8 @@ export class UnsyncedCommitError extends Error {
 export type BatchObserver = (size: number, seconds: number) => void;
 
 export class GroupCommitRunner<C> {
-  /** Set by the store: who hears of each durable batch. */
-  onDurable: BatchObserver | null = null;
+  /** Set by the store: who hears of each durable batch (metrics). */
+  onBatchDurable: BatchObserver | null = null;
   private queue: Pending<C>[] = [];
   /** Opens when the queued batch has been written (whatever the outcome). */
   private flushed: Gate | null = null;
@@ -99,7 +99,22 @@ export class GroupCommitRunner<C> {
     private readonly onFailure: (failures: ItemFailure[]) => void,
     /** The durability stage; without one, a written batch is durable. */
     private readonly sync: BatchSync | null = null,
+    /**
+     * Called with the items that just became durable, in commit order, right
+     * before their callers are answered: what is announced from here (the
+     * live event stream) is never something the disk may still lose.
+     */
+    private readonly onDurable: ((items: readonly C[]) => void) | null = null,
   ) {}
+
+  private announce(items: readonly C[]): void {
+    if (!this.onDurable || items.length === 0) return;
+    try {
+      this.onDurable(items);
+    } catch {
+      // A listener's failure must not keep an answer from its caller.
+    }
+  }
 
   /** Queue changes (or nothing, for a read) and wait until they are durable. */
   commit(item: C | null): Promise<void> {
@@ -168,12 +183,13 @@ export class GroupCommitRunner<C> {
     }
     const failed = new Map(failures.map((f) => [f.index, f.error]));
     const written = { size: batch.length - failures.length, started };
+    if (!this.sync) this.announce(batch.filter((_, i) => !failed.has(i)).map((p) => p.item));
     batch.forEach((p, i) => {
       if (failed.has(i)) p.reject(failed.get(i));
       else if (this.sync) this.unsynced.push(Object.assign(p, { batch: written }));
       else p.resolve();
     });
-    if (!this.sync && written.size > 0) this.onDurable?.(written.size, (performance.now() - started) / 1000);
+    if (!this.sync && written.size > 0) this.onBatchDurable?.(written.size, (performance.now() - started) / 1000);
     this.stats.refused += failures.length;
     if (this.unsynced.length > 0) {
       this.nextSync ??= gate();
@@ -194,10 +210,11 @@ export class GroupCommitRunner<C> {
       this.syncing = null;
       this.syncingCount = 0;
       const refusal = failedSync ? new UnsyncedCommitError(error) : undefined;
+      if (!failedSync) this.announce(covered.map((p) => p.item));
       for (const p of covered) failedSync ? p.reject(refusal) : p.resolve();
-      if (!failedSync && this.onDurable) {
+      if (!failedSync && this.onBatchDurable) {
         const now = performance.now();
-        for (const b of new Set(covered.map((p) => p.batch!))) this.onDurable(b.size, (now - b.started) / 1000);
+        for (const b of new Set(covered.map((p) => p.batch!))) this.onBatchDurable(b.size, (now - b.started) / 1000);
       }
       if (failedSync) this.stats.refused += covered.length;
       done.open();

@@ -21,7 +21,7 @@ import { KINDS, type ChangeSet, type Model } from "../core/model.js";
 import { perform } from "../core/operation.js";
 import { fail, type Result } from "../core/result.js";
 import { Checkpointer, type CheckpointResult } from "./checkpointer.js";
-import { eventQueries, type PageQuery } from "./event-page.js";
+import { eventQueries, eventRow, type EventRow, type PageQuery } from "./event-page.js";
 import { EventReader } from "./event-reader.js";
 import { ReadBudget } from "./read-budget.js";
 import { openDatabase, type Prisma } from "./database.js";
@@ -67,6 +67,13 @@ export interface ExecuteOptions<T> {
   };
 }
 
+export type EventListener = (events: readonly EventRow[]) => void;
+
+export interface EventBounds {
+  readonly durable: number;
+  readonly prunedUpTo: number;
+}
+
 export interface StoreHealth {
   /** Takes changes now. */
   readonly ready: boolean;
@@ -85,8 +92,18 @@ export interface ArbiterStore {
   read<T>(view: (model: Model) => T): Promise<T>;
   /** The event log, oldest first, strictly after `after`; optionally one group's only. */
   events(after: number, limit: number, filter?: { groupId?: number }): Promise<EventRecord[]>;
-  /** The same as the JSON body of GET /v1/events (`items` and `next`), read and serialized off the event loop. */
+  /** The same, as the API shows them (what GET /v1/events lists and the live stream sends). */
+  eventRows(after: number, limit: number, filter?: { groupId?: number }): Promise<EventRow[]>;
+  /** The same as the JSON body of GET /v1/events (`items`, `next`, `last`), read and serialized off the event loop. */
   eventPage(query: PageQuery): Promise<string>;
+  /**
+   * Calls `listener` with the events of every batch once it is durable, in
+   * seq order, before the operations that recorded them are answered.
+   * Returns the function that stops it.
+   */
+  subscribe(listener: EventListener): () => void;
+  /** The newest durable event's seq, and how far the log is pruned (events up to that seq are gone). */
+  eventBounds(): EventBounds;
   /** A remembered answer for (client, key), if one is stored and not expired. */
   remembered(client: string, key: string): RememberedAnswer | undefined;
   health(): StoreHealth;
@@ -145,6 +162,8 @@ interface Stamped {
   readonly events: number;
   /** For observers; null when nobody observes. */
   readonly facts: CommitFacts | null;
+  /** The events themselves, announced to subscribers once durable. */
+  readonly records: readonly EventRecord[];
 }
 
 export interface SqliteStoreOptions {
@@ -201,6 +220,9 @@ export class SqliteStore implements ArbiterStore {
   private lastAnswerPrune = 0;
   private readonly log: Logger;
   private readonly observers = new Set<StoreObserver>();
+  /** The newest event known to be on disk: what a live stream has announced up to. */
+  private durableSeq: number;
+  private readonly listeners = new Set<EventListener>();
 
   private constructor(
     private readonly prisma: Prisma,
@@ -217,9 +239,10 @@ export class SqliteStore implements ArbiterStore {
     this.prunedUpTo = loaded.firstEventSeq - 1;
     this.walSync = (options.synchronous ?? "full") === "full" ? new WalSync(options.file) : null;
     const walSync = this.walSync;
+    this.durableSeq = loaded.lastEventSeq;
     this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (failures) => this.writeFailed(failures),
-      walSync && (() => walSync.sync()));
-    this.runner.onDurable = (size, seconds) => {
+      walSync && (() => walSync.sync()), (items) => this.announce(items));
+    this.runner.onBatchDurable = (size, seconds) => {
       for (const o of this.observers) this.tell(() => o.batchCommitted?.(size, seconds));
     };
     this.batchWrite = db.transaction((items: readonly Stamped[], housekeeping: boolean) => this.apply(items, housekeeping));
@@ -300,11 +323,18 @@ export class SqliteStore implements ArbiterStore {
    * it read is durable.
    */
   async events(after: number, limit: number, filter: { groupId?: number } = {}): Promise<EventRecord[]> {
+    return (await this.eventRows(after, limit, filter)).map((e) => ({ ...e, at: new Date(e.at) }));
+  }
+
+  async eventRows(after: number, limit: number, filter: { groupId?: number } = {}): Promise<EventRow[]> {
+    if (this.closed) throw new StoreUnavailableError("store is closed");
+    // Shares the page readers' rate: a stream's backlog is read the same way.
+    await this.readBudget.take(limit);
     if (this.closed) throw new StoreUnavailableError("store is closed");
     this.readEvents ??= eventQueries(this.reader);
-    const events = this.readEvents({ after, limit, groupId: filter.groupId }).map((e) => ({ ...e, at: new Date(e.at) }));
+    const rows = this.readEvents({ after, limit, groupId: filter.groupId });
     await this.runner.synced();
-    return events;
+    return rows;
   }
 
   async eventPage(query: PageQuery): Promise<string> {
@@ -315,6 +345,35 @@ export class SqliteStore implements ArbiterStore {
     // The worker read only commits made before its answer arrived.
     await this.runner.synced();
     return page;
+  }
+
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  eventBounds(): EventBounds {
+    return { durable: this.durableSeq, prunedUpTo: this.prunedUpTo };
+  }
+
+  /** The runner's onDurable: these items' events are on disk now. */
+  private announce(items: readonly Stamped[]): void {
+    let events: EventRow[] | null = null;
+    for (const item of items) {
+      if (item.records.length === 0) continue;
+      this.durableSeq = Math.max(this.durableSeq, item.records[item.records.length - 1]!.seq);
+      if (this.listeners.size === 0) continue;
+      events ??= [];
+      for (const e of item.records) events.push(eventRow(e));
+    }
+    if (!events) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(events);
+      } catch (error) {
+        this.log.error({ err: error }, "an event listener failed");
+      }
+    }
   }
 
   remembered(client: string, key: string): RememberedAnswer | undefined {
@@ -418,7 +477,7 @@ export class SqliteStore implements ArbiterStore {
     }
     const watermarks = { ...this.model.lastIds(), event: this.lastSeq };
     const facts = this.observers.size > 0 ? commitFacts(this.model, changes, events) : null;
-    return { steps, touched: touchedRows(changes), watermarks, events: events.length, facts };
+    return { steps, touched: touchedRows(changes), watermarks, events: events.length, facts, records: events };
   }
 
   /**

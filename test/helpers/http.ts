@@ -24,6 +24,7 @@ export interface UnmappedView { unmapped: number; mappings: MappingView[] }
 export interface EventView {
   seq: number; at: string; op: string; owner: string | null; groupId: number | null; deviceId: number | null;
   domainId: number | null; containerId: number | null; errno: string | null; code: number; soft: boolean; reason: string | null; detail: string | null;
+  kind?: string | null; objectId?: number | null;
 }
 export interface PageView<T> { items: T[]; next: number | null }
 export interface MovedView { changed: boolean; group: GroupView; domain: DomainView }

@@ -226,7 +226,10 @@ describe("while the first request is still in flight", () => {
       observe: (observer) => store.observe(observer),
       read: (view) => store.read(view),
       events: (after, limit, filter) => store.events(after, limit, filter),
+      eventRows: (after, limit, filter) => store.eventRows(after, limit, filter),
       eventPage: (query) => store.eventPage(query),
+      subscribe: (listener) => store.subscribe(listener),
+      eventBounds: () => store.eventBounds(),
       stats: () => store.stats(),
       close: () => store.close(),
     };

@@ -51,7 +51,7 @@ describe("GroupCommitRunner", () => {
     w.failing.set(3, new Error("refused"));
     const runner = new GroupCommitRunner<number>(w.writer, () => undefined);
     const told: [number, number][] = [];
-    runner.onDurable = (size, seconds) => told.push([size, seconds]);
+    runner.onBatchDurable = (size, seconds) => told.push([size, seconds]);
     const done = [1, 2, 3].map((i) => runner.commit(i).catch(() => undefined));
     expect(runner.depth).toBe(3);
     await Promise.all(done);
@@ -65,7 +65,7 @@ describe("GroupCommitRunner", () => {
     let finishSync!: () => void;
     const runner = new GroupCommitRunner<number>(w.writer, () => undefined, () => new Promise<void>((r) => { finishSync = r; }));
     const told: number[] = [];
-    runner.onDurable = (size) => told.push(size);
+    runner.onBatchDurable = (size) => told.push(size);
     const done = Promise.all([runner.commit(1), runner.commit(2)]);
     await nextTurn();
     expect(w.calls).toEqual([[1, 2]]);

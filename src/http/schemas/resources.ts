@@ -121,6 +121,8 @@ export const Event = Type.Composite([Type.Object({
   owner: Type.Union([Type.String(), Type.Null()]),
   groupId: Type.Union([Type.Integer(), Type.Null()]), deviceId: Type.Union([Type.Integer(), Type.Null()]),
   domainId: Type.Union([Type.Integer(), Type.Null()]), containerId: Type.Union([Type.Integer(), Type.Null()]),
+  kind: Type.Union([literalUnion(E.KINDS, "The kind of object a create / update / delete changed"), Type.Null()], { description: "Null on attempts" }),
+  objectId: Type.Union([Type.Integer(), Type.Null()], { description: "The id of the object a create / update / delete changed; null on attempts" }),
 }), Outcome]);
 
 // ---- operation bodies and answers ----------------------------------------

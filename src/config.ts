@@ -23,6 +23,9 @@ export class HelpRequested extends Error {}
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LEVELS)[number];
 
+export const LOG_FORMATS = ["auto", "json", "pretty"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** Where a setting comes from and how messages name it, beside its JSON schema. */
 interface Source {
   /** The command-line flag; default: the property name in kebab case (eventRetention: --event-retention). */
@@ -94,6 +97,16 @@ export const SETTINGS = Type.Object({
   allowUnsafeInterrupts: flag({
     description: "bind devices to iommufd even where their MSIs cannot be isolated (no interrupt remapping or ITS): a security weakness",
   }),
+  // Operations: how the service is watched, stopped and reached from browsers.
+  logFormat: choice(LOG_FORMATS, { default: "auto", description: "auto: pretty lines on a terminal, JSON otherwise" }),
+  metricsPublic: flag({ description: "serve GET /metrics without a token (default: the reader role, like any read)" }),
+  shutdownTimeout: integer(1, 3_600_000, {
+    default: 8000, description: "ms a SIGTERM/SIGINT shutdown may take to finish in-flight requests and close the database; past it the process exits 1",
+  }),
+  corsOrigins: Type.Optional(text({
+    label: "cors origins",
+    description: 'comma-separated origins a browser page may call the API from (e.g. "https://ui.example.com"), "*" for any (no credentials either way); unset: no CORS',
+  })),
 });
 
 type Declared = Static<typeof SETTINGS>;
@@ -230,6 +243,35 @@ export interface Config {
   readonly maxFaultCount: number;
   /** iommufd's allow_unsafe_interrupts, handed to the core as data (src/core/iommufd-device.ts). */
   readonly allowUnsafeInterrupts: boolean;
+  /** auto: pretty on a terminal, JSON otherwise. */
+  readonly logFormat: LogFormat;
+  /** GET /metrics without a token. */
+  readonly metricsPublic: boolean;
+  /** ms a graceful shutdown may take before the process gives up and exits 1. */
+  readonly shutdownTimeout: number;
+  /** Origins allowed by CORS ("*": any); null: CORS off. */
+  readonly corsOrigins: readonly string[] | null;
+}
+
+/** "https://a.example, http://localhost:8080" → the origins; each must be an origin (scheme, host, port), or "*". */
+function originsOf(text: string | null): readonly string[] | null {
+  if (text === null) return null;
+  const origins = text.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  for (const origin of origins) {
+    if (origin === "*") continue;
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      // Refused below.
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError(`cors origins must be "*" or origins like https://ui.example.com (scheme, host and port only, no path or trailing slash), got "${origin}"`);
+    }
+  }
+  if (origins.length === 0) throw new ConfigError("cors origins must name at least one origin");
+  if (origins.includes("*") && origins.length > 1) throw new ConfigError('cors origins: "*" allows any origin; list no others with it');
+  return origins;
 }
 
 function limitsOf(s: Settings): Limits {
@@ -288,5 +330,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     maxFaults: s.maxFaults,
     maxFaultCount: s.maxFaultCount,
     allowUnsafeInterrupts: s.allowUnsafeInterrupts,
+    logFormat: s.logFormat,
+    metricsPublic: s.metricsPublic,
+    shutdownTimeout: s.shutdownTimeout,
+    corsOrigins: originsOf(s.corsOrigins),
   };
 }

@@ -6,6 +6,7 @@
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
+import pretty from "pino-pretty";
 import { HelpRequested, parseConfig, type Config } from "./config.js";
 import { DRIVERS } from "./drivers/index.js";
 import { buildApp } from "./http/app.js";
@@ -18,9 +19,16 @@ import { loadTokens, refuseOpenNonLoopback } from "./http/tokens.js";
 
 export { readTopologyFile } from "./startup/topology.js";
 
-/** Made first, so that everything after it, the store included, reports through it. */
-export function createLogger(config: Config): Logger {
-  return pino({ level: config.logLevel });
+/**
+ * Made first, so that everything after it, the store included, reports
+ * through it. JSON lines for log collectors; readable lines for a person at
+ * a terminal (--log-format auto decides by whether stdout is one).
+ */
+export function createLogger(config: Pick<Config, "logLevel" | "logFormat">, stdoutIsTerminal = process.stdout.isTTY === true): Logger {
+  const prettyLines = config.logFormat === "pretty" || (config.logFormat === "auto" && stdoutIsTerminal);
+  if (!prettyLines) return pino({ level: config.logLevel });
+  // In this thread and synchronous: the last lines before process.exit are not lost.
+  return pino({ level: config.logLevel }, pretty({ sync: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" }));
 }
 
 async function openStore(config: Config, logger: Logger): Promise<SqliteStore> {
@@ -62,6 +70,7 @@ export async function start(config: Config, logger: Logger = createLogger(config
       store, loggerInstance: logger, limits: config.limits, tokens,
       quotas: { objectsPerClient: config.objectQuota, activeFaults: config.maxFaults, faultCount: config.maxFaultCount },
       iommufdParams: { allowUnsafeInterrupts: config.allowUnsafeInterrupts },
+      metricsPublic: config.metricsPublic, corsOrigins: config.corsOrigins,
       eventStreams: { maxStreams: config.eventStreams, heartbeatMs: config.eventStreamHeartbeat, bufferEvents: config.eventStreamBuffer },
     });
     app.addHook("onClose", () => store.close());
@@ -106,19 +115,56 @@ async function holdingOpen<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-function stopOnSignals(app: FastifyInstance): void {
+/**
+ * The graceful stop: not ready at once (draining), no new connections,
+ * idle keep-alive connections closed, busy ones after their answer, the
+ * store flushed and the database closed; exit 0. Past `timeoutMs` (below
+ * Docker's 10 s grace by default) every connection is cut and the process
+ * exits 1, so an orchestrator never has to SIGKILL it. A second signal
+ * while stopping is ignored: the timeout bounds the wait.
+ */
+function drain(app: FastifyInstance, signal: string, timeoutMs: number): void {
+  app.log.info({ signal, timeoutMs }, "shutting down: finishing requests in flight");
+  app.startDraining();
+  const deadline = setTimeout(() => {
+    app.log.error({ timeoutMs }, "shutdown did not finish in time; cutting every connection and exiting");
+    app.server.closeAllConnections();
+    process.exit(1);
+  }, timeoutMs);
+  holdingOpen(() => app.close()).then(
+    () => {
+      clearTimeout(deadline);
+      app.log.info("stopped: the database is closed");
+      process.exit(0);
+    },
+    (error: unknown) => {
+      app.log.error({ err: error }, "shutdown failed");
+      process.exit(1);
+    },
+  );
+}
+
+/**
+ * Takes SIGTERM and SIGINT from the start, so that one arriving while the
+ * service starts (Fastify logs that it listens before `start` returns) does
+ * not kill it mid-way: the stop then begins as soon as it has started.
+ * Returns the function that hands over the started app.
+ */
+function stopOnSignals(timeoutMs: number, logger: Logger): (app: FastifyInstance) => void {
+  let started: FastifyInstance | null = null;
+  let requested: string | null = null;
   const stop = (signal: string) => {
-    app.log.info({ signal }, "shutting down");
-    holdingOpen(() => app.close()).then(
-      () => process.exit(0),
-      (error: unknown) => {
-        app.log.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    if (requested !== null) return;
+    requested = signal;
+    if (started) drain(started, signal, timeoutMs);
+    else logger.info({ signal }, "stop requested while starting: stopping once started");
   };
-  process.once("SIGINT", () => stop("SIGINT"));
-  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  return (app) => {
+    started = app;
+    if (requested !== null) drain(app, requested, timeoutMs);
+  };
 }
 
 async function main(): Promise<void> {
@@ -131,7 +177,8 @@ async function main(): Promise<void> {
         await applyTopologyFile(config, config.topologyApply, logger);
         process.exit(0);
       }
-      stopOnSignals(await start(config, logger));
+      const started = stopOnSignals(config.shutdownTimeout, logger);
+      started(await start(config, logger));
     });
   } catch (error) {
     if (error instanceof HelpRequested) {

@@ -14,7 +14,8 @@ describe("settings schema", () => {
     expect(Object.fromEntries(NAMES.map((n) => [n, [flagOf(n), envOf(n)]]))).toEqual({
       host: ["host", "HOST"], port: ["port", "PORT"], databaseFile: ["db", "DATABASE_FILE"], logLevel: ["log-level", "LOG_LEVEL"],
       topologyFile: ["topology", "TOPOLOGY_FILE"], topologyApply: ["topology-apply", null], kernelProfile: ["kernel-profile", "KERNEL_PROFILE"], eventRetention: ["event-retention", "EVENT_RETENTION"],
-      eventReadRate: ["event-read-rate", "EVENT_READ_RATE"], synchronous: ["synchronous", "DB_SYNCHRONOUS"], bodyLimit: ["body-limit", "BODY_LIMIT"],
+      eventReadRate: ["event-read-rate", "EVENT_READ_RATE"], eventStreams: ["event-streams", "EVENT_STREAMS"],
+      eventStreamHeartbeat: ["event-stream-heartbeat", "EVENT_STREAM_HEARTBEAT"], eventStreamBuffer: ["event-stream-buffer", "EVENT_STREAM_BUFFER"], synchronous: ["synchronous", "DB_SYNCHRONOUS"], bodyLimit: ["body-limit", "BODY_LIMIT"],
       headersTimeout: ["headers-timeout", "HEADERS_TIMEOUT"], requestTimeout: ["request-timeout", "REQUEST_TIMEOUT"],
       socketTimeout: ["socket-timeout", "SOCKET_TIMEOUT"], keepAliveTimeout: ["keep-alive-timeout", "KEEP_ALIVE_TIMEOUT"],
       maxConnections: ["max-connections", "MAX_CONNECTIONS"], rateLimitReads: ["rate-limit-reads", "RATE_LIMIT_READS"],
@@ -23,6 +24,8 @@ describe("settings schema", () => {
       tokensFile: ["tokens", "TOKENS_FILE"], tokensJson: ["tokens-json", "TOKENS"], objectQuota: ["object-quota", "OBJECT_QUOTA"],
       maxFaults: ["max-faults", "MAX_FAULTS"], maxFaultCount: ["max-fault-count", "MAX_FAULT_COUNT"],
       allowUnsafeInterrupts: ["allow-unsafe-interrupts", "ALLOW_UNSAFE_INTERRUPTS"],
+      logFormat: ["log-format", "LOG_FORMAT"], metricsPublic: ["metrics-public", "METRICS_PUBLIC"],
+      shutdownTimeout: ["shutdown-timeout", "SHUTDOWN_TIMEOUT"], corsOrigins: ["cors-origins", "CORS_ORIGINS"],
     });
   });
 
@@ -96,6 +99,34 @@ describe("settings schema", () => {
     expect(parseConfig(["--allow-unsafe-interrupts"], {}).allowUnsafeInterrupts).toBe(true);
     expect(parseConfig([], {}).allowUnsafeInterrupts).toBe(false);
     expect(usage()).toContain("  --allow-unsafe-interrupts bind devices to iommufd even where their MSIs cannot be isolated");
+  });
+
+  it("logFormat: auto, json or pretty; auto by default", () => {
+    expect(parseConfig([], {}).logFormat).toBe("auto");
+    expect(parseConfig(["--log-format", "pretty"], {}).logFormat).toBe("pretty");
+    expect(parseConfig([], { LOG_FORMAT: "json" }).logFormat).toBe("json");
+    expect(() => parseSettings([], { LOG_FORMAT: "text" })).toThrow(new ConfigError('log format must be one of auto, json, pretty, got "text"'));
+  });
+
+  it("metricsPublic: a switch, off by default; shutdownTimeout below Docker's 10 s grace by default", () => {
+    expect(parseConfig([], {}).metricsPublic).toBe(false);
+    expect(parseConfig(["--metrics-public"], {}).metricsPublic).toBe(true);
+    expect(parseConfig([], { METRICS_PUBLIC: "1" }).metricsPublic).toBe(true);
+    expect(parseConfig([], {}).shutdownTimeout).toBeLessThan(10_000);
+    expect(parseConfig(["--shutdown-timeout", "2500"], {}).shutdownTimeout).toBe(2500);
+  });
+
+  it("corsOrigins: unset is no CORS; a comma-separated list of origins, or \"*\" alone; anything else named and refused", () => {
+    expect(parseConfig([], {}).corsOrigins).toBeNull();
+    expect(parseConfig(["--cors-origins", "https://ui.example.com, http://localhost:8080"], {}).corsOrigins)
+      .toEqual(["https://ui.example.com", "http://localhost:8080"]);
+    expect(parseConfig([], { CORS_ORIGINS: "*" }).corsOrigins).toEqual(["*"]);
+    for (const bad of ["https://ui.example.com/", "https://ui.example.com/app", "ftp://x.example", "ui.example.com", "null"]) {
+      expect(() => parseConfig([], { CORS_ORIGINS: bad }), bad).toThrow(new ConfigError(
+        `cors origins must be "*" or origins like https://ui.example.com (scheme, host and port only, no path or trailing slash), got "${bad}"`));
+    }
+    expect(() => parseConfig([], { CORS_ORIGINS: "*, https://ui.example.com" })).toThrow(/list no others/);
+    expect(() => parseConfig([], { CORS_ORIGINS: " , " })).toThrow(/at least one origin/);
   });
 
   it("ignores a flag-only setting's namesake variable and unrelated variables", () => {

@@ -6,15 +6,15 @@ import fastJsonStringify from "fast-json-stringify";
 import type { ArbiterStore } from "../store/store.js";
 import { DEFAULT_QUOTAS, type Quotas } from "../core/quota.js";
 import { DEFAULT_IOMMUFD_PARAMS, type IommufdParams } from "../core/iommufd-device.js";
-import { failure } from "../core/result.js";
 import { installAuth } from "./auth.js";
 import { edgeServerOptions, installEdge } from "./edge.js";
 import { installErrorHandling } from "./errors.js";
 import { DEFAULT_STREAM_LIMITS, EventStreams, type StreamLimits } from "./event-stream.js";
-import { sendProblem } from "./problem.js";
-import { Problem } from "./schemas/common.js";
 import { installLimits, resolveLimits, serverOptions, type LimitOptions } from "./limits.js";
 import { installOpenApi } from "./openapi.js";
+import { installMetrics } from "./metrics.js";
+import { installProbes } from "./probes.js";
+import { installCors } from "./cors.js";
 import { installPage } from "./page.js";
 import { requestIdGenerator } from "./request-id.js";
 import type { TokenTable } from "./tokens.js";
@@ -47,6 +47,10 @@ export interface AppOptions {
   readonly quotas?: Quotas;
   /** iommufd's module parameters (allow_unsafe_interrupts); unset: the module's defaults. */
   readonly iommufdParams?: IommufdParams;
+  /** GET /metrics without a token (--metrics-public); default: the reader role. */
+  readonly metricsPublic?: boolean;
+  /** Origins CORS allows ("*": any); unset or null: no CORS headers (--cors-origins). */
+  readonly corsOrigins?: readonly string[] | null;
   /** Live event streams; each bound left out takes its default (src/http/event-stream.ts). */
   readonly eventStreams?: Partial<StreamLimits>;
 }
@@ -60,6 +64,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     genReqId: requestIdGenerator(),
     ...serverOptions(limits),
     ...edgeServerOptions(),
+    // On close: idle keep-alive connections are closed at once; busy ones
+    // after their answer (probes.ts). New requests meanwhile get our own
+    // problem document (probes.ts), not Fastify's plain 503.
+    forceCloseConnections: "idle",
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler());
@@ -95,21 +104,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   installEdge(app);
   installErrorHandling(app);
+  await installCors(app, options.corsOrigins);
   installAuth(app, options.tokens ?? null);
   await installLimits(app, limits);
   // After the limits (its own routes are limited like any read), before
   // every other route (it records them as they are added).
   await installOpenApi(app);
-  // Liveness: the process answers. Readiness: the store takes changes now
-  // (not while the disk refuses writes or the model is being rebuilt).
-  const Status = { type: "object", properties: { status: { type: "string" } } } as const;
-  app.get("/healthz", { config: { role: "public" }, schema: { response: { 200: Status } } }, async () => ({ status: "ok" }));
-  app.get("/readyz", { config: { role: "public" }, schema: { response: { 200: Status, 503: Problem } } }, async (_request, reply) => {
-    const health = app.store.health();
-    if (health.ready) return { status: "ready" };
-    reply.header("retry-after", "1");
-    return sendProblem(reply, failure("not-ready", health.cause ?? "not ready"));
-  });
+  installProbes(app);
+  await installMetrics(app, { role: options.metricsPublic ? "public" : "reader" });
   await app.register(routes, { prefix: "/v1" });
   // The live topology page (public/): a reader of the API like any client.
   await installPage(app);

@@ -13,14 +13,16 @@ import type { Socket } from "node:net";
 import { DEFAULT_LIMITS, type Limits } from "../config.js";
 import { failure } from "../core/result.js";
 import { ProblemError } from "./problem.js";
+import { PROBE_ROUTES } from "./probes.js";
+import { METRICS_PATH } from "./metrics.js";
 
 export interface LimitOptions extends Partial<Limits> {
   /** How often under-pressure samples the event loop, ms (tests shorten it). */
   readonly pressureSampleInterval?: number;
 }
 
-/** Routes no limit applies to: a probe must see the process, not its load. */
-const EXEMPT: ReadonlySet<string | undefined> = new Set(["/healthz", "/readyz"]);
+/** Routes no limit applies to: a probe or a scrape must see the process, not its load. */
+const EXEMPT: ReadonlySet<string | undefined> = new Set([...PROBE_ROUTES, METRICS_PATH]);
 
 /**
  * Whose budget a request spends: the authenticated client (one client behind

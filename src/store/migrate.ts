@@ -68,11 +68,19 @@ export interface MigrationReport {
   readonly total: number;
 }
 
-export function applyMigrations(dbFile: string, migrationsDir: string): MigrationReport {
-  const names = readdirSync(migrationsDir, { withFileTypes: true })
+/** The migrations the folder holds, in the order they apply. */
+export function migrationNames(migrationsDir: string): string[] {
+  return readdirSync(migrationsDir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && existsSync(path.join(migrationsDir, e.name, "migration.sql")))
     .map((e) => e.name)
     .sort();
+}
+
+/** What _prisma_migrations says is applied (finished, not rolled back). */
+export const APPLIED_MIGRATIONS_SQL = `SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
+
+export function applyMigrations(dbFile: string, migrationsDir: string): MigrationReport {
+  const names = migrationNames(migrationsDir);
   let db: Database.Database;
   try {
     db = new Database(dbFile);

@@ -23,6 +23,8 @@
 // refused. A failed sync refuses every item it was to cover: none of them is
 // known to be durable.
 
+import { performance } from "node:perf_hooks";
+
 export interface ItemFailure {
   readonly index: number;
   readonly error: unknown;
@@ -36,6 +38,8 @@ export type BatchSync = () => Promise<void>;
 
 interface Pending<C> {
   readonly item: C;
+  /** The batch it was written in: its size and when its write began (performance.now()). */
+  batch?: { readonly size: number; readonly started: number };
   resolve(): void;
   reject(error: unknown): void;
 }
@@ -70,7 +74,12 @@ export class UnsyncedCommitError extends Error {
   }
 }
 
+/** Told once per written batch when it is durable: its size and the seconds since its write began. */
+export type BatchObserver = (size: number, seconds: number) => void;
+
 export class GroupCommitRunner<C> {
+  /** Set by the store: who hears of each durable batch (metrics). */
+  onBatchDurable: BatchObserver | null = null;
   private queue: Pending<C>[] = [];
   /** Opens when the queued batch has been written (whatever the outcome). */
   private flushed: Gate | null = null;
@@ -80,6 +89,8 @@ export class GroupCommitRunner<C> {
   private nextSync: Gate | null = null;
   /** Opens when the sync in flight has finished. */
   private syncing: Gate | null = null;
+  /** Operations the sync in flight covers. */
+  private syncingCount = 0;
   readonly stats: RunnerStats = { batches: 0, items: 0, largestBatch: 0, refused: 0 };
 
   constructor(
@@ -111,6 +122,11 @@ export class GroupCommitRunner<C> {
     const done = new Promise<void>((resolve, reject) => this.queue.push({ item, resolve, reject }));
     this.schedule();
     return done;
+  }
+
+  /** Operations waiting to be written or synced. */
+  get depth(): number {
+    return this.queue.length + this.unsynced.length + this.syncingCount;
   }
 
   /**
@@ -151,6 +167,7 @@ export class GroupCommitRunner<C> {
   }
 
   private flush(): void {
+    const started = performance.now();
     const batch = this.queue;
     const flushed = this.flushed!;
     this.queue = [];
@@ -165,12 +182,14 @@ export class GroupCommitRunner<C> {
       failures = batch.map((_, index) => ({ index, error }));
     }
     const failed = new Map(failures.map((f) => [f.index, f.error]));
+    const written = { size: batch.length - failures.length, started };
     if (!this.sync) this.announce(batch.filter((_, i) => !failed.has(i)).map((p) => p.item));
     batch.forEach((p, i) => {
       if (failed.has(i)) p.reject(failed.get(i));
-      else if (this.sync) this.unsynced.push(p);
+      else if (this.sync) this.unsynced.push(Object.assign(p, { batch: written }));
       else p.resolve();
     });
+    if (!this.sync && written.size > 0) this.onBatchDurable?.(written.size, (performance.now() - started) / 1000);
     this.stats.refused += failures.length;
     if (this.unsynced.length > 0) {
       this.nextSync ??= gate();
@@ -186,11 +205,17 @@ export class GroupCommitRunner<C> {
     this.unsynced = [];
     this.nextSync = null;
     this.syncing = done;
+    this.syncingCount = covered.length;
     const finish = (error: unknown, failedSync: boolean) => {
       this.syncing = null;
+      this.syncingCount = 0;
       const refusal = failedSync ? new UnsyncedCommitError(error) : undefined;
       if (!failedSync) this.announce(covered.map((p) => p.item));
       for (const p of covered) failedSync ? p.reject(refusal) : p.resolve();
+      if (!failedSync && this.onBatchDurable) {
+        const now = performance.now();
+        for (const b of new Set(covered.map((p) => p.batch!))) this.onBatchDurable(b.size, (now - b.started) / 1000);
+      }
       if (failedSync) this.stats.refused += covered.length;
       done.open();
       if (this.unsynced.length > 0) this.startSync();

@@ -29,7 +29,8 @@ import {
   encodeChanges, storable, touchedRows, UnstorableValueError, WATERMARK_KINDS, watermarkSteps, type Step, type Watermarks,
 } from "./encode.js";
 import { loadTopology, type Loaded } from "./load.js";
-import { applyMigrations } from "./migrate.js";
+import { APPLIED_MIGRATIONS_SQL, applyMigrations, migrationNames } from "./migrate.js";
+import { commitFacts, type CommitFacts, type StoreObserver } from "./observer.js";
 import { GroupCommitRunner, UnsyncedCommitError, type ItemFailure, type RunnerStats } from "./runner.js";
 import type { Statement } from "better-sqlite3";
 import { pino, type Logger } from "pino";
@@ -38,6 +39,7 @@ import { WalSync } from "./wal-sync.js";
 import { isBusy, StoreLockedError, WriterLock } from "./lock.js";
 
 export { StoreLockedError } from "./lock.js";
+export type { StoreObserver, CommitFacts, CommittedEvent, AllocatedDomain } from "./observer.js";
 export { ReadsThrottledError } from "./read-budget.js";
 
 /** An HTTP answer as sent: replayed byte for byte to a retry with the same idempotency key. */
@@ -105,7 +107,15 @@ export interface ArbiterStore {
   /** A remembered answer for (client, key), if one is stored and not expired. */
   remembered(client: string, key: string): RememberedAnswer | undefined;
   health(): StoreHealth;
+  /**
+   * Readiness as a probe sees it: health(), and the database answers a
+   * query now (on the reader connection, which waits for no write) showing
+   * every migration of the migrations folder applied.
+   */
+  readiness(): StoreHealth;
   stats(): StoreStats;
+  /** Hear of what is committed from now on; returns the function that stops it. */
+  observe(observer: StoreObserver): () => void;
   close(): Promise<void>;
 }
 
@@ -113,6 +123,8 @@ export interface ArbiterStore {
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
 export interface StoreStats extends RunnerStats {
+  /** Operations waiting to be written or made durable. */
+  readonly queued: number;
   readonly checkpoints: number;
   readonly framesCheckpointed: number;
   readonly objects: Record<string, number>;
@@ -148,6 +160,8 @@ interface Stamped {
   /** The model's id watermarks and the last event seq after the operation. */
   readonly watermarks: Readonly<Watermarks>;
   readonly events: number;
+  /** For observers; null when nobody observes. */
+  readonly facts: CommitFacts | null;
   /** The events themselves, announced to subscribers once durable. */
   readonly records: readonly EventRecord[];
 }
@@ -205,6 +219,7 @@ export class SqliteStore implements ArbiterStore {
   private idWatermarks: Watermarks;
   private lastAnswerPrune = 0;
   private readonly log: Logger;
+  private readonly observers = new Set<StoreObserver>();
   /** The newest event known to be on disk: what a live stream has announced up to. */
   private durableSeq: number;
   private readonly listeners = new Set<EventListener>();
@@ -227,6 +242,9 @@ export class SqliteStore implements ArbiterStore {
     this.durableSeq = loaded.lastEventSeq;
     this.runner = new GroupCommitRunner<Stamped>((batch) => this.write(batch), (failures) => this.writeFailed(failures),
       walSync && (() => walSync.sync()), (items) => this.announce(items));
+    this.runner.onBatchDurable = (size, seconds) => {
+      for (const o of this.observers) this.tell(() => o.batchCommitted?.(size, seconds));
+    };
     this.batchWrite = db.transaction((items: readonly Stamped[], housekeeping: boolean) => this.apply(items, housekeeping));
     this.checkpointer = Checkpointer.start(options.file, { onFailure: (error) => this.checkpointInline(error) });
     this.eventReader = new EventReader(options.file, reader, (error) => {
@@ -377,10 +395,37 @@ export class SqliteStore implements ArbiterStore {
     return { ready: true, cause: null };
   }
 
+  readiness(): StoreHealth {
+    const health = this.health();
+    if (!health.ready) return health;
+    try {
+      const applied = new Set((this.readerStatement(APPLIED_MIGRATIONS_SQL).all() as { migration_name: string }[]).map((r) => r.migration_name));
+      const missing = migrationNames(this.options.migrationsDir).filter((name) => !applied.has(name));
+      if (missing.length > 0) return { ready: false, cause: `migration ${missing.join(", ")} is not applied to the database` };
+      return health;
+    } catch (error) {
+      return { ready: false, cause: `the database does not answer: ${messageOf(error)}` };
+    }
+  }
+
   stats(): StoreStats {
     const objects: Record<string, number> = {};
     for (const kind of KINDS) objects[kind] = this.model.count(kind);
-    return { ...this.runner.stats, ...this.checkpointer.stats, objects };
+    return { ...this.runner.stats, queued: this.runner.depth, ...this.checkpointer.stats, objects };
+  }
+
+  /** An observer that throws must not fail a write that committed: logged, not raised. */
+  private tell(notify: () => void): void {
+    try {
+      notify();
+    } catch (error) {
+      this.log.error({ err: error }, "a store observer failed");
+    }
+  }
+
+  observe(observer: StoreObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   async close(): Promise<void> {
@@ -431,7 +476,8 @@ export class SqliteStore implements ArbiterStore {
       });
     }
     const watermarks = { ...this.model.lastIds(), event: this.lastSeq };
-    return { steps, touched: touchedRows(changes), watermarks, events: events.length, records: events };
+    const facts = this.observers.size > 0 ? commitFacts(this.model, changes, events) : null;
+    return { steps, touched: touchedRows(changes), watermarks, events: events.length, facts, records: events };
   }
 
   /**
@@ -469,6 +515,9 @@ export class SqliteStore implements ArbiterStore {
     this.prunedUpTo = prunedUpTo;
     this.idWatermarks = watermarks;
     this.checkpointer.nudge();
+    for (const item of items) {
+      if (item.facts) for (const o of this.observers) this.tell(() => o.operationCommitted?.(item.facts!));
+    }
   }
 
   /**

@@ -222,6 +222,8 @@ describe("while the first request is still in flight", () => {
       },
       remembered: (client, key) => store.remembered(client, key),
       health: () => store.health(),
+      readiness: () => store.readiness(),
+      observe: (observer) => store.observe(observer),
       read: (view) => store.read(view),
       events: (after, limit, filter) => store.events(after, limit, filter),
       eventRows: (after, limit, filter) => store.eventRows(after, limit, filter),

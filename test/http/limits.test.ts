@@ -71,6 +71,15 @@ describe("rate limits per client", () => {
     for (let i = 0; i < 10; i++) expect((await send(app, { url: "/healthz", ip: "10.0.0.1" })).status).toBe(200);
   });
 
+  it("never limits the other probes or the metrics scrape", async () => {
+    const app = await appWith({ rateLimitWrites: 1, rateLimitReads: 1, rateLimitWindow: 60_000 });
+    for (const url of ["/livez", "/readyz", "/metrics"]) {
+      for (let i = 0; i < 5; i++) expect((await app.inject({ url, remoteAddress: "10.0.0.3" })).statusCode, url).toBe(200);
+    }
+    expect((await send(app, { url: "/v1/units", ip: "10.0.0.3" })).status).toBe(200);
+    expect((await send(app, { url: "/v1/units", ip: "10.0.0.3" })).status).toBe(429);
+  });
+
   it("a budget of 0 is unlimited", async () => {
     const app = await appWith({ rateLimitWrites: 0, rateLimitReads: 1, rateLimitWindow: 60_000 });
     for (let i = 0; i < 20; i++) expect((await send(app, unit())).status).toBe(201);

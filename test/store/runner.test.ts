@@ -46,6 +46,37 @@ describe("GroupCommitRunner", () => {
     expect(onFailure).not.toHaveBeenCalled();
   });
 
+  it("tells its observer of each durable batch (size without the refused items) and counts what waits in its depth", async () => {
+    const w = fakeWriter();
+    w.failing.set(3, new Error("refused"));
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined);
+    const told: [number, number][] = [];
+    runner.onBatchDurable = (size, seconds) => told.push([size, seconds]);
+    const done = [1, 2, 3].map((i) => runner.commit(i).catch(() => undefined));
+    expect(runner.depth).toBe(3);
+    await Promise.all(done);
+    expect(runner.depth).toBe(0);
+    expect(told.map(([size]) => size)).toEqual([2]);
+    expect(told[0]![1]).toBeGreaterThanOrEqual(0);
+  });
+
+  it("with a sync stage: told once the sync covering the batch is done; the depth counts the items awaiting it", async () => {
+    const w = fakeWriter();
+    let finishSync!: () => void;
+    const runner = new GroupCommitRunner<number>(w.writer, () => undefined, () => new Promise<void>((r) => { finishSync = r; }));
+    const told: number[] = [];
+    runner.onBatchDurable = (size) => told.push(size);
+    const done = Promise.all([runner.commit(1), runner.commit(2)]);
+    await nextTurn();
+    expect(w.calls).toEqual([[1, 2]]);
+    expect(told).toEqual([]);
+    expect(runner.depth).toBe(2);
+    finishSync();
+    await done;
+    expect(told).toEqual([2]);
+    expect(runner.depth).toBe(0);
+  });
+
   it("does not resolve a commit before its batch is written", async () => {
     const w = fakeWriter();
     const runner = new GroupCommitRunner<number>(w.writer, () => undefined);

@@ -14,8 +14,9 @@ describe("settings schema", () => {
     expect(Object.fromEntries(NAMES.map((n) => [n, [flagOf(n), envOf(n)]]))).toEqual({
       host: ["host", "HOST"], port: ["port", "PORT"], databaseFile: ["db", "DATABASE_FILE"], logLevel: ["log-level", "LOG_LEVEL"],
       topologyFile: ["topology", "TOPOLOGY_FILE"], topologyApply: ["topology-apply", null], kernelProfile: ["kernel-profile", "KERNEL_PROFILE"], eventRetention: ["event-retention", "EVENT_RETENTION"],
-      eventReadRate: ["event-read-rate", "EVENT_READ_RATE"], eventStreams: ["event-streams", "EVENT_STREAMS"],
-      eventStreamHeartbeat: ["event-stream-heartbeat", "EVENT_STREAM_HEARTBEAT"], eventStreamBuffer: ["event-stream-buffer", "EVENT_STREAM_BUFFER"], synchronous: ["synchronous", "DB_SYNCHRONOUS"], bodyLimit: ["body-limit", "BODY_LIMIT"],
+      eventReadRate: ["event-read-rate", "EVENT_READ_RATE"],
+      eventStreams: ["event-streams", "EVENT_STREAMS"], eventStreamHeartbeat: ["event-stream-heartbeat", "EVENT_STREAM_HEARTBEAT"],
+      eventStreamBuffer: ["event-stream-buffer", "EVENT_STREAM_BUFFER"], synchronous: ["synchronous", "DB_SYNCHRONOUS"], bodyLimit: ["body-limit", "BODY_LIMIT"],
       headersTimeout: ["headers-timeout", "HEADERS_TIMEOUT"], requestTimeout: ["request-timeout", "REQUEST_TIMEOUT"],
       socketTimeout: ["socket-timeout", "SOCKET_TIMEOUT"], keepAliveTimeout: ["keep-alive-timeout", "KEEP_ALIVE_TIMEOUT"],
       maxConnections: ["max-connections", "MAX_CONNECTIONS"], rateLimitReads: ["rate-limit-reads", "RATE_LIMIT_READS"],

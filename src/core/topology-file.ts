@@ -64,6 +64,7 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
 export function applyTopology(model: Model, spec: TopologySpec): TopologyReport {
   const savepoint = model.savepoint();
+  const eventMark = model.eventCount();
   const created = zero();
   const present = zero();
   const conflicts: string[] = [];
@@ -205,7 +206,12 @@ export function applyTopology(model: Model, spec: TopologySpec): TopologyReport 
     kernelProfile = { name: spec.host.kernelProfile, changed };
   }
 
-  if (conflicts.length > 0) model.rollbackTo(savepoint);
+  if (conflicts.length > 0) {
+    // What it created, set and bound is undone, so the events saying so are
+    // dropped too (the caller's perform() sees a success: the report).
+    model.rollbackTo(savepoint);
+    model.forgetEventsAfter(eventMark);
+  }
   return { created, present, conflicts, kernelProfile };
 }
 

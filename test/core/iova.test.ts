@@ -186,6 +186,7 @@ describe("who may map, and how many", () => {
   it("another client's container → EPERM; a missing one → ENOENT, not logged", () => {
     const fx = build();
     const ioas = unwrap(fx.op((m) => createContainerAs(m, "vmm-a")));
+    fx.commit();
     expect(errorOf(fx.op(mapIova, as("vmm-b"), ioas.id, { length: 0x1000 }))).toMatchObject({ errno: "EPERM", reason: "owned-by-other" });
     expect(errorOf(fx.op(mapIova, as("vmm-b"), 999, { length: 0x1000 }))).toMatchObject({ errno: "ENOENT", reason: "no-such-container" });
     expect(fx.events().map((e) => [e.op, e.errno])).toEqual([["container-map", "EPERM"]]);

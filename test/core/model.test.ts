@@ -201,7 +201,13 @@ describe("takeChanges", () => {
     expect(drained.rows.domain.size).toBe(2);
     expect(drained.rows.unit.get(unit.id)?.after).toEqual({ ...unit, online: false });
     expect(drained.rows.group.size).toBe(0);
-    expect(drained.events).toEqual([expect.objectContaining({ op: "claim", owner: "x" })]);
+    expect(drained.events).toEqual([
+      expect.objectContaining({ op: "create", kind: "unit", objectId: unit.id }),
+      expect.objectContaining({ op: "create", kind: "domain", objectId: kept.id }),
+      expect.objectContaining({ op: "create", kind: "domain", objectId: gone.id }),
+      expect.objectContaining({ op: "delete", kind: "domain", objectId: gone.id }),
+      expect.objectContaining({ op: "claim", owner: "x" }),
+    ]);
 
     // Drained is committed: nothing pending, and the undo log is gone.
     expect(fx.model.hasChanges()).toBe(false);

@@ -29,7 +29,24 @@ describe("perform: all or nothing", () => {
     }).result;
     expect(r.ok).toBe(false);
     expect(snapshot(fx.model)).toBe(before);
-    expect(fx.model.takeChanges().rows.domain.size).toBe(0);
+    const changes = fx.model.takeChanges();
+    expect(changes.rows.domain.size).toBe(0);
+    // The creates it recorded on the way are dropped with them: nothing was created.
+    expect(changes.events).toEqual([]);
+  });
+
+  it("a refused operation keeps the attempts it recorded and drops its topology changes, in order", () => {
+    const { fx, unit, group } = setUp();
+    const attempt = (op: "claim" | "release") => ({ op, owner: null, groupId: group.id, deviceId: null, domainId: null, containerId: null, ...outcomeOf(null) });
+    const r = perform(fx.model, (m) => {
+      m.record(attempt("claim"));
+      unwrap(createContainer(m, { name: "half-made" }));
+      m.record(attempt("release"));
+      unwrap(createDomain(m, { type: "paging", unitId: unit.id }));
+      return fail("quota-exceeded", "refused after two changes");
+    }).result;
+    expect(r.ok).toBe(false);
+    expect(fx.model.takeChanges().events).toEqual([attempt("claim"), attempt("release")]);
   });
 
   it("an operation that throws half-way leaves nothing behind, not even its event", () => {
@@ -96,6 +113,9 @@ describe("perform: all or nothing", () => {
     const done = perform(fx.model, (m) => createContainer(m, { name: "kept" }, ANON), (r) => (r.ok ? r.value.name : "none"));
     expect(done.presented).toBe("kept");
     expect(done.result).toEqual(ok(expect.objectContaining({ name: "kept" })));
-    expect(fx.model.takeChanges().rows.container.size).toBe(1);
+    const changes = fx.model.takeChanges();
+    expect(changes.rows.container.size).toBe(1);
+    const [container] = changes.rows.container.values();
+    expect(changes.events).toEqual([expect.objectContaining({ op: "create", kind: "container", objectId: container!.after!.id, errno: null })]);
   });
 });

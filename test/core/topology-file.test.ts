@@ -75,6 +75,37 @@ describe("applyTopology", () => {
     expect(counts(model)).toEqual(before);
     expect(model.idByName("unit", "new-unit")).toBeUndefined();
     expect(describeTopologyReport(report).at(-1)).toBe("not applied: 1 conflict(s); the database is unchanged");
+    // Nor is its create logged: nothing was created.
+    expect(model.takeChanges().events).toEqual([]);
+  });
+
+  it("logs one create per object it makes, naming kind and id, and nothing for what was present", () => {
+    const model = new Model(DRIVERS);
+    expect(applyTopology(model, BASE).conflicts).toEqual([]);
+    const id = (kind: "unit" | "group" | "device" | "container" | "domain", name: string) =>
+      kind === "domain" ? [...model.all("domain")].find((d) => d.name === name)!.id : model.idByName(kind, name)!;
+    expect(model.takeChanges().events.map((e) => [e.op, e.kind, e.objectId, e.groupId, e.errno])).toEqual([
+      ["create", "unit", id("unit", "dmar0"), null, null], ["create", "unit", id("unit", "dmar1"), null, null],
+      ["create", "group", id("group", "g0"), null, null], ["create", "device", id("device", "d0"), null, null],
+      ["create", "group", id("group", "g1"), null, null], ["create", "device", id("device", "d1"), null, null],
+      ["create", "container", id("container", "vm"), null, null], ["create", "container", id("container", "legacy"), null, null],
+      ["create", "domain", id("domain", "p0"), null, null],
+    ]);
+    expect(applyTopology(model, BASE).conflicts).toEqual([]);
+    expect(model.takeChanges().events).toEqual([]);
+  });
+
+  it("a file that fails midway, after creating objects, setting the host and binding a host driver, logs none of it", () => {
+    const model = applied();
+    const report = applyTopology(model, {
+      host: { kernelProfile: "6.1" },
+      units: [{ name: "new-unit", driver: "mock" }],
+      groups: [{ name: "g-new", unit: "new-unit", devices: [{ name: "nvme-new", hostDriver: "nvme" }] }, { name: "g9", unit: "dmar9" }],
+      containers: [{ name: "c-new" }],
+    });
+    expect(report.conflicts).toEqual([expect.stringMatching(/^group g9 names unit dmar9/)]);
+    expect(report.created).toMatchObject({ units: 1, groups: 1, devices: 1, containers: 1 });
+    expect(model.takeChanges().events).toEqual([]);
   });
 
   it("a driver's static domain is named after it and bound to no unit: a unit in the file names its driver, applying again finds it", () => {
@@ -215,7 +246,11 @@ describe("domains a driver leaves unbound", () => {
     expect(applyTopology(model, spec).conflicts).toEqual([]);
     const id = model.idByName("device", "nvme0")!;
     expect(model.get("device", id)!.hostDriver).toBe("nvme");
-    expect(model.takeChanges().events).toEqual([expect.objectContaining({ op: "bind-host-driver", deviceId: id, errno: null })]);
+    // g0 was there already: the device is created, then bound.
+    expect(model.takeChanges().events).toEqual([
+      expect.objectContaining({ op: "create", kind: "device", objectId: id, deviceId: null }),
+      expect.objectContaining({ op: "bind-host-driver", deviceId: id, errno: null }),
+    ]);
     unwrap(unbindHostDriver(model, { owner: null, admin: true }, id));
     expect(applyTopology(model, spec)).toMatchObject({ conflicts: [], present: { devices: 1 } });
     expect(model.get("device", id)!.hostDriver).toBeNull();

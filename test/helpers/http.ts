@@ -24,9 +24,12 @@ export interface UnmappedView { unmapped: number; mappings: MappingView[] }
 export interface EventView {
   seq: number; at: string; op: string; owner: string | null; groupId: number | null; deviceId: number | null;
   domainId: number | null; containerId: number | null; errno: string | null; code: number; soft: boolean; reason: string | null; detail: string | null;
-  kind?: string | null; objectId?: number | null;
+  /** A topology change's object (create / update / delete); null on attempts. */
+  kind: string | null; objectId: number | null;
 }
 export interface PageView<T> { items: T[]; next: number | null }
+/** A page of the event log: next is null on its last page; last is where to poll from. */
+export interface EventPageView { items: EventView[]; next: number | null; last: number }
 export interface MovedView { changed: boolean; group: GroupView; domain: DomainView }
 export interface AttemptView {
   domainId: number; allocated: boolean; errno: string | null; code: number; soft: boolean; reason: string | null; detail: string | null;
@@ -166,9 +169,9 @@ export class Client {
     const out: EventView[] = [];
     let cursor = after;
     for (;;) {
-      const page = await this.read<{ items: EventView[]; next: number }>(`/v1/events?after=${cursor}&limit=1000`);
+      const page = await this.read<EventPageView>(`/v1/events?after=${cursor}&limit=1000`);
       out.push(...page.items);
-      if (page.items.length < 1000) return out;
+      if (page.next === null) return out;
       cursor = page.next;
     }
   }

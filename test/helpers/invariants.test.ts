@@ -3,7 +3,7 @@
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openApp, tempDbFile } from "./app.js";
-import { Client } from "./http.js";
+import { Client, type GroupView } from "./http.js";
 import { checkInvariants, checkReplay, readSnapshot, type Snapshot } from "./invariants.js";
 
 interface Made {
@@ -16,6 +16,8 @@ describe("invariants over the database file", () => {
   const { dir, file } = tempDbFile();
   let clean: Snapshot;
   let made: Made;
+  /** The topology changes the set-up made, in order: [op, kind, objectId]. */
+  let changes: [string, string, number][];
 
   beforeAll(async () => {
     const { app } = await openApp(file);
@@ -23,10 +25,9 @@ describe("invariants over the database file", () => {
     const vtd = await c.unit({ driver: "intel-vtd" });
     const smmu0 = await c.unit({ driver: "arm-smmu-v3" });
     const smmu1 = await c.unit({ driver: "arm-smmu-v3" });
-    const plain = (await c.groupWith(vtd.id)).group;
-    const claimed = (await c.groupWith(vtd.id)).group;
-    const viaContainer = (await c.groupWith(vtd.id)).group;
-    const onSmmu1 = (await c.groupWith(smmu1.id)).group;
+    const withDevice: Awaited<ReturnType<Client["groupWith"]>>[] = [];
+    for (const unit of [vtd, vtd, vtd, smmu1]) withDevice.push(await c.groupWith(unit.id));
+    const [plain, claimed, viaContainer, onSmmu1] = withDevice.map((m) => m.group) as [GroupView, GroupView, GroupView, GroupView];
     const vtdDomain = await c.domain({ unitId: vtd.id });
     const spareVtdDomain = await c.domain({ unitId: vtd.id });
     const smmu0Domain = await c.domain({ unitId: smmu0.id });
@@ -37,7 +38,13 @@ describe("invariants over the database file", () => {
     const ct = await c.container();
     await c.ok("POST", `/v1/containers/${ct.id}/attach`, { groupId: viaContainer.id });
     await c.expect(409, "POST", `/v1/groups/${onSmmu1.id}/attach`, { domainId: smmu0Domain.id });
-    await c.fault({ unitId: smmu0.id, errno: "ENOMEM", count: 3 });
+    const fault = await c.fault({ unitId: smmu0.id, errno: "ENOMEM", count: 3 });
+    changes = [
+      ...[vtd, smmu0, smmu1].map((u): [string, string, number] => ["create", "unit", u.id]),
+      ...withDevice.flatMap((m): [string, string, number][] => [["create", "group", m.group.id], ["create", "device", m.devices[0]!.id]]),
+      ...[vtdDomain, spareVtdDomain, smmu0Domain].map((d): [string, string, number] => ["create", "domain", d.id]),
+      ["create", "container", ct.id], ["create", "fault", fault.id],
+    ];
     await app.close();
     made = {
       vtdUnit: vtd.id, smmu1Unit: smmu1.id, plain: plain.id, claimed: claimed.id, viaContainer: viaContainer.id,
@@ -48,7 +55,8 @@ describe("invariants over the database file", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("finds nothing wrong with what the service wrote", () => {
-    expect(clean.events.length).toBe(6);
+    expect(clean.events.filter((e) => e.kind === null).length).toBe(6);
+    expect(clean.events.filter((e) => e.kind !== null).map((e) => [e.op, e.kind, e.objectId])).toEqual(changes);
     expect(checkInvariants(clean)).toEqual([]);
     expect(checkReplay(clean)).toEqual([]);
   });
@@ -77,6 +85,12 @@ describe("invariants over the database file", () => {
     ["a spent fault left behind", (s) => void (s.faults[0]!.remaining = 0), /has 0 remaining/],
     ["a gap in the event log", (s) => void s.events.splice(2, 1), /follows \d+: the log has a gap/],
     ["an errno with the wrong code", (s) => void (s.events.find((e) => e.errno !== null)!.code = -22), /errno \w+ with code -22/],
+    ["a failed topology change recorded", (s) => Object.assign(s.events.find((e) => e.op === "create")!, { errno: "ENOMEM", code: -12, reason: "injected-fault" }),
+      /only successful topology changes are recorded/],
+    ["a topology change naming a group", (s) => void (s.events.find((e) => e.kind === "device")!.groupId = 1), /a topology change names its object only/],
+    ["a topology change of no kind", (s) => void (s.events.find((e) => e.op === "create")!.kind = null), /a topology change of unknown kind/],
+    ["a topology change without its object", (s) => void (s.events.find((e) => e.op === "create")!.objectId = null), /a topology change without an object id/],
+    ["an attempt naming an object", (s) => Object.assign(s.events.find((e) => e.op === "claim")!, { kind: "group", objectId: 1 }), /an attempt\) names object group 1/],
   ];
   it.each(cases)("reports %s", (_name, mutate, message) => {
     const s = structuredClone(clean);
@@ -90,6 +104,8 @@ describe("invariants over the database file", () => {
     ["a refusal the state does not explain", (s) => void (s.events.find((e) => e.reason === "owned-by-other")!.owner = "alice"), /refused as owned by another, but the replay has it/],
     ["a move by someone who is not the owner", (s) => void (s.events.find((e) => e.op === "replace-group" && e.errno === null)!.owner = "bob"), /moved a group it does not own/],
     ["a pruned log", (s) => void s.events.shift(), /events were pruned, no replay/],
+    ["a move before its group was created", (s, m) => void (s.events.find((e) => e.op === "create" && e.kind === "group" && e.objectId === m.plain)!.seq = 1_000_000),
+      /comes before the group's creation \(event 1000000\)/],
   ];
   it.each(replays)("replay reports %s", (_name, mutate, message) => {
     const s = structuredClone(clean);

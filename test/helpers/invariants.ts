@@ -31,6 +31,8 @@ export interface EventRow {
   seq: number; at: string; op: string; owner: string | null; groupId: number | null; deviceId: number | null;
   domainId: number | null; containerId: number | null; errno: string | null; code: number;
   reason: string | null; detail: string | null;
+  /** A topology change's object (create / update / delete); null on attempts. */
+  kind: string | null; objectId: number | null;
 }
 
 /** One committed state of the database, as rows. */
@@ -129,7 +131,11 @@ export const MOVE_OPS = [
   "claim", "release", "container-attach", "container-detach",
 ] as const;
 export type MoveOp = (typeof MOVE_OPS)[number];
-const EVENT_OPS: ReadonlySet<string> = new Set(MOVE_OPS);
+/** A successful change of the topology: an object of a kind created, changed or deleted by a client or a topology file. */
+const TOPOLOGY_OPS: ReadonlySet<string> = new Set(["create", "update", "delete"]);
+/** The kinds of object a client or a topology file creates, changes or deletes as such. */
+const TOPOLOGY_KINDS: ReadonlySet<string> = new Set(["unit", "group", "device", "domain", "container", "fault", "host"]);
+const EVENT_OPS: ReadonlySet<string> = new Set([...MOVE_OPS, ...TOPOLOGY_OPS]);
 
 function isErrnoName(name: string): name is keyof typeof ERRNO_VALUES {
   return Object.prototype.hasOwnProperty.call(ERRNO_VALUES, name);
@@ -283,6 +289,11 @@ function checkEventLog(s: Snapshot): string[] {
     if (previous !== null && e.seq !== previous + 1) v.push(`event seq ${e.seq} follows ${previous}: the log has a gap or is out of order`);
     previous = e.seq;
     if (!EVENT_OPS.has(e.op)) v.push(`event ${e.seq} has unknown op ${e.op}`);
+    if (TOPOLOGY_OPS.has(e.op)) {
+      v.push(...checkTopologyEvent(e));
+      continue;
+    }
+    if (e.kind !== null || e.objectId !== null) v.push(`event ${e.seq} (${e.op}, an attempt) names object ${e.kind} ${e.objectId}`);
     if (e.errno === null) {
       // A must-succeed move (detach, release) keeps the refusal it overrode as its reason.
       const warned = e.reason !== null && MUST_SUCCEED.has(e.op) && e.reason in REASONS;
@@ -293,6 +304,21 @@ function checkEventLog(s: Snapshot): string[] {
     }
   }
   if (previous !== null && previous > s.lastEventSeq) v.push(`event seq ${previous} is past the event watermark ${s.lastEventSeq}`);
+  return v;
+}
+
+/** A topology change: recorded only when it succeeded; it names its object, not the subjects of an attempt. */
+function checkTopologyEvent(e: EventRow): string[] {
+  const v: string[] = [];
+  const where = `event ${e.seq} (${e.op} of ${e.kind} ${e.objectId})`;
+  if (e.kind === null || !TOPOLOGY_KINDS.has(e.kind)) v.push(`${where}: a topology change of unknown kind`);
+  if (e.objectId === null || !Number.isInteger(e.objectId) || e.objectId < 1) v.push(`${where}: a topology change without an object id`);
+  if (e.groupId !== null || e.deviceId !== null || e.domainId !== null || e.containerId !== null) {
+    v.push(`${where}: names group ${e.groupId}, device ${e.deviceId}, domain ${e.domainId}, container ${e.containerId}; a topology change names its object only`);
+  }
+  if (e.errno !== null || e.code !== 0 || e.reason !== null || e.detail !== null) {
+    v.push(`${where}: recorded with errno ${e.errno}, code ${e.code}, reason ${e.reason}; only successful topology changes are recorded`);
+  }
   return v;
 }
 
@@ -320,6 +346,9 @@ interface Placement {
  * Failures change nothing (injected faults they consumed aside, which the log
  * does not count), so the replay is exact for placement and ownership.
  *
+ * Topology changes (create / update / delete) move no group; a group's
+ * creation, when the log holds it, comes before every attempt on it.
+ *
  * Not replayable: groups deleted since (their default domain is gone, so the
  * replay skips their events), and a log whose oldest events were pruned by
  * the retention (reported as a violation: the replay would start from a
@@ -342,8 +371,16 @@ export function checkReplay(s: Snapshot): string[] {
     return from !== null && from !== containerId && kindOf.get(from) !== "type1" && kindOf.get(containerId) !== "type1";
   };
 
+  // Where each group was created, when the log holds it (a log written before
+  // topology changes were recorded does not): nothing happens to a group before.
+  const bornAt = new Map<number, number>();
+  for (const e of s.events) if (e.op === "create" && e.kind === "group" && e.objectId !== null) bornAt.set(e.objectId, e.seq);
+
   for (const e of s.events) {
+    if (TOPOLOGY_OPS.has(e.op)) continue; // checked by checkTopologyEvent; moves nothing
     if (e.groupId === null) continue; // a lookup that failed before naming a group
+    const born = bornAt.get(e.groupId);
+    if (born !== undefined && e.seq < born) v.push(`event ${e.seq} (${e.op} of group ${e.groupId}) comes before the group's creation (event ${born})`);
     const g = groups.get(e.groupId);
     const p = state.get(e.groupId);
     if (!g || !p) continue;

@@ -115,8 +115,8 @@ describe("integers the database or a JS number cannot hold", () => {
   });
 
   it("the largest event cursor a JS number holds exactly is accepted", async () => {
-    const page = await c.read<{ items: unknown[]; next: number }>(`/v1/events?after=${Number.MAX_SAFE_INTEGER}`);
-    expect(page).toEqual({ items: [], next: Number.MAX_SAFE_INTEGER });
+    const page = await c.read<{ items: unknown[]; next: number | null; last: number }>(`/v1/events?after=${Number.MAX_SAFE_INTEGER}`);
+    expect(page).toEqual({ items: [], next: null, last: Number.MAX_SAFE_INTEGER });
   });
 
   it.each([
@@ -343,11 +343,15 @@ describe("a poisoned request amid honest ones", () => {
 
     const after = await stateNow();
     expect(after.objects).toEqual({ ...before.objects, container: before.objects.container! + 20 });
-    const names = new Set((await c.read<PageView<ContainerView>>("/v1/containers?limit=1000")).items.map((x) => x.name));
-    for (const name of honestNames) expect(names.has(name)).toBe(true);
+    const containers = new Map((await c.read<PageView<ContainerView>>("/v1/containers?limit=1000")).items.map((x) => [x.name, x.id]));
+    for (const name of honestNames) expect(containers.has(name)).toBe(true);
     for (const p of pairs) expect((await c.groupNow(p.group.id)).domainId).toBe(p.domain.id);
-    // The log has the 20 honest attaches (creates are not logged) and nothing of the poisoned.
+    // The log has the 20 honest attaches and the 20 honest creates, and nothing of the poisoned.
     const events = await c.events(before.lastSeq);
-    expect(events.map((e) => [e.op, e.groupId, e.errno]).sort()).toEqual(pairs.map((p) => ["attach-group", p.group.id, null]).sort());
+    expect(events.filter((e) => e.kind === null).map((e) => [e.op, e.groupId, e.errno]).sort())
+      .toEqual(pairs.map((p) => ["attach-group", p.group.id, null]).sort());
+    const byId = (a: number, b: number) => a - b;
+    expect(events.filter((e) => e.kind !== null).map((e) => [e.op, e.kind])).toEqual(honestNames.map(() => ["create", "container"]));
+    expect(events.filter((e) => e.kind !== null).map((e) => e.objectId!).sort(byId)).toEqual(honestNames.map((n) => containers.get(n)!).sort(byId));
   });
 });

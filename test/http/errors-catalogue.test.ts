@@ -102,6 +102,7 @@ const PINNED: Pinned[] = [
   ["rate-limited"                , "service", "EAGAIN"       , false, 429],
   ["overloaded"                  , "service", "EAGAIN"       , false, 503],
   ["too-many-connections"        , "service", "EAGAIN"       , false, 503],
+  ["too-many-streams"            , "service", "EAGAIN"       , false, 503],
   ["request-timeout"             , "service", "ETIMEDOUT"    , false, 408],
   ["headers-too-large"           , "service", "E2BIG"        , false, 431],
   ["invalid-idempotency-key"     , "service", "EINVAL"       , false, 400],

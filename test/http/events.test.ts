@@ -1,24 +1,36 @@
 // /v1/events: every attach-family attempt is logged, in order, with its
-// outcome; the log pages by seq.
+// outcome, and every successful topology change as a create / update /
+// delete naming its object (test/http/topology-events.test.ts has each
+// route); the log pages by seq, next null on its last page.
 import { rmSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { buildApp } from "../../src/http/app.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile, TEST_LIMITS } from "../helpers/app.js";
-import { clientForFile, expectInvalid, type EventView, type UnitView } from "../helpers/http.js";
+import { clientForFile, expectInvalid, type EventPageView, type EventView, type UnitView } from "../helpers/http.js";
 import { DRIVERS } from "../../src/drivers/index.js";
 
 const c = clientForFile();
 let unit: UnitView;
 
 describe("GET /v1/events", () => {
-  it("starts empty, with next 0; creating objects logs nothing", async () => {
-    expect(await c.read("/v1/events")).toEqual({ items: [], next: 0 });
+  it("starts empty (next null, last 0); creating objects logs one create each, naming its kind and id", async () => {
+    expect(await c.read("/v1/events")).toEqual({ items: [], next: null, last: 0 });
     unit = await c.unit({ driver: "intel-vtd", capabilities: { snoopControl: false } });
-    await c.groupWith(unit.id);
-    await c.domain({ unitId: unit.id });
-    await c.container();
-    expect(await c.read("/v1/events")).toEqual({ items: [], next: 0 });
+    const { group, devices: [dev] } = await c.groupWith(unit.id);
+    const domain = await c.domain({ unitId: unit.id });
+    const ct = await c.container();
+    const page = await c.read<EventPageView>("/v1/events");
+    const created = (kind: string, objectId: number) => ({
+      op: "create", kind, objectId, owner: null, groupId: null, deviceId: null, domainId: null, containerId: null,
+      errno: null, code: 0, soft: false, reason: null, detail: null,
+    });
+    expect(page.items.map(({ seq: _s, at: _a, ...rest }) => rest)).toEqual([
+      created("unit", unit.id), created("group", group.id), created("device", dev!.id), created("domain", domain.id), created("container", ct.id),
+    ]);
+    expect(page.items.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(page.next).toBeNull();
+    expect(page.last).toBe(5);
   });
 
   it("logs each attempt with its outcome, owner and objects, in seq order", async () => {
@@ -46,21 +58,22 @@ describe("GET /v1/events", () => {
     const events = await c.events(before);
     const blocking = (await c.groupNow(group.id)).blockingDomainId;
     const none = { errno: null, code: 0, soft: false, reason: null, detail: null };
+    const attempt = { kind: null, objectId: null };
     const g = group.id;
     expect(events.map(({ seq: _s, at: _a, ...rest }) => rest)).toEqual([
-      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: snoop.id, containerId: null, errno: "EINVAL", code: -22, soft: true, reason: "snoop-control", detail: expect.stringContaining("snoop") },
-      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
-      { op: "detach-group", owner: null, groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
-      { op: "attach-device", owner: null, groupId: g, deviceId: dev!.id, domainId: paging.id, containerId: null, ...none },
-      { op: "detach-device", owner: null, groupId: g, deviceId: dev!.id, domainId: paging.id, containerId: null, ...none },
-      { op: "claim", owner: "qemu", groupId: g, deviceId: null, domainId: blocking, containerId: null, ...none },
-      { op: "replace-group", owner: "intruder", groupId: g, deviceId: null, domainId: paging.id, containerId: null, errno: "EPERM", code: -1, soft: false, reason: "owned-by-other", detail: expect.any(String) },
-      { op: "replace-group", owner: "qemu", groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
-      { op: "detach-group", owner: "qemu", groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...none },
-      { op: "release", owner: "qemu", groupId: g, deviceId: null, domainId: group.defaultDomainId, containerId: null, ...none },
-      { op: "container-attach", owner: null, groupId: g, deviceId: null, domainId: search.domain.id, containerId: ct.id, ...none },
-      { op: "container-detach", owner: null, groupId: g, deviceId: null, domainId: group.defaultDomainId, containerId: ct.id, ...none },
-      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: 987654, containerId: null, errno: "ENOENT", code: -2, soft: false, reason: "no-such-domain", detail: expect.any(String) },
+      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: snoop.id, containerId: null, ...attempt, errno: "EINVAL", code: -22, soft: true, reason: "snoop-control", detail: expect.stringContaining("snoop") },
+      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...attempt, ...none },
+      { op: "detach-group", owner: null, groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...attempt, ...none },
+      { op: "attach-device", owner: null, groupId: g, deviceId: dev!.id, domainId: paging.id, containerId: null, ...attempt, ...none },
+      { op: "detach-device", owner: null, groupId: g, deviceId: dev!.id, domainId: paging.id, containerId: null, ...attempt, ...none },
+      { op: "claim", owner: "qemu", groupId: g, deviceId: null, domainId: blocking, containerId: null, ...attempt, ...none },
+      { op: "replace-group", owner: "intruder", groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...attempt, errno: "EPERM", code: -1, soft: false, reason: "owned-by-other", detail: expect.any(String) },
+      { op: "replace-group", owner: "qemu", groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...attempt, ...none },
+      { op: "detach-group", owner: "qemu", groupId: g, deviceId: null, domainId: paging.id, containerId: null, ...attempt, ...none },
+      { op: "release", owner: "qemu", groupId: g, deviceId: null, domainId: group.defaultDomainId, containerId: null, ...attempt, ...none },
+      { op: "container-attach", owner: null, groupId: g, deviceId: null, domainId: search.domain.id, containerId: ct.id, ...attempt, ...none },
+      { op: "container-detach", owner: null, groupId: g, deviceId: null, domainId: group.defaultDomainId, containerId: ct.id, ...attempt, ...none },
+      { op: "attach-group", owner: null, groupId: g, deviceId: null, domainId: 987654, containerId: null, ...attempt, errno: "ENOENT", code: -2, soft: false, reason: "no-such-domain", detail: expect.any(String) },
     ]);
     const seqs = events.map((e) => e.seq);
     expect(seqs[0]).toBe(before + 1);
@@ -97,27 +110,42 @@ describe("GET /v1/events", () => {
     expect(pick(event as unknown as Record<string, unknown>)).toEqual(outcome);
   });
 
-  it("pages by seq: next is the last seq of the page, and stays put at the end", async () => {
+  it("pages by seq: next is the last seq of a full page and null on the last page; last is where to poll from", async () => {
     const all = await c.events();
     expect(all.length).toBeGreaterThanOrEqual(10);
     const walked: EventView[] = [];
     let after = 0;
+    let pages = 0;
     for (;;) {
-      const page = await c.read<{ items: EventView[]; next: number }>(`/v1/events?after=${after}&limit=3`);
-      expect(page.items.length).toBeLessThanOrEqual(3);
-      if (page.items.length === 0) {
-        expect(page.next).toBe(after);
-        break;
-      }
-      expect(page.next).toBe(page.items[page.items.length - 1]!.seq);
+      const page = await c.read<EventPageView>(`/v1/events?after=${after}&limit=3`);
+      pages += 1;
       walked.push(...page.items);
-      after = page.next;
+      if (page.items.length === 3) {
+        expect(page.next).toBe(page.items[2]!.seq);
+        expect(page.last).toBe(page.items[2]!.seq);
+        after = page.next!;
+        continue;
+      }
+      // Fewer than asked for: the end of the log.
+      expect(page.next).toBeNull();
+      expect(page.last).toBe(page.items.length > 0 ? page.items[page.items.length - 1]!.seq : after);
+      break;
     }
     expect(walked).toEqual(all);
+    expect(pages).toBe(Math.floor(all.length / 3) + 1);
     const mid = all[4]!.seq;
-    const rest = await c.read<{ items: EventView[] }>(`/v1/events?after=${mid}&limit=1000`);
+    const rest = await c.read<EventPageView>(`/v1/events?after=${mid}&limit=1000`);
     expect(rest.items).toEqual(all.filter((e) => e.seq > mid));
-    expect(await c.read(`/v1/events?after=${all[all.length - 1]!.seq + 100}`)).toEqual({ items: [], next: all[all.length - 1]!.seq + 100 });
+    expect(rest.next).toBeNull();
+    expect(rest.last).toBe(all[all.length - 1]!.seq);
+    const end = all[all.length - 1]!.seq;
+    // A full page that happens to end the log answers its last seq (it cannot
+    // know); the page after it is empty and answers null, last staying put.
+    const tail = await c.read<EventPageView>(`/v1/events?after=${all[all.length - 4]!.seq}&limit=3`);
+    expect(tail.items).toEqual(all.slice(-3));
+    expect(tail).toMatchObject({ next: end, last: end });
+    expect(await c.read(`/v1/events?after=${tail.next}&limit=3`)).toEqual({ items: [], next: null, last: end });
+    expect(await c.read(`/v1/events?after=${end + 100}`)).toEqual({ items: [], next: null, last: end + 100 });
   });
 
   it("defaults to 100 events a page", async () => {
@@ -125,9 +153,10 @@ describe("GET /v1/events", () => {
     const d = await c.domain({ unitId: unit.id });
     await c.ok("POST", `/v1/groups/${group.id}/attach`, { domainId: d.id });
     await Promise.all(Array.from({ length: 110 }, () => c.ok("POST", `/v1/groups/${group.id}/attach`, { domainId: d.id })));
-    const page = await c.read<{ items: EventView[]; next: number }>("/v1/events");
+    const page = await c.read<EventPageView>("/v1/events");
     expect(page.items).toHaveLength(100);
     expect(page.next).toBe(page.items[99]!.seq);
+    expect(page.last).toBe(page.items[99]!.seq);
   });
 
   it("does not log requests the schema refused", async () => {

@@ -221,10 +221,10 @@ async function snapshot(): Promise<Snapshot> {
   const reads = ["units", "groups", "devices", "domains", "containers", "faults"].map((kind) => c.get(`/v1/${kind}?limit=1000`));
   const [stats, events, ...lists] = await Promise.all([
     c.read<{ items: number; objects: Record<string, number> }>("/v1/stats"),
-    c.read<{ next: number }>(`/v1/events?after=${lastSeq}&limit=1000`),
+    c.read<{ last: number }>(`/v1/events?after=${lastSeq}&limit=1000`),
     ...reads,
   ]);
-  lastSeq = events.next;
+  lastSeq = events.last;
   // written: operations the store wrote a change (or an event) for.
   return { lists: lists.map((l) => l.text).join("\n"), objects: JSON.stringify(stats.objects), written: stats.items, lastSeq };
 }

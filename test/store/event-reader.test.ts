@@ -10,6 +10,7 @@ import type { Result } from "../../src/core/result.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, tempDbFile } from "../helpers/app.js";
 import { captureLog } from "../helpers/log.js";
+import type { EventPageView } from "../helpers/http.js";
 import { DRIVERS } from "../../src/drivers/index.js";
 
 const dirs: string[] = [];
@@ -54,10 +55,16 @@ describe("event pages", () => {
     // Nobody asked for a page yet: no worker, no thread, no connection.
     expect(readerOf(store).running).toBe(false);
     const all = (await store.events(0, 1000)).map((e) => ({ ...e, at: e.at.toISOString() }));
-    expect(all).toHaveLength(4);
-    expect(JSON.parse(await store.eventPage({ after: 0, limit: 1000 }))).toEqual({ items: all, next: all[3]!.seq });
-    expect(JSON.parse(await store.eventPage({ after: all[1]!.seq, limit: 1 }))).toEqual({ items: [all[2]], next: all[2]!.seq });
-    expect(JSON.parse(await store.eventPage({ after: all[3]!.seq, limit: 10 }))).toEqual({ items: [], next: all[3]!.seq });
+    // The unit, the groups with their devices and the domain created, then the four attempts.
+    expect(all.map((e) => [e.op, e.kind])).toEqual([
+      ["create", "unit"], ["create", "group"], ["create", "device"], ["create", "group"], ["create", "device"], ["create", "domain"],
+      ["attach-group", null], ["detach-group", null], ["attach-group", null], ["detach-group", null],
+    ]);
+    const end = all[9]!.seq;
+    expect(JSON.parse(await store.eventPage({ after: 0, limit: 1000 }))).toEqual({ items: all, next: null, last: end });
+    expect(JSON.parse(await store.eventPage({ after: all[1]!.seq, limit: 1 }))).toEqual({ items: [all[2]], next: all[2]!.seq, last: all[2]!.seq });
+    expect(JSON.parse(await store.eventPage({ after: all[5]!.seq, limit: 4 }))).toEqual({ items: all.slice(6), next: end, last: end });
+    expect(JSON.parse(await store.eventPage({ after: end, limit: 10 }))).toEqual({ items: [], next: null, last: end });
     const mine = JSON.parse(await store.eventPage({ after: 0, limit: 10, groupId: groups[1]!.id })) as { items: { groupId: number }[] };
     expect(mine.items.map((e) => e.groupId)).toEqual([groups[1]!.id, groups[1]!.id]);
     // Served by the worker all along, not by the fallback.
@@ -75,7 +82,9 @@ describe("event pages", () => {
     expect(reported().map((e) => e.message)).toEqual([expect.stringMatching(/event reader exited/)]);
     expect(await store.eventPage({ after: 0, limit: 1000 })).toBe(expected);
     // New events are seen too.
-    value(await store.execute((m) => createContainer(m, { name: "c" })));
-    expect(JSON.parse(await store.eventPage({ after: 0, limit: 1000 })).items).toHaveLength(4);
+    const container = value(await store.execute((m) => createContainer(m, { name: "c" })));
+    const items = (JSON.parse(await store.eventPage({ after: 0, limit: 1000 })) as EventPageView).items;
+    expect(items).toHaveLength(11);
+    expect(items[10]).toMatchObject({ op: "create", kind: "container", objectId: container.id });
   });
 });

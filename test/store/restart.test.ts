@@ -88,7 +88,7 @@ describe("restart", () => {
     const search = await c.ok<SearchView>("POST", `/v1/containers/${ct.id}/attach`, { groupId: g3.group.id });
     await c.ok("POST", `/v1/groups/${g4.group.id}/attach`, { domainId: ident.id });
     await c.expect(422, "POST", `/v1/groups/${g5.group.id}/attach`, { domainId: d3.id });
-    await c.fault({ unitId: mock.id, errno: "EIO", count: 5 });
+    const f1 = await c.fault({ unitId: mock.id, errno: "EIO", count: 5 });
     const f2 = await c.fault({ deviceId: g1.devices[0]!.id, errno: "ENOMEM", count: 2 });
     await c.expect(507, "POST", `/v1/groups/${g1.group.id}/replace`, { domainId: d2.id });
     await c.ok("PATCH", `/v1/devices/${g4.devices[0]!.id}`, { faulty: true, flags: { canwbs: true } });
@@ -96,7 +96,15 @@ describe("restart", () => {
     const before = await snapshot(c);
     expect(before.units.map((u) => u.name)).toContain(tricky);
     expect(before.faults.find((f) => f.id === f2.id)?.remaining).toBe(1);
-    expect(before.events.length).toBe(8);
+    expect(before.events.filter((e) => e.kind === null)).toHaveLength(8);
+    // Every object created, and the device patched, in order.
+    const created = (kind: string) => (o: { id: number }): [string, string, number] => ["create", kind, o.id];
+    expect(before.events.filter((e) => e.kind !== null).map((e) => [e.op, e.kind, e.objectId])).toEqual([
+      ...[intel, mock, smmu].map(created("unit")),
+      ...[g1, g2, g3, g4, g5].flatMap((g) => [created("group")(g.group), ...g.devices.map(created("device"))]),
+      ...[d1, d2, d3, ident].map(created("domain")), created("container")(ct), ...[f1, f2].map(created("fault")),
+      ["update", "device", g4.devices[0]!.id],
+    ]);
     expect(before.groups.find((g) => g.id === g2.group.id)).toMatchObject({ owner: "o'wner", domainId: d1.id });
     expect(before.groups.find((g) => g.id === g3.group.id)!.domainId).toBe(search.domain.id);
 
@@ -209,7 +217,16 @@ describe("restart", () => {
     expect((await c.read<ContainerView>(`/v1/containers/${ct1.id}`)).id).toBe(ct1.id);
     expect((await c.read<DomainView>(`/v1/domains/${d1.id}`)).id).toBe(d1.id);
     expect((await c.faults()).map((f) => f.id)).toEqual([f1.id, f3.id]);
-    expect(await c.lastSeq()).toBe(lastSeq);
+    // The log kept the deletes and continued after them, with the creates since.
+    const log = await c.events();
+    expect(log.filter((e) => e.seq <= lastSeq).slice(-6).map((e) => [e.op, e.kind, e.objectId])).toEqual([
+      ["delete", "fault", f2.id], ["delete", "domain", d2.id], ["delete", "container", ct2.id],
+      ["delete", "device", dev2.id], ["delete", "group", g2.id], ["delete", "unit", u2.id],
+    ]);
+    expect(log.filter((e) => e.seq > lastSeq).map((e) => [e.seq, e.op, e.kind, e.objectId])).toEqual(
+      [["unit", u3], ["group", g3], ["device", dev3], ["container", ct3], ["domain", d3], ["fault", f3]]
+        .map(([kind, o], i) => [lastSeq + 1 + i, "create", kind, (o as { id: number }).id]),
+    );
   });
 
   it("does not reuse a domain id a failed allocation showed to the client", async () => {
@@ -252,9 +269,12 @@ describe("restart", () => {
       await c.expect(404, "POST", `/v1/groups/${group.id}/attach`, { domainId: 99999 });
       const all = await c.events();
       expect(all.slice(0, seen.length)).toEqual(seen);
-      expect(all).toHaveLength(seen.length + 2);
+      // The unit, group, device and domain created, then the two attempts.
+      expect(all.slice(seen.length).map((e) => [e.op, e.kind])).toEqual([
+        ["create", "unit"], ["create", "group"], ["create", "device"], ["create", "domain"], ["attach-group", null], ["attach-group", null],
+      ]);
       seen.splice(0, seen.length, ...all);
     }
-    expect(seen.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(seen.map((e) => e.seq)).toEqual(Array.from({ length: 18 }, (_, i) => i + 1));
   });
 });

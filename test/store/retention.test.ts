@@ -26,15 +26,15 @@ describe("event retention", () => {
     await store.execute((m) => createUnit(m, { name: "u", driver: "mock" }));
     await store.execute((m) => createGroup(m, { name: "g", unitId: 1 })); // default domain 1
     await store.execute((m) => createDomain(m, { type: "paging", unitId: 1 })); // domain 2
-    await cycles(store, 15); // 30 events
+    await cycles(store, 15); // 30 events after the 3 creates
     let events = await store.events(0, 1000);
-    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 21 + i));
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 24 + i));
     await store.close();
 
     store = await SqliteStore.open({ drivers: DRIVERS, file: db.file, migrationsDir: MIGRATIONS, eventRetention: 10 });
     await cycles(store, 3); // 6 more
     events = await store.events(0, 1000);
-    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 27 + i));
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 30 + i));
     // Objects are untouched by pruning.
     expect(await store.read((m) => m.get("group", 1)?.domainId)).toBe(1);
     await store.close();
@@ -48,7 +48,9 @@ describe("event retention", () => {
     await store.execute((m) => createDomain(m, { type: "paging", unitId: 1 }));
     await store.execute((m) => createContainer(m, { name: "c" }));
     await cycles(store, 20);
-    expect((await store.events(0, 1000)).length).toBe(40);
+    const events = await store.events(0, 1000);
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 44 }, (_, i) => i + 1));
+    expect(events.slice(0, 4).map((e) => [e.op, e.kind])).toEqual([["create", "unit"], ["create", "group"], ["create", "domain"], ["create", "container"]]);
     await store.close();
     rmSync(other.dir, { recursive: true, force: true });
   });

@@ -113,7 +113,12 @@ describe("upgrading a database of the previous release", () => {
     await c.ok("POST", "/v1/groups/1/detach", { domainId: domain.id });
     const fault = await c.fault({ unitId: 1, errno: "EIO" });
     expect([unit.id, container.id, domain.id, group.id, device.id, fault.id]).toEqual([3, 2, 6, 2, 3, 2]);
-    expect((await c.events(3)).map((e: EventView) => e.seq)).toEqual([4, 5]);
+    const logged = (after: number) => c.events(after).then((es: EventView[]) => es.map((e) => [e.seq, e.op, e.kind, e.objectId]));
+    expect(await logged(3)).toEqual([
+      [4, "create", "unit", unit.id], [5, "create", "container", container.id], [6, "create", "domain", domain.id],
+      [7, "create", "group", group.id], [8, "create", "device", device.id], [9, "attach-group", null, null], [10, "detach-group", null, null],
+      [11, "create", "fault", fault.id],
+    ]);
 
     // Delete the newest of each and restart: still not reused.
     await c.del(`/v1/faults/${fault.id}`);
@@ -128,7 +133,11 @@ describe("upgrading a database of the previous release", () => {
     };
     const device2: DeviceView = await c.device(again.group.id);
     await c.ok("POST", "/v1/groups/1/attach", { domainId: again.domain.id });
-    expect((await c.events(5)).map((e: EventView) => e.seq)).toEqual([6]);
+    // The six deletes were 12 to 17; the log goes on at 18.
+    expect(await logged(17)).toEqual([
+      [18, "create", "unit", again.unit.id], [19, "create", "container", again.container.id], [20, "create", "domain", again.domain.id],
+      [21, "create", "group", again.group.id], [22, "create", "device", device2.id], [23, "attach-group", null, null],
+    ]);
     const fault2: FaultView = await c.fault({ unitId: 1, errno: "EIO" });
     // Domain 7 was group 2's own default domain, deleted with it.
     expect([again.unit.id, again.container.id, again.domain.id, again.group.id, device2.id, fault2.id]).toEqual([4, 3, 8, 3, 4, 3]);

@@ -5,10 +5,10 @@
 // Content-Security-Policy, with no script error and no request leaving this
 // server. With tokens configured it asks for one and works once it is
 // pasted. Skipped where no Chromium is installed.
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { pino } from "pino";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,11 +19,8 @@ import { makeTokenEntry, parseTokenTable, type TokenTable } from "../../src/http
 import { applyPreset, readTopologyFile } from "../../src/startup/topology.js";
 import { SqliteStore } from "../../src/store/store.js";
 import { MIGRATIONS, TEST_LIMITS, tempDbFile } from "../helpers/app.js";
+import { chromiumPath, launchChromium, openWatchedPage } from "../helpers/browser.js";
 
-function chromiumPath(): string | null {
-  const candidates = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", chromium.executablePath()];
-  return candidates.find((p): p is string => p !== undefined && p !== "" && existsSync(p)) ?? null;
-}
 const executablePath = chromiumPath();
 const INTEL = path.join(PROJECT_ROOT, "examples", "intel-2s-server.json");
 /** How long to wait for the page to show a change (a bound, not a measurement: the machine may be busy). */
@@ -48,18 +45,8 @@ async function serve(tokens: TokenTable | null): Promise<Served> {
 }
 
 /** A page that records script errors, CSP violations and requests to anywhere but `origin`. */
-async function openPage(browser: Browser, origin: string): Promise<{ page: Page; problems: string[]; elsewhere: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  const problems: string[] = [];
-  const elsewhere: string[] = [];
-  // Run in the page (a string: this project's TypeScript has no DOM types).
-  await page.addInitScript({
-    content: 'document.addEventListener("securitypolicyviolation", (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.sourceFile}:${e.lineNumber}`));',
-  });
-  page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
-  page.on("pageerror", (e) => problems.push(e.message));
-  page.on("request", (r) => { if (!r.url().startsWith(`${origin}/`) && !r.url().startsWith("data:")) elsewhere.push(r.url()); });
-  return { page, problems, elsewhere };
+function openPage(browser: Browser, origin: string) {
+  return openWatchedPage(browser, origin, { width: 1400, height: 1000 });
 }
 
 async function post(origin: string, url: string, body: unknown, token?: string): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -75,10 +62,7 @@ describe.skipIf(executablePath === null)("the topology page in a browser", () =>
   let browser: Browser;
   const shots = mkdtempSync(path.join(os.tmpdir(), "iommu-arbiter-page-"));
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: executablePath!,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    });
+    browser = await launchChromium(executablePath!);
   });
   afterAll(async () => {
     await browser?.close();

@@ -2,17 +2,14 @@
 // reference renders every documented operation under its own
 // Content-Security-Policy, with no violation, no script error and no request
 // leaving this server. Skipped where no Chromium is installed.
-import { existsSync, rmSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
+import { rmSync } from "node:fs";
+import type { Browser } from "playwright-core";
+import { chromiumPath, launchChromium, openWatchedPage } from "../helpers/browser.js";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DOCS_PATH } from "../../src/http/openapi.js";
 import { openApp, tempDbFile } from "../helpers/app.js";
 
-function chromiumPath(): string | null {
-  const candidates = [process.env.CHROMIUM_PATH, chromium.executablePath(), "/usr/bin/chromium", "/usr/bin/chromium-browser"];
-  return candidates.find((p): p is string => p !== undefined && p !== "" && existsSync(p)) ?? null;
-}
 const executablePath = chromiumPath();
 
 describe.skipIf(executablePath === null)("/docs in a browser", () => {
@@ -24,7 +21,7 @@ describe.skipIf(executablePath === null)("/docs in a browser", () => {
     ({ app } = await openApp(db.file));
     await app.listen({ port: 0, host: "127.0.0.1" });
     origin = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    browser = await chromium.launch({ executablePath: executablePath!, args: ["--no-sandbox"] });
+    browser = await launchChromium(executablePath!);
   });
   afterAll(async () => {
     await browser?.close();
@@ -33,16 +30,7 @@ describe.skipIf(executablePath === null)("/docs in a browser", () => {
   });
 
   it("renders every operation of the document; no CSP violation, no error, nothing fetched elsewhere", async () => {
-    const page = await browser.newPage();
-    const problems: string[] = [];
-    const elsewhere: string[] = [];
-    // Run in the page (a string: this project's TypeScript has no DOM types).
-    await page.addInitScript({
-      content: 'document.addEventListener("securitypolicyviolation", (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.sourceFile}:${e.lineNumber}`));',
-    });
-    page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
-    page.on("pageerror", (e) => problems.push(e.message));
-    page.on("request", (r) => { if (!r.url().startsWith(`${origin}/`) && !r.url().startsWith("data:")) elsewhere.push(r.url()); });
+    const { page, problems, elsewhere } = await openWatchedPage(browser, origin);
     await page.goto(`${origin}${DOCS_PATH}`);
     await page.waitForSelector(".opblock");
     const described = (await (await fetch(`${origin}/openapi.json`)).json()) as { paths: Record<string, object> };

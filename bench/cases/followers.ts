@@ -6,19 +6,14 @@
 // phase, and the delivery lag (receipt minus the event's commit time `at`)
 // is reported.
 import http from "node:http";
-import path from "node:path";
 import { JsonClient } from "../http.js";
-import { attachDetachWorkload, runLoad, type LoadResult } from "../load.js";
-import { startService, withServer, type Memory } from "../procs.js";
-import { seedDatabase, type SeedSpec } from "../seed.js";
+import type { LoadResult } from "../load.js";
+import type { Memory } from "../procs.js";
 import { percentile } from "../stats.js";
-import { removeTempDir, tempDir } from "../tmp.js";
+import { withWriterPhases } from "./writer-phases.js";
 
-export const WRITERS = 4;
+export { WRITERS } from "./writer-phases.js";
 export const FOLLOWERS = 16;
-
-const POOL = 64;
-const TOPOLOGY: SeedSpec = { units: 4, groups: 3 * POOL, paging: "per-unit" };
 
 export interface FollowersOptions {
   readonly seconds: number;
@@ -96,45 +91,33 @@ async function lastSeq(client: JsonClient, after: number): Promise<{ seq: number
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function followersRun(options: FollowersOptions): Promise<FollowersRun> {
-  const dir = tempDir("followers");
-  const file = path.join(dir, "bench.db");
-  try {
-    const seeded = seedDatabase(file, TOPOLOGY);
-    const pool = (i: number) => seeded.groupIds.subarray(i * POOL, (i + 1) * POOL);
-    return await withServer(() => startService(file), async (server) => {
-      const writers = (name: string, groups: Int32Array, seconds: number) => runLoad({
-        url: server.url, connections: WRITERS, seconds,
-        workload: attachDetachWorkload(dir, name, groups, seeded.targetDomain),
-      });
-      await writers("warmup", pool(0), options.warmupSeconds);
-      const alone = await writers("alone", pool(1), options.seconds);
-      const client = new JsonClient(server.url);
-      const followers: Follower[] = [];
-      try {
-        const before = await lastSeq(client, 0);
-        for (let i = 0; i < FOLLOWERS; i++) followers.push(await follow(server.url));
-        // A stream without a resume point starts at the end of the log: give
-        // the last one time to be registered before the phase's first write.
-        await sleep(200);
-        const followed = await writers("followed", pool(2), options.seconds);
-        const after = await lastSeq(client, before.seq);
-        // Delivery follows the commit; wait until every follower has the last event or 10 s passed.
-        const deadline = Date.now() + 10_000;
-        while (followers.some((f) => f.lastSeq < after.seq) && Date.now() < deadline) await sleep(50);
-        const lags = followers.flatMap((f) => f.lags);
-        return {
-          alone, followed, committed: after.count,
-          receivedMin: Math.min(...followers.map((f) => f.received)),
-          receivedMax: Math.max(...followers.map((f) => f.received)),
-          lagP50: percentile(lags, 50), lagP99: percentile(lags, 99),
-          memory: server.memory(),
-        };
-      } finally {
-        for (const f of followers) f.close();
-        client.close();
-      }
-    });
-  } finally {
-    removeTempDir(dir);
-  }
+  return withWriterPhases("followers", async ({ server, writers }) => {
+    await writers("warmup", 0, options.warmupSeconds);
+    const alone = await writers("alone", 1, options.seconds);
+    const client = new JsonClient(server.url);
+    const followers: Follower[] = [];
+    try {
+      const before = await lastSeq(client, 0);
+      for (let i = 0; i < FOLLOWERS; i++) followers.push(await follow(server.url));
+      // A stream without a resume point starts at the end of the log: give
+      // the last one time to be registered before the phase's first write.
+      await sleep(200);
+      const followed = await writers("followed", 2, options.seconds);
+      const after = await lastSeq(client, before.seq);
+      // Delivery follows the commit; wait until every follower has the last event or 10 s passed.
+      const deadline = Date.now() + 10_000;
+      while (followers.some((f) => f.lastSeq < after.seq) && Date.now() < deadline) await sleep(50);
+      const lags = followers.flatMap((f) => f.lags);
+      return {
+        alone, followed, committed: after.count,
+        receivedMin: Math.min(...followers.map((f) => f.received)),
+        receivedMax: Math.max(...followers.map((f) => f.received)),
+        lagP50: percentile(lags, 50), lagP99: percentile(lags, 99),
+        memory: server.memory(),
+      };
+    } finally {
+      for (const f of followers) f.close();
+      client.close();
+    }
+  });
 }

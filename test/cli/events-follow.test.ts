@@ -5,13 +5,13 @@
 // Needs `npm run build`.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { ArbiterClient, type Event } from "../../src/client/index.js";
 import { PROJECT_ROOT } from "../../src/config.js";
 import { startServer, type ServerProcess } from "../helpers/server.js";
+import { freePort } from "../helpers/listening.js";
 
 const CLI = path.join(PROJECT_ROOT, "bin", "iommu-arbiter");
 const cleanups: (() => unknown)[] = [];
@@ -19,13 +19,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 /** The follower's output, line by line, and a way to wait for a line. */
 function follow(base: string, args: string[]): { child: ChildProcess; lines: string[]; stderr: () => string; until: (test: (line: string) => boolean) => Promise<string> } {

@@ -8,7 +8,7 @@ import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ArbiterClient, ErrnoError, ProblemError, TransportError, type RetryInfo } from "../../src/client/index.js";
-import { listeningArbiter, type Listening } from "../helpers/listening.js";
+import { freePort, listeningArbiter, type Listening } from "../helpers/listening.js";
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -50,14 +50,6 @@ function problem(res: http.ServerResponse, status: number, doc: Record<string, u
 
 const overloaded = { errno: "EAGAIN", code: -11, soft: false, reason: "overloaded" };
 
-/** A port nothing listens on (yet). */
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 describe("retried", () => {
   it("a server that is not listening yet: connection refused, then it comes up", async () => {
@@ -139,13 +131,6 @@ describe("never retried blindly", () => {
     expect(tiny.seen).toHaveLength(2);
   });
 
-  it("a call's own timeout overrides the client's", async () => {
-    const tiny = await tinyServer(() => undefined);
-    const client = new ArbiterClient({ baseUrl: tiny.base, timeoutMs: 0, retry: { maxAttempts: 1 } });
-    const e = await client.units.list({}, { timeoutMs: 50 }).catch((error: unknown) => error);
-    expect(e).toBeInstanceOf(TransportError);
-    expect(((e as TransportError).cause as Error).name).toBe("TimeoutError");
-  });
 });
 
 describe("a write retried after the connection was reset is answered once", () => {

@@ -3,7 +3,7 @@
 // which talk to it over HTTP exactly as a separate process would (faster than
 // starting bin/iommu-arbiter-server for each case).
 import path from "node:path";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import pino from "pino";
 import { PROJECT_ROOT } from "../../src/config.js";
 import { DRIVERS } from "../../src/drivers/index.js";
@@ -26,4 +26,13 @@ export async function listeningArbiter(preset: string | null = "intel-2s-server.
   await t.app.listen({ host: "127.0.0.1", port });
   const bound = (t.app.server.address() as AddressInfo).port;
   return { ...t, base: `http://127.0.0.1:${bound}`, port: bound };
+}
+
+/** A port nothing listens on (yet): for a server that comes up later, or one that never does. */
+export async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }

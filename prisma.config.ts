@@ -1,14 +1,19 @@
-// Prisma CLI configuration: the JavaScript schema engine over the
-// better-sqlite3 adapter, so migrations run offline (see docs in README).
+// Prisma CLI configuration: the JavaScript schema engine over a driver
+// adapter, so the CLI runs offline. DATABASE_URL picks the provider: a
+// postgresql:// URL works on prisma/postgresql (its schema, generated from
+// prisma/schema.prisma by scripts/postgres-schema.mjs, and its migrations);
+// anything else on the embedded SQLite schema.
 import { defineConfig } from "prisma/config";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
+import { PrismaPg } from "@prisma/adapter-pg";
 
 const url = process.env.DATABASE_URL ?? "file:./data/iommu-arbiter.db";
+const postgres = /^postgres(ql)?:\/\//.test(url);
 
 export default defineConfig({
   experimental: { adapter: true },
   engine: "js",
-  schema: "prisma/schema.prisma",
-  migrations: { path: "prisma/migrations" },
-  adapter: async () => new PrismaBetterSQLite3({ url }),
+  schema: postgres ? "prisma/postgresql/schema.prisma" : "prisma/schema.prisma",
+  migrations: { path: postgres ? "prisma/postgresql/migrations" : "prisma/migrations" },
+  adapter: async () => (postgres ? new PrismaPg({ connectionString: url }) : new PrismaBetterSQLite3({ url })),
 });

@@ -192,6 +192,7 @@ export function expectRaceOutcome(outcomes: Outcome[], snapshot: Snapshot): void
 
   expect(checkInvariants(snapshot)).toEqual([]);
   expect(checkReplay(snapshot)).toEqual([]);
+  expect(duplicateAutomaticDomains(snapshot)).toEqual([]);
 
   // One event per answered attempt, saying what the answer said.
   const expected = countKeys(outcomes.map(outcomeKey));
@@ -213,4 +214,153 @@ export function malformedAnswers(outcomes: readonly Outcome[]): string[] {
     .map((o) => ({ o, why: problemViolation(o.answer.status, o.answer.contentType, o.answer.body) }))
     .filter((x) => x.why !== null)
     .map((x) => `${x.o.planned.route} ${JSON.stringify(x.o.planned.body)}: ${x.why}`);
+}
+
+/**
+ * One automatic domain per compatible set: a container search tries every
+ * automatic domain of its container (and search) before it allocates one,
+ * so two automatic domains of one container and search, finalised on the
+ * same unit with the same configuration, mean a search did not see a domain
+ * allocated before it (on another replica: a stale model). None of the race
+ * fixture's groups needs a domain its unit's other groups could not share
+ * (no reserved regions, no PASIDs), so such a pair is always a violation here.
+ */
+export function duplicateAutomaticDomains(s: Snapshot): string[] {
+  const seen = new Map<string, number>();
+  const v: string[] = [];
+  for (const d of s.domains) {
+    if (!d.auto) continue;
+    const key = JSON.stringify([d.containerId, d.search, d.driver, d.unitId, Object.entries(d.config).sort()]);
+    const first = seen.get(key);
+    if (first === undefined) seen.set(key, d.id);
+    else v.push(`automatic domains ${first} and ${d.id} of container ${d.containerId} (${d.search} search) are alike on unit ${d.unitId}: ${JSON.stringify(d.config)}`);
+  }
+  return v;
+}
+
+// ---- load that outlives failures (replica loss, database restart) ----------
+
+/** One attempt of a steady client: its answer, or why none came. */
+export interface Attempted {
+  readonly replica: number;
+  readonly planned: Planned;
+  readonly answer: MoveAnswer | null;
+  readonly error: string | null;
+}
+
+/** A domain a steady client asked for by name: the answer, or why none came. */
+export interface Created {
+  readonly replica: number;
+  readonly name: string;
+  readonly answer: Answer<DomainView> | null;
+  readonly error: string | null;
+}
+
+export interface SteadyLoad {
+  readonly moves: Attempted[];
+  readonly creates: Created[];
+  /** Answers received so far, per replica. */
+  readonly answered: number[];
+  /** Set to stop every steady client after its current request. */
+  done: boolean;
+}
+
+export function steadyLoad(replicas: number): SteadyLoad {
+  return { moves: [], creates: [], answered: Array.from({ length: replicas }, () => 0), done: false };
+}
+
+export interface SteadyClientOptions {
+  readonly base: string;
+  readonly replica: number;
+  readonly name: string;
+  /** After a request gets no answer: stop (its replica is gone), or reconnect and go on. */
+  readonly onNoAnswer: "stop" | "reconnect";
+  /** Share of attempts that create a named paging domain instead of moving a group. */
+  readonly createShare: number;
+}
+
+/**
+ * Makes attempts one at a time until `load.done`, recording each with its
+ * answer or its failure. After a 503 it waits a little before the next one
+ * (a client honouring Retry-After would wait longer; the test wants to see
+ * the recovery soon).
+ */
+export async function runSteadyClient(o: SteadyClientOptions, rng: Rng, f: Fixture, load: SteadyLoad): Promise<void> {
+  let client = new SocketClient(o.base, 15_000);
+  let n = 0;
+  try {
+    while (!load.done) {
+      let status: number;
+      if (rng.chance(o.createShare)) {
+        const name = `${o.name}-d${++n}`;
+        const driver = rng.pick(["intel-vtd", "arm-smmu-v3"]);
+        try {
+          const answer = await client.send<DomainView>("POST", "/v1/domains", { type: "paging", driver, name });
+          load.creates.push({ replica: o.replica, name, answer, error: null });
+          status = answer.status;
+        } catch (error) {
+          load.creates.push({ replica: o.replica, name, answer: null, error: String(error) });
+          if (o.onNoAnswer === "stop") return;
+          client.close();
+          client = new SocketClient(o.base, 15_000);
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
+      } else {
+        const planned = plan(rng, f);
+        try {
+          const answer = await client.send<MoveAnswer["body"]>("POST", planned.route, planned.body);
+          load.moves.push({ replica: o.replica, planned, answer, error: null });
+          learn(f, planned, answer);
+          status = answer.status;
+        } catch (error) {
+          load.moves.push({ replica: o.replica, planned, answer: null, error: String(error) });
+          if (o.onNoAnswer === "stop") return;
+          client.close();
+          client = new SocketClient(o.base, 15_000);
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
+      }
+      load.answered[o.replica]!++;
+      if (status === 503) await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** The answer says the service could not take the request now: its outcome is unknown. */
+export function isUnavailable(answer: Answer<unknown> | null): boolean {
+  return answer === null || answer.status === 503;
+}
+
+/**
+ * Nothing acknowledged was lost and nothing was made up: every attempt that
+ * got an answer other than 503 has its event, saying what the answer said;
+ * every other event is an attempt whose outcome the client never learned
+ * (no answer, or 503): same op, group and owner. `events`: the attempts in
+ * the log (kind null).
+ */
+export function acknowledgedMoveViolations(moves: readonly Attempted[], events: readonly { op: string; groupId: number | null; owner: string | null; errno: string | null; reason: string | null }[]): string[] {
+  const v: string[] = [];
+  const recorded = countKeys(events.map((e) => eventKey(e.op, e.groupId, e.owner, e.errno, e.reason)));
+  const acked = moves.filter((m) => !isUnavailable(m.answer));
+  const expected = countKeys(acked.map((m) => outcomeKey({ planned: m.planned, answer: m.answer! })));
+  for (const [key, n] of expected) {
+    const have = recorded.get(key) ?? 0;
+    if (have < n) v.push(`${n} acknowledged attempts ${key}, ${have} recorded`);
+    recorded.set(key, have - n);
+  }
+  // What is left must be attempts whose outcome is unknown.
+  const unknown = countKeys(moves.filter((m) => isUnavailable(m.answer)).map((m) => JSON.stringify([m.planned.op, m.planned.groupId, m.planned.owner])));
+  for (const [key, n] of recorded) {
+    if (n <= 0) continue;
+    const [op, groupId, owner] = JSON.parse(key) as [string, number | null, string | null];
+    const head = JSON.stringify([op, groupId, owner]);
+    const left = unknown.get(head) ?? 0;
+    if (left < n) v.push(`${n} recorded attempts ${key} that no unanswered attempt explains (${left} unanswered ${head})`);
+    unknown.set(head, left - n);
+  }
+  return v;
 }

@@ -17,6 +17,8 @@ import { describePostgresUrl, PostgresConnectionError } from "../../src/store/po
 import {
   applyPostgresMigrations, appliedPostgresMigrations, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS_DIR,
 } from "../../src/store/postgres-migrate.js";
+import { startupFailureLine } from "../../src/startup/fatal.js";
+import { captureLog } from "../helpers/log.js";
 import { createTestDatabase, databaseUrl, type TestDatabase } from "../helpers/postgres.js";
 
 const NAMES = migrationNames(POSTGRES_MIGRATIONS_DIR);
@@ -63,6 +65,17 @@ function copyOfMigrations(): string {
 function addMigration(dir: string, name: string, sql: string): void {
   mkdirSync(path.join(dir, name));
   writeFileSync(path.join(dir, name, "migration.sql"), sql);
+}
+
+/** Waits until `n` sessions wait for the migration lock on the database `client` is connected to; their backend pids. */
+async function lockWaiters(client: pg.Client, n: number): Promise<number[]> {
+  for (;;) {
+    const { rows } = await client.query<{ pid: number }>(
+      `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, [MIGRATION_LOCK_KEY]);
+    if (rows.length === n) return rows.map((r) => r.pid);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** A TCP port nothing listens on: one the OS handed out and that was closed again. */
@@ -140,13 +153,7 @@ describe("PostgreSQL migrations", () => {
         child.stderr.on("data", (d: Buffer) => (stderr += d));
         return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
       });
-      for (;;) {
-        const { rows } = await holder.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, [MIGRATION_LOCK_KEY]);
-        if (rows[0]!.n === 3) break;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await lockWaiters(holder, 3);
       await holder.query(`SELECT pg_advisory_unlock($1)`, [MIGRATION_LOCK_KEY]);
       const results = await Promise.all(runs);
       for (const r of results) expect(r, r.stderr).toMatchObject({ code: 0, stderr: "" });
@@ -154,6 +161,23 @@ describe("PostgreSQL migrations", () => {
       expect(reports.map((r) => r.applied).sort((a, b) => b.length - a.length)).toEqual([NAMES, [], []]);
     });
     expect(await withClient(db.url, async (c) => (await c.query(`SELECT migration_name FROM _prisma_migrations ORDER BY 1`)).rows.map((r) => r.migration_name))).toEqual(NAMES);
+  });
+
+  it("wait for another run's lock, saying so, and fail in one sentence when the server ends the connection meanwhile", async () => {
+    const db = await freshDatabase();
+    const { logger, matching } = captureLog();
+    await withClient(db.url, async (holder) => {
+      await holder.query(`SELECT pg_advisory_lock($1)`, [MIGRATION_LOCK_KEY]);
+      const run = applyPostgresMigrations(db.url, POSTGRES_MIGRATIONS_DIR, logger).catch((e: unknown) => e);
+      const [pid] = await lockWaiters(holder, 1);
+      expect(matching(/another process is migrating this PostgreSQL database; waiting for it/)).toHaveLength(1);
+      await holder.query(`SELECT pg_terminate_backend($1)`, [pid]);
+      const error = await run;
+      expect(error).toBeInstanceOf(PostgresConnectionError);
+      expect((error as Error).message).toBe(`lost the connection to the PostgreSQL database at ${describePostgresUrl(db.url)}: terminating connection due to administrator command`);
+      expect(startupFailureLine(error)).toBe((error as Error).message);
+    });
+    expect(await tables(db.url)).toEqual([]);
   });
 
   it("refuse a migration modified after it was applied", async () => {

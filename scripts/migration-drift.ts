@@ -1,5 +1,6 @@
 // `npm run check:migrations`: do the migrations in prisma/migrations build
-// exactly the schema prisma/schema.prisma declares?
+// exactly the schema prisma/schema.prisma declares? (And the PostgreSQL ones
+// theirs: postgres-migration-drift.ts, run from here too.)
 //
 // Two fresh SQLite files are compared: one migrated by the service's own
 // migrator (src/store/migrate.ts), one given the SQL Prisma writes for the
@@ -142,13 +143,36 @@ export function migrationDrift(migrationsDir = MIGRATIONS_DIR, schemaFile = SCHE
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const drift = migrationDrift();
-  if (drift.length === 0) {
-    console.log("the migrations build exactly the schema prisma/schema.prisma declares");
-  } else {
-    console.error(`the migrations and prisma/schema.prisma disagree (${drift.length}):`);
-    for (const line of drift) console.error(`  ${line}`);
-    console.error("author a new migration with `npm run prisma -- migrate diff --from-schema-datamodel <previous schema> --to-schema-datamodel prisma/schema.prisma --script`; never edit an applied one");
-    process.exitCode = 1;
+  // `--sqlite` or `--postgresql` checks one provider; without either, both are checked.
+  const args = process.argv.slice(2);
+  const only = args.includes("--sqlite") !== args.includes("--postgresql");
+  if (!only || args.includes("--sqlite")) {
+    const drift = migrationDrift();
+    if (drift.length === 0) {
+      console.log("the migrations build exactly the schema prisma/schema.prisma declares");
+    } else {
+      console.error(`the migrations and prisma/schema.prisma disagree (${drift.length}):`);
+      for (const line of drift) console.error(`  ${line}`);
+      console.error("author a new migration with `npm run prisma -- migrate diff --from-schema-datamodel <previous schema> --to-schema-datamodel prisma/schema.prisma --script`; never edit an applied one");
+      process.exitCode = 1;
+    }
+  }
+  if (!only || args.includes("--postgresql")) {
+    // Scratch databases on the server TEST_POSTGRES_URL names (default: the local PostgreSQL).
+    const { postgresMigrationDrift } = await import("./postgres-migration-drift.js");
+    try {
+      const drift = await postgresMigrationDrift();
+      if (drift.length === 0) {
+        console.log("the PostgreSQL migrations build exactly the schema prisma/postgresql/schema.prisma declares");
+      } else {
+        console.error(`the PostgreSQL migrations and prisma/postgresql/schema.prisma disagree (${drift.length}):`);
+        for (const line of drift) console.error(`  ${line}`);
+        console.error("run `npm run prisma:postgres-schema`, then author a new migration in prisma/postgresql/migrations with `npm run prisma -- migrate diff --from-schema-datamodel <previous schema> --to-schema-datamodel prisma/postgresql/schema.prisma --script` (DATABASE_URL=postgresql://...); never edit an applied one");
+        process.exitCode = 1;
+      }
+    } catch (error) {
+      console.error(`the PostgreSQL migrations could not be checked: ${error instanceof Error ? error.message : String(error)} (run with --sqlite to check SQLite only)`);
+      process.exitCode = 1;
+    }
   }
 }

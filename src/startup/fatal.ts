@@ -7,12 +7,13 @@ import { ConfigError } from "../config.js";
 import { DatabaseFileError } from "../store/file-check.js";
 import { HardLinkedDatabaseError, StoreLockedError } from "../store/lock.js";
 import { MigrationError } from "../store/migrate.js";
+import { PostgresConnectionError } from "../store/postgres-connect.js";
 import { ListenError } from "./listen.js";
 import { TopologyConflictError } from "./topology.js";
 
 export const STARTUP_FAILED = 2;
 
-const KNOWN = [ConfigError, ListenError, DatabaseFileError, StoreLockedError, HardLinkedDatabaseError, MigrationError, TopologyConflictError];
+const KNOWN = [ConfigError, ListenError, DatabaseFileError, StoreLockedError, HardLinkedDatabaseError, MigrationError, PostgresConnectionError, TopologyConflictError];
 
 export function isKnownStartupError(error: unknown): boolean {
   return KNOWN.some((kind) => error instanceof kind);

@@ -4,13 +4,12 @@
 // with owners from a small set. Whatever the interleaving: no 5xx, every
 // refusal a documented problem, one event per attempt, and a database that
 // satisfies every invariant and replays to its own state.
-import { rmSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
-import { openApp, tempDbFile, TEST_LIMITS } from "../helpers/app.js";
+import { makeTestApp, TEST_LIMITS, type TestApp } from "../helpers/app.js";
 import { isServerFailure, problemViolation } from "../helpers/contract.js";
 import { Client, type DomainView, type GroupView, type PageView } from "../helpers/http.js";
-import { checkInvariants, checkReplay, readSnapshot, type MoveOp } from "../helpers/invariants.js";
+import { checkInvariants, checkReplay, readTestSnapshot, type MoveOp } from "../helpers/invariants.js";
 import { Rng, seedFrom, SocketClient, type Answer } from "../helpers/server.js";
 
 const CLIENTS = 32;
@@ -152,18 +151,17 @@ async function runClient(base: string, rng: Rng, f: Fixture, deadline: number, o
 }
 
 describe("32 clients racing over real sockets", () => {
-  const { dir, file } = tempDbFile();
-  let app: FastifyInstance | null = null;
+  let t: TestApp | null = null;
   afterAll(async () => {
-    await app?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await t?.close();
   });
 
   it("answer every attempt with its outcome or a documented problem, and leave a consistent, replayable database", async () => {
     const seed = seedFrom("RACE_SEED");
     console.log(`race seed ${seed} (RACE_SEED=${seed} to replay the same client schedules)`);
     // 32 clients from one address: rate limits would measure themselves, not the arbitration.
-    app = (await openApp(file, { ...TEST_LIMITS, rateLimitReads: 0, rateLimitWrites: 0 })).app;
+    t = await makeTestApp({ ...TEST_LIMITS, rateLimitReads: 0, rateLimitWrites: 0 });
+    const app = t.app;
     const setup = new Client(app);
     const f = await buildFixture(setup);
     await app.listen({ host: "127.0.0.1", port: 0 });
@@ -182,7 +180,6 @@ describe("32 clients racing over real sockets", () => {
     const servedDomains = (await reader.send<PageView<DomainView>>("GET", "/v1/domains?limit=1000")).body.items.map((d) => d.id);
     reader.close();
     await app.close();
-    app = null;
 
     // The load did race: every client got answers, and the contract's main outcomes all happened.
     expect(outcomes.length).toBeGreaterThanOrEqual(CLIENTS * MIN_REQUESTS_PER_CLIENT);
@@ -208,7 +205,7 @@ describe("32 clients racing over real sockets", () => {
     // Every request was well-formed: none is refused by the schema.
     expect(outcomes.filter((o) => o.answer.status === 400).map((o) => o.answer.text)).toEqual([]);
 
-    const snapshot = readSnapshot(file);
+    const snapshot = await readTestSnapshot(t.file);
     expect(checkInvariants(snapshot)).toEqual([]);
     expect(checkReplay(snapshot)).toEqual([]);
 

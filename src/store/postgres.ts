@@ -79,6 +79,14 @@ export interface PostgresStoreOptions {
   readonly idempotencyTtlMs?: number;
   /** Pause between attempts to reach the database again after losing it (ms). Default 500. */
   readonly recoveryIntervalMs?: number;
+  /**
+   * LISTEN for other replicas' commits (default true). Reads never depend on
+   * it (they ask for the newest seq themselves); live event streams hear of
+   * other replicas' events at once with it, else at the next poll.
+   */
+  readonly notifications?: boolean;
+  /** How often an idle replica looks for other replicas' commits itself (ms). Default 1000. */
+  readonly pollIntervalMs?: number;
   /** Connections for reads (event pages, remembered answers, seq checks). Default 4. */
   readonly readConnections?: number;
   readonly now?: () => number;
@@ -157,7 +165,7 @@ export class PostgresStore implements ArbiterStore {
     this.durableSeq = loaded.lastEventSeq;
     this.readBudget = new ReadBudget(options.eventReadRate ?? 0);
     this.pool.on("error", (error) => this.log.warn({ err: error }, "an idle PostgreSQL read connection failed"));
-    this.poller = setInterval(() => this.pullSoon(), POLL_MS).unref();
+    this.poller = setInterval(() => this.pullSoon(), options.pollIntervalMs ?? POLL_MS).unref();
   }
 
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
@@ -171,7 +179,7 @@ export class PostgresStore implements ArbiterStore {
     try {
       const loaded = await loadConsistent(prisma, options.drivers);
       const store = new PostgresStore(pool, prisma, loaded, options);
-      await store.connectListener();
+      if (options.notifications ?? true) await store.connectListener();
       return store;
     } catch (error) {
       await pool.end().catch(() => undefined);
@@ -694,7 +702,7 @@ export class PostgresStore implements ArbiterStore {
       try {
         const client = await this.writerConnection();
         await client.query("SELECT 1");
-        if (!this.listener) await this.connectListener();
+        if (!this.listener && (this.options.notifications ?? true)) await this.connectListener();
         // Whatever committed meanwhile, this replica's last batch included if its COMMIT went through.
         await this.exclusive(() => this.pull());
         this.outage = null;

@@ -4,7 +4,8 @@
 // model both providers share) and prisma/postgresql/replication.prisma (the
 // models only PostgreSQL has). Prisma allows one provider per schema file, so
 // the PostgreSQL file is a copy with the datasource provider and the
-// generated client's folder swapped; generating it keeps the two from
+// generated client's folder swapped (and RESTRICT made NO ACTION, see
+// postgresSchema); generating it keeps the two from
 // drifting apart. `--check` writes nothing and exits 1 when the file is not
 // what it would write.
 //
@@ -32,6 +33,12 @@ export function postgresSchema(sharedSchema, fragment) {
   let text = swapOnce(sharedSchema, /(datasource db \{[^}]*?provider\s*=\s*)"sqlite"/, '$1"postgresql"', 'datasource db with provider = "sqlite"');
   text = swapOnce(text, /(generator client \{[^}]*?output\s*=\s*)"\.\.\/src\/store\/generated"/, '$1"../../src/store/generated-pg"',
     'generator client with output = "../src/store/generated"');
+  // PostgreSQL checks RESTRICT at once and can never defer it; the store
+  // writes an operation's rows deletes first and checks foreign keys at
+  // COMMIT (as its SQLite writer does), so on PostgreSQL those keys are NO
+  // ACTION, made DEFERRABLE INITIALLY DEFERRED by a hand-written step of the
+  // migration (Prisma cannot say DEFERRABLE).
+  text = text.replaceAll("onDelete: Restrict", "onDelete: NoAction");
   // The fragment's own opening comment speaks about editing that file; the copy says where it came from instead.
   const models = fragment.replace(/^(\/\/(?!\/).*\n)+\n*/, "").replace(/\n*$/, "\n");
   return `${HEADER}${text.replace(/\n*$/, "\n")}\n// From prisma/postgresql/replication.prisma:\n\n${models}`;

@@ -51,6 +51,10 @@ export const SETTINGS = Type.Object({
   databaseFile: Type.Optional(text({
     flag: "db", label: "database file", description: "SQLite database file (default ./data/iommu-arbiter.db)",
   })),
+  databaseUrl: Type.Optional(Type.String({
+    pattern: "^(postgres(ql)?://\\S+|file:\\S+)$", label: "database URL",
+    description: "postgresql://user:password@host:port/database: PostgreSQL, which several replicas can share; file:PATH: that SQLite file",
+  })),
   logLevel: choice(LEVELS, { default: "info", description: "log level" }),
   topologyFile: Type.Optional(text({
     flag: "topology",
@@ -149,6 +153,8 @@ function refusal(name: SettingName, given: string): ConfigError {
   if (s.type === "integer") return new ConfigError(`${label} must be an integer from ${s.minimum} to ${s.maximum}, got "${given}"`);
   if (s.enum) return new ConfigError(`${label} must be one of ${s.enum.join(", ")}, got "${given}"`);
   if (s.type === "boolean") return new ConfigError(`${label} must be true, false, 1 or 0, got "${given}"`);
+  // Not echoed: a database URL may hold a password.
+  if (name === "databaseUrl") return new ConfigError(`${label} must be postgresql://user@host:port/database or file:PATH`);
   return new ConfigError(`${label} must not be empty`);
 }
 
@@ -214,6 +220,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly databaseFile: string;
+  /** A postgresql:// URL: the PostgreSQL store (databaseFile is then unused); null: SQLite. */
+  readonly databaseUrl: string | null;
   readonly logLevel: LogLevel;
   /** Preset topology JSON, applied when the database has never held an object; null: none. */
   readonly topologyFile: string | null;
@@ -307,15 +315,22 @@ function absolute(file: string): string {
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const s = parseSettings(argv, env);
   const topology = s.topologyFile ?? path.join(PROJECT_ROOT, "examples", "intel-2s-server.json");
+  const url = s.databaseUrl ?? null;
+  const postgres = url !== null && !url.startsWith("file:") ? url : null;
+  const fileUrl = url !== null && url.startsWith("file:") ? url.slice("file:".length) : null;
+  if (url !== null && s.databaseFile !== null) {
+    throw new ConfigError(`database file ${s.databaseFile} and database URL ${postgres ? "postgresql://..." : url} both given: choose one`);
+  }
   return {
     host: s.host,
     port: s.port,
-    databaseFile: absolute(s.databaseFile ?? path.join(PROJECT_ROOT, "data", "iommu-arbiter.db")),
+    databaseFile: absolute(s.databaseFile ?? fileUrl ?? path.join(PROJECT_ROOT, "data", "iommu-arbiter.db")),
+    databaseUrl: postgres,
     logLevel: s.logLevel,
     topologyFile: topology === "none" ? null : path.resolve(topology),
     topologyApply: s.topologyApply === null ? null : path.resolve(s.topologyApply),
     kernelProfile: s.kernelProfile,
-    migrationsDir: path.join(PROJECT_ROOT, "prisma", "migrations"),
+    migrationsDir: postgres ? path.join(PROJECT_ROOT, "prisma", "postgresql", "migrations") : path.join(PROJECT_ROOT, "prisma", "migrations"),
     eventRetention: s.eventRetention,
     synchronous: s.synchronous,
     eventReadRate: s.eventReadRate,

@@ -14,7 +14,9 @@ import { reportStartupFailure, STARTUP_FAILED } from "./startup/fatal.js";
 import { checkListenAddress, listenError } from "./startup/listen.js";
 import { applyKernelProfileFlag, applyPreset, applyTopologyCommand, readTopologyFile } from "./startup/topology.js";
 import { checkDatabasePath } from "./store/file-check.js";
-import { SqliteStore } from "./store/store.js";
+import { PostgresStore } from "./store/postgres.js";
+import { describeUrl } from "./store/postgres-sql.js";
+import { SqliteStore, type ArbiterStore } from "./store/store.js";
 import { loadTokens, refuseOpenNonLoopback } from "./http/tokens.js";
 
 export { readTopologyFile } from "./startup/topology.js";
@@ -31,7 +33,15 @@ export function createLogger(config: Pick<Config, "logLevel" | "logFormat">, std
   return pino({ level: config.logLevel }, pretty({ sync: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" }));
 }
 
-async function openStore(config: Config, logger: Logger): Promise<SqliteStore> {
+async function openStore(config: Config, logger: Logger): Promise<ArbiterStore> {
+  if (config.databaseUrl !== null) {
+    return PostgresStore.open({
+      drivers: DRIVERS,
+      url: config.databaseUrl, migrationsDir: config.migrationsDir, eventRetention: config.eventRetention,
+      idempotencyTtlMs: config.idempotencyTtl * 1000, eventReadRate: config.eventReadRate,
+      logger: logger.child({ component: "store" }),
+    });
+  }
   checkDatabasePath(config.databaseFile);
   return SqliteStore.open({
     // The core is handed its drivers here: it imports none of them.
@@ -93,7 +103,7 @@ async function applyTopologyFile(config: Config, file: string, logger: Logger): 
   // The store takes the writer lock: refused while a server holds the database.
   const store = await openStore(config, logger);
   try {
-    await applyTopologyCommand(store, file, spec, config.databaseFile, (line) => process.stdout.write(`${line}\n`));
+    await applyTopologyCommand(store, file, spec, config.databaseUrl ? describeUrl(config.databaseUrl) : config.databaseFile, (line) => process.stdout.write(`${line}\n`));
     await applyKernelProfileFlag(store, config.kernelProfile, logger);
   } finally {
     await store.close();

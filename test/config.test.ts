@@ -12,7 +12,7 @@ const NAMES = Object.keys(SETTINGS.properties) as Name[];
 describe("settings schema", () => {
   it("derives the published flag and variable of every setting", () => {
     expect(Object.fromEntries(NAMES.map((n) => [n, [flagOf(n), envOf(n)]]))).toEqual({
-      host: ["host", "HOST"], port: ["port", "PORT"], databaseFile: ["db", "DATABASE_FILE"], logLevel: ["log-level", "LOG_LEVEL"],
+      host: ["host", "HOST"], port: ["port", "PORT"], databaseFile: ["db", "DATABASE_FILE"], databaseUrl: ["database-url", "DATABASE_URL"], logLevel: ["log-level", "LOG_LEVEL"],
       topologyFile: ["topology", "TOPOLOGY_FILE"], topologyApply: ["topology-apply", null], kernelProfile: ["kernel-profile", "KERNEL_PROFILE"], eventRetention: ["event-retention", "EVENT_RETENTION"],
       eventReadRate: ["event-read-rate", "EVENT_READ_RATE"],
       eventStreams: ["event-streams", "EVENT_STREAMS"], eventStreamHeartbeat: ["event-stream-heartbeat", "EVENT_STREAM_HEARTBEAT"],
@@ -163,5 +163,25 @@ describe("settings schema", () => {
       if (declared !== undefined) expect(row![1], name).toBe(`\`${String(declared)}\``);
     }
     expect(rows.size).toBe(NAMES.length);
+  });
+});
+
+describe("the database: SQLite file or PostgreSQL URL", () => {
+  it("a postgresql:// URL (flag or DATABASE_URL) chooses PostgreSQL and its migrations", () => {
+    const fromEnv = parseConfig([], { DATABASE_URL: "postgresql://arbiter:secret@db:5432/arbiter" });
+    expect(fromEnv.databaseUrl).toBe("postgresql://arbiter:secret@db:5432/arbiter");
+    expect(fromEnv.migrationsDir).toBe(path.join(PROJECT_ROOT, "prisma", "postgresql", "migrations"));
+    expect(parseConfig(["--database-url", "postgres://db/x"], {}).databaseUrl).toBe("postgres://db/x");
+  });
+
+  it("unset, or a file: URL, is SQLite", () => {
+    expect(parseConfig([], {})).toMatchObject({ databaseUrl: null, migrationsDir: path.join(PROJECT_ROOT, "prisma", "migrations") });
+    expect(parseConfig([], { DATABASE_URL: "file:/tmp/x.db" })).toMatchObject({ databaseUrl: null, databaseFile: "/tmp/x.db" });
+  });
+
+  it("refuses another scheme without echoing the URL (it may hold a password), and a file and a URL together", () => {
+    expect(() => parseConfig([], { DATABASE_URL: "mysql://root:hunter2@db/x" })).toThrow(/^database URL must be postgresql:\/\/user@host:port\/database or file:PATH$/);
+    expect(() => parseConfig(["--db", "a.db"], { DATABASE_URL: "postgresql://u:hunter2@db/x" })).toThrow(ConfigError);
+    expect(() => parseConfig(["--db", "a.db"], { DATABASE_URL: "postgresql://u:hunter2@db/x" })).not.toThrow(/hunter2/);
   });
 });

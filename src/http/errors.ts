@@ -47,8 +47,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (error instanceof StoreUnavailableError) {
       request.log.error({ err: error.cause }, "database write failed");
       reply.header("retry-after", String(error.retryAfterSeconds));
+      if (error.use === "read") {
+        return sendProblem(reply, failure("store-unavailable", "the database cannot be reached; retry later (the server log has the cause under this request id)"));
+      }
       const outcome = error.mayHaveApplied
-        ? "the change was written but the disk failed to sync it, so it may or may not have been kept: read the resource back, or retry with the same Idempotency-Key"
+        ? "the change reached the database but its commit was not confirmed, so it may or may not have been kept: read the resource back, or retry with the same Idempotency-Key"
         : "nothing was changed, retry later";
       return sendProblem(reply, failure("store-unavailable", `the database could not make this change durable; ${outcome} (the server log has the cause under this request id)`));
     }

@@ -70,19 +70,34 @@ const running = new WeakMap<ArbiterStore, Map<string, string>>();
 /**
  * Decide a keyed request before it runs: replay the remembered answer, refuse
  * it, or let it run (call `done` once its answer is durable or it failed).
- * Synchronous from the check to the registration, so two copies of a request
- * cannot both be let through.
+ * The request is registered as running before the store is asked (which may
+ * take a round trip to the database), so two copies of a request in this
+ * process cannot both be let through. Across replicas, the store itself
+ * finds a key answered meanwhile (AnsweredEarlierError).
  */
-export function admit(store: ArbiterStore, keyed: Keyed): Admission {
+export async function admit(store: ArbiterStore, keyed: Keyed): Promise<Admission> {
   let inFlight = running.get(store);
   if (!inFlight) running.set(store, (inFlight = new Map()));
   const slot = `${keyed.client}\0${keyed.key}`;
   const current = inFlight.get(slot);
   if (current !== undefined) return { kind: "refuse", error: current === keyed.fingerprint ? IN_FLIGHT : REUSED };
-  const stored = store.remembered(keyed.client, keyed.key);
-  if (stored) return stored.fingerprint === keyed.fingerprint ? { kind: "replay", answer: stored } : { kind: "refuse", error: REUSED };
   inFlight.set(slot, keyed.fingerprint);
-  return { kind: "run", done: () => inFlight.delete(slot) };
+  const done = () => inFlight.delete(slot);
+  let stored: RememberedAnswer | undefined;
+  try {
+    stored = await store.remembered(keyed.client, keyed.key);
+  } catch (error) {
+    done();
+    throw error;
+  }
+  if (!stored) return { kind: "run", done };
+  done();
+  return judge(stored, keyed);
+}
+
+/** A remembered answer for this key: replayed if it answered this very request, else the key is refused as reused. */
+export function judge(stored: RememberedAnswer, keyed: Keyed): Admission {
+  return stored.fingerprint === keyed.fingerprint ? { kind: "replay", answer: stored } : { kind: "refuse", error: REUSED };
 }
 
 const IN_FLIGHT: ErrnoError = failure("idempotency-key-in-flight",

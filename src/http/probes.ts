@@ -50,7 +50,7 @@ export function installProbes(app: FastifyInstance): void {
   app.get("/livez", live, async () => ({ status: "ok" }));
   app.get("/healthz", live, async () => ({ status: "ok" }));
   app.get("/readyz", { config: { role: "public" }, schema: { response: { 200: Status, 503: Problem } } }, async (_request, reply) => {
-    const health = state.draining ? { ready: false, cause: "the service is shutting down" } : app.store.readiness();
+    const health = state.draining ? { ready: false, cause: "the service is shutting down" } : await app.store.readiness();
     if (health.ready) return { status: "ready" };
     reply.header("retry-after", RETRY_AFTER);
     return sendProblem(reply, failure("not-ready", health.cause ?? "not ready"));

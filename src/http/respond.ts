@@ -4,7 +4,8 @@ import type { Caller } from "../core/caller.js";
 import type { Model } from "../core/model.js";
 import { ok, type ErrnoError, type Result } from "../core/result.js";
 import { answer, sendAnswer, type Answer } from "./answer.js";
-import { admit, keyedRequest, REPLAYED, type Keyed } from "./idempotency.js";
+import { AnsweredEarlierError } from "../store/store.js";
+import { admit, judge, keyedRequest, REPLAYED, type Keyed } from "./idempotency.js";
 import { checkIfMatch, parseIfMatch, type IfMatch, type Target } from "./preconditions.js";
 import { headerProblem, problemAnswer } from "./problem.js";
 import { etagOf } from "./version.js";
@@ -53,19 +54,25 @@ export async function respond<T, V>(
   if (!keyed.ok) return finish(reply, headerProblem(reply, keyed));
   if (keyed.value === null) return finish(reply, await run(reply, op, view, options, ifMatch.value, null));
 
-  const admission = admit(reply.server.store, keyed.value);
+  let admission = await admit(reply.server.store, keyed.value);
+  if (admission.kind === "run") {
+    const { done } = admission;
+    try {
+      return await finish(reply, await run(reply, op, view, options, ifMatch.value, keyed.value));
+    } catch (error) {
+      // Another replica answered this key while this request was on its way.
+      if (!(error instanceof AnsweredEarlierError)) throw error;
+      admission = judge(error.answer, keyed.value);
+    } finally {
+      done();
+    }
+  }
   switch (admission.kind) {
     case "replay":
       reply.log.info({ idempotencyKey: keyed.value.key, status: admission.answer.status }, "replayed the remembered answer");
       return finish(reply, admission.answer, { [REPLAYED]: "true" });
     case "refuse":
       return finish(reply, problemAnswer(reply, admission.error));
-    case "run":
-      try {
-        return finish(reply, await run(reply, op, view, options, ifMatch.value, keyed.value));
-      } finally {
-        admission.done();
-      }
   }
 }
 

@@ -47,22 +47,26 @@ async function apply(store: ArbiterStore, spec: TopologyFile): Promise<TopologyR
   return r.value;
 }
 
+/** No id of any kind was ever handed out (the host's settings are not objects). */
+function isNew(model: Model): boolean {
+  const ids = model.lastIds();
+  // A database whose kernel profile was set (--kernel-profile, PATCH
+  // /v1/host) before any preset is still new.
+  return KINDS.every((kind) => kind === "host" || ids[kind] === 0);
+}
+
 /**
  * Applies the preset if the database has never held an object: no id of any
  * kind was ever handed out (ids are never reused, so deleting everything does
  * not make a database new again). A start that stopped before the preset was
- * committed leaves the database new, and the next start applies it.
+ * committed leaves the database new, and the next start applies it. The
+ * check and the apply are one operation: of several replicas starting
+ * together on one new database, exactly one applies it.
  */
 export async function applyPreset(
   store: ArbiterStore, file: string, spec: TopologyFile, logger: Logger, drivers: DriverTable,
 ): Promise<void> {
-  const isNew = await store.read((model) => {
-    const ids = model.lastIds();
-    // The host's settings are not objects: a database whose kernel profile
-    // was set (--kernel-profile, PATCH /v1/host) before any preset is still new.
-    return KINDS.every((kind) => kind === "host" || ids[kind] === 0);
-  });
-  if (!isNew) {
+  if (!(await store.read(isNew))) {
     logger.info({ topology: file }, "the database is not new: preset topology not applied (--topology-apply applies a file)");
     return;
   }
@@ -70,7 +74,12 @@ export async function applyPreset(
   // not leave ids handed out, which would make the database no longer new.
   const dry = applyTopology(new Model(drivers), spec);
   if (dry.conflicts.length > 0) throw new TopologyConflictError(`topology file ${file} cannot be applied: ${firstConflicts(dry)}`);
-  const report = await apply(store, spec);
+  const r = await store.execute((model) => ok(isNew(model) ? applyTopology(model, spec) : null));
+  const report = r.ok ? r.value : null;
+  if (report === null) {
+    logger.info({ topology: file }, "another replica applied the preset topology first: not applied again");
+    return;
+  }
   if (report.conflicts.length > 0) throw new TopologyConflictError(`topology file ${file} cannot be applied: ${firstConflicts(report)}`);
   logger.info({ topology: file, ...report.created }, "preset topology applied to the new database");
 }

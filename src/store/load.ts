@@ -6,7 +6,6 @@ import { completeStored } from "../core/stored-rows.js";
 import { KINDS, Model, type Kind } from "../core/model.js";
 import { readWatermarks, type Watermarks } from "./encode.js";
 import { fromStored } from "./rows.js";
-import type { Prisma } from "./database.js";
 
 // Smaller pages hold fewer rows as Prisma objects at once: 1,000 loads
 // faster and peaks lower than 5,000.
@@ -19,8 +18,20 @@ interface Pages {
   }): Promise<Record<string, unknown>[]>;
 }
 
+/**
+ * What the loader reads through: a Prisma client (or transaction) of either
+ * provider's generated client. The two are the same model, so they have the
+ * same delegates; TypeScript sees two unrelated generated types.
+ */
+export interface TopologySource {
+  readonly idWatermark: { findMany(): Promise<{ kind: string; last: number }[]> };
+  readonly event: {
+    findFirst(args: { orderBy: { seq: "asc" | "desc" }; select: { seq: true } }): Promise<{ seq: number } | null>;
+  };
+}
+
 /** Loads every row of a kind into the model, in id order, a page at a time. */
-async function loadKind(prisma: Prisma, model: Model, kind: Kind): Promise<void> {
+async function loadKind(prisma: TopologySource, model: Model, kind: Kind): Promise<void> {
   const { table, fields } = ENTITIES[kind];
   // Prisma names a model's delegate after it, first letter lowered.
   const delegate = (prisma as unknown as Record<string, Pages>)[table[0]!.toLowerCase() + table.slice(1)]!;
@@ -43,7 +54,7 @@ export interface Loaded {
   readonly idWatermarks: Watermarks;
 }
 
-export async function loadTopology(prisma: Prisma, drivers: DriverTable): Promise<Loaded> {
+export async function loadTopology(prisma: TopologySource, drivers: DriverTable): Promise<Loaded> {
   const model = new Model(drivers);
   for (const kind of KINDS) await loadKind(prisma, model, kind);
   // The highest ids ever handed out, deleted rows included: ids are never

@@ -105,14 +105,14 @@ export interface ArbiterStore {
   /** The newest durable event's seq, and how far the log is pruned (events up to that seq are gone). */
   eventBounds(): EventBounds;
   /** A remembered answer for (client, key), if one is stored and not expired. */
-  remembered(client: string, key: string): RememberedAnswer | undefined;
+  remembered(client: string, key: string): Promise<RememberedAnswer | undefined>;
   health(): StoreHealth;
   /**
    * Readiness as a probe sees it: health(), and the database answers a
    * query now (on the reader connection, which waits for no write) showing
    * every migration of the migrations folder applied.
    */
-  readiness(): StoreHealth;
+  readiness(): Promise<StoreHealth>;
   stats(): StoreStats;
   /** Hear of what is committed from now on; returns the function that stops it. */
   observe(observer: StoreObserver): () => void;
@@ -132,17 +132,37 @@ export interface StoreStats extends RunnerStats {
 
 /**
  * The store cannot answer: a write was refused (the model is then rebuilt
- * from disk), the disk could not be read back, or the store is closed.
+ * from disk), the disk could not be read back, the database cannot be
+ * reached, or the store is closed.
  */
 export class StoreUnavailableError extends Error {
   /**
-   * Whether the refused change may still be on disk: "no" when it was not
-   * written, "unknown" when it was committed but the sync after it failed.
+   * Whether the refused change may still be in the database: "no" when it
+   * was not written, "unknown" when it was committed but the sync after it
+   * failed, or COMMIT was sent and the connection was lost before its answer.
    */
   readonly mayHaveApplied: boolean;
-  constructor(cause: unknown, readonly retryAfterSeconds = 1) {
+  constructor(cause: unknown, readonly retryAfterSeconds = 1, readonly use: "read" | "write" = "write") {
     super(`the store is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.mayHaveApplied = cause instanceof UnsyncedCommitError;
+    this.mayHaveApplied = cause instanceof UnsyncedCommitError || cause instanceof CommitOutcomeUnknownError;
+  }
+}
+
+/** COMMIT was sent and the connection was lost before its answer: the change may or may not be in the database. */
+export class CommitOutcomeUnknownError extends Error {
+  constructor(cause: unknown) {
+    super(`the connection was lost while committing: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/**
+ * A request with this Idempotency-Key was answered by another replica while
+ * this one was on its way: the caller replays that answer (or refuses the
+ * key, if the requests differ) instead of running the operation twice.
+ */
+export class AnsweredEarlierError extends Error {
+  constructor(readonly answer: RememberedAnswer) {
+    super("a request with this Idempotency-Key was answered earlier");
   }
 }
 
@@ -376,7 +396,7 @@ export class SqliteStore implements ArbiterStore {
     }
   }
 
-  remembered(client: string, key: string): RememberedAnswer | undefined {
+  async remembered(client: string, key: string): Promise<RememberedAnswer | undefined> {
     if (this.closed) throw new StoreUnavailableError("store is closed");
     const row = this.readerStatement(`SELECT "fingerprint", "status", "contentType", "headers", "body", "storedAt" FROM "IdempotentAnswer" WHERE "client" = ? AND "key" = ?`)
       .get(client, key) as { fingerprint: string; status: number; contentType: string; headers: string; body: string; storedAt: number } | undefined;
@@ -395,7 +415,7 @@ export class SqliteStore implements ArbiterStore {
     return { ready: true, cause: null };
   }
 
-  readiness(): StoreHealth {
+  async readiness(): Promise<StoreHealth> {
     const health = this.health();
     if (!health.ready) return health;
     try {

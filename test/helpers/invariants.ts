@@ -9,6 +9,7 @@
 // not imported from src/: a proof that reused the code under test would
 // prove nothing.
 import Database from "better-sqlite3";
+import pg from "pg";
 import { ERRNO_VALUES } from "../../src/core/errno.js";
 import { REASONS } from "../../src/core/reasons.js";
 
@@ -53,9 +54,47 @@ export interface Snapshot {
 
 type Raw = Record<string, unknown>;
 const bool = (v: unknown): boolean => v === 1 || v === true;
-const json = <T>(v: unknown): T => JSON.parse(String(v)) as T;
+// SQLite holds JSON as text; PostgreSQL (jsonb) hands it back parsed.
+const json = <T>(v: unknown): T => (typeof v === "string" ? JSON.parse(v) : v) as T;
 
 /** Reads the whole database file in one read transaction. */
+type Query = (sql: string) => Raw[];
+
+/** The rows as the checks read them, whichever database they come from. */
+function snapshotOf(all: Query, lastEventSeq: number, integrity: string[], foreignKeyViolations: unknown[]): Snapshot {
+  return {
+    integrity,
+    foreignKeyViolations,
+    units: all(`SELECT * FROM "Unit" ORDER BY id`).map((r) => ({
+      id: Number(r.id), name: String(r.name), driver: String(r.driver), online: bool(r.online),
+      capabilities: json(r.capabilities),
+    })),
+    containers: all(`SELECT * FROM "Container" ORDER BY id`).map((r) => ({
+      id: Number(r.id), name: String(r.name), kind: String(r.kind),
+    })),
+    domains: all(`SELECT * FROM "Domain" ORDER BY id`).map((r) => ({
+      id: Number(r.id), name: r.name === null ? null : String(r.name), type: String(r.type), driver: String(r.driver),
+      unitId: r.unitId === null ? null : Number(r.unitId), config: json(r.config), auto: bool(r.auto), search: String(r.search),
+      containerId: r.containerId === null ? null : Number(r.containerId),
+    })),
+    groups: all(`SELECT * FROM "Group" ORDER BY id`).map((r) => ({
+      id: Number(r.id), name: String(r.name), unitId: Number(r.unitId), domainId: Number(r.domainId),
+      defaultDomainId: Number(r.defaultDomainId),
+      blockingDomainId: r.blockingDomainId === null ? null : Number(r.blockingDomainId),
+      owner: r.owner === null ? null : String(r.owner),
+    })),
+    devices: all(`SELECT * FROM "Device" ORDER BY id`).map((r) => ({
+      id: Number(r.id), name: String(r.name), groupId: Number(r.groupId), flags: json(r.flags), faulty: bool(r.faulty),
+    })),
+    faults: all(`SELECT * FROM "Fault" ORDER BY id`).map((r) => ({
+      id: Number(r.id), unitId: r.unitId === null ? null : Number(r.unitId),
+      deviceId: r.deviceId === null ? null : Number(r.deviceId), errno: String(r.errno), remaining: Number(r.remaining),
+    })),
+    events: all(`SELECT * FROM "Event" ORDER BY seq`).map((r) => ({ ...r, at: r.at instanceof Date ? r.at.toISOString() : r.at })) as unknown as EventRow[],
+    lastEventSeq,
+  };
+}
+
 export function readSnapshot(file: string): Snapshot {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
@@ -63,41 +102,40 @@ export function readSnapshot(file: string): Snapshot {
     return db.transaction((): Snapshot => {
       const all = (sql: string) => db.prepare(sql).all() as Raw[];
       const seq = db.prepare(`SELECT "last" AS seq FROM "IdWatermark" WHERE "kind" = 'event'`).get() as { seq: number } | undefined;
-      return {
-        integrity: (db.pragma("integrity_check") as { integrity_check: string }[]).map((r) => r.integrity_check),
-        foreignKeyViolations: db.pragma("foreign_key_check") as unknown[],
-        units: all(`SELECT * FROM "Unit" ORDER BY id`).map((r) => ({
-          id: Number(r.id), name: String(r.name), driver: String(r.driver), online: bool(r.online),
-          capabilities: json(r.capabilities),
-        })),
-        containers: all(`SELECT * FROM "Container" ORDER BY id`).map((r) => ({
-          id: Number(r.id), name: String(r.name), kind: String(r.kind),
-        })),
-        domains: all(`SELECT * FROM "Domain" ORDER BY id`).map((r) => ({
-          id: Number(r.id), name: r.name === null ? null : String(r.name), type: String(r.type), driver: String(r.driver),
-          unitId: r.unitId === null ? null : Number(r.unitId), config: json(r.config), auto: bool(r.auto), search: String(r.search),
-          containerId: r.containerId === null ? null : Number(r.containerId),
-        })),
-        groups: all(`SELECT * FROM "Group" ORDER BY id`).map((r) => ({
-          id: Number(r.id), name: String(r.name), unitId: Number(r.unitId), domainId: Number(r.domainId),
-          defaultDomainId: Number(r.defaultDomainId),
-          blockingDomainId: r.blockingDomainId === null ? null : Number(r.blockingDomainId),
-          owner: r.owner === null ? null : String(r.owner),
-        })),
-        devices: all(`SELECT * FROM "Device" ORDER BY id`).map((r) => ({
-          id: Number(r.id), name: String(r.name), groupId: Number(r.groupId), flags: json(r.flags), faulty: bool(r.faulty),
-        })),
-        faults: all(`SELECT * FROM "Fault" ORDER BY id`).map((r) => ({
-          id: Number(r.id), unitId: r.unitId === null ? null : Number(r.unitId),
-          deviceId: r.deviceId === null ? null : Number(r.deviceId), errno: String(r.errno), remaining: Number(r.remaining),
-        })),
-        events: all(`SELECT * FROM "Event" ORDER BY seq`) as unknown as EventRow[],
-        lastEventSeq: seq?.seq ?? 0,
-      };
+      const integrity = (db.pragma("integrity_check") as { integrity_check: string }[]).map((r) => r.integrity_check);
+      return snapshotOf(all, seq?.seq ?? 0, integrity, db.pragma("foreign_key_check") as unknown[]);
     }).deferred();
   } finally {
     db.close();
   }
+}
+
+/**
+ * The same from a PostgreSQL database, in one REPEATABLE READ snapshot.
+ * PostgreSQL checks foreign keys at every commit and has no integrity
+ * pragma: those two lists are empty by construction.
+ */
+export async function readPostgresSnapshot(url: string): Promise<Snapshot> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    const tables = new Map<string, Raw[]>();
+    for (const table of ["Unit", "Container", "Domain", "Group", "Device", "Fault"]) {
+      tables.set(`SELECT * FROM "${table}" ORDER BY id`, (await client.query(`SELECT * FROM "${table}" ORDER BY id`)).rows as Raw[]);
+    }
+    tables.set(`SELECT * FROM "Event" ORDER BY seq`, (await client.query(`SELECT * FROM "Event" ORDER BY seq`)).rows as Raw[]);
+    const seq = (await client.query(`SELECT "last" AS seq FROM "IdWatermark" WHERE "kind" = 'event'`)).rows[0] as { seq: number } | undefined;
+    await client.query("COMMIT");
+    return snapshotOf((sql) => tables.get(sql)!, Number(seq?.seq ?? 0), ["ok"], []);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The snapshot of a test app's database (a SQLite file, or a PostgreSQL URL under TEST_STORE=postgresql). */
+export function readTestSnapshot(file: string): Promise<Snapshot> {
+  return /^postgres(ql)?:/.test(file) ? readPostgresSnapshot(file) : Promise.resolve(readSnapshot(file));
 }
 
 // ---- the rules -------------------------------------------------------------

@@ -1,9 +1,8 @@
 // /livez, /healthz and /readyz: live while the process answers; ready only
 // while the database answers a query with every migration applied, and not
 // while draining for a shutdown.
-import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { makeTestApp, type TestApp } from "../helpers/app.js";
+import { makeTestApp, onTheDatabase, type TestApp } from "../helpers/app.js";
 
 let t: TestApp | null = null;
 afterEach(async () => {
@@ -14,16 +13,6 @@ afterEach(async () => {
 async function get(url: string) {
   const res = await t!.app.inject({ method: "GET", url });
   return { status: res.statusCode, type: String(res.headers["content-type"]), retryAfter: res.headers["retry-after"], body: JSON.parse(res.body) as Record<string, unknown> };
-}
-
-/** Runs `sql` on the database file through a connection of its own, as another program (or an operator) would. */
-function onTheFile(file: string, sql: string): void {
-  const db = new Database(file);
-  try {
-    db.exec(sql);
-  } finally {
-    db.close();
-  }
 }
 
 function expectNotReady(a: Awaited<ReturnType<typeof get>>, detail: RegExp): void {
@@ -48,20 +37,19 @@ describe("probes", () => {
 
   it("/readyz: 503 while the database refuses the query, ready again once it answers", async () => {
     t = await makeTestApp();
-    onTheFile(t.file, `ALTER TABLE "_prisma_migrations" RENAME TO "_hidden"`);
+    await onTheDatabase(t, `ALTER TABLE "_prisma_migrations" RENAME TO "_hidden"`);
     expectNotReady(await get("/readyz"), /the database does not answer: .*_prisma_migrations/);
     // Live all the same: the process answers.
     expect((await get("/livez")).status).toBe(200);
-    onTheFile(t.file, `ALTER TABLE "_hidden" RENAME TO "_prisma_migrations"`);
+    await onTheDatabase(t, `ALTER TABLE "_hidden" RENAME TO "_prisma_migrations"`);
     expect((await get("/readyz")).status).toBe(200);
   });
 
   it("/readyz: 503 while a migration of the folder is not applied to the database", async () => {
     t = await makeTestApp();
-    const db = new Database(t.file);
-    const last = (db.prepare(`SELECT migration_name AS name FROM "_prisma_migrations" ORDER BY migration_name DESC LIMIT 1`).get() as { name: string }).name;
-    db.prepare(`UPDATE "_prisma_migrations" SET rolled_back_at = finished_at WHERE migration_name = ?`).run(last);
-    db.close();
+    const [row] = await onTheDatabase(t, `SELECT migration_name AS name FROM "_prisma_migrations" ORDER BY migration_name DESC LIMIT 1`);
+    const last = String(row!.name);
+    await onTheDatabase(t, `UPDATE "_prisma_migrations" SET rolled_back_at = finished_at WHERE migration_name = '${last}'`);
     expectNotReady(await get("/readyz"), new RegExp(`migration ${last} is not applied`));
   });
 

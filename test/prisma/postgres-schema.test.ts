@@ -92,7 +92,7 @@ describe("prisma/postgresql/migrations", () => {
       /^only the migrations make: table "Unit" column capabilities json NOT NULL$/],
     ["an index left out", (sql) => sql.replace(/-- CreateIndex\nCREATE INDEX "Event_groupId_idx"[^;]*;/, ""),
       /^only prisma\/postgresql\/schema\.prisma declares: table "Event" index CREATE INDEX "Event_groupId_idx"/],
-    ["a foreign key's ON DELETE changed", (sql) => sql.replace(/("Domain_unitId_fkey" FOREIGN KEY \("unitId"\) REFERENCES "Unit"\("id"\) ON DELETE) RESTRICT/, "$1 CASCADE"),
+    ["a foreign key's ON DELETE changed", (sql) => sql.replace(/("Domain_unitId_fkey" FOREIGN KEY \("unitId"\) REFERENCES "Unit"\("id"\) ON DELETE) NO ACTION/, "$1 CASCADE"),
       /table "Domain" constraint "Domain_unitId_fkey" FOREIGN KEY \("unitId"\) REFERENCES "Unit"\(id\) ON UPDATE CASCADE ON DELETE CASCADE/],
   ])("catch a hand-edited migration: %s", async (_what, edit, expected) => {
     const copy = path.join(scratch(), "migrations");

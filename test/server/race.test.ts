@@ -4,30 +4,27 @@
 // with owners from a small set. Whatever the interleaving: no 5xx, every
 // refusal a documented problem, one event per attempt, and a database that
 // satisfies every invariant and replays to its own state.
-import { rmSync } from "node:fs";
-import type { FastifyInstance } from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
-import { openApp, tempDbFile, TEST_LIMITS } from "../helpers/app.js";
+import { makeTestApp, TEST_LIMITS, type TestApp } from "../helpers/app.js";
 import { Client, type DomainView, type GroupView, type PageView } from "../helpers/http.js";
-import { readSnapshot } from "../helpers/invariants.js";
+import { readTestSnapshot } from "../helpers/invariants.js";
 import { buildFixture, CLIENTS, expectRaceOutcome, runClient, type Outcome } from "../helpers/race-load.js";
 import { Rng, seedFrom, SocketClient } from "../helpers/server.js";
 
 const DURATION_MS = 4_000;
 
 describe("32 clients racing over real sockets", () => {
-  const { dir, file } = tempDbFile();
-  let app: FastifyInstance | null = null;
+  let t: TestApp | null = null;
   afterAll(async () => {
-    await app?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await t?.close();
   });
 
   it("answer every attempt with its outcome or a documented problem, and leave a consistent, replayable database", async () => {
     const seed = seedFrom("RACE_SEED");
     console.log(`race seed ${seed} (RACE_SEED=${seed} to replay the same client schedules)`);
     // 32 clients from one address: rate limits would measure themselves, not the arbitration.
-    app = (await openApp(file, { ...TEST_LIMITS, rateLimitReads: 0, rateLimitWrites: 0 })).app;
+    t = await makeTestApp({ ...TEST_LIMITS, rateLimitReads: 0, rateLimitWrites: 0 });
+    const app = t.app;
     const setup = new Client(app);
     const f = await buildFixture(setup);
     await app.listen({ host: "127.0.0.1", port: 0 });
@@ -46,9 +43,8 @@ describe("32 clients racing over real sockets", () => {
     const servedDomains = (await reader.send<PageView<DomainView>>("GET", "/v1/domains?limit=1000")).body.items.map((d) => d.id);
     reader.close();
     await app.close();
-    app = null;
 
-    const snapshot = readSnapshot(file);
+    const snapshot = await readTestSnapshot(t.file);
     expectRaceOutcome(outcomes, snapshot);
 
     // The file holds what was served.

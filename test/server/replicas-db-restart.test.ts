@@ -12,8 +12,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { isServerFailure, problemViolation } from "../helpers/contract.js";
 import type { DomainView } from "../helpers/http.js";
-import { checkInvariants, checkReplay } from "../helpers/invariants.js";
-import { readPostgresSnapshot } from "../helpers/pg-snapshot.js";
+import { checkInvariants, checkReplay, readPostgresSnapshot } from "../helpers/invariants.js";
 import { startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres.js";
 import {
   acknowledgedMoveViolations, buildFixture, duplicateAutomaticDomains, malformedAnswers, runSteadyClient, steadyLoad,

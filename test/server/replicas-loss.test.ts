@@ -10,12 +10,11 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { isServerFailure } from "../helpers/contract.js";
 import type { DomainView, EventView } from "../helpers/http.js";
-import { readPostgresSnapshot } from "../helpers/pg-snapshot.js";
+import { checkInvariants, checkReplay, readPostgresSnapshot } from "../helpers/invariants.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import {
   acknowledgedMoveViolations, buildFixture, duplicateAutomaticDomains, malformedAnswers, runSteadyClient, steadyLoad,
 } from "../helpers/race-load.js";
-import { checkInvariants, checkReplay } from "../helpers/invariants.js";
 import { ReplicaClient, replicaEnv, servedState, sleep, startReplicas, untilReady } from "../helpers/replicas.js";
 import { Rng, seedFrom, type ServerProcess } from "../helpers/server.js";
 

@@ -11,7 +11,7 @@
 // that same state.
 import { afterAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
-import { readPostgresSnapshot } from "../helpers/pg-snapshot.js";
+import { readPostgresSnapshot } from "../helpers/invariants.js";
 import { buildFixture, CLIENTS, expectRaceOutcome, runClient, type Outcome } from "../helpers/race-load.js";
 import { ReplicaClient, replicaEnv, servedState, startReplicas, untilReady } from "../helpers/replicas.js";
 import { Rng, seedFrom, type ServerProcess } from "../helpers/server.js";

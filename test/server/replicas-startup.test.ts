@@ -8,11 +8,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../src/config.js";
-import { checkInvariants } from "../helpers/invariants.js";
-import { queryRows, readPostgresSnapshot } from "../helpers/pg-snapshot.js";
+import { checkInvariants, readPostgresSnapshot } from "../helpers/invariants.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import { countKeys } from "../helpers/race-load.js";
-import { ReplicaClient, replicaEnv, servedState, startReplicas, untilReady } from "../helpers/replicas.js";
+import { queryRows, ReplicaClient, replicaEnv, servedState, startReplicas, untilReady } from "../helpers/replicas.js";
 import type { ServerProcess } from "../helpers/server.js";
 
 const REPLICAS = 3;

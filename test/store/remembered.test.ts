@@ -40,15 +40,15 @@ describe("remembered answers", () => {
     const store = await open(file);
     const r = await store.execute((m) => createUnit(m, { name: "u1", driver: "mock" }), { remember: remember("k1") });
     expect(r.ok).toBe(true);
-    const got = store.remembered("vmm-a", "k1");
+    const got = await store.remembered("vmm-a", "k1");
     expect(got).toMatchObject({ fingerprint: "fp-k1", status: 201, contentType: "application/json", headers: { etag: '"v1"' } });
     expect(JSON.parse(got!.body)).toMatchObject({ ok: true, value: { name: "u1" } });
-    expect(store.remembered("vmm-b", "k1")).toBeUndefined();
-    expect(store.remembered("vmm-a", "k2")).toBeUndefined();
+    expect(await store.remembered("vmm-b", "k1")).toBeUndefined();
+    expect(await store.remembered("vmm-a", "k2")).toBeUndefined();
 
     await stores.pop()!.close();
     const again = await open(file);
-    expect(again.remembered("vmm-a", "k1")).toMatchObject({ fingerprint: "fp-k1", status: 201 });
+    expect(await again.remembered("vmm-a", "k1")).toMatchObject({ fingerprint: "fp-k1", status: 201 });
   });
 
   it("are kept for refusals too", async () => {
@@ -56,15 +56,15 @@ describe("remembered answers", () => {
     await store.execute((m) => createUnit(m, { name: "dup", driver: "mock" }));
     const r = await store.execute((m) => createUnit(m, { name: "dup", driver: "mock" }), { remember: remember("k") });
     expect(r.ok).toBe(false);
-    expect(store.remembered("vmm-a", "k")).toMatchObject({ status: 409 });
+    expect(await store.remembered("vmm-a", "k")).toMatchObject({ status: 409 });
   });
 
   it("expire after their time to live", async () => {
     const store = await open(newFile(), { idempotencyTtlMs: 50 });
     await store.execute((m) => createUnit(m, { name: "u", driver: "mock" }), { remember: remember("k") });
-    expect(store.remembered("vmm-a", "k")).toBeDefined();
+    expect(await store.remembered("vmm-a", "k")).toBeDefined();
     await new Promise((r) => setTimeout(r, 80));
-    expect(store.remembered("vmm-a", "k")).toBeUndefined();
+    expect(await store.remembered("vmm-a", "k")).toBeUndefined();
   });
 
   it("are not stored when the operation's write fails: the two are one transaction", async () => {
@@ -73,6 +73,6 @@ describe("remembered answers", () => {
     await prisma.$executeRawUnsafe(`CREATE TRIGGER "refuse" BEFORE INSERT ON "Unit" BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
     await expect(store.execute((m) => createUnit(m, { name: "u", driver: "mock" }), { remember: remember("k") }))
       .rejects.toBeInstanceOf(StoreUnavailableError);
-    expect(store.remembered("vmm-a", "k")).toBeUndefined();
+    expect(await store.remembered("vmm-a", "k")).toBeUndefined();
   });
 });

@@ -237,28 +237,28 @@ CREATE INDEX "Event_groupId_idx" ON "Event"("groupId");
 CREATE INDEX "IdempotentAnswer_storedAt_idx" ON "IdempotentAnswer"("storedAt");
 
 -- AddForeignKey
-ALTER TABLE "Domain" ADD CONSTRAINT "Domain_unitId_fkey" FOREIGN KEY ("unitId") REFERENCES "Unit"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "Domain" ADD CONSTRAINT "Domain_unitId_fkey" FOREIGN KEY ("unitId") REFERENCES "Unit"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "Domain" ADD CONSTRAINT "Domain_containerId_fkey" FOREIGN KEY ("containerId") REFERENCES "Container"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "Domain" ADD CONSTRAINT "Domain_containerId_fkey" FOREIGN KEY ("containerId") REFERENCES "Container"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "Group" ADD CONSTRAINT "Group_unitId_fkey" FOREIGN KEY ("unitId") REFERENCES "Unit"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "Group" ADD CONSTRAINT "Group_unitId_fkey" FOREIGN KEY ("unitId") REFERENCES "Unit"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "Group" ADD CONSTRAINT "Group_domainId_fkey" FOREIGN KEY ("domainId") REFERENCES "Domain"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "Group" ADD CONSTRAINT "Group_domainId_fkey" FOREIGN KEY ("domainId") REFERENCES "Domain"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "Group" ADD CONSTRAINT "Group_defaultDomainId_fkey" FOREIGN KEY ("defaultDomainId") REFERENCES "Domain"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "Group" ADD CONSTRAINT "Group_defaultDomainId_fkey" FOREIGN KEY ("defaultDomainId") REFERENCES "Domain"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "Group" ADD CONSTRAINT "Group_blockingDomainId_fkey" FOREIGN KEY ("blockingDomainId") REFERENCES "Domain"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "Group" ADD CONSTRAINT "Group_blockingDomainId_fkey" FOREIGN KEY ("blockingDomainId") REFERENCES "Domain"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "Device" ADD CONSTRAINT "Device_groupId_fkey" FOREIGN KEY ("groupId") REFERENCES "Group"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "Device" ADD CONSTRAINT "Device_groupId_fkey" FOREIGN KEY ("groupId") REFERENCES "Group"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "Device" ADD CONSTRAINT "Device_strandedOnDomainId_fkey" FOREIGN KEY ("strandedOnDomainId") REFERENCES "Domain"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "Device" ADD CONSTRAINT "Device_strandedOnDomainId_fkey" FOREIGN KEY ("strandedOnDomainId") REFERENCES "Domain"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
 ALTER TABLE "Fault" ADD CONSTRAINT "Fault_unitId_fkey" FOREIGN KEY ("unitId") REFERENCES "Unit"("id") ON DELETE CASCADE ON UPDATE CASCADE;
@@ -267,10 +267,10 @@ ALTER TABLE "Fault" ADD CONSTRAINT "Fault_unitId_fkey" FOREIGN KEY ("unitId") RE
 ALTER TABLE "Fault" ADD CONSTRAINT "Fault_deviceId_fkey" FOREIGN KEY ("deviceId") REFERENCES "Device"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "PasidAttachment" ADD CONSTRAINT "PasidAttachment_deviceId_fkey" FOREIGN KEY ("deviceId") REFERENCES "Device"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "PasidAttachment" ADD CONSTRAINT "PasidAttachment_deviceId_fkey" FOREIGN KEY ("deviceId") REFERENCES "Device"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "PasidAttachment" ADD CONSTRAINT "PasidAttachment_domainId_fkey" FOREIGN KEY ("domainId") REFERENCES "Domain"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "PasidAttachment" ADD CONSTRAINT "PasidAttachment_domainId_fkey" FOREIGN KEY ("domainId") REFERENCES "Domain"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
 ALTER TABLE "IovaMapping" ADD CONSTRAINT "IovaMapping_containerId_fkey" FOREIGN KEY ("containerId") REFERENCES "Container"("id") ON DELETE CASCADE ON UPDATE CASCADE;
@@ -279,8 +279,31 @@ ALTER TABLE "IovaMapping" ADD CONSTRAINT "IovaMapping_containerId_fkey" FOREIGN 
 ALTER TABLE "ReservedRegion" ADD CONSTRAINT "ReservedRegion_deviceId_fkey" FOREIGN KEY ("deviceId") REFERENCES "Device"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "IommufdDevice" ADD CONSTRAINT "IommufdDevice_deviceId_fkey" FOREIGN KEY ("deviceId") REFERENCES "Device"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "IommufdDevice" ADD CONSTRAINT "IommufdDevice_deviceId_fkey" FOREIGN KEY ("deviceId") REFERENCES "Device"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "IommufdDevice" ADD CONSTRAINT "IommufdDevice_domainId_fkey" FOREIGN KEY ("domainId") REFERENCES "Domain"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "IommufdDevice" ADD CONSTRAINT "IommufdDevice_domainId_fkey" FOREIGN KEY ("domainId") REFERENCES "Domain"("id") ON DELETE NO ACTION ON UPDATE CASCADE;
 
+
+-- Written by hand, not generated (Prisma cannot say DEFERRABLE): every
+-- foreign key is checked at COMMIT, as the SQLite writer checks them
+-- (PRAGMA defer_foreign_keys). One operation's rows are written deletes
+-- first, so a domain may be deleted before the update that moves its last
+-- group away; the schema for PostgreSQL says NO ACTION where SQLite's says
+-- RESTRICT, since PostgreSQL never defers RESTRICT.
+ALTER TABLE "Domain" ALTER CONSTRAINT "Domain_unitId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "Domain" ALTER CONSTRAINT "Domain_containerId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "Group" ALTER CONSTRAINT "Group_unitId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "Group" ALTER CONSTRAINT "Group_domainId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "Group" ALTER CONSTRAINT "Group_defaultDomainId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "Group" ALTER CONSTRAINT "Group_blockingDomainId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "Device" ALTER CONSTRAINT "Device_groupId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "Device" ALTER CONSTRAINT "Device_strandedOnDomainId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "Fault" ALTER CONSTRAINT "Fault_unitId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "Fault" ALTER CONSTRAINT "Fault_deviceId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "PasidAttachment" ALTER CONSTRAINT "PasidAttachment_deviceId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "PasidAttachment" ALTER CONSTRAINT "PasidAttachment_domainId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "IovaMapping" ALTER CONSTRAINT "IovaMapping_containerId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "ReservedRegion" ALTER CONSTRAINT "ReservedRegion_deviceId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "IommufdDevice" ALTER CONSTRAINT "IommufdDevice_deviceId_fkey" DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "IommufdDevice" ALTER CONSTRAINT "IommufdDevice_domainId_fkey" DEFERRABLE INITIALLY DEFERRED;

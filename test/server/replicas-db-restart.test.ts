@@ -1,7 +1,7 @@
 // Database restart: three replicas on a private PostgreSQL instance under the
 // racing load (moves, and named domains created); the database server is
-// stopped mid-load (fast shutdown: every connection cut) and started again
-// a moment later on the same port and data. Meanwhile every request gets an
+// stopped mid-load (a fast shutdown; then again with an immediate one, as a
+// crash leaves it) and started again a moment later on the same port and data. Meanwhile every request gets an
 // answer: its outcome, or 503 problem+json with Retry-After, never another
 // 5xx. The replicas recover by themselves (no restart): /readyz answers 200
 // again and each takes writes again. Nothing acknowledged is lost: every
@@ -9,7 +9,7 @@
 // attempt is one answered 503; every acknowledged domain exists. The
 // database satisfies every invariant, replays to its own state, and every
 // replica serves it.
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isServerFailure, problemViolation } from "../helpers/contract.js";
 import type { DomainView } from "../helpers/http.js";
 import { checkInvariants, checkReplay, readPostgresSnapshot } from "../helpers/invariants.js";
@@ -46,17 +46,25 @@ function unavailableViolation(a: Attempted | Created): string | null {
 describe("PostgreSQL restarted under three replicas' load", () => {
   let pg: PrivatePostgres | null = null;
   let replicas: ServerProcess[] = [];
-  afterAll(async () => {
+  beforeAll(async () => {
+    pg = await startPrivatePostgres();
+  });
+  afterEach(async () => {
     await Promise.all(replicas.map((r) => r.kill9()));
+    replicas = [];
+  });
+  afterAll(async () => {
     await pg?.destroy();
   });
 
-  it("answers 503 with Retry-After while the database is away, recovers without a restart, and loses nothing acknowledged", async () => {
+  // "stop": a fast shutdown (every connection cut, a clean checkpoint);
+  // "kill": an immediate one, as a crash of the database server leaves it
+  // (recovery from the WAL on start: what was committed must still be there).
+  it.each(["stop", "kill"] as const)("%s: answers 503 with Retry-After while the database is away, recovers without a restart, and loses nothing acknowledged", async (how) => {
     const seed = seedFrom("RESTART_SEED");
-    console.log(`database restart seed ${seed} (RESTART_SEED=${seed} to replay the same schedule)`);
+    console.log(`database ${how} seed ${seed} (RESTART_SEED=${seed} to replay the same schedule)`);
     const rng = new Rng(seed);
-    pg = await startPrivatePostgres();
-    const url = await pg.createDatabase("arbiter");
+    const url = await pg!.createDatabase(`arbiter_${how}`);
     replicas = await startReplicas(REPLICAS, replicaEnv(url));
     const bases = replicas.map((r) => r.base);
     await Promise.all(bases.map((b) => untilReady(b)));
@@ -71,7 +79,7 @@ describe("PostgreSQL restarted under three replicas' load", () => {
 
     await until(() => total() >= BEFORE_STOP, CAP_MS);
     const beforeStop = { moves: load.moves.length, creates: load.creates.length };
-    await pg.stop();
+    await (how === "stop" ? pg!.stop() : pg!.kill());
     // While it is away, the replicas say so.
     const away = Date.now();
     const readyWhileAway: number[] = [];
@@ -79,7 +87,7 @@ describe("PostgreSQL restarted under three replicas' load", () => {
       readyWhileAway.push(...(await Promise.all(bases.map((b) => readiness(b)))));
       await sleep(100);
     }
-    await pg.start();
+    await pg!.start();
     const duringOutage = {
       moves: load.moves.slice(beforeStop.moves),
       creates: load.creates.slice(beforeStop.creates),

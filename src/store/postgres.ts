@@ -63,6 +63,7 @@ export const WRITE_LOCK_KEY = 0x696f6d6d752d6172n;
 export const CHANGES_CHANNEL = "iommu_arbiter_changes";
 /** Change-log batches kept; a replica further behind than this reloads the whole model. */
 const CHANGE_LOG_KEPT = 10_000;
+const BEHIND_US = "the database holds fewer change-log entries than this replica applied (a failover that lost acknowledged commits?)";
 /** At most this many operations per batch: one transaction's text stays a few MB at most. */
 const MAX_BATCH = 512;
 /** A replica with no notification for this long asks the database itself (a lost NOTIFY connection is noticed here). */
@@ -341,7 +342,8 @@ export class PostgresStore implements ArbiterStore {
     let opened: pg.QueryResult[];
     try {
       opened = await client.query(
-        `BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}); SELECT "seq", "body" FROM "ChangeLog" WHERE "seq" > ${this.seen} ORDER BY "seq"` +
+        `BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}); SELECT "seq", "body" FROM "ChangeLog" WHERE "seq" > ${this.seen} ORDER BY "seq"; ` +
+        `SELECT coalesce(max("seq"), 0) AS "newest" FROM "ChangeLog"` +
         (keyed.length > 0
           ? `; SELECT ${ANSWER_COLUMNS} FROM "IdempotentAnswer" WHERE ("client", "key") IN (${keyed.map((k) => `(${literal(k.client)}, ${literal(k.key)})`).join(", ")})`
           : ""),
@@ -353,14 +355,16 @@ export class PostgresStore implements ArbiterStore {
     }
     // Under the lock now: nothing commits until this transaction ends.
     try {
-      if (!this.follow(opened[2]!.rows as ChangeRow[])) await this.reload("the change log was pruned past this replica's position");
+      const newest = (opened[3]!.rows[0] as { newest: number }).newest;
+      if (newest < this.seen) await this.reload(BEHIND_US);
+      else if (!this.follow(opened[2]!.rows as ChangeRow[])) await this.reload("the change log was pruned past this replica's position");
     } catch (error) {
       await this.rollback(client, error);
       this.fail(batch, error, false);
       return;
     }
     const earlier = new Map<string, AnswerRow>();
-    for (const row of (opened[3]?.rows ?? []) as AnswerRow[]) if (!this.expired(row)) earlier.set(`${row.client}\0${row.key}`, row);
+    for (const row of (opened[4]?.rows ?? []) as AnswerRow[]) if (!this.expired(row)) earlier.set(`${row.client}\0${row.key}`, row);
 
     const performed: Performed[] = [];
     for (const pending of batch) {
@@ -584,7 +588,8 @@ export class PostgresStore implements ArbiterStore {
       this.announceRows(rows.map((r) => ({ ...r, ...storedOutcome(r.errno, r.code, r.reason, r.detail) })));
       after = rows[rows.length - 1]!.seq;
     }
-    this.durableSeq = Math.max(this.durableSeq, this.lastSeq);
+    // A database that lost commits hands their seqs out again: announce from there.
+    this.durableSeq = why === BEHIND_US ? this.lastSeq : Math.max(this.durableSeq, this.lastSeq);
   }
 
   private announce(events: readonly EventRecord[]): void {
@@ -703,8 +708,15 @@ export class PostgresStore implements ArbiterStore {
         const client = await this.writerConnection();
         await client.query("SELECT 1");
         if (!this.listener && (this.options.notifications ?? true)) await this.connectListener();
-        // Whatever committed meanwhile, this replica's last batch included if its COMMIT went through.
-        await this.exclusive(() => this.pull());
+        // Whatever committed meanwhile, this replica's last batch included if
+        // its COMMIT went through; nothing exclusive runs meanwhile, so a
+        // log shorter than this replica's position is a database that lost
+        // commits it had acknowledged (a failover to a standby behind it).
+        await this.exclusive(async () => {
+          const { rows } = await this.query<{ newest: number }>(`SELECT coalesce(max("seq"), 0) AS "newest" FROM "ChangeLog"`);
+          if (rows[0]!.newest < this.seen) await this.reload(BEHIND_US);
+          else await this.pull();
+        });
         this.outage = null;
         this.log.warn({ seen: this.seen }, "the PostgreSQL database is back; requests are served again");
         return;

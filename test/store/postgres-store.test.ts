@@ -245,4 +245,17 @@ describe("two replicas on one PostgreSQL database", () => {
       stop();
     }
   });
+
+  it("a database that lost this replica's last commits (a failover to a standby behind): its next write reloads the model first", async () => {
+    const kept = await a.c.unit();
+    const lost = await a.c.unit();
+    // What a standby that had not received the last batch would hold.
+    await admin(`DELETE FROM "ChangeLog" WHERE "seq" = (SELECT max("seq") FROM "ChangeLog");
+      DELETE FROM "Event" WHERE "kind" = 'unit' AND "objectId" = ${lost.id}; DELETE FROM "Unit" WHERE "id" = ${lost.id}`);
+    const next = await a.c.unit();
+    expect(next.id).toBeGreaterThan(lost.id);
+    expect((await a.c.get(`/v1/units/${lost.id}`)).status).toBe(404);
+    expect((await a.c.read<UnitView>(`/v1/units/${kept.id}`)).name).toBe(kept.name);
+    expect((await a.c.read<UnitView>(`/v1/units/${next.id}`)).name).toBe(next.name);
+  });
 });

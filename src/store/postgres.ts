@@ -63,11 +63,14 @@ export const WRITE_LOCK_KEY = 0x696f6d6d752d6172n;
 export const CHANGES_CHANNEL = "iommu_arbiter_changes";
 /** Change-log batches kept; a replica further behind than this reloads the whole model. */
 const CHANGE_LOG_KEPT = 10_000;
+/** Why a replica reloads when the database went back in time. */
 const BEHIND_US = "the database holds fewer change-log entries than this replica applied (a failover that lost acknowledged commits?)";
 /** At most this many operations per batch: one transaction's text stays a few MB at most. */
 const MAX_BATCH = 512;
 /** A replica with no notification for this long asks the database itself (a lost NOTIFY connection is noticed here). */
 const POLL_MS = 1000;
+/** The longest a writer may sit in an open transaction before PostgreSQL ends it (ms). */
+const IDLE_IN_TRANSACTION_MS = 10_000;
 
 export interface PostgresStoreOptions {
   /** postgresql://user:password@host:port/database */
@@ -173,7 +176,7 @@ export class PostgresStore implements ArbiterStore {
     const { applied } = await applyPostgresMigrations(options.url, options.migrationsDir);
     if (applied.length > 0) options.logger?.info({ database: describeUrl(options.url), migrations: applied }, "database migrated");
     const pool = new pg.Pool({
-      connectionString: options.url, max: options.readConnections ?? 4, types: STORE_TYPES,
+      connectionString: options.url, max: options.readConnections ?? 4, types: STORE_TYPES, application_name: "iommu-arbiter reader",
       connectionTimeoutMillis: 5000, keepAlive: true,
     });
     const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: options.url }) });
@@ -331,69 +334,66 @@ export class PostgresStore implements ArbiterStore {
   /** Runs and writes one batch; settles every caller in it. Called in turn. */
   private async writeBatch(batch: readonly Pending[]): Promise<void> {
     const started = performance.now();
-    let client: pg.Client;
-    try {
-      client = await this.writerConnection();
-    } catch (error) {
-      this.fail(batch, error, false);
-      return;
-    }
     const keyed = batch.filter((p) => p.remember !== null).map((p) => p.remember!);
+    let client: pg.Client;
     let opened: pg.QueryResult[];
     try {
-      opened = await client.query(
+      ({ client, opened } = await this.begin(
         `BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}); SELECT "seq", "body" FROM "ChangeLog" WHERE "seq" > ${this.seen} ORDER BY "seq"; ` +
         `SELECT coalesce(max("seq"), 0) AS "newest" FROM "ChangeLog"` +
         (keyed.length > 0
           ? `; SELECT ${ANSWER_COLUMNS} FROM "IdempotentAnswer" WHERE ("client", "key") IN (${keyed.map((k) => `(${literal(k.client)}, ${literal(k.key)})`).join(", ")})`
           : ""),
-      ) as unknown as pg.QueryResult[];
+      ));
     } catch (error) {
-      await this.rollback(client, error);
       this.fail(batch, error, false);
       return;
     }
-    // Under the lock now: nothing commits until this transaction ends.
+    // Under the lock now: nothing commits until this transaction ends, and
+    // it must end whatever happens here, or every replica's writes wait.
+    const performed: Performed[] = [];
+    const earlier = new Map<string, AnswerRow>();
+    let text = "";
+    let seq = this.seen;
+    let watermarks: Watermarks = this.idWatermarks;
+    let prunedUpTo = this.prunedUpTo;
+    let events: EventRecord[] = [];
     try {
       const newest = (opened[3]!.rows[0] as { newest: number }).newest;
       if (newest < this.seen) await this.reload(BEHIND_US);
       else if (!this.follow(opened[2]!.rows as ChangeRow[])) await this.reload("the change log was pruned past this replica's position");
+      for (const row of (opened[4]?.rows ?? []) as AnswerRow[]) if (!this.expired(row)) earlier.set(`${row.client}\0${row.key}`, row);
+
+      for (const pending of batch) {
+        const answered = pending.remember && earlier.get(`${pending.remember.client}\0${pending.remember.key}`);
+        // Another replica ran a request with this key while this one was on its way.
+        if (answered) performed.push({ pending, result: fail("internal-error", "answered earlier"), changes: null, steps: [], events: [], facts: null, seqBefore: this.lastSeq });
+        else performed.push(this.perform(pending));
+      }
+      const changed = performed.filter((p) => p.changes !== null);
+      seq = this.seen + 1;
+      watermarks = { ...this.idWatermarks };
+      const lastIds = this.model.lastIds();
+      for (const kind of WATERMARK_KINDS) watermarks[kind] = Math.max(watermarks[kind], kind === "event" ? this.lastSeq : lastIds[kind]);
+      events = changed.flatMap((p) => p.events);
+      prunedUpTo = this.eventsToPrune(events.length);
+      if (changed.length > 0) {
+        const statements: string[] = [];
+        for (const p of changed) for (const step of p.steps) statements.push(inline(step));
+        for (const step of watermarkSteps(this.idWatermarks, watermarks)) statements.push(inline(step));
+        const body: ChangeBody = changeBody(changed.map((p) => p.changes!), events, watermarks, prunedUpTo);
+        statements.push(`INSERT INTO "ChangeLog" ("seq", "body") VALUES (${seq}, ${literal(JSON.stringify(body))})`);
+        if (prunedUpTo > this.prunedUpTo) statements.push(`DELETE FROM "Event" WHERE "seq" > ${this.prunedUpTo} AND "seq" <= ${prunedUpTo}`);
+        if (seq % 100 === 0) statements.push(`DELETE FROM "ChangeLog" WHERE "seq" <= ${seq - CHANGE_LOG_KEPT}`);
+        statements.push(...this.answersToPrune());
+        statements.push(`SELECT pg_notify('${CHANGES_CHANNEL}', '${seq}')`);
+        text = statements.join(";\n") + ";\n";
+      }
     } catch (error) {
       await this.rollback(client, error);
+      this.undo(performed);
       this.fail(batch, error, false);
       return;
-    }
-    const earlier = new Map<string, AnswerRow>();
-    for (const row of (opened[4]?.rows ?? []) as AnswerRow[]) if (!this.expired(row)) earlier.set(`${row.client}\0${row.key}`, row);
-
-    const performed: Performed[] = [];
-    for (const pending of batch) {
-      const answered = pending.remember && earlier.get(`${pending.remember.client}\0${pending.remember.key}`);
-      if (answered) {
-        // Another replica ran a request with this key while this one was on its way.
-        performed.push({ pending, result: fail("internal-error", "answered earlier"), changes: null, steps: [], events: [], facts: null, seqBefore: this.lastSeq });
-        continue;
-      }
-      performed.push(this.perform(pending));
-    }
-    const changed = performed.filter((p) => p.changes !== null);
-    const seq = this.seen + 1;
-    const watermarks: Watermarks = { ...this.idWatermarks };
-    for (const kind of WATERMARK_KINDS) watermarks[kind] = Math.max(watermarks[kind], kind === "event" ? this.lastSeq : this.model.lastIds()[kind]);
-    const events = changed.flatMap((p) => p.events);
-    const prunedUpTo = this.eventsToPrune(events.length);
-    let text = "";
-    if (changed.length > 0) {
-      const statements: string[] = [];
-      for (const p of changed) for (const step of p.steps) statements.push(inline(step));
-      for (const step of watermarkSteps(this.idWatermarks, watermarks)) statements.push(inline(step));
-      const body: ChangeBody = changeBody(changed.map((p) => p.changes!), events, watermarks, prunedUpTo);
-      statements.push(`INSERT INTO "ChangeLog" ("seq", "body") VALUES (${seq}, ${literal(JSON.stringify(body))})`);
-      if (prunedUpTo > this.prunedUpTo) statements.push(`DELETE FROM "Event" WHERE "seq" > ${this.prunedUpTo} AND "seq" <= ${prunedUpTo}`);
-      if (seq % 100 === 0) statements.push(`DELETE FROM "ChangeLog" WHERE "seq" <= ${seq - CHANGE_LOG_KEPT}`);
-      statements.push(...this.answersToPrune());
-      statements.push(`SELECT pg_notify('${CHANGES_CHANNEL}', '${seq}')`);
-      text = statements.join(";\n") + ";\n";
     }
     try {
       await client.query(text + "COMMIT");
@@ -415,7 +415,7 @@ export class PostgresStore implements ArbiterStore {
     this.runnerStats.batches++;
     this.runnerStats.items += batch.length;
     this.runnerStats.largestBatch = Math.max(this.runnerStats.largestBatch, batch.length);
-    if (changed.length > 0) {
+    if (text !== "") {
       this.seen = seq;
       this.idWatermarks = watermarks;
       this.prunedUpTo = prunedUpTo;
@@ -431,6 +431,24 @@ export class PostgresStore implements ArbiterStore {
       if (answered) p.pending.reject(new AnsweredEarlierError(rememberedAnswer(answered)));
       else if (p.thrown !== undefined) p.pending.reject(p.thrown);
       else p.pending.resolve(p.result);
+    }
+  }
+
+  /**
+   * Opens a batch's transaction and takes the lock. A kept connection found
+   * dead (the server closed it while idle) is replaced once: nothing was
+   * sent on it that could have applied.
+   */
+  private async begin(text: string): Promise<{ client: pg.Client; opened: pg.QueryResult[] }> {
+    for (let attempt = 0; ; attempt++) {
+      const reused = this.writer !== null;
+      const client = await this.writerConnection();
+      try {
+        return { client, opened: (await client.query(text)) as unknown as pg.QueryResult[] };
+      } catch (error) {
+        await this.rollback(client, error);
+        if (!(reused && attempt === 0 && isConnectionLoss(error))) throw error;
+      }
     }
   }
 
@@ -642,9 +660,15 @@ export class PostgresStore implements ArbiterStore {
 
   // ---- connections and outages --------------------------------------------------
 
+  /** A read; one retry on a fresh connection when the pooled one was found dead (reads change nothing). */
   private async query<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, params);
+      try {
+        return await this.pool.query<R>(text, params);
+      } catch (error) {
+        if (!isConnectionLoss(error)) throw error;
+        return await this.pool.query<R>(text, params);
+      }
     } catch (error) {
       if (isConnectionLoss(error)) {
         this.lost(error);
@@ -656,7 +680,14 @@ export class PostgresStore implements ArbiterStore {
 
   private async writerConnection(): Promise<pg.Client> {
     if (this.writer) return this.writer;
-    const client = new pg.Client({ connectionString: this.options.url, types: STORE_TYPES, keepAlive: true, connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({
+      connectionString: this.options.url, types: STORE_TYPES, keepAlive: true, connectionTimeoutMillis: 5000,
+      application_name: "iommu-arbiter writer",
+      // A replica that stops (SIGSTOP, a hung VM) in the middle of a batch
+      // would hold the write lock of every replica: the server ends its
+      // transaction. The store's own transactions are never idle that long.
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+    });
     client.on("error", (error) => {
       this.log.warn({ err: error }, "the PostgreSQL write connection failed");
       if (this.writer === client) this.dropWriter();
@@ -678,14 +709,19 @@ export class PostgresStore implements ArbiterStore {
   }
 
   private async connectListener(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.url, keepAlive: true, connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({
+      connectionString: this.options.url, keepAlive: true, connectionTimeoutMillis: 5000, application_name: "iommu-arbiter listener",
+    });
     client.on("notification", (message) => {
       if (Number(message.payload) > this.seen) this.pullSoon();
     });
     client.on("error", (error) => {
       if (this.listener === client) this.listener = null;
       void client.end().catch(() => undefined);
-      if (!this.closed) this.lost(error);
+      if (this.closed) return;
+      // The poll carries on meanwhile; if the database itself is gone, so is the replica.
+      this.log.warn({ err: error }, "the PostgreSQL notification connection failed; reconnecting");
+      this.connectListener().catch((again: unknown) => this.lost(again));
     });
     await client.connect();
     await client.query(`LISTEN ${CHANGES_CHANNEL}`);

@@ -35,7 +35,8 @@ import { KINDS, type ChangeSet, type Model } from "../core/model.js";
 import { perform } from "../core/operation.js";
 import { fail, type Result } from "../core/result.js";
 import { storedOutcome } from "../core/outcome.js";
-import { applyChangeBody, changeBody, type ChangeBody } from "./change-log.js";
+import { applyChangeBody, changeBody, mergeRows, type ChangeBody } from "./change-log.js";
+import { batchStatements, watermarkStatement } from "./postgres-batch.js";
 import {
   encodeChanges, storable, UnstorableValueError, WATERMARK_KINDS, watermarkSteps, type Step, type Watermarks,
 } from "./encode.js";
@@ -110,7 +111,8 @@ interface Performed {
   readonly result: Result<unknown>;
   /** null: it changed nothing and remembers nothing. */
   readonly changes: ChangeSet | null;
-  readonly steps: Step[];
+  /** The remembered answer's statement, for a request with an Idempotency-Key. */
+  readonly answer: Step | null;
   readonly events: EventRecord[];
   readonly facts: CommitFacts | null;
   /** The event seq before it ran (to put back if its batch fails). */
@@ -332,7 +334,8 @@ export class PostgresStore implements ArbiterStore {
   // ---- writing --------------------------------------------------------------
 
   /** Runs and writes one batch; settles every caller in it. Called in turn. */
-  private async writeBatch(batch: readonly Pending[]): Promise<void> {
+  private async writeBatch(first: readonly Pending[], join = true): Promise<void> {
+    let batch = first;
     const started = performance.now();
     const keyed = batch.filter((p) => p.remember !== null).map((p) => p.remember!);
     let client: pg.Client;
@@ -349,6 +352,7 @@ export class PostgresStore implements ArbiterStore {
       this.fail(batch, error, false);
       return;
     }
+    if (join) batch = [...batch, ...this.lateJoiners(MAX_BATCH - batch.length)];
     // Under the lock now: nothing commits until this transaction ends, and
     // it must end whatever happens here, or every replica's writes wait.
     const performed: Performed[] = [];
@@ -367,7 +371,7 @@ export class PostgresStore implements ArbiterStore {
       for (const pending of batch) {
         const answered = pending.remember && earlier.get(`${pending.remember.client}\0${pending.remember.key}`);
         // Another replica ran a request with this key while this one was on its way.
-        if (answered) performed.push({ pending, result: fail("internal-error", "answered earlier"), changes: null, steps: [], events: [], facts: null, seqBefore: this.lastSeq });
+        if (answered) performed.push({ pending, result: fail("internal-error", "answered earlier"), changes: null, answer: null, events: [], facts: null, seqBefore: this.lastSeq });
         else performed.push(this.perform(pending));
       }
       const changed = performed.filter((p) => p.changes !== null);
@@ -378,10 +382,12 @@ export class PostgresStore implements ArbiterStore {
       events = changed.flatMap((p) => p.events);
       prunedUpTo = this.eventsToPrune(events.length);
       if (changed.length > 0) {
-        const statements: string[] = [];
-        for (const p of changed) for (const step of p.steps) statements.push(inline(step));
-        for (const step of watermarkSteps(this.idWatermarks, watermarks)) statements.push(inline(step));
-        const body: ChangeBody = changeBody(changed.map((p) => p.changes!), events, watermarks, prunedUpTo);
+        const merged = mergeRows(changed.map((p) => p.changes!));
+        const statements = batchStatements(merged, events);
+        for (const p of changed) if (p.answer) statements.push(inline(p.answer));
+        const raised = watermarkStatement(this.idWatermarks, watermarks);
+        if (raised) statements.push(raised);
+        const body: ChangeBody = changeBody(merged, events, watermarks, prunedUpTo);
         statements.push(`INSERT INTO "ChangeLog" ("seq", "body") VALUES (${seq}, ${literal(JSON.stringify(body))})`);
         if (prunedUpTo > this.prunedUpTo) statements.push(`DELETE FROM "Event" WHERE "seq" > ${this.prunedUpTo} AND "seq" <= ${prunedUpTo}`);
         if (seq % 100 === 0) statements.push(`DELETE FROM "ChangeLog" WHERE "seq" <= ${seq - CHANGE_LOG_KEPT}`);
@@ -408,7 +414,7 @@ export class PostgresStore implements ArbiterStore {
       // PostgreSQL refused a statement: find whose, by writing each operation
       // on its own, so that one operation the database refuses fails alone.
       this.log.warn({ err: error, batch: batch.length }, "a write batch was refused; writing its operations one at a time");
-      for (const pending of batch) await this.writeBatch([pending]);
+      for (const pending of batch) await this.writeBatch([pending], false);
       return;
     }
     // Committed.
@@ -432,6 +438,21 @@ export class PostgresStore implements ArbiterStore {
       else if (p.thrown !== undefined) p.pending.reject(p.thrown);
       else p.pending.resolve(p.result);
     }
+  }
+
+  /**
+   * Requests that arrived while this replica waited for the lock: they join
+   * the batch now, which makes batches larger the longer other replicas
+   * hold the lock. Not those with an Idempotency-Key: whether another
+   * replica answered their key was not asked under this lock, so they wait
+   * for the next batch.
+   */
+  private lateJoiners(room: number): Pending[] {
+    const joining: Pending[] = [];
+    const staying: Pending[] = [];
+    for (const p of this.queue) (p.remember === null && joining.length < room ? joining : staying).push(p);
+    this.queue = staying;
+    return joining;
   }
 
   /**
@@ -460,23 +481,25 @@ export class PostgresStore implements ArbiterStore {
       performed = perform(this.model, pending.op, pending.remember?.answer);
     } catch (error) {
       // perform put the model back: the operation alone fails, once its batch is settled.
-      return { pending, result: fail("internal-error", "the operation threw"), changes: null, steps: [], events: [], facts: null, seqBefore, thrown: error };
+      return { pending, result: fail("internal-error", "the operation threw"), changes: null, answer: null, events: [], facts: null, seqBefore, thrown: error };
     }
     const { result, presented } = performed;
-    if (!this.model.hasChanges() && !presented) return { pending, result, changes: null, steps: [], events: [], facts: null, seqBefore };
+    if (!this.model.hasChanges() && !presented) return { pending, result, changes: null, answer: null, events: [], facts: null, seqBefore };
     const changes = this.model.takeChanges();
     const at = new Date();
     const events = changes.events.map((e): EventRecord => ({ ...e, seq: ++this.lastSeq, at }));
     try {
-      const steps = encodeChanges(changes, events);
-      if (pending.remember && presented) steps.push(this.answerStep(pending.remember, presented));
+      // Encoded here only to refuse, for this operation alone, a value the
+      // database would not store; the batch is written set by set (postgres-batch.ts).
+      encodeChanges(changes, events);
+      const answer = pending.remember && presented ? this.answerStep(pending.remember, presented) : null;
       const facts = this.observers.size > 0 ? commitFacts(this.model, changes, events) : null;
-      return { pending, result, changes, steps, events, facts, seqBefore };
+      return { pending, result, changes, answer, events, facts, seqBefore };
     } catch (error) {
       if (!(error instanceof UnstorableValueError)) throw error;
       this.model.restore(changes);
       this.lastSeq = seqBefore;
-      return { pending, result: fail("invalid-request", `${error.message}; nothing was changed`), changes: null, steps: [], events: [], facts: null, seqBefore };
+      return { pending, result: fail("invalid-request", `${error.message}; nothing was changed`), changes: null, answer: null, events: [], facts: null, seqBefore };
     }
   }
 
@@ -570,9 +593,12 @@ export class PostgresStore implements ArbiterStore {
     if (rows.length === 1000) await this.pull();
   }
 
-  /** A notification or the poll: catch up in the background (once queued, not again). */
+  /** A notification or the poll: catch up in the background, for live streams (once queued, not again). */
   private pullSoon(): void {
     if (this.pullQueued || this.closed || this.outage !== null) return;
+    // Reads and writes catch up by themselves; pulling ahead of them is for
+    // live streams only. A batch on its way catches up under the lock anyway.
+    if (this.listeners.size === 0 || this.flushScheduled || this.queue.length > 0) return;
     this.pullQueued = true;
     void this.exclusive(async () => {
       this.pullQueued = false;
@@ -612,6 +638,10 @@ export class PostgresStore implements ArbiterStore {
 
   private announce(events: readonly EventRecord[]): void {
     if (events.length === 0) return;
+    if (this.listeners.size === 0) {
+      this.durableSeq = Math.max(this.durableSeq, events[events.length - 1]!.seq);
+      return;
+    }
     this.announceRows(events.map((e) => ({
       seq: e.seq, at: e.at.toISOString(), op: e.op, owner: e.owner, groupId: e.groupId, deviceId: e.deviceId, domainId: e.domainId,
       containerId: e.containerId, ...storedOutcome(e.errno, e.code, e.reason, e.detail), kind: e.kind ?? null, objectId: e.objectId ?? null,
@@ -619,6 +649,10 @@ export class PostgresStore implements ArbiterStore {
   }
 
   private announceRows(events: readonly EventRow[]): void {
+    if (this.listeners.size === 0 && events.length > 0) {
+      this.durableSeq = Math.max(this.durableSeq, events[events.length - 1]!.seq);
+      return;
+    }
     const fresh = events.filter((e) => e.seq > this.durableSeq);
     if (fresh.length === 0) return;
     this.durableSeq = fresh[fresh.length - 1]!.seq;

@@ -69,6 +69,8 @@ export function startServer(env: Record<string, string>, startTimeoutMs = 20_000
 export interface Answer<T = unknown> {
   readonly status: number;
   readonly contentType: string;
+  /** The response headers (lower-case names). */
+  readonly headers: http.IncomingHttpHeaders;
   readonly text: string;
   /** Parsed JSON, or null for an empty body. */
   readonly body: T;
@@ -107,7 +109,7 @@ export class SocketClient {
           const text = Buffer.concat(chunks).toString();
           try {
             resolve({
-              status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), text,
+              status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), headers: res.headers, text,
               body: (text.length > 0 ? JSON.parse(text) : null) as T,
             });
           } catch (error) {

@@ -182,16 +182,22 @@ export class PostgresStore implements ArbiterStore {
       connectionTimeoutMillis: 5000, keepAlive: true,
     });
     const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: options.url }) });
+    let loaded: Loaded & { seen: number };
     try {
-      const loaded = await loadConsistent(prisma, options.drivers);
-      const store = new PostgresStore(pool, prisma, loaded, options);
-      if (options.notifications ?? true) await store.connectListener();
-      return store;
+      loaded = await loadConsistent(prisma, options.drivers);
     } catch (error) {
       await pool.end().catch(() => undefined);
       await prisma.$disconnect().catch(() => undefined);
       throw error;
     }
+    const store = new PostgresStore(pool, prisma, loaded, options);
+    try {
+      if (options.notifications ?? true) await store.connectListener();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
   }
 
   // ---- the interface --------------------------------------------------------

@@ -11,6 +11,7 @@
 // seedPostgres). The queries are the baseline's own on purpose: the
 // simplest server one could write on those tables.
 import Fastify from "fastify";
+import { baselineRoutes, type GroupAnswer, type Outcome } from "./baseline-routes.js";
 import pg from "pg";
 import { parseArgs } from "node:util";
 import { WRITE_LOCK_KEY } from "../src/store/postgres.js";
@@ -27,13 +28,11 @@ if (!values.url || values.port === undefined) {
 // BIGINT as a number, like the store.
 const pool = new pg.Pool({ connectionString: values.url, max: Number(values.connections) });
 
-interface GroupRow {
-  id: number; name: string; unitId: number; domainId: number; defaultDomainId: number;
-  blockingDomainId: number | null; owner: string | null; unitDriver: string;
+interface GroupRow extends GroupAnswer {
+  unitDriver: string;
   targetDriver: string | null;
 }
 
-type Outcome = { ok: true; group: Omit<GroupRow, "unitDriver" | "targetDriver"> } | { ok: false; status: number; errno: string; reason: string; detail: string };
 const ERRNO_CODE: Record<string, number> = { EINVAL: -22, EBUSY: -16, ENOENT: -2 };
 
 async function move(op: "attach" | "detach", groupId: number, domainId: number): Promise<Outcome> {
@@ -77,27 +76,7 @@ async function move(op: "attach" | "detach", groupId: number, domainId: number):
 }
 
 const app = Fastify({ logger: false });
-const Params = { type: "object", properties: { id: { type: "integer", minimum: 1 } }, required: ["id"], additionalProperties: false } as const;
-const Body = { type: "object", properties: { domainId: { type: "integer", minimum: 1 } }, required: ["domainId"], additionalProperties: false } as const;
-const Group = {
-  type: "object",
-  properties: {
-    id: { type: "integer" }, name: { type: "string" }, unitId: { type: "integer" }, domainId: { type: "integer" },
-    defaultDomainId: { type: "integer" }, blockingDomainId: { type: ["integer", "null"] }, owner: { type: ["string", "null"] },
-  },
-} as const;
-
-app.get("/healthz", async () => ({ status: "ok" }));
-for (const op of ["attach", "detach"] as const) {
-  app.post<{ Params: { id: number }; Body: { domainId: number } }>(`/v1/groups/:id/${op}`,
-    { schema: { params: Params, body: Body, response: { 200: Group } } },
-    async (req, reply) => {
-      const r = await move(op, req.params.id, req.body.domainId);
-      if (r.ok) return r.group;
-      return reply.code(r.status).type("application/problem+json")
-        .send({ status: r.status, errno: r.errno, reason: r.reason, detail: r.detail });
-    });
-}
+baselineRoutes(app, move);
 
 const stop = async (): Promise<void> => {
   await app.close();

@@ -38,7 +38,7 @@ import { storedOutcome } from "../core/outcome.js";
 import { applyChangeBody, changeBody, mergeRows, type ChangeBody } from "./change-log.js";
 import { batchStatements, watermarkStatement } from "./postgres-batch.js";
 import {
-  encodeChanges, storable, UnstorableValueError, WATERMARK_KINDS, watermarkSteps, type Step, type Watermarks,
+  answerStep, encodeChanges, UnstorableValueError, WATERMARK_KINDS, type Step, type Watermarks,
 } from "./encode.js";
 import { pageBody, type EventRow, type PageQuery } from "./event-page.js";
 import { loadTopology, type Loaded } from "./load.js";
@@ -498,7 +498,7 @@ export class PostgresStore implements ArbiterStore {
       // Encoded here only to refuse, for this operation alone, a value the
       // database would not store; the batch is written set by set (postgres-batch.ts).
       encodeChanges(changes, events);
-      const answer = pending.remember && presented ? this.answerStep(pending.remember, presented) : null;
+      const answer = pending.remember && presented ? answerStep(pending.remember, presented, this.now()) : null;
       const facts = this.observers.size > 0 ? commitFacts(this.model, changes, events) : null;
       return { pending, result, changes, answer, events, facts, seqBefore };
     } catch (error) {
@@ -507,17 +507,6 @@ export class PostgresStore implements ArbiterStore {
       this.lastSeq = seqBefore;
       return { pending, result: fail("invalid-request", `${error.message}; nothing was changed`), changes: null, answer: null, events: [], facts: null, seqBefore };
     }
-  }
-
-  private answerStep(remember: { client: string; key: string; fingerprint: string }, answer: StoredAnswer): Step {
-    return {
-      sql: `INSERT INTO "IdempotentAnswer" ("client", "key", "fingerprint", "status", "contentType", "headers", "body", "storedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT ("client", "key") DO UPDATE SET "fingerprint" = excluded."fingerprint", "status" = excluded."status", "contentType" = excluded."contentType",
-            "headers" = excluded."headers", "body" = excluded."body", "storedAt" = excluded."storedAt"`,
-      params: [
-        remember.client, remember.key, remember.fingerprint, answer.status, answer.contentType, JSON.stringify(answer.headers ?? {}), answer.body, this.now(),
-      ].map((cell) => storable(cell, "IdempotentAnswer")),
-    };
   }
 
   /** Puts the model back to before the batch, newest operation first. */

@@ -1,4 +1,5 @@
-# iommu-arbiter: the service on its embedded SQLite database.
+# iommu-arbiter: the service, on its embedded SQLite database by default
+# (DATABASE_URL=file:...), or on PostgreSQL with DATABASE_URL=postgresql://...
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 builds from source when no prebuilt binary matches.
@@ -19,7 +20,7 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 # Off loopback the service needs a token table: run with TOKENS_FILE (a
 # mounted secret) or TOKENS set, see README "Identities and roles".
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DATABASE_FILE=/data/iommu-arbiter.db LOG_LEVEL=info
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DATABASE_URL=file:/data/iommu-arbiter.db LOG_LEVEL=info
 COPY --from=build /app /app
 # Not root: the image's `node` user, owning only the database directory (a
 # new named volume takes this ownership from the image).

@@ -1,7 +1,7 @@
 // Command-line options of `npm run bench -- [options]`.
 import { parseArgs } from "node:util";
 
-export const CASES = ["throughput", "search", "growth", "readers", "followers"] as const;
+export const CASES = ["throughput", "search", "growth", "readers", "followers", "postgres"] as const;
 export type CaseName = (typeof CASES)[number];
 
 export interface BenchOptions {

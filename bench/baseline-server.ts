@@ -17,6 +17,7 @@
 // one could write on those tables, not for this project's code.
 import Database from "better-sqlite3";
 import Fastify from "fastify";
+import { baselineRoutes, type GroupAnswer, type Outcome } from "./baseline-routes.js";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({
@@ -37,10 +38,7 @@ db.pragma("journal_mode = WAL");
 db.pragma(`synchronous = ${values.synchronous.toUpperCase()}`);
 db.pragma("foreign_keys = ON");
 
-interface GroupRow {
-  id: number; name: string; unitId: number; domainId: number; defaultDomainId: number;
-  blockingDomainId: number | null; owner: string | null;
-}
+type GroupRow = GroupAnswer;
 interface DomainRow { id: number; type: string; driver: string }
 interface UnitRow { id: number; driver: string }
 
@@ -53,7 +51,6 @@ const addEvent = db.prepare<[string, string, number, number, string | null, numb
   `INSERT INTO "Event" ("at", "op", "owner", "groupId", "deviceId", "domainId", "containerId", "errno", "code", "reason", "detail")
    VALUES (?, ?, NULL, ?, NULL, ?, NULL, ?, ?, ?, NULL)`);
 
-type Outcome = { ok: true; group: GroupRow } | { ok: false; status: number; errno: string; reason: string; detail: string };
 
 const now = (): string => new Date().toISOString().replace("Z", "+00:00");
 const ERRNO_CODE: Record<string, number> = { EINVAL: -22, EBUSY: -16, ENOENT: -2 };
@@ -86,27 +83,7 @@ const move = db.transaction((op: "attach" | "detach", groupId: number, domainId:
 
 const app = Fastify({ logger: false });
 
-const Params = { type: "object", properties: { id: { type: "integer", minimum: 1 } }, required: ["id"], additionalProperties: false } as const;
-const Body = { type: "object", properties: { domainId: { type: "integer", minimum: 1 } }, required: ["domainId"], additionalProperties: false } as const;
-const Group = {
-  type: "object",
-  properties: {
-    id: { type: "integer" }, name: { type: "string" }, unitId: { type: "integer" }, domainId: { type: "integer" },
-    defaultDomainId: { type: "integer" }, blockingDomainId: { type: ["integer", "null"] }, owner: { type: ["string", "null"] },
-  },
-} as const;
-
-app.get("/healthz", async () => ({ status: "ok" }));
-for (const op of ["attach", "detach"] as const) {
-  app.post<{ Params: { id: number }; Body: { domainId: number } }>(`/v1/groups/:id/${op}`,
-    { schema: { params: Params, body: Body, response: { 200: Group } } },
-    async (req, reply) => {
-      const r = move(op, req.params.id, req.body.domainId);
-      if (r.ok) return r.group;
-      return reply.code(r.status).type("application/problem+json")
-        .send({ status: r.status, errno: r.errno, reason: r.reason, detail: r.detail });
-    });
-}
+baselineRoutes(app, move);
 
 const stop = async (): Promise<void> => {
   await app.close();

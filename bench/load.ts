@@ -83,26 +83,54 @@ function wrk(args: string[]): Promise<WrkOutput> {
   });
 }
 
-export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+function wrkFor(options: LoadOptions): Promise<WrkOutput> {
   const w = options.workload;
   if (w.kind === "attach-detach" && w.groups < options.connections) {
     throw new Error(`attach/detach load: ${w.groups} groups is too few for ${options.connections} connections`);
   }
   const scriptArgs = w.kind === "get" ? ["get", w.path] : ["attach-detach", w.groupsFile, String(options.connections)];
-  const out = await wrk([
+  return wrk([
     "-t", String(options.connections), "-c", String(options.connections), "-d", `${options.seconds}s`,
     "--timeout", "10s", "-s", SCRIPT, options.url, "--", ...scriptArgs,
   ]);
+}
+
+export function runLoad(options: LoadOptions): Promise<LoadResult> {
+  return runLoads([options]);
+}
+
+/**
+ * Several loads at the same time (one per server, e.g. per replica), as one
+ * result: responses and statuses summed over the longest run's time,
+ * percentiles over every response of all of them.
+ */
+export async function runLoads(loads: readonly LoadOptions[]): Promise<LoadResult> {
+  const outs = await Promise.all(loads.map(wrkFor));
   const all: number[] = [];
-  const kinds: Record<string, KindStats> = {};
-  for (const [kind, us] of Object.entries(out.samplesUs)) {
-    const msValues = us.map((v) => v / 1000);
-    for (const v of msValues) all.push(v);
-    kinds[kind] = { count: msValues.length, p50: percentile(msValues, 50), p99: percentile(msValues, 99) };
+  const byKind = new Map<string, number[]>();
+  const statuses: Record<string, number> = {};
+  let errors = 0;
+  let timeouts = 0;
+  let noops = 0;
+  for (const out of outs) {
+    for (const [kind, us] of Object.entries(out.samplesUs)) {
+      let ms = byKind.get(kind);
+      if (!ms) byKind.set(kind, (ms = []));
+      for (const v of us) {
+        ms.push(v / 1000);
+        all.push(v / 1000);
+      }
+    }
+    for (const [code, n] of Object.entries(out.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
+    errors += out.errors.connect + out.errors.read + out.errors.write;
+    timeouts += out.errors.timeout;
+    noops += Object.values(out.noops).reduce((a, b) => a + b, 0);
   }
-  const seconds = out.durationUs / 1e6;
+  const kinds: Record<string, KindStats> = {};
+  for (const [kind, ms] of byKind) kinds[kind] = { count: ms.length, p50: percentile(ms, 50), p99: percentile(ms, 99) };
+  const seconds = Math.max(...outs.map((o) => o.durationUs)) / 1e6;
   const count = (pred: (code: number) => boolean) =>
-    Object.entries(out.statuses).reduce((n, [code, c]) => (pred(Number(code)) ? n + c : n), 0);
+    Object.entries(statuses).reduce((n, [code, c]) => (pred(Number(code)) ? n + c : n), 0);
   return {
     seconds,
     responses: all.length,
@@ -110,13 +138,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     p50: percentile(all, 50),
     p99: percentile(all, 99),
     kinds,
-    statusCodes: out.statuses,
+    statusCodes: statuses,
     non2xx: count((c) => c < 200 || c >= 300),
     status409: count((c) => c === 409),
     status5xx: count((c) => c >= 500),
-    errors: out.errors.connect + out.errors.read + out.errors.write,
-    timeouts: out.errors.timeout,
-    noops: Object.values(out.noops).reduce((a, b) => a + b, 0),
+    errors,
+    timeouts,
+    noops,
   };
 }
 

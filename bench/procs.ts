@@ -166,6 +166,23 @@ export function startService(dbFile: string, topology = "none", extraArgs: reado
   });
 }
 
+/** The service on the PostgreSQL database at `url` (one replica of several, when started several times). */
+export function startPostgresService(url: string, name = "service"): Promise<Server> {
+  return startServer({
+    name, command: SERVICE_LAUNCHER,
+    args: ["--log-level", "warn", "--topology", "none", "--rate-limit-reads", "0", "--rate-limit-writes", "0"],
+    env: { DATABASE_URL: url },
+  });
+}
+
+/** The raw `pg` baseline (bench/pg-baseline-server.ts) on the PostgreSQL database at `url`. */
+export function startPostgresBaseline(url: string): Promise<Server> {
+  return startServer({
+    name: "pg-baseline", command: process.execPath,
+    args: ["--import", "tsx", path.join(PROJECT_ROOT, "bench/pg-baseline-server.ts"), "--url", url],
+  });
+}
+
 /** The raw better-sqlite3 baseline; `extraArgs` e.g. ["--synchronous", "normal"] (default full, like the service). */
 export function startBaseline(dbFile: string, extraArgs: readonly string[] = []): Promise<Server> {
   return startServer({

@@ -9,6 +9,7 @@ import { INCOMPATIBLE, searchRun, type SearchRun } from "./cases/search.js";
 import { dropTemplate, growthRun, seedTemplate, type GrowthRun, type GrowthTemplate } from "./cases/growth.js";
 import { READERS, readerFloodRun, WRITERS, type ReaderFloodRun } from "./cases/readers.js";
 import { FOLLOWERS, followersRun, WRITERS as FOLLOWED_WRITERS, type FollowersRun } from "./cases/followers.js";
+import { postgresRun, REPLICAS, type PostgresRun } from "./cases/postgres.js";
 import { BenchSetupError } from "./load.js";
 import { machine, row, textTable, writeReport, type Row } from "./report.js";
 import os from "node:os";
@@ -29,10 +30,11 @@ interface Runs {
   seedMs: Map<number, number>;
   readers: ReaderFloodRun[];
   followers: FollowersRun[];
+  postgres: PostgresRun[];
 }
 
 async function collect(options: BenchOptions): Promise<Runs> {
-  const runs: Runs = { baseline: [], baselineNormal: [], service: [], serviceNormal: [], search: [], growth: new Map(), seedMs: new Map(), readers: [], followers: [] };
+  const runs: Runs = { baseline: [], baselineNormal: [], service: [], serviceNormal: [], search: [], growth: new Map(), seedMs: new Map(), readers: [], followers: [], postgres: [] };
   const templates: GrowthTemplate[] = [];
   try {
     if (options.cases.includes("growth")) {
@@ -78,6 +80,13 @@ async function collect(options: BenchOptions): Promise<Runs> {
         runs.followers.push(f);
         log(`${tag} followers: writer p99 alone ${ms(f.alone.p99)}, with ${FOLLOWERS} event streams ${ms(f.followed.p99)} ` +
           `(${(f.followed.p99 / f.alone.p99).toFixed(2)}x); each follower got ${f.receivedMin}-${f.receivedMax} of ${f.committed} events, lag p99 ${ms(f.lagP99)}`);
+      }
+      if (options.cases.includes("postgres")) {
+        const p = await postgresRun(throughput);
+        runs.postgres.push(p);
+        log(`${tag} postgres: raw pg ${Math.round(p.baseline.rps)} req/s (p99 ${ms(p.baseline.p99)}); 1 replica ${Math.round(p.one.rps)} req/s ` +
+          `(p99 ${ms(p.one.p99)}, ${(p.oneBatches.items / Math.max(1, p.oneBatches.batches)).toFixed(1)} ops/batch); ` +
+          `${REPLICAS} replicas ${Math.round(p.three.rps)} req/s (p99 ${ms(p.three.p99)}); 5xx ${p.one.status5xx + p.three.status5xx}`);
       }
       for (const t of templates) {
         const g = await growthRun(t, { connections: options.growthConnections, seconds: options.duration, warmupSeconds: options.warmup });
@@ -227,6 +236,27 @@ function rows(runs: Runs, options: BenchOptions): Row[] {
     out.push(row(sec, "non-2xx + errors (writers)", "count",
       f.map((x) => [x.alone, x.followed].reduce((n, l) => n + l.non2xx + l.errors + l.timeouts, 0))));
   }
+  if (runs.postgres.length > 0) {
+    const p = runs.postgres;
+    const sec = (what: string) => `9 PostgreSQL attach/detach, ${c} conns: ${what}`;
+    const base = sec("raw pg baseline (one transaction per request under the replicas' lock)");
+    const one = sec("1 replica");
+    const three = sec(`${REPLICAS} replicas on one database, load spread over them`);
+    for (const [name, pick] of [[base, (x: PostgresRun) => x.baseline], [one, (x: PostgresRun) => x.one], [three, (x: PostgresRun) => x.three]] as const) {
+      out.push(row(name, "requests/s", "req/s", p.map((x) => pick(x).rps)));
+      out.push(row(name, "p50", "ms", p.map((x) => pick(x).p50)));
+      out.push(row(name, "p99", "ms", p.map((x) => pick(x).p99)));
+      out.push(row(name, "non-2xx + errors", "count", p.map((x) => pick(x).non2xx + pick(x).errors + pick(x).timeouts),
+        { text: "0", test: (v) => v === 0 }));
+    }
+    out.push(row(one, "ops per write batch", "items", p.map((x) => x.oneBatches.items / Math.max(1, x.oneBatches.batches))));
+    out.push(row(one, "1 replica / raw baseline (req/s)", "x", ratios(p.map((x) => x.one.rps), p.map((x) => x.baseline.rps)),
+      { text: ">= 0.5x", test: (v) => v >= 0.5 }));
+    out.push(row(one, "1 replica / raw baseline (p99)", "x", ratios(p.map((x) => x.one.p99), p.map((x) => x.baseline.p99))));
+    out.push(row(three, `${REPLICAS} replicas / 1 replica (req/s)`, "x", ratios(p.map((x) => x.three.rps), p.map((x) => x.one.rps)),
+      { text: ">= 1x", test: (v) => v >= 1 }));
+    out.push(row(three, `${REPLICAS} replicas / 1 replica (p99)`, "x", ratios(p.map((x) => x.three.p99), p.map((x) => x.one.p99))));
+  }
   const mem = "6 server memory (VmHWM peak / VmRSS at end)";
   if (runs.service.length > 0) {
     out.push(row(mem, "service, cases 1+3: peak", "MiB", runs.service.map((x) => x.memory.peakMiB)));
@@ -278,6 +308,11 @@ function notes(runs: Runs, options: BenchOptions): string[] {
     `Case 8 live followers: ${FOLLOWED_WRITERS} connections attach/detach for the measured time alone, then again while ${FOLLOWERS} ` +
       "connections hold GET /v1/events as text/event-stream from the end of the log; afterwards each follower's count is compared with " +
       "the events the log gained meanwhile (paged), and the lag is each event's receipt time minus its commit time `at` (ms resolution).",
+    `Case 9 PostgreSQL: the topology of cases 2-3 seeded into a fresh database per configuration (on BENCH_POSTGRES_URL, else ` +
+      `TEST_POSTGRES_URL, else the local server); the raw baseline (bench/pg-baseline-server.ts, Fastify and pg) runs each request as ` +
+      `one transaction under the advisory lock a replica's batch takes; with ${REPLICAS} replicas, one wrk per replica runs at once, ` +
+      "the connections and groups dealt out between them, and the figures are over every response of all of them. " +
+      "PostgreSQL, the servers and wrk share the machine's CPUs.",
     "The service runs with its per-client rate limits off (--rate-limit-reads 0 --rate-limit-writes 0): all the load comes from one address.",
     "The service runs exactly as `npm start` runs it after building: bin/iommu-arbiter-server, which sets the malloc and V8 heap " +
       "settings and execs node dist/server.js, one process, so /proc/<pid>/status is the server's own.",
@@ -308,7 +343,7 @@ async function main(): Promise<void> {
     options, rows: table,
     raw: {
       baseline: runs.baseline, baselineNormal: runs.baselineNormal, service: runs.service, serviceNormal: runs.serviceNormal, search: runs.search,
-      growth: Object.fromEntries(runs.growth), seedMs: Object.fromEntries(runs.seedMs), readers: runs.readers, followers: runs.followers,
+      growth: Object.fromEntries(runs.growth), seedMs: Object.fromEntries(runs.seedMs), readers: runs.readers, followers: runs.followers, postgres: runs.postgres,
     },
     notes: notes(runs, options),
     elapsedSeconds: (performance.now() - started) / 1000,

@@ -17,6 +17,9 @@ import { createDevice, createDomain, createGroup, createUnit } from "../src/core
 import type { Result } from "../src/core/result.js";
 import { encodeChanges, watermarkSteps, WATERMARK_KINDS, type Step, type Watermarks } from "../src/store/encode.js";
 import { applyMigrations } from "../src/store/migrate.js";
+import { applyPostgresMigrations, POSTGRES_MIGRATIONS_DIR } from "../src/store/postgres-migrate.js";
+import { inline } from "../src/store/postgres-sql.js";
+import pg from "pg";
 
 export { PROJECT_ROOT };
 export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, "prisma", "migrations");
@@ -76,16 +79,36 @@ function build(spec: SeedSpec): { model: Model; seeded: Seeded } {
   };
 }
 
-/** Creates `file` (which must not exist) holding the topology `spec` describes. */
-export function seedDatabase(file: string, spec: SeedSpec): Seeded {
-  if (existsSync(file)) throw new Error(`seed: ${file} exists`);
+/** The statements that write the topology `spec` describes, and what they make. */
+function seedSteps(spec: SeedSpec): { steps: Step[]; seeded: Seeded } {
   if (spec.units < 1 || spec.groups < 1) throw new Error("seed: need at least one unit and one group");
   const { model, seeded } = build(spec);
   const none = Object.fromEntries(WATERMARK_KINDS.map((k) => [k, 0])) as Watermarks;
-  const steps: Step[] = [
-    ...encodeChanges(model.takeChanges(), []),
-    ...watermarkSteps(none, { ...model.lastIds(), event: 0 }),
-  ];
+  return { steps: [...encodeChanges(model.takeChanges(), []), ...watermarkSteps(none, { ...model.lastIds(), event: 0 })], seeded };
+}
+
+/**
+ * Fills the new PostgreSQL database at `url` with the topology `spec`
+ * describes: the service's PostgreSQL migrator, then the same rows in one
+ * transaction, as the PostgreSQL store writes them (postgres-sql.ts).
+ */
+export async function seedPostgres(url: string, spec: SeedSpec): Promise<Seeded> {
+  const { steps, seeded } = seedSteps(spec);
+  await applyPostgresMigrations(url, POSTGRES_MIGRATIONS_DIR);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`BEGIN;\n${steps.map(inline).join(";\n")};\nCOMMIT`);
+    return seeded;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates `file` (which must not exist) holding the topology `spec` describes. */
+export function seedDatabase(file: string, spec: SeedSpec): Seeded {
+  if (existsSync(file)) throw new Error(`seed: ${file} exists`);
+  const { steps, seeded } = seedSteps(spec);
   applyMigrations(file, MIGRATIONS_DIR);
   const db = new Database(file);
   try {

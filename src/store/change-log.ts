@@ -21,24 +21,30 @@ export interface ChangeBody {
   readonly prunedUpTo: number;
 }
 
-/** What a batch's operations changed, row by row: the first `before` and the last `after` of each row. */
-export function mergeChanges(sets: readonly ChangeSet[]): Map<Kind, Map<number, Record<string, unknown> | null>> {
-  const out = new Map<Kind, Map<number, Record<string, unknown> | null>>();
+/** One row a batch changed: whether it existed before the batch, and how the batch left it (null: deleted). */
+export interface MergedRow {
+  readonly existed: boolean;
+  readonly after: Entities[Kind] | null;
+}
+
+/** What a batch's operations changed, row by row, in operation order: the first state before and the last after. */
+export function mergeRows(sets: readonly ChangeSet[]): Map<Kind, Map<number, MergedRow>> {
+  const out = new Map<Kind, Map<number, MergedRow>>();
   for (const set of sets) {
     for (const kind of KINDS) {
       const rows = set.rows[kind] as ReadonlyMap<number, RowChange<Entities[Kind]>>;
       if (rows.size === 0) continue;
       let merged = out.get(kind);
       if (!merged) out.set(kind, (merged = new Map()));
-      for (const [id, change] of rows) merged.set(id, change.after as Record<string, unknown> | null);
+      for (const [id, change] of rows) merged.set(id, { existed: merged.get(id)?.existed ?? change.before !== null, after: change.after });
     }
   }
   return out;
 }
 
-export function changeBody(sets: readonly ChangeSet[], events: readonly EventRecord[], watermarks: Watermarks, prunedUpTo: number): ChangeBody {
+export function changeBody(merged: ReadonlyMap<Kind, ReadonlyMap<number, MergedRow>>, events: readonly EventRecord[], watermarks: Watermarks, prunedUpTo: number): ChangeBody {
   const rows: Partial<Record<Kind, [number, Record<string, unknown> | null][]>> = {};
-  for (const [kind, changed] of mergeChanges(sets)) rows[kind] = [...changed];
+  for (const [kind, changed] of merged) rows[kind] = [...changed].map(([id, row]) => [id, row.after as Record<string, unknown> | null]);
   return { rows, watermarks, events: events.map(eventRow), prunedUpTo };
 }
 

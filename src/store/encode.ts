@@ -136,3 +136,27 @@ export function watermarkSteps(stored: Readonly<Watermarks>, next: Readonly<Wate
   }
   return steps;
 }
+
+/** What an Idempotency-Key's answer is stored as (the store's StoredAnswer). */
+export interface AnswerCells {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The statement that remembers the answer to a request with an
+ * Idempotency-Key, written in the same transaction as its operation; a key
+ * whose answer expired is taken over.
+ */
+export function answerStep(remember: { client: string; key: string; fingerprint: string }, answer: AnswerCells, storedAt: number): Step {
+  return {
+    sql: `INSERT INTO "IdempotentAnswer" ("client", "key", "fingerprint", "status", "contentType", "headers", "body", "storedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT ("client", "key") DO UPDATE SET "fingerprint" = excluded."fingerprint", "status" = excluded."status", "contentType" = excluded."contentType",
+          "headers" = excluded."headers", "body" = excluded."body", "storedAt" = excluded."storedAt"`,
+    params: [
+      remember.client, remember.key, remember.fingerprint, answer.status, answer.contentType, JSON.stringify(answer.headers ?? {}), answer.body, storedAt,
+    ].map((cell) => storable(cell, "IdempotentAnswer")),
+  };
+}

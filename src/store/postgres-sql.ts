@@ -13,7 +13,10 @@ import pg from "pg";
 import type { Cell, Step } from "./encode.js";
 
 export function literal(cell: Cell): string {
-  return cell === null ? "NULL" : pg.escapeLiteral(String(cell));
+  if (cell === null) return "NULL";
+  // Digits, a sign and a point need no escaping.
+  if (typeof cell === "number") return `'${cell}'`;
+  return pg.escapeLiteral(cell);
 }
 
 /** One statement with its parameters inlined. */

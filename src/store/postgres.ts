@@ -35,9 +35,10 @@ import { KINDS, type ChangeSet, type Model } from "../core/model.js";
 import { perform } from "../core/operation.js";
 import { fail, type Result } from "../core/result.js";
 import { storedOutcome } from "../core/outcome.js";
-import { applyChangeBody, changeBody, type ChangeBody } from "./change-log.js";
+import { applyChangeBody, changeBody, mergeRows, type ChangeBody } from "./change-log.js";
+import { batchStatements, watermarkStatement } from "./postgres-batch.js";
 import {
-  encodeChanges, storable, UnstorableValueError, WATERMARK_KINDS, watermarkSteps, type Step, type Watermarks,
+  answerStep, encodeChanges, UnstorableValueError, WATERMARK_KINDS, type Step, type Watermarks,
 } from "./encode.js";
 import { pageBody, type EventRow, type PageQuery } from "./event-page.js";
 import { loadTopology, type Loaded } from "./load.js";
@@ -63,10 +64,14 @@ export const WRITE_LOCK_KEY = 0x696f6d6d752d6172n;
 export const CHANGES_CHANNEL = "iommu_arbiter_changes";
 /** Change-log batches kept; a replica further behind than this reloads the whole model. */
 const CHANGE_LOG_KEPT = 10_000;
+/** Why a replica reloads when the database went back in time. */
+const BEHIND_US = "the database holds fewer change-log entries than this replica applied (a failover that lost acknowledged commits?)";
 /** At most this many operations per batch: one transaction's text stays a few MB at most. */
 const MAX_BATCH = 512;
 /** A replica with no notification for this long asks the database itself (a lost NOTIFY connection is noticed here). */
 const POLL_MS = 1000;
+/** The longest a writer may sit in an open transaction before PostgreSQL ends it (ms). */
+const IDLE_IN_TRANSACTION_MS = 10_000;
 
 export interface PostgresStoreOptions {
   /** postgresql://user:password@host:port/database */
@@ -106,7 +111,8 @@ interface Performed {
   readonly result: Result<unknown>;
   /** null: it changed nothing and remembers nothing. */
   readonly changes: ChangeSet | null;
-  readonly steps: Step[];
+  /** The remembered answer's statement, for a request with an Idempotency-Key. */
+  readonly answer: Step | null;
   readonly events: EventRecord[];
   readonly facts: CommitFacts | null;
   /** The event seq before it ran (to put back if its batch fails). */
@@ -172,20 +178,26 @@ export class PostgresStore implements ArbiterStore {
     const { applied } = await applyPostgresMigrations(options.url, options.migrationsDir);
     if (applied.length > 0) options.logger?.info({ database: describeUrl(options.url), migrations: applied }, "database migrated");
     const pool = new pg.Pool({
-      connectionString: options.url, max: options.readConnections ?? 4, types: STORE_TYPES,
+      connectionString: options.url, max: options.readConnections ?? 4, types: STORE_TYPES, application_name: "iommu-arbiter reader",
       connectionTimeoutMillis: 5000, keepAlive: true,
     });
     const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: options.url }) });
+    let loaded: Loaded & { seen: number };
     try {
-      const loaded = await loadConsistent(prisma, options.drivers);
-      const store = new PostgresStore(pool, prisma, loaded, options);
-      if (options.notifications ?? true) await store.connectListener();
-      return store;
+      loaded = await loadConsistent(prisma, options.drivers);
     } catch (error) {
       await pool.end().catch(() => undefined);
       await prisma.$disconnect().catch(() => undefined);
       throw error;
     }
+    const store = new PostgresStore(pool, prisma, loaded, options);
+    try {
+      if (options.notifications ?? true) await store.connectListener();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
   }
 
   // ---- the interface --------------------------------------------------------
@@ -328,68 +340,72 @@ export class PostgresStore implements ArbiterStore {
   // ---- writing --------------------------------------------------------------
 
   /** Runs and writes one batch; settles every caller in it. Called in turn. */
-  private async writeBatch(batch: readonly Pending[]): Promise<void> {
+  private async writeBatch(first: readonly Pending[], join = true): Promise<void> {
+    let batch = first;
     const started = performance.now();
-    let client: pg.Client;
-    try {
-      client = await this.writerConnection();
-    } catch (error) {
-      this.fail(batch, error, false);
-      return;
-    }
     const keyed = batch.filter((p) => p.remember !== null).map((p) => p.remember!);
+    let client: pg.Client;
     let opened: pg.QueryResult[];
     try {
-      opened = await client.query(
-        `BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}); SELECT "seq", "body" FROM "ChangeLog" WHERE "seq" > ${this.seen} ORDER BY "seq"` +
+      ({ client, opened } = await this.begin(
+        `BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}); SELECT "seq", "body" FROM "ChangeLog" WHERE "seq" > ${this.seen} ORDER BY "seq"; ` +
+        `SELECT coalesce(max("seq"), 0) AS "newest" FROM "ChangeLog"` +
         (keyed.length > 0
           ? `; SELECT ${ANSWER_COLUMNS} FROM "IdempotentAnswer" WHERE ("client", "key") IN (${keyed.map((k) => `(${literal(k.client)}, ${literal(k.key)})`).join(", ")})`
           : ""),
-      ) as unknown as pg.QueryResult[];
+      ));
     } catch (error) {
-      await this.rollback(client, error);
       this.fail(batch, error, false);
       return;
     }
-    // Under the lock now: nothing commits until this transaction ends.
-    try {
-      if (!this.follow(opened[2]!.rows as ChangeRow[])) await this.reload("the change log was pruned past this replica's position");
-    } catch (error) {
-      await this.rollback(client, error);
-      this.fail(batch, error, false);
-      return;
-    }
-    const earlier = new Map<string, AnswerRow>();
-    for (const row of (opened[3]?.rows ?? []) as AnswerRow[]) if (!this.expired(row)) earlier.set(`${row.client}\0${row.key}`, row);
-
+    if (join) batch = [...batch, ...this.lateJoiners(MAX_BATCH - batch.length)];
+    // Under the lock now: nothing commits until this transaction ends, and
+    // it must end whatever happens here, or every replica's writes wait.
     const performed: Performed[] = [];
-    for (const pending of batch) {
-      const answered = pending.remember && earlier.get(`${pending.remember.client}\0${pending.remember.key}`);
-      if (answered) {
-        // Another replica ran a request with this key while this one was on its way.
-        performed.push({ pending, result: fail("internal-error", "answered earlier"), changes: null, steps: [], events: [], facts: null, seqBefore: this.lastSeq });
-        continue;
-      }
-      performed.push(this.perform(pending));
-    }
-    const changed = performed.filter((p) => p.changes !== null);
-    const seq = this.seen + 1;
-    const watermarks: Watermarks = { ...this.idWatermarks };
-    for (const kind of WATERMARK_KINDS) watermarks[kind] = Math.max(watermarks[kind], kind === "event" ? this.lastSeq : this.model.lastIds()[kind]);
-    const events = changed.flatMap((p) => p.events);
-    const prunedUpTo = this.eventsToPrune(events.length);
+    const earlier = new Map<string, AnswerRow>();
     let text = "";
-    if (changed.length > 0) {
-      const statements: string[] = [];
-      for (const p of changed) for (const step of p.steps) statements.push(inline(step));
-      for (const step of watermarkSteps(this.idWatermarks, watermarks)) statements.push(inline(step));
-      const body: ChangeBody = changeBody(changed.map((p) => p.changes!), events, watermarks, prunedUpTo);
-      statements.push(`INSERT INTO "ChangeLog" ("seq", "body") VALUES (${seq}, ${literal(JSON.stringify(body))})`);
-      if (prunedUpTo > this.prunedUpTo) statements.push(`DELETE FROM "Event" WHERE "seq" > ${this.prunedUpTo} AND "seq" <= ${prunedUpTo}`);
-      if (seq % 100 === 0) statements.push(`DELETE FROM "ChangeLog" WHERE "seq" <= ${seq - CHANGE_LOG_KEPT}`);
-      statements.push(...this.answersToPrune());
-      statements.push(`SELECT pg_notify('${CHANGES_CHANNEL}', '${seq}')`);
-      text = statements.join(";\n") + ";\n";
+    let seq = this.seen;
+    let watermarks: Watermarks = this.idWatermarks;
+    let prunedUpTo = this.prunedUpTo;
+    let events: EventRecord[] = [];
+    try {
+      const newest = (opened[3]!.rows[0] as { newest: number }).newest;
+      if (newest < this.seen) await this.reload(BEHIND_US);
+      else if (!this.follow(opened[2]!.rows as ChangeRow[])) await this.reload("the change log was pruned past this replica's position");
+      for (const row of (opened[4]?.rows ?? []) as AnswerRow[]) if (!this.expired(row)) earlier.set(`${row.client}\0${row.key}`, row);
+
+      for (const pending of batch) {
+        const answered = pending.remember && earlier.get(`${pending.remember.client}\0${pending.remember.key}`);
+        // Another replica ran a request with this key while this one was on its way.
+        if (answered) performed.push({ pending, result: fail("internal-error", "answered earlier"), changes: null, answer: null, events: [], facts: null, seqBefore: this.lastSeq });
+        else performed.push(this.perform(pending));
+      }
+      const changed = performed.filter((p) => p.changes !== null);
+      seq = this.seen + 1;
+      watermarks = { ...this.idWatermarks };
+      const lastIds = this.model.lastIds();
+      for (const kind of WATERMARK_KINDS) watermarks[kind] = Math.max(watermarks[kind], kind === "event" ? this.lastSeq : lastIds[kind]);
+      events = changed.flatMap((p) => p.events);
+      prunedUpTo = this.eventsToPrune(events.length);
+      if (changed.length > 0) {
+        const merged = mergeRows(changed.map((p) => p.changes!));
+        const statements = batchStatements(merged, events);
+        for (const p of changed) if (p.answer) statements.push(inline(p.answer));
+        const raised = watermarkStatement(this.idWatermarks, watermarks);
+        if (raised) statements.push(raised);
+        const body: ChangeBody = changeBody(merged, events, watermarks, prunedUpTo);
+        statements.push(`INSERT INTO "ChangeLog" ("seq", "body") VALUES (${seq}, ${literal(JSON.stringify(body))})`);
+        if (prunedUpTo > this.prunedUpTo) statements.push(`DELETE FROM "Event" WHERE "seq" > ${this.prunedUpTo} AND "seq" <= ${prunedUpTo}`);
+        if (seq % 100 === 0) statements.push(`DELETE FROM "ChangeLog" WHERE "seq" <= ${seq - CHANGE_LOG_KEPT}`);
+        statements.push(...this.answersToPrune());
+        statements.push(`SELECT pg_notify('${CHANGES_CHANNEL}', '${seq}')`);
+        text = statements.join(";\n") + ";\n";
+      }
+    } catch (error) {
+      await this.rollback(client, error);
+      this.undo(performed);
+      this.fail(batch, error, false);
+      return;
     }
     try {
       await client.query(text + "COMMIT");
@@ -404,14 +420,14 @@ export class PostgresStore implements ArbiterStore {
       // PostgreSQL refused a statement: find whose, by writing each operation
       // on its own, so that one operation the database refuses fails alone.
       this.log.warn({ err: error, batch: batch.length }, "a write batch was refused; writing its operations one at a time");
-      for (const pending of batch) await this.writeBatch([pending]);
+      for (const pending of batch) await this.writeBatch([pending], false);
       return;
     }
     // Committed.
     this.runnerStats.batches++;
     this.runnerStats.items += batch.length;
     this.runnerStats.largestBatch = Math.max(this.runnerStats.largestBatch, batch.length);
-    if (changed.length > 0) {
+    if (text !== "") {
       this.seen = seq;
       this.idWatermarks = watermarks;
       this.prunedUpTo = prunedUpTo;
@@ -430,6 +446,39 @@ export class PostgresStore implements ArbiterStore {
     }
   }
 
+  /**
+   * Requests that arrived while this replica waited for the lock: they join
+   * the batch now, which makes batches larger the longer other replicas
+   * hold the lock. Not those with an Idempotency-Key: whether another
+   * replica answered their key was not asked under this lock, so they wait
+   * for the next batch.
+   */
+  private lateJoiners(room: number): Pending[] {
+    const joining: Pending[] = [];
+    const staying: Pending[] = [];
+    for (const p of this.queue) (p.remember === null && joining.length < room ? joining : staying).push(p);
+    this.queue = staying;
+    return joining;
+  }
+
+  /**
+   * Opens a batch's transaction and takes the lock. A kept connection found
+   * dead (the server closed it while idle) is replaced once: nothing was
+   * sent on it that could have applied.
+   */
+  private async begin(text: string): Promise<{ client: pg.Client; opened: pg.QueryResult[] }> {
+    for (let attempt = 0; ; attempt++) {
+      const reused = this.writer !== null;
+      const client = await this.writerConnection();
+      try {
+        return { client, opened: (await client.query(text)) as unknown as pg.QueryResult[] };
+      } catch (error) {
+        await this.rollback(client, error);
+        if (!(reused && attempt === 0 && isConnectionLoss(error))) throw error;
+      }
+    }
+  }
+
   /** Runs one operation on the model and encodes what it changed. */
   private perform(pending: Pending): Performed {
     const seqBefore = this.lastSeq;
@@ -438,35 +487,26 @@ export class PostgresStore implements ArbiterStore {
       performed = perform(this.model, pending.op, pending.remember?.answer);
     } catch (error) {
       // perform put the model back: the operation alone fails, once its batch is settled.
-      return { pending, result: fail("internal-error", "the operation threw"), changes: null, steps: [], events: [], facts: null, seqBefore, thrown: error };
+      return { pending, result: fail("internal-error", "the operation threw"), changes: null, answer: null, events: [], facts: null, seqBefore, thrown: error };
     }
     const { result, presented } = performed;
-    if (!this.model.hasChanges() && !presented) return { pending, result, changes: null, steps: [], events: [], facts: null, seqBefore };
+    if (!this.model.hasChanges() && !presented) return { pending, result, changes: null, answer: null, events: [], facts: null, seqBefore };
     const changes = this.model.takeChanges();
     const at = new Date();
     const events = changes.events.map((e): EventRecord => ({ ...e, seq: ++this.lastSeq, at }));
     try {
-      const steps = encodeChanges(changes, events);
-      if (pending.remember && presented) steps.push(this.answerStep(pending.remember, presented));
+      // Encoded here only to refuse, for this operation alone, a value the
+      // database would not store; the batch is written set by set (postgres-batch.ts).
+      encodeChanges(changes, events);
+      const answer = pending.remember && presented ? answerStep(pending.remember, presented, this.now()) : null;
       const facts = this.observers.size > 0 ? commitFacts(this.model, changes, events) : null;
-      return { pending, result, changes, steps, events, facts, seqBefore };
+      return { pending, result, changes, answer, events, facts, seqBefore };
     } catch (error) {
       if (!(error instanceof UnstorableValueError)) throw error;
       this.model.restore(changes);
       this.lastSeq = seqBefore;
-      return { pending, result: fail("invalid-request", `${error.message}; nothing was changed`), changes: null, steps: [], events: [], facts: null, seqBefore };
+      return { pending, result: fail("invalid-request", `${error.message}; nothing was changed`), changes: null, answer: null, events: [], facts: null, seqBefore };
     }
-  }
-
-  private answerStep(remember: { client: string; key: string; fingerprint: string }, answer: StoredAnswer): Step {
-    return {
-      sql: `INSERT INTO "IdempotentAnswer" ("client", "key", "fingerprint", "status", "contentType", "headers", "body", "storedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT ("client", "key") DO UPDATE SET "fingerprint" = excluded."fingerprint", "status" = excluded."status", "contentType" = excluded."contentType",
-            "headers" = excluded."headers", "body" = excluded."body", "storedAt" = excluded."storedAt"`,
-      params: [
-        remember.client, remember.key, remember.fingerprint, answer.status, answer.contentType, JSON.stringify(answer.headers ?? {}), answer.body, this.now(),
-      ].map((cell) => storable(cell, "IdempotentAnswer")),
-    };
   }
 
   /** Puts the model back to before the batch, newest operation first. */
@@ -548,9 +588,12 @@ export class PostgresStore implements ArbiterStore {
     if (rows.length === 1000) await this.pull();
   }
 
-  /** A notification or the poll: catch up in the background (once queued, not again). */
+  /** A notification or the poll: catch up in the background, for live streams (once queued, not again). */
   private pullSoon(): void {
     if (this.pullQueued || this.closed || this.outage !== null) return;
+    // Reads and writes catch up by themselves; pulling ahead of them is for
+    // live streams only. A batch on its way catches up under the lock anyway.
+    if (this.listeners.size === 0 || this.flushScheduled || this.queue.length > 0) return;
     this.pullQueued = true;
     void this.exclusive(async () => {
       this.pullQueued = false;
@@ -584,11 +627,16 @@ export class PostgresStore implements ArbiterStore {
       this.announceRows(rows.map((r) => ({ ...r, ...storedOutcome(r.errno, r.code, r.reason, r.detail) })));
       after = rows[rows.length - 1]!.seq;
     }
-    this.durableSeq = Math.max(this.durableSeq, this.lastSeq);
+    // A database that lost commits hands their seqs out again: announce from there.
+    this.durableSeq = why === BEHIND_US ? this.lastSeq : Math.max(this.durableSeq, this.lastSeq);
   }
 
   private announce(events: readonly EventRecord[]): void {
     if (events.length === 0) return;
+    if (this.listeners.size === 0) {
+      this.durableSeq = Math.max(this.durableSeq, events[events.length - 1]!.seq);
+      return;
+    }
     this.announceRows(events.map((e) => ({
       seq: e.seq, at: e.at.toISOString(), op: e.op, owner: e.owner, groupId: e.groupId, deviceId: e.deviceId, domainId: e.domainId,
       containerId: e.containerId, ...storedOutcome(e.errno, e.code, e.reason, e.detail), kind: e.kind ?? null, objectId: e.objectId ?? null,
@@ -596,6 +644,10 @@ export class PostgresStore implements ArbiterStore {
   }
 
   private announceRows(events: readonly EventRow[]): void {
+    if (this.listeners.size === 0 && events.length > 0) {
+      this.durableSeq = Math.max(this.durableSeq, events[events.length - 1]!.seq);
+      return;
+    }
     const fresh = events.filter((e) => e.seq > this.durableSeq);
     if (fresh.length === 0) return;
     this.durableSeq = fresh[fresh.length - 1]!.seq;
@@ -637,9 +689,15 @@ export class PostgresStore implements ArbiterStore {
 
   // ---- connections and outages --------------------------------------------------
 
+  /** A read; one retry on a fresh connection when the pooled one was found dead (reads change nothing). */
   private async query<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, params);
+      try {
+        return await this.pool.query<R>(text, params);
+      } catch (error) {
+        if (!isConnectionLoss(error)) throw error;
+        return await this.pool.query<R>(text, params);
+      }
     } catch (error) {
       if (isConnectionLoss(error)) {
         this.lost(error);
@@ -651,7 +709,14 @@ export class PostgresStore implements ArbiterStore {
 
   private async writerConnection(): Promise<pg.Client> {
     if (this.writer) return this.writer;
-    const client = new pg.Client({ connectionString: this.options.url, types: STORE_TYPES, keepAlive: true, connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({
+      connectionString: this.options.url, types: STORE_TYPES, keepAlive: true, connectionTimeoutMillis: 5000,
+      application_name: "iommu-arbiter writer",
+      // A replica that stops (SIGSTOP, a hung VM) in the middle of a batch
+      // would hold the write lock of every replica: the server ends its
+      // transaction. The store's own transactions are never idle that long.
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+    });
     client.on("error", (error) => {
       this.log.warn({ err: error }, "the PostgreSQL write connection failed");
       if (this.writer === client) this.dropWriter();
@@ -673,14 +738,19 @@ export class PostgresStore implements ArbiterStore {
   }
 
   private async connectListener(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.url, keepAlive: true, connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({
+      connectionString: this.options.url, keepAlive: true, connectionTimeoutMillis: 5000, application_name: "iommu-arbiter listener",
+    });
     client.on("notification", (message) => {
       if (Number(message.payload) > this.seen) this.pullSoon();
     });
     client.on("error", (error) => {
       if (this.listener === client) this.listener = null;
       void client.end().catch(() => undefined);
-      if (!this.closed) this.lost(error);
+      if (this.closed) return;
+      // The poll carries on meanwhile; if the database itself is gone, so is the replica.
+      this.log.warn({ err: error }, "the PostgreSQL notification connection failed; reconnecting");
+      this.connectListener().catch((again: unknown) => this.lost(again));
     });
     await client.connect();
     await client.query(`LISTEN ${CHANGES_CHANNEL}`);
@@ -703,8 +773,15 @@ export class PostgresStore implements ArbiterStore {
         const client = await this.writerConnection();
         await client.query("SELECT 1");
         if (!this.listener && (this.options.notifications ?? true)) await this.connectListener();
-        // Whatever committed meanwhile, this replica's last batch included if its COMMIT went through.
-        await this.exclusive(() => this.pull());
+        // Whatever committed meanwhile, this replica's last batch included if
+        // its COMMIT went through; nothing exclusive runs meanwhile, so a
+        // log shorter than this replica's position is a database that lost
+        // commits it had acknowledged (a failover to a standby behind it).
+        await this.exclusive(async () => {
+          const { rows } = await this.query<{ newest: number }>(`SELECT coalesce(max("seq"), 0) AS "newest" FROM "ChangeLog"`);
+          if (rows[0]!.newest < this.seen) await this.reload(BEHIND_US);
+          else await this.pull();
+        });
         this.outage = null;
         this.log.warn({ seen: this.seen }, "the PostgreSQL database is back; requests are served again");
         return;

@@ -26,7 +26,7 @@ import { EventReader } from "./event-reader.js";
 import { ReadBudget } from "./read-budget.js";
 import { openDatabase, type Prisma } from "./database.js";
 import {
-  encodeChanges, storable, touchedRows, UnstorableValueError, WATERMARK_KINDS, watermarkSteps, type Step, type Watermarks,
+  answerStep, encodeChanges, touchedRows, UnstorableValueError, WATERMARK_KINDS, watermarkSteps, type Step, type Watermarks,
 } from "./encode.js";
 import { loadTopology, type Loaded } from "./load.js";
 import { APPLIED_MIGRATIONS_SQL, applyMigrations, migrationNames } from "./migrate.js";
@@ -484,17 +484,7 @@ export class SqliteStore implements ArbiterStore {
     const at = new Date();
     const events = changes.events.map((e): EventRecord => ({ ...e, seq: ++this.lastSeq, at }));
     const steps = encodeChanges(changes, events);
-    if (remember) {
-      const { answer } = remember;
-      steps.push({
-        sql: `INSERT INTO "IdempotentAnswer" ("client", "key", "fingerprint", "status", "contentType", "headers", "body", "storedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-              ON CONFLICT ("client", "key") DO UPDATE SET "fingerprint" = excluded."fingerprint", "status" = excluded."status", "contentType" = excluded."contentType",
-              "headers" = excluded."headers", "body" = excluded."body", "storedAt" = excluded."storedAt"`,
-        params: [
-          remember.client, remember.key, remember.fingerprint, answer.status, answer.contentType, JSON.stringify(answer.headers ?? {}), answer.body, this.now(),
-        ].map((cell) => storable(cell, "IdempotentAnswer")),
-      });
-    }
+    if (remember) steps.push(answerStep(remember, remember.answer, this.now()));
     const watermarks = { ...this.model.lastIds(), event: this.lastSeq };
     const facts = this.observers.size > 0 ? commitFacts(this.model, changes, events) : null;
     return { steps, touched: touchedRows(changes), watermarks, events: events.length, facts, records: events };

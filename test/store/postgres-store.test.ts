@@ -245,4 +245,32 @@ describe("two replicas on one PostgreSQL database", () => {
       stop();
     }
   });
+
+  it("a database that lost this replica's last commits (a failover to a standby behind): its next write reloads the model first", async () => {
+    const kept = await a.c.unit();
+    const lost = await a.c.unit();
+    // What a standby that had not received the last batch would hold.
+    await admin(`DELETE FROM "ChangeLog" WHERE "seq" = (SELECT max("seq") FROM "ChangeLog");
+      DELETE FROM "Event" WHERE "kind" = 'unit' AND "objectId" = ${lost.id}; DELETE FROM "Unit" WHERE "id" = ${lost.id}`);
+    const next = await a.c.unit();
+    expect(next.id).toBeGreaterThan(lost.id);
+    expect((await a.c.get(`/v1/units/${lost.id}`)).status).toBe(404);
+    expect((await a.c.read<UnitView>(`/v1/units/${kept.id}`)).name).toBe(kept.name);
+    expect((await a.c.read<UnitView>(`/v1/units/${next.id}`)).name).toBe(next.name);
+  });
+
+  it.each([
+    ["its write connection", "iommu-arbiter writer"],
+    ["its notification connection", "iommu-arbiter listener"],
+    ["its read connections", "iommu-arbiter reader"],
+  ])("a replica whose %s the server closed (idle too long, a proxy restarted) opens another without refusing anything", async (_what, name) => {
+    await a.c.unit();
+    await b.c.unit();
+    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${db.name}' AND application_name = '${name}'`, POSTGRES_SERVER_URL);
+    for (let i = 0; i < 3; i++) {
+      const made = await a.c.unit();
+      expect((await b.c.read<UnitView>(`/v1/units/${made.id}`)).id).toBe(made.id);
+      expect(a.store.health().ready && b.store.health().ready).toBe(true);
+    }
+  });
 });

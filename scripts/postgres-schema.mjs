@@ -39,6 +39,11 @@ export function postgresSchema(sharedSchema, fragment) {
   // ACTION, made DEFERRABLE INITIALLY DEFERRED by a hand-written step of the
   // migration (Prisma cannot say DEFERRABLE).
   text = text.replaceAll("onDelete: Restrict", "onDelete: NoAction");
+  // SQLite's INTEGER holds 64 bits, PostgreSQL's 32: the event seq (and the
+  // watermark that records it) grows with every operation and would run out
+  // there after 2^31 of them.
+  text = swapOnce(text, /(model Event \{[^}]*?\n\s*seq\s+)Int(\s+@id)/, "$1BigInt$2", "model Event with seq Int @id");
+  text = swapOnce(text, /(model IdWatermark \{[^}]*?\n\s*last\s+)Int\b/, "$1BigInt", "model IdWatermark with last Int");
   // The fragment's own opening comment speaks about editing that file; the copy says where it came from instead.
   const models = fragment.replace(/^(\/\/(?!\/).*\n)+\n*/, "").replace(/\n*$/, "\n");
   return `${HEADER}${text.replace(/\n*$/, "\n")}\n// From prisma/postgresql/replication.prisma:\n\n${models}`;

@@ -24,9 +24,10 @@ interface Pages {
  * same delegates; TypeScript sees two unrelated generated types.
  */
 export interface TopologySource {
-  readonly idWatermark: { findMany(): Promise<{ kind: string; last: number }[]> };
+  /** BIGINT on PostgreSQL (SQLite's INTEGER is 64-bit already): a bigint there. */
+  readonly idWatermark: { findMany(): Promise<{ kind: string; last: number | bigint }[]> };
   readonly event: {
-    findFirst(args: { orderBy: { seq: "asc" | "desc" }; select: { seq: true } }): Promise<{ seq: number } | null>;
+    findFirst(args: { orderBy: { seq: "asc" | "desc" }; select: { seq: true } }): Promise<{ seq: number | bigint } | null>;
   };
 }
 
@@ -59,10 +60,10 @@ export async function loadTopology(prisma: TopologySource, drivers: DriverTable)
   for (const kind of KINDS) await loadKind(prisma, model, kind);
   // The highest ids ever handed out, deleted rows included: ids are never
   // handed out twice, across restarts too.
-  const idWatermarks = readWatermarks(await prisma.idWatermark.findMany());
+  const idWatermarks = readWatermarks((await prisma.idWatermark.findMany()).map((row) => ({ kind: row.kind, last: Number(row.last) })));
   for (const kind of KINDS) model.reserveIds(kind, idWatermarks[kind]);
   const last = await prisma.event.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
   const first = await prisma.event.findFirst({ orderBy: { seq: "asc" }, select: { seq: true } });
-  const lastEventSeq = Math.max(last?.seq ?? 0, idWatermarks.event);
-  return { model, lastEventSeq, firstEventSeq: first?.seq ?? lastEventSeq + 1, idWatermarks };
+  const lastEventSeq = Math.max(Number(last?.seq ?? 0), idWatermarks.event);
+  return { model, lastEventSeq, firstEventSeq: first ? Number(first.seq) : lastEventSeq + 1, idWatermarks };
 }

@@ -10,6 +10,7 @@
 // prove nothing.
 import Database from "better-sqlite3";
 import pg from "pg";
+import { STORE_TYPES } from "../../src/store/postgres-sql.js";
 import { ERRNO_VALUES } from "../../src/core/errno.js";
 import { REASONS } from "../../src/core/reasons.js";
 
@@ -116,7 +117,8 @@ export function readSnapshot(file: string): Snapshot {
  * pragma: those two lists are empty by construction.
  */
 export async function readPostgresSnapshot(url: string): Promise<Snapshot> {
-  const client = new pg.Client({ connectionString: url });
+  // BIGINT (the event seq) as a number, timestamps as ISO text: as the store reads them.
+  const client = new pg.Client({ connectionString: url, types: STORE_TYPES });
   await client.connect();
   try {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");

@@ -3,6 +3,7 @@
 // DATABASE_URL set, on a port the OS gives it. Plus what those tests read
 // back from every replica: its readiness and the state it serves.
 import pg from "pg";
+import { STORE_TYPES } from "../../src/store/postgres-sql.js";
 import { Client, type ContainerView, type DeviceView, type DomainView, type GroupView, type Method, type PageView, type Res, type UnitView } from "./http.js";
 import { SocketClient, startServer, type Answer, type ServerProcess } from "./server.js";
 
@@ -120,7 +121,7 @@ export async function servedState(base: string): Promise<ServedState> {
 
 /** Rows of one query on `url` (for the start-up checks: what _prisma_migrations holds, ...). */
 export async function queryRows<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, types: STORE_TYPES });
   await client.connect();
   try {
     return (await client.query<T>(sql)).rows;

@@ -60,7 +60,7 @@ describe("prisma/postgresql/schema.prisma", () => {
     expect(stale.status).toBe(1);
     expect(stale.stderr).toMatch(/postgresql\.prisma is stale: run `npm run prisma:postgres-schema`/);
     expect(generate(["--schema", schema, "--out", out]).status).toBe(0);
-    expect(readFileSync(out, "utf8")).toContain("  last Int\n  note String?\n}");
+    expect(readFileSync(out, "utf8")).toContain("  last BigInt\n  note String?\n}");
     expect(generate(["--check", "--schema", schema, "--out", out]).status).toBe(0);
   });
 
@@ -108,7 +108,7 @@ describe("prisma/postgresql/migrations", () => {
 
   it("catch a schema change that has no migration", async () => {
     const schema = path.join(scratch(), "schema.prisma");
-    writeFileSync(schema, readFileSync(POSTGRES_SCHEMA_FILE, "utf8").replace("  last Int\n}", "  last Int\n  note String?\n}"));
+    writeFileSync(schema, readFileSync(POSTGRES_SCHEMA_FILE, "utf8").replace("  last BigInt\n}", "  last BigInt\n  note String?\n}"));
     expect(await postgresMigrationDrift(POSTGRES_MIGRATIONS_DIR, schema)).toEqual([
       `only prisma/postgresql/schema.prisma declares: table "IdWatermark" column note text`,
     ]);

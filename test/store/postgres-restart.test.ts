@@ -2,6 +2,7 @@
 // same model from the database; event retention and idempotent answers
 // behave as on SQLite (test/store/retention.test.ts,
 // test/store/idempotency-restart.test.ts), with every replica pruning.
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ANONYMOUS } from "../../src/core/caller.js";
 import { KINDS } from "../../src/core/model.js";
@@ -112,6 +113,25 @@ describe("the PostgreSQL store across restarts", () => {
       }
     } finally {
       await store.close();
+    }
+  });
+
+  it("event seqs go past 2^31 (BIGINT on PostgreSQL, as SQLite's INTEGER holds 64 bits)", async () => {
+    const first = await open();
+    await first.execute((m) => createUnit(m, { name: "before-the-jump", driver: "mock" }));
+    await first.close();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query(`UPDATE "IdWatermark" SET "last" = 3000000000 WHERE "kind" = 'event'`);
+    await client.end();
+    const again = await open();
+    try {
+      await again.execute((m) => createUnit(m, { name: "after-the-jump", driver: "mock" }));
+      const events = await again.events(2_999_999_999, 10);
+      expect(events.map((e) => e.seq)).toEqual([3_000_000_001]);
+      expect(again.eventBounds().durable).toBe(3_000_000_001);
+    } finally {
+      await again.close();
     }
   });
 });

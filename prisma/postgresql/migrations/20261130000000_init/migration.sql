@@ -128,7 +128,7 @@ CREATE TABLE "Host" (
 
 -- CreateTable
 CREATE TABLE "Event" (
-    "seq" INTEGER NOT NULL,
+    "seq" BIGINT NOT NULL,
     "at" TIMESTAMP(3) NOT NULL,
     "op" TEXT NOT NULL,
     "owner" TEXT,
@@ -171,7 +171,7 @@ CREATE TABLE "Heartbeat" (
 -- CreateTable
 CREATE TABLE "IdWatermark" (
     "kind" TEXT NOT NULL,
-    "last" INTEGER NOT NULL,
+    "last" BIGINT NOT NULL,
 
     CONSTRAINT "IdWatermark_pkey" PRIMARY KEY ("kind")
 );

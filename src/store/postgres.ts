@@ -70,6 +70,12 @@ const BEHIND_US = "the database holds fewer change-log entries than this replica
 const MAX_BATCH = 512;
 /** A replica with no notification for this long asks the database itself (a lost NOTIFY connection is noticed here). */
 const POLL_MS = 1000;
+/**
+ * TCP keep-alive probes start after this much silence (the system default is
+ * two hours): a connection a NAT or a dead host dropped without a reset is
+ * noticed in seconds, and its requests answered 503, instead of hanging.
+ */
+const KEEPALIVE_MS = 5_000;
 /** The longest a writer may sit in an open transaction before PostgreSQL ends it (ms). */
 const IDLE_IN_TRANSACTION_MS = 10_000;
 
@@ -142,6 +148,8 @@ export class PostgresStore implements ArbiterStore {
   private pullQueued = false;
   private writer: pg.Client | null = null;
   private listener: pg.Client | null = null;
+  /** The notification connection being opened, if it is. */
+  private listening: Promise<void> | null = null;
   /** Set while the database cannot be reached: every request is answered 503 until a connection works again. */
   private outage: unknown = null;
   private recovery: Promise<void> | null = null;
@@ -179,7 +187,7 @@ export class PostgresStore implements ArbiterStore {
     if (applied.length > 0) options.logger?.info({ database: describeUrl(options.url), migrations: applied }, "database migrated");
     const pool = new pg.Pool({
       connectionString: options.url, max: options.readConnections ?? 4, types: STORE_TYPES, application_name: "iommu-arbiter reader",
-      connectionTimeoutMillis: 5000, keepAlive: true,
+      connectionTimeoutMillis: 5000, keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_MS,
     });
     const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: options.url }) });
     let loaded: Loaded & { seen: number };
@@ -304,6 +312,7 @@ export class PostgresStore implements ArbiterStore {
     await this.recovery?.catch(() => undefined);
     this.readBudget.close();
     for (const waiter of this.seqWaiters.splice(0)) waiter.reject(new StoreUnavailableError("store is closed"));
+    await this.listening?.catch(() => undefined);
     await Promise.allSettled([this.writer?.end(), this.listener?.end(), this.pool.end(), this.prisma.$disconnect()]);
     this.writer = null;
     this.listener = null;
@@ -502,10 +511,13 @@ export class PostgresStore implements ArbiterStore {
       const facts = this.observers.size > 0 ? commitFacts(this.model, changes, events) : null;
       return { pending, result, changes, answer, events, facts, seqBefore };
     } catch (error) {
-      if (!(error instanceof UnstorableValueError)) throw error;
+      // Nothing else ran since the operation: its changes go back, alone.
       this.model.restore(changes);
       this.lastSeq = seqBefore;
-      return { pending, result: fail("invalid-request", `${error.message}; nothing was changed`), changes: null, answer: null, events: [], facts: null, seqBefore };
+      if (error instanceof UnstorableValueError) {
+        return { pending, result: fail("invalid-request", `${error.message}; nothing was changed`), changes: null, answer: null, events: [], facts: null, seqBefore };
+      }
+      return { pending, result: fail("internal-error", "encoding the operation threw"), changes: null, answer: null, events: [], facts: null, seqBefore, thrown: error };
     }
   }
 
@@ -588,12 +600,14 @@ export class PostgresStore implements ArbiterStore {
     if (rows.length === 1000) await this.pull();
   }
 
-  /** A notification or the poll: catch up in the background, for live streams (once queued, not again). */
-  private pullSoon(): void {
+  /** A notification or the poll: catch up in the background (once queued, not again). */
+  private pullSoon(notified = false): void {
     if (this.pullQueued || this.closed || this.outage !== null) return;
-    // Reads and writes catch up by themselves; pulling ahead of them is for
-    // live streams only. A batch on its way catches up under the lock anyway.
-    if (this.listeners.size === 0 || this.flushScheduled || this.queue.length > 0) return;
+    // Reads and writes catch up by themselves, a batch on its way under the
+    // lock. Each notification is pulled at once only for live streams; the
+    // poll keeps an idle replica near the head of the log all the same, so
+    // that its next batch has little to apply while it holds the lock.
+    if (this.flushScheduled || this.queue.length > 0 || (notified && this.listeners.size === 0)) return;
     this.pullQueued = true;
     void this.exclusive(async () => {
       this.pullQueued = false;
@@ -710,7 +724,7 @@ export class PostgresStore implements ArbiterStore {
   private async writerConnection(): Promise<pg.Client> {
     if (this.writer) return this.writer;
     const client = new pg.Client({
-      connectionString: this.options.url, types: STORE_TYPES, keepAlive: true, connectionTimeoutMillis: 5000,
+      connectionString: this.options.url, types: STORE_TYPES, keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_MS, connectionTimeoutMillis: 5000,
       application_name: "iommu-arbiter writer",
       // A replica that stops (SIGSTOP, a hung VM) in the middle of a batch
       // would hold the write lock of every replica: the server ends its
@@ -737,12 +751,20 @@ export class PostgresStore implements ArbiterStore {
     void writer?.end().catch(() => undefined);
   }
 
-  private async connectListener(): Promise<void> {
+  /** Connects the notification connection, once: callers at the same time share one attempt. */
+  private connectListener(): Promise<void> {
+    this.listening ??= this.openListener().finally(() => { this.listening = null; });
+    return this.listening;
+  }
+
+  private async openListener(): Promise<void> {
+    if (this.listener || this.closed) return;
     const client = new pg.Client({
-      connectionString: this.options.url, keepAlive: true, connectionTimeoutMillis: 5000, application_name: "iommu-arbiter listener",
+      connectionString: this.options.url, keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_MS, connectionTimeoutMillis: 5000,
+      application_name: "iommu-arbiter listener",
     });
     client.on("notification", (message) => {
-      if (Number(message.payload) > this.seen) this.pullSoon();
+      if (Number(message.payload) > this.seen) this.pullSoon(true);
     });
     client.on("error", (error) => {
       if (this.listener === client) this.listener = null;
@@ -752,8 +774,17 @@ export class PostgresStore implements ArbiterStore {
       this.log.warn({ err: error }, "the PostgreSQL notification connection failed; reconnecting");
       this.connectListener().catch((again: unknown) => this.lost(again));
     });
-    await client.connect();
-    await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
     this.listener = client;
   }
 

@@ -108,6 +108,10 @@ describe("the PostgreSQL store across restarts", () => {
       const other = await open();
       try {
         expect(await other.read((m) => [...m.all("unit")].map((u) => u.name))).toEqual(names);
+        // The lock was released: another replica's write goes through, and the event seqs have no hole.
+        expect((await other.execute((m) => createUnit(m, { name: "after", driver: "mock" }))).ok).toBe(true);
+        const seqs = (await other.events(0, 10_000)).map((e) => e.seq);
+        expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i));
       } finally {
         await other.close();
       }

@@ -145,6 +145,8 @@ export class PostgresStore implements ArbiterStore {
   private flushScheduled = false;
   /** Everything that reads or changes the model runs in turn, one at a time. */
   private turn: Promise<void> = Promise.resolve();
+  /** Write batches, one at a time: each waits for the lock outside the model's turn. */
+  private writing: Promise<void> = Promise.resolve();
   private pullQueued = false;
   private writer: pg.Client | null = null;
   private listener: pg.Client | null = null;
@@ -305,9 +307,13 @@ export class PostgresStore implements ArbiterStore {
   async close(): Promise<void> {
     if (this.closed) return;
     // What is queued is still written: its callers are waiting for an answer.
-    while (this.queue.length > 0 || this.flushScheduled) await this.exclusive(async () => undefined);
+    while (this.queue.length > 0 || this.flushScheduled) {
+      await new Promise((resolve) => setImmediate(resolve));
+      await this.writing;
+    }
     this.closed = true;
     clearInterval(this.poller);
+    await this.writing;
     await this.turn;
     await this.recovery?.catch(() => undefined);
     this.readBudget.close();
@@ -329,10 +335,11 @@ export class PostgresStore implements ArbiterStore {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // Let the requests already on the event loop join this batch. One batch
-    // per turn: reads queued meanwhile go between two batches.
+    // Let the requests already on the event loop join this batch. Batches
+    // go one at a time (one write connection); reads and catching up go
+    // between them, and while one waits for the lock.
     setImmediate(() => {
-      void this.exclusive(async () => {
+      const run = this.writing.then(async () => {
         this.flushScheduled = false;
         const batch = this.queue.splice(0, MAX_BATCH);
         if (this.queue.length > 0) this.scheduleFlush();
@@ -341,15 +348,25 @@ export class PostgresStore implements ArbiterStore {
           for (const p of batch) p.reject(new StoreUnavailableError(this.outage ?? "store is closed"));
           return;
         }
-        await this.writeBatch(batch);
+        if ((await this.writeBatch(batch)) === "split") {
+          // PostgreSQL refused a statement: find whose, by writing each
+          // operation on its own, so that one it refuses fails alone.
+          for (const pending of batch) await this.writeBatch([pending], false);
+        }
       });
+      this.writing = run.then(() => undefined, () => undefined);
     });
   }
 
   // ---- writing --------------------------------------------------------------
 
-  /** Runs and writes one batch; settles every caller in it. Called in turn. */
-  private async writeBatch(first: readonly Pending[], join = true): Promise<void> {
+  /**
+   * Runs and writes one batch; settles every caller in it, or answers
+   * "split" when PostgreSQL refused the batch as a whole (its operations
+   * are to be written one by one). Waits for the lock outside the model's
+   * turn; runs the operations and commits in it.
+   */
+  private async writeBatch(first: readonly Pending[], join = true): Promise<"done" | "split"> {
     let batch = first;
     const started = performance.now();
     const keyed = batch.filter((p) => p.remember !== null).map((p) => p.remember!);
@@ -365,11 +382,18 @@ export class PostgresStore implements ArbiterStore {
       ));
     } catch (error) {
       this.fail(batch, error, false);
-      return;
+      return "done";
     }
     if (join) batch = [...batch, ...this.lateJoiners(MAX_BATCH - batch.length)];
-    // Under the lock now: nothing commits until this transaction ends, and
-    // it must end whatever happens here, or every replica's writes wait.
+    const locked = batch;
+    return this.exclusive(() => this.underLock(client, opened, locked, started));
+  }
+
+  /**
+   * Under the lock now: nothing commits until this transaction ends, and it
+   * must end whatever happens here, or every replica's writes wait. Called in turn.
+   */
+  private async underLock(client: pg.Client, opened: pg.QueryResult[], batch: readonly Pending[], started: number): Promise<"done" | "split"> {
     const performed: Performed[] = [];
     const earlier = new Map<string, AnswerRow>();
     let text = "";
@@ -414,7 +438,7 @@ export class PostgresStore implements ArbiterStore {
       await this.rollback(client, error);
       this.undo(performed);
       this.fail(batch, error, false);
-      return;
+      return "done";
     }
     try {
       await client.query(text + "COMMIT");
@@ -424,13 +448,10 @@ export class PostgresStore implements ArbiterStore {
       this.undo(performed);
       if (unknown || batch.length === 1) {
         this.fail(batch, unknown ? new CommitOutcomeUnknownError(error) : error, unknown);
-        return;
+        return "done";
       }
-      // PostgreSQL refused a statement: find whose, by writing each operation
-      // on its own, so that one operation the database refuses fails alone.
       this.log.warn({ err: error, batch: batch.length }, "a write batch was refused; writing its operations one at a time");
-      for (const pending of batch) await this.writeBatch([pending], false);
-      return;
+      return "split";
     }
     // Committed.
     this.runnerStats.batches++;
@@ -453,6 +474,7 @@ export class PostgresStore implements ArbiterStore {
       else if (p.thrown !== undefined) p.pending.reject(p.thrown);
       else p.pending.resolve(p.result);
     }
+    return "done";
   }
 
   /**
@@ -574,7 +596,9 @@ export class PostgresStore implements ArbiterStore {
    * position. False when the first one does not: the log was pruned past
    * it, and only a full reload can catch up.
    */
-  private follow(rows: readonly ChangeRow[]): boolean {
+  private follow(fetched: readonly ChangeRow[]): boolean {
+    // A read may have applied some of them since they were fetched.
+    const rows = fetched.filter((row) => row.seq > this.seen);
     if (rows.length > 0 && rows[0]!.seq !== this.seen + 1) return false;
     const events: EventRow[] = [];
     for (const row of rows) {

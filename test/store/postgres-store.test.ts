@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/http/app.js";
 import { DRIVERS } from "../../src/drivers/index.js";
-import { PostgresStore } from "../../src/store/postgres.js";
+import { PostgresStore, WRITE_LOCK_KEY } from "../../src/store/postgres.js";
 import type { EventRow } from "../../src/store/event-page.js";
 import { POSTGRES_MIGRATIONS, TEST_LIMITS } from "../helpers/app.js";
 import { Client, uniqueName, type ContainerView, type GroupView, type PageView, type SearchView, type UnitView } from "../helpers/http.js";
@@ -271,6 +271,26 @@ describe("two replicas on one PostgreSQL database", () => {
       const made = await a.c.unit();
       expect((await b.c.read<UnitView>(`/v1/units/${made.id}`)).id).toBe(made.id);
       expect(a.store.health().ready && b.store.health().ready).toBe(true);
+    }
+  });
+
+  it("while a write waits for the lock another replica holds, reads on the waiting replica are still answered", async () => {
+    const unit = await a.c.unit();
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY})`);
+      const write = b.c.post("/v1/units", { name: uniqueName("waiting"), driver: "intel-vtd" });
+      let written = false;
+      void write.then(() => { written = true; });
+      // Give the write time to reach the lock; it cannot get it.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect((await b.c.read<UnitView>(`/v1/units/${unit.id}`)).name).toBe(unit.name);
+      expect(written).toBe(false);
+      await holder.query("COMMIT");
+      expect((await write).status).toBe(201);
+    } finally {
+      await holder.end();
     }
   });
 });

@@ -9,6 +9,7 @@
 // through unbuffered.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
@@ -81,6 +82,40 @@ describe("docker-compose.replicas.yml", () => {
 
 const haproxy = spawnSync("haproxy", ["-v"]).status === 0;
 
+/**
+ * The committed file run by Debian's haproxy in `dir`, with the container
+ * names pointed at `upstreams` (ports on 127.0.0.1, in the order of
+ * REPLICAS) and the proxy on a free port.
+ */
+async function startProxy(dir: string, upstreams: readonly number[]): Promise<{ base: string; child: ChildProcess }> {
+  const port = await freePort();
+  let cfg = haproxyCfg.replace(/^(\s*bind) :3000$/m, `$1 127.0.0.1:${port}`)
+    .replace(/ resolvers docker/, "").replace(/^resolvers docker[\s\S]*$/m, "")
+    .replace(/^(\s*log stdout.*)$/m, "");
+  for (const [i, name] of REPLICAS.entries()) {
+    cfg = cfg.replace(`server ${name} ${name}:3000`, `server ${name} 127.0.0.1:${upstreams[i]}`);
+  }
+  writeFileSync(path.join(dir, "haproxy.cfg"), cfg);
+  const child = spawn("haproxy", ["-db", "-f", path.join(dir, "haproxy.cfg")], { stdio: "ignore" });
+  return { base: `http://127.0.0.1:${port}`, child };
+}
+
+/** The status of GET `url` through the proxy; 0 when the connection fails. */
+async function status(base: string, url: string): Promise<number> {
+  try {
+    const res = await fetch(`${base}${url}`);
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Until `n` requests in a row answer 200 (the proxy's checks take a second or two to settle). */
+async function settle(base: string, n: number, url = "/v1/units"): Promise<void> {
+  for (let ok = 0; ok < n;) ok = (await status(base, url)) === 200 ? ok + 1 : 0;
+}
+
 describe.skipIf(!haproxy)("deploy/haproxy.cfg in front of three replicas on one PostgreSQL database", () => {
   let db: TestDatabase | null = null;
   const apps: FastifyInstance[] = [];
@@ -112,29 +147,11 @@ describe.skipIf(!haproxy)("deploy/haproxy.cfg in front of three replicas on one 
       await app.listen({ host: "127.0.0.1", port: 0 });
       apps.push(app);
     }
-    // The committed file, with the container names pointed at these replicas and the proxy on a free port.
-    const port = await freePort();
-    let cfg = haproxyCfg.replace(/^(\s*bind) :3000$/m, `$1 127.0.0.1:${port}`)
-      .replace(/ resolvers docker/, "").replace(/^resolvers docker[\s\S]*$/m, "")
-      .replace(/^(\s*log stdout.*)$/m, "");
-    for (const [i, name] of REPLICAS.entries()) {
-      cfg = cfg.replace(`server ${name} ${name}:3000`, `server ${name} 127.0.0.1:${(apps[i]!.server.address() as AddressInfo).port}`);
-    }
     dir = mkdtempSync(path.join(os.tmpdir(), "haproxy-"));
-    writeFileSync(path.join(dir, "haproxy.cfg"), cfg);
-    proxy = spawn("haproxy", ["-db", "-f", path.join(dir, "haproxy.cfg")], { stdio: "ignore" });
-    const base = `http://127.0.0.1:${port}`;
-    const get = async (url: string) => {
-      try {
-        return (await fetch(`${base}${url}`)).status;
-      } catch {
-        return 0;
-      }
-    };
-    /** Until `n` requests in a row answer 200 (the proxy's checks take a second or two to settle). */
-    const settled = async (n: number) => {
-      for (let ok = 0; ok < n;) ok = (await get("/v1/units")) === 200 ? ok + 1 : 0;
-    };
+    const { base, child } = await startProxy(dir, apps.map((app) => (app.server.address() as AddressInfo).port));
+    proxy = child;
+    const get = (url: string) => status(base, url);
+    const settled = (n: number) => settle(base, n);
     await settled(9);
 
     const before = [...counts];
@@ -161,5 +178,62 @@ describe.skipIf(!haproxy)("deploy/haproxy.cfg in front of three replicas on one 
     const after = [...counts];
     for (let i = 0; i < 20; i++) expect(await get("/v1/units")).toBe(200);
     expect(counts[1]).toBe(after[1]);
+  });
+});
+
+describe.skipIf(!haproxy)("deploy/haproxy.cfg and a replica that listens but is not ready", () => {
+  const servers: http.Server[] = [];
+  let proxy: ChildProcess | null = null;
+  let dir: string | null = null;
+  afterAll(async () => {
+    proxy?.kill("SIGKILL");
+    for (const server of servers) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  // A replica still accepts connections while its /readyz answers 503 (starting,
+  // draining for a shutdown, cut off from the database): only the health
+  // check, not a refused connection, can take it out. Plain HTTP servers stand
+  // in for the replicas so that readiness can be switched at will.
+  it("sends nothing but health checks to a replica while its /readyz is 503, and puts it back once it is 200", async () => {
+    const ready = [true, false, true];
+    const served = [0, 0, 0];
+    for (let i = 0; i < 3; i++) {
+      const server = http.createServer((req, res) => {
+        if (req.url === "/readyz") {
+          res.writeHead(ready[i] ? 200 : 503).end();
+          return;
+        }
+        served[i]!++;
+        res.writeHead(200, { "content-type": "application/json" }).end("[]");
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      servers.push(server);
+    }
+    dir = mkdtempSync(path.join(os.tmpdir(), "haproxy-"));
+    const { base, child } = await startProxy(dir, servers.map((s) => (s.address() as AddressInfo).port));
+    proxy = child;
+    // HAProxy counts a server up when it starts and takes it out after two
+    // failed checks (fall 2, every second): until then the unready one is served.
+    for (let quiet = 0; quiet < 9;) {
+      const was = served[1];
+      quiet = (await status(base, "/v1/units")) === 200 && served[1] === was ? quiet + 1 : 0;
+    }
+
+    const before = [...served];
+    for (let i = 0; i < 30; i++) expect(await status(base, "/v1/units")).toBe(200);
+    const delta = served.map((n, i) => n - before[i]!);
+    expect(delta[1]).toBe(0);
+    expect(delta[0]! + delta[2]!).toBe(30);
+
+    // Ready again: after its checks pass (rise 2, every second), it takes its share.
+    ready[1] = true;
+    while (served[1] === before[1]) await status(base, "/v1/units");
+    const back = [...served];
+    for (let i = 0; i < 30; i++) expect(await status(base, "/v1/units")).toBe(200);
+    expect(served.map((n, i) => n - back[i]!).every((n) => n >= 5)).toBe(true);
   });
 });

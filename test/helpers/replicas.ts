@@ -3,6 +3,8 @@
 // DATABASE_URL set, on a port the OS gives it. Plus what those tests read
 // back from every replica: its readiness and the state it serves.
 import pg from "pg";
+import { expect } from "vitest";
+import type { Snapshot } from "./invariants.js";
 import { STORE_TYPES } from "../../src/store/postgres-sql.js";
 import { Client, type ContainerView, type DeviceView, type DomainView, type GroupView, type Method, type PageView, type Res, type UnitView } from "./http.js";
 import { SocketClient, startServer, type Answer, type ServerProcess } from "./server.js";
@@ -127,5 +129,21 @@ export async function queryRows<T extends pg.QueryResultRow>(url: string, sql: s
     return (await client.query<T>(sql)).rows;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Every replica serves the database's state (reads catch up before they
+ * answer): each one's groups (placement and owner) and domains are the
+ * snapshot's, and all of them serve the same objects.
+ */
+export async function expectReplicasServe(bases: readonly string[], snapshot: Snapshot): Promise<void> {
+  const placement = (g: { id: number; domainId: number; owner: string | null; blockingDomainId: number | null }) =>
+    ({ id: g.id, domainId: g.domainId, owner: g.owner, blockingDomainId: g.blockingDomainId });
+  const views = await Promise.all(bases.map((b) => servedState(b)));
+  for (const [i, view] of views.entries()) {
+    expect(view.groups.map(placement), `groups served by replica ${i}`).toEqual(snapshot.groups.map(placement));
+    expect(view.domains.map((d) => d.id), `domains served by replica ${i}`).toEqual(snapshot.domains.map((d) => d.id));
+    expect(view, `replica ${i}'s view against replica 0's`).toEqual(views[0]);
   }
 }

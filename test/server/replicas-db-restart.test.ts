@@ -18,7 +18,7 @@ import {
   acknowledgedMoveViolations, buildFixture, duplicateAutomaticDomains, malformedAnswers, runSteadyClient, steadyLoad,
   type Attempted, type Created,
 } from "../helpers/race-load.js";
-import { readiness, ReplicaClient, replicaEnv, servedState, sleep, startReplicas, untilReady } from "../helpers/replicas.js";
+import { readiness, ReplicaClient, replicaEnv, expectReplicasServe, sleep, startReplicas, untilReady } from "../helpers/replicas.js";
 import { Rng, seedFrom, type ServerProcess } from "../helpers/server.js";
 
 const REPLICAS = 3;
@@ -134,13 +134,7 @@ describe("PostgreSQL restarted under three replicas' load", () => {
     expect(checkInvariants(snapshot)).toEqual([]);
     expect(checkReplay(snapshot)).toEqual([]);
     expect(duplicateAutomaticDomains(snapshot)).toEqual([]);
-    const placement = (g: { id: number; domainId: number; owner: string | null }) => [g.id, g.domainId, g.owner];
-    const views = await Promise.all(bases.map((b) => servedState(b)));
-    for (const [i, view] of views.entries()) {
-      expect(view.groups.map(placement), `groups served by replica ${i}`).toEqual(snapshot.groups.map(placement));
-      expect(view.domains.map((d) => d.id), `domains served by replica ${i}`).toEqual(snapshot.domains.map((d) => d.id));
-      expect(view, `replica ${i}'s view against replica 0's`).toEqual(views[0]);
-    }
+    await expectReplicasServe(bases, snapshot);
   }, 120_000);
 });
 

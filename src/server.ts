@@ -15,7 +15,7 @@ import { checkListenAddress, listenError } from "./startup/listen.js";
 import { applyKernelProfileFlag, applyPreset, applyTopologyCommand, readTopologyFile } from "./startup/topology.js";
 import { checkDatabasePath } from "./store/file-check.js";
 import { PostgresStore } from "./store/postgres.js";
-import { describeUrl } from "./store/postgres-sql.js";
+import { describePostgresUrl } from "./store/postgres-connect.js";
 import { SqliteStore, type ArbiterStore } from "./store/store.js";
 import { loadTokens, refuseOpenNonLoopback } from "./http/tokens.js";
 
@@ -103,7 +103,7 @@ async function applyTopologyFile(config: Config, file: string, logger: Logger): 
   // The store takes the writer lock: refused while a server holds the database.
   const store = await openStore(config, logger);
   try {
-    await applyTopologyCommand(store, file, spec, config.databaseUrl ? describeUrl(config.databaseUrl) : config.databaseFile, (line) => process.stdout.write(`${line}\n`));
+    await applyTopologyCommand(store, file, spec, config.databaseUrl ? describePostgresUrl(config.databaseUrl) : config.databaseFile, (line) => process.stdout.write(`${line}\n`));
     await applyKernelProfileFlag(store, config.kernelProfile, logger);
   } finally {
     await store.close();

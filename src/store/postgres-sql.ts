@@ -57,13 +57,3 @@ export function isConnectionLoss(error: unknown): boolean {
   if (/^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code)) return true;
   return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable|Connection ended/i.test(error.message);
 }
-
-/** host:port/database of a connection string, never its password. */
-export function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || "5432"}${u.pathname}`;
-  } catch {
-    return "the configured PostgreSQL database";
-  }
-}

@@ -44,7 +44,8 @@ import { pageBody, type EventRow, type PageQuery } from "./event-page.js";
 import { loadTopology, type Loaded } from "./load.js";
 import { migrationNames } from "./migrate.js";
 import { commitFacts, type CommitFacts, type StoreObserver } from "./observer.js";
-import { describeUrl, inline, isConnectionLoss, literal, STORE_TYPES } from "./postgres-sql.js";
+import { describePostgresUrl } from "./postgres-connect.js";
+import { inline, isConnectionLoss, literal, STORE_TYPES } from "./postgres-sql.js";
 import { applyPostgresMigrations, APPLIED_POSTGRES_MIGRATIONS_SQL } from "./postgres-migrate.js";
 import { ReadBudget } from "./read-budget.js";
 import { PrismaClient } from "./generated-pg/client.js";
@@ -186,7 +187,7 @@ export class PostgresStore implements ArbiterStore {
 
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     const { applied } = await applyPostgresMigrations(options.url, options.migrationsDir);
-    if (applied.length > 0) options.logger?.info({ database: describeUrl(options.url), migrations: applied }, "database migrated");
+    if (applied.length > 0) options.logger?.info({ database: describePostgresUrl(options.url), migrations: applied }, "database migrated");
     const pool = new pg.Pool({
       connectionString: options.url, max: options.readConnections ?? 4, types: STORE_TYPES, application_name: "iommu-arbiter reader",
       connectionTimeoutMillis: 5000, keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_MS,

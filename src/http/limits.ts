@@ -7,7 +7,6 @@ import type { ServerOptions } from "node:http";
 import helmet from "helmet";
 import rateLimit from "@fastify/rate-limit";
 import underPressure from "@fastify/under-pressure";
-import { STATUS_CODES } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Socket } from "node:net";
 import { DEFAULT_LIMITS, type Limits } from "../config.js";

@@ -100,6 +100,20 @@ export function encodeChanges(changes: ChangeSet, events: readonly EventRecord[]
   return steps;
 }
 
+/**
+ * Refuses, with the error encodeChanges would raise, a value of the
+ * operation's rows or events the database would not store; builds no
+ * statement (for a writer that writes a batch set by set).
+ */
+export function checkStorable(changes: ChangeSet, events: readonly EventRecord[]): void {
+  const check = <T>(map: TableMap<T>, row: T) => map.toRow(row).forEach((cell, i) => storable(cell, `${map.table}.${map.columns[i]!}`));
+  for (const kind of KINDS) {
+    const map = TABLES[kind] as TableMap<unknown>;
+    for (const c of changes.rows[kind].values()) if (c.after !== null) check(map, c.after);
+  }
+  for (const e of events) check(EVENTS, e);
+}
+
 /** The rows an operation changed, as "kind:id" keys (to see which operations overlap). */
 export function touchedRows(changes: ChangeSet): Set<string> {
   const out = new Set<string>();

@@ -38,9 +38,9 @@ import { storedOutcome } from "../core/outcome.js";
 import { applyChangeBody, changeBody, mergeRows, type ChangeBody } from "./change-log.js";
 import { batchStatements, watermarkStatement } from "./postgres-batch.js";
 import {
-  answerStep, encodeChanges, UnstorableValueError, WATERMARK_KINDS, type Step, type Watermarks,
+  answerStep, checkStorable, UnstorableValueError, WATERMARK_KINDS, type Step, type Watermarks,
 } from "./encode.js";
-import { pageBody, type EventRow, type PageQuery } from "./event-page.js";
+import { eventRow, pageBody, type EventRow, type PageQuery } from "./event-page.js";
 import { loadTopology, type Loaded } from "./load.js";
 import { migrationNames } from "./migrate.js";
 import { commitFacts, type CommitFacts, type StoreObserver } from "./observer.js";
@@ -247,10 +247,7 @@ export class PostgresStore implements ArbiterStore {
     const params = filter.groupId !== undefined ? [after, limit, filter.groupId] : [after, limit];
     const { rows } = await this.query<EventTableRow>(
       `SELECT ${EVENT_COLUMNS} FROM "Event" WHERE ${where}"seq" > $1::bigint ORDER BY "seq" LIMIT $2`, params);
-    return rows.map((r) => ({
-      seq: r.seq, at: r.at, op: r.op, owner: r.owner, groupId: r.groupId, deviceId: r.deviceId, domainId: r.domainId,
-      containerId: r.containerId, ...storedOutcome(r.errno, r.code, r.reason, r.detail), kind: r.kind, objectId: r.objectId,
-    }));
+    return rows.map(eventOfTable);
   }
 
   async eventPage(query: PageQuery): Promise<string> {
@@ -527,9 +524,8 @@ export class PostgresStore implements ArbiterStore {
     const at = new Date();
     const events = changes.events.map((e): EventRecord => ({ ...e, seq: ++this.lastSeq, at }));
     try {
-      // Encoded here only to refuse, for this operation alone, a value the
-      // database would not store; the batch is written set by set (postgres-batch.ts).
-      encodeChanges(changes, events);
+      // Refused here, for this operation alone; the batch is written set by set (postgres-batch.ts).
+      checkStorable(changes, events);
       const answer = pending.remember && presented ? answerStep(pending.remember, presented, this.now()) : null;
       const facts = this.observers.size > 0 ? commitFacts(this.model, changes, events) : null;
       return { pending, result, changes, answer, events, facts, seqBefore };
@@ -663,23 +659,18 @@ export class PostgresStore implements ArbiterStore {
     for (let after = before; after < this.lastSeq;) {
       const { rows } = await this.query<EventTableRow>(`SELECT ${EVENT_COLUMNS} FROM "Event" WHERE "seq" > $1 AND "seq" <= $2 ORDER BY "seq" LIMIT 1000`, [after, this.lastSeq]);
       if (rows.length === 0) break;
-      this.announceRows(rows.map((r) => ({ ...r, ...storedOutcome(r.errno, r.code, r.reason, r.detail) })));
+      this.announceRows(rows.map(eventOfTable));
       after = rows[rows.length - 1]!.seq;
     }
     // A database that lost commits hands their seqs out again: announce from there.
     this.durableSeq = why === BEHIND_US ? this.lastSeq : Math.max(this.durableSeq, this.lastSeq);
   }
 
+  /** This replica's own events, just committed; rows are built only for someone to hear them. */
   private announce(events: readonly EventRecord[]): void {
     if (events.length === 0) return;
-    if (this.listeners.size === 0) {
-      this.durableSeq = Math.max(this.durableSeq, events[events.length - 1]!.seq);
-      return;
-    }
-    this.announceRows(events.map((e) => ({
-      seq: e.seq, at: e.at.toISOString(), op: e.op, owner: e.owner, groupId: e.groupId, deviceId: e.deviceId, domainId: e.domainId,
-      containerId: e.containerId, ...storedOutcome(e.errno, e.code, e.reason, e.detail), kind: e.kind ?? null, objectId: e.objectId ?? null,
-    })));
+    if (this.listeners.size === 0) this.durableSeq = Math.max(this.durableSeq, events[events.length - 1]!.seq);
+    else this.announceRows(events.map(eventRow));
   }
 
   private announceRows(events: readonly EventRow[]): void {
@@ -881,6 +872,14 @@ const EVENT_COLUMNS = `"seq", "at", "op", "owner", "groupId", "deviceId", "domai
 type EventTableRow = Omit<EventRow, "errno" | "reason" | "detail" | "code"> & {
   errno: string | null; code: number; reason: string | null; detail: string | null;
 };
+
+/** An Event row as the API shows it (the outcome completed as the SQLite store's pages complete it). */
+function eventOfTable(r: EventTableRow): EventRow {
+  return {
+    seq: r.seq, at: r.at, op: r.op, owner: r.owner, groupId: r.groupId, deviceId: r.deviceId, domainId: r.domainId,
+    containerId: r.containerId, ...storedOutcome(r.errno, r.code, r.reason, r.detail), kind: r.kind, objectId: r.objectId,
+  };
+}
 
 const ANSWER_COLUMNS = `"client", "key", "fingerprint", "status", "contentType", "headers", "body", "storedAt"`;
 interface AnswerRow {

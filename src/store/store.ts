@@ -6,10 +6,9 @@
 // operation runs synchronously against that model (so operations are
 // linearizable by construction: JavaScript runs one at a time), all or
 // nothing, and its changes are made durable by the group-commit runner before
-// the caller hears the answer. A PostgreSQL backend with several replicas
-// cannot keep state in memory; it will implement the same interface by
-// loading the rows an operation needs under row locks, running the same core
-// operation, and writing its changes in that transaction.
+// the caller hears the answer. Several replicas on one PostgreSQL database
+// implement the same interface in postgres.ts (one lock per write batch and
+// a change log the replicas follow).
 //
 // When the disk refuses a write, the operations in that write are answered
 // 503, the model is rebuilt from what the disk holds, and further changes

@@ -9,7 +9,7 @@
 // domain, no ID budget exceeded, one automatic domain per compatible set)
 // and its event log replays to its final state; and every replica serves
 // that same state.
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import { readPostgresSnapshot } from "../helpers/invariants.js";
 import { buildFixture, CLIENTS, expectRaceOutcome, runClient, type Outcome } from "../helpers/race-load.js";

@@ -138,4 +138,23 @@ describe("the PostgreSQL store across restarts", () => {
       await again.close();
     }
   });
+
+  it.each([
+    ["a lone UTF-16 surrogate", "bad-\ud800"],
+    ["a NUL character", "bad-\0"],
+  ])("a row with %s fails its operation alone (400 invalid-request), and the batch's others commit", async (_what, name) => {
+    const store = await open();
+    try {
+      const [bad, fine] = await Promise.all([
+        store.execute((m) => createUnit(m, { name, driver: "mock" })),
+        store.execute((m) => createUnit(m, { name: `fine-${name.length}-${Math.random()}`, driver: "mock" })),
+      ]);
+      expect(bad.ok ? null : bad.error.reason).toBe("invalid-request");
+      expect(fine.ok).toBe(true);
+      expect(await store.read((m) => [...m.all("unit")].some((u) => u.name === name))).toBe(false);
+      expect(store.health().ready).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
 });
